@@ -1,0 +1,101 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"runtime"
+	"runtime/debug"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netns"
+)
+
+// runTimeout bounds Host.Run: lab commands (ethtool, ping -c 3) finish in
+// seconds, and a hung one must fail its test rather than the whole binary.
+const runTimeout = 30 * time.Second
+
+// Do runs fn on an OS thread switched into h's namespace and returns fn's
+// error. Sockets, netlink handles and XDP attachments that fn creates belong
+// to that namespace for their whole life, whichever thread later uses them.
+//
+// fn runs on a goroutine of its own that Do waits for: fn must not call
+// t.Fatal (return an error instead), and goroutines fn starts run in the
+// caller's original namespace, not h's. A panic in fn is re-raised in the
+// caller. If the thread cannot be switched back, it is discarded rather than
+// returned to the scheduler in the wrong namespace.
+func (h *Host) Do(fn func() error) error {
+	type result struct {
+		err   error
+		panic any    // recovered from fn
+		stack []byte // where fn panicked
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		// No UnlockOSThread unless we get back to the original namespace:
+		// a goroutine that exits locked takes its thread down with it.
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			done <- result{err: fmt.Errorf("lab: get current namespace: %w", err)}
+			return
+		}
+		defer orig.Close()
+		target, err := netns.GetFromName(h.NS)
+		if err != nil {
+			runtime.UnlockOSThread()
+			done <- result{err: fmt.Errorf("lab: open namespace %s: %w", h.NS, err)}
+			return
+		}
+		defer target.Close()
+		if err := netns.Set(target); err != nil {
+			done <- result{err: fmt.Errorf("lab: enter namespace %s: %w", h.NS, err)}
+			return
+		}
+		var r result
+		func() {
+			defer func() {
+				if r.panic = recover(); r.panic != nil {
+					r.stack = debug.Stack()
+				}
+			}()
+			r.err = fn()
+		}()
+		if err := netns.Set(orig); err != nil {
+			r.err = errors.Join(r.err, fmt.Errorf("lab: leave namespace %s: %w", h.NS, err))
+			done <- r
+			return
+		}
+		runtime.UnlockOSThread()
+		done <- r
+	}()
+	r := <-done
+	if r.panic != nil {
+		panic(fmt.Sprintf("lab: panic in Host.Do(%s): %v\n%s", h.NS, r.panic, r.stack))
+	}
+	return r.err
+}
+
+// Command returns a command that runs name with args inside h's namespace
+// (`ip netns exec NS name args...`), killed when ctx is done.
+func (h *Host) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", h.NS, name}, args...)...)
+}
+
+// Run runs name with args inside h's namespace to completion, within a
+// bounded time, and returns its combined output. Any failure fails the test
+// with the output.
+func (h *Host) Run(tb testing.TB, name string, args ...string) string {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	defer cancel()
+	cmd := h.Command(ctx, name, args...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		tb.Fatalf("lab: %s in %s: %v\n%s", cmd, h.NS, err, out)
+	}
+	return string(out)
+}

@@ -1,0 +1,246 @@
+package lab
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"syscall"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// Mode is the XDP attach mode a test will use on Lab.Local. It decides how
+// New tunes the peer's offloads.
+type Mode int
+
+// XDP attach modes.
+const (
+	Native  Mode = iota // driver mode (veth's own XDP hook)
+	Generic             // SKB mode (the kernel's generic hook, after skb allocation)
+)
+
+func (m Mode) String() string {
+	switch m {
+	case Native:
+		return "native"
+	case Generic:
+		return "generic"
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// Config shapes a lab. The zero value is a single-queue veth pair with MTU
+// 1500, tuned for native XDP.
+type Config struct {
+	// Mode decides the peer's offloads. New always runs
+	// `ethtool -K <peer> tx off`: veth keeps transmit checksum offload on,
+	// so frames the peer's kernel sends reach AF_XDP with unfinished
+	// TCP/UDP checksums (CHECKSUM_PARTIAL never completed). In Generic mode
+	// it also runs `tso off gso off`: the peer's GSO super-frames are larger
+	// than a UMEM frame and the socket drops them. (Native XDP on veth turns
+	// segmentation offload off on the peer by itself.)
+	Mode Mode
+	// Queues is the number of RX and TX queues on each veth end
+	// (numrxqueues/numtxqueues); default 1.
+	Queues int
+	// MTU of both ends; default 1500.
+	MTU int
+}
+
+// Lab is two network namespaces joined by a veth pair. See the package
+// documentation for what each end is for.
+type Lab struct {
+	Local *Host // the end xdpnet binds to; its kernel has 198.18.0.1/24
+	Peer  *Host // the Linux kernel peer, 198.18.0.3/24
+	// StackAddr (198.18.0.2) is xdpnet's address on Local's link. It is in
+	// the link's /24 but not configured on Local's kernel.
+	StackAddr netip.Addr
+}
+
+// Host is one end of a lab: a namespace and the veth end inside it.
+type Host struct {
+	NS      string           // network namespace name, as `ip netns` shows it
+	Link    string           // the veth end's interface name inside NS
+	Ifindex int              // the veth end's ifindex inside NS
+	MAC     net.HardwareAddr // the veth end's hardware address
+	Addr    netip.Prefix     // the kernel's address on Link (zero if none)
+	nsPath  string           // /run/netns/NS
+	handle  *netlink.Handle  // nil outside New
+}
+
+// Lab addresses, all in 198.18.0.0/15 (RFC 2544).
+var (
+	kernelAddr = netip.MustParsePrefix("198.18.0.1/24")
+	stackAddr  = netip.MustParseAddr("198.18.0.2")
+	peerAddr   = netip.MustParsePrefix("198.18.0.3/24")
+)
+
+// RequireRoot skips the test unless the process runs as root (euid 0),
+// which namespaces, veth and XDP all need.
+func RequireRoot(tb testing.TB) {
+	tb.Helper()
+	if os.Geteuid() != 0 {
+		tb.Skipf("lab: needs root (euid 0, have %d) to create network namespaces and attach XDP", os.Geteuid())
+	}
+}
+
+// New builds a lab for tb and registers its teardown with tb.Cleanup. It
+// skips the test when not root or when the kernel lacks network namespaces
+// or veth; any other failure is fatal.
+func New(tb testing.TB, cfg Config) *Lab {
+	tb.Helper()
+	RequireRoot(tb)
+	if _, err := os.Stat("/proc/self/ns/net"); err != nil {
+		tb.Skipf("lab: kernel lacks network namespaces: %v", err)
+	}
+	if cfg.Queues == 0 {
+		cfg.Queues = 1
+	}
+	if cfg.MTU == 0 {
+		cfg.MTU = 1500
+	}
+	if cfg.Queues < 1 || cfg.Queues > 256 || cfg.MTU < 68 || (cfg.Mode != Native && cfg.Mode != Generic) {
+		tb.Fatalf("lab: bad config %+v (want 1..256 queues, MTU >= 68, Native or Generic)", cfg)
+	}
+	if _, err := exec.LookPath("ethtool"); err != nil {
+		tb.Fatalf("lab: install ethtool (apt-get install ethtool): the lab needs it to set veth offloads: %v", err)
+	}
+	reapStale(tb)
+
+	id, err := randomID()
+	if err != nil {
+		tb.Fatalf("lab: %v", err)
+	}
+	base := fmt.Sprintf("%s%d-%s", namePrefix, os.Getpid(), id)
+	l := &Lab{
+		Local:     &Host{NS: base + "-l", Link: "xl" + id, Addr: kernelAddr},
+		Peer:      &Host{NS: base + "-p", Link: "xp" + id, Addr: peerAddr},
+		StackAddr: stackAddr,
+	}
+	for _, h := range []*Host{l.Local, l.Peer} {
+		if err := createNamespace(h.NS); err != nil {
+			tb.Fatalf("lab: create namespace %s: %v", h.NS, err)
+		}
+		h.nsPath = nsDir + "/" + h.NS
+		tb.Cleanup(func() {
+			if err := deleteNamespace(h.NS); err != nil {
+				tb.Errorf("lab: delete namespace %s: %v", h.NS, err)
+			}
+		})
+		ns, err := netns.GetFromPath(h.nsPath)
+		if err != nil {
+			tb.Fatalf("lab: open namespace %s: %v", h.NS, err)
+		}
+		h.handle, err = netlink.NewHandleAt(ns)
+		ns.Close()
+		if err != nil {
+			tb.Fatalf("lab: netlink handle in %s: %v", h.NS, err)
+		}
+	}
+	defer func() {
+		for _, h := range []*Host{l.Local, l.Peer} {
+			h.handle.Close()
+			h.handle = nil
+		}
+	}()
+
+	if err := l.addVeth(cfg); err != nil {
+		if errors.Is(err, syscall.EOPNOTSUPP) {
+			tb.Skipf("lab: kernel lacks veth: %v", err)
+		}
+		tb.Fatalf("lab: %v", err)
+	}
+	for _, h := range []*Host{l.Local, l.Peer} {
+		if err := h.configure(); err != nil {
+			tb.Fatalf("lab: %s: %v", h.NS, err)
+		}
+	}
+	off := []string{"-K", l.Peer.Link, "tx", "off"}
+	if cfg.Mode == Generic {
+		off = append(off, "tso", "off", "gso", "off")
+	}
+	l.Peer.Run(tb, "ethtool", off...)
+	return l
+}
+
+// addVeth creates the veth pair from inside Local's namespace with the peer
+// end placed straight into Peer's namespace (IFLA_NET_NS_FD on the peer), so
+// neither end ever exists in the caller's namespace.
+func (l *Lab) addVeth(cfg Config) error {
+	peerNS, err := netns.GetFromPath(l.Peer.nsPath)
+	if err != nil {
+		return fmt.Errorf("open namespace %s: %w", l.Peer.NS, err)
+	}
+	defer peerNS.Close()
+	attrs := netlink.NewLinkAttrs() // TxQLen -1: keep veth's default queueing
+	attrs.Name = l.Local.Link
+	attrs.MTU = cfg.MTU
+	attrs.NumTxQueues = cfg.Queues
+	attrs.NumRxQueues = cfg.Queues
+	veth := &netlink.Veth{
+		LinkAttrs:     attrs,
+		PeerName:      l.Peer.Link,
+		PeerNamespace: netlink.NsFd(peerNS),
+		PeerTxQLen:    -1,
+	}
+	if err := l.Local.handle.LinkAdd(veth); err != nil {
+		return fmt.Errorf("add veth %s/%s: %w", l.Local.Link, l.Peer.Link, err)
+	}
+	return nil
+}
+
+// configure disables IPv6 on h's link, gives it h.Addr, and brings it and
+// loopback up.
+func (h *Host) configure() error {
+	err := h.Do(func() error {
+		// /proc/sys/net resolves against the opening thread's namespace.
+		err := os.WriteFile("/proc/sys/net/ipv6/conf/"+h.Link+"/disable_ipv6", []byte("1"), 0)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil // kernel without IPv6: nothing to silence
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("disable IPv6 on %s: %w", h.Link, err)
+	}
+	link, err := h.handle.LinkByName(h.Link)
+	if err != nil {
+		return fmt.Errorf("find %s: %w", h.Link, err)
+	}
+	h.Ifindex = link.Attrs().Index
+	h.MAC = link.Attrs().HardwareAddr
+	addr := &netlink.Addr{IPNet: &net.IPNet{
+		IP:   h.Addr.Addr().AsSlice(),
+		Mask: net.CIDRMask(h.Addr.Bits(), h.Addr.Addr().BitLen()),
+	}}
+	if err := h.handle.AddrAdd(link, addr); err != nil {
+		return fmt.Errorf("add %s to %s: %w", h.Addr, h.Link, err)
+	}
+	if err := h.handle.LinkSetUp(link); err != nil {
+		return fmt.Errorf("set %s up: %w", h.Link, err)
+	}
+	lo, err := h.handle.LinkByName("lo")
+	if err != nil {
+		return fmt.Errorf("find lo: %w", err)
+	}
+	if err := h.handle.LinkSetUp(lo); err != nil {
+		return fmt.Errorf("set lo up: %w", err)
+	}
+	return nil
+}
+
+// randomID returns 12 random hex digits: "xl"+id fits IFNAMSIZ (15 chars).
+func randomID() (string, error) {
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("random name: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
