@@ -107,12 +107,12 @@ func NewSocket(u *Umem, cfg SocketConfig) (*Socket, error) {
 	return s, nil
 }
 
-func newSocket(u *Umem, cfg SocketConfig) (s *Socket, err error) {
+func newSocket(u *Umem, cfg SocketConfig) (_ *Socket, err error) {
 	if u.fd < 0 && u.sockets == 0 {
 		return nil, errors.New("umem is closed")
 	}
 	shared := u.sockets > 0
-	s = &Socket{fd: u.fd, umem: u}
+	s := &Socket{fd: u.fd, umem: u}
 	if shared {
 		if s.fd, err = unix.Socket(unix.AF_XDP, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0); err != nil {
 			return nil, fmt.Errorf("AF_XDP socket: %w", err)
@@ -122,7 +122,9 @@ func newSocket(u *Umem, cfg SocketConfig) (s *Socket, err error) {
 		if err != nil {
 			s.unmap()
 			if shared {
-				unix.Close(s.fd) // the UMEM's own fd stays open for another try
+				unix.Close(s.fd)
+			} else if rerr := u.reregister(); rerr != nil {
+				err = errors.Join(err, rerr)
 			}
 		}
 	}()

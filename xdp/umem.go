@@ -69,22 +69,36 @@ func NewUmem(cfg UmemConfig) (*Umem, error) {
 			return nil, fmt.Errorf("umem: mmap %d bytes: %w", size, err)
 		}
 	}
-	u.fd, err = unix.Socket(unix.AF_XDP, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
+	if err := u.register(); err != nil {
 		u.Close()
-		return nil, fmt.Errorf("umem: AF_XDP socket: %w", err)
+		return nil, err
+	}
+	return u, nil
+}
+
+// register opens the UMEM's socket and registers the area on it.
+func (u *Umem) register() (err error) {
+	if u.fd, err = unix.Socket(unix.AF_XDP, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0); err != nil {
+		return fmt.Errorf("umem: AF_XDP socket: %w", err)
 	}
 	reg := unix.XDPUmemReg{
 		Addr:     uint64(uintptr(unsafe.Pointer(&u.area[0]))),
-		Len:      uint64(size),
-		Size:     uint32(cfg.FrameSize),
-		Headroom: uint32(cfg.Headroom),
+		Len:      uint64(len(u.area)),
+		Size:     uint32(u.cfg.FrameSize),
+		Headroom: uint32(u.cfg.Headroom),
 	}
 	if err := setsockopt(u.fd, unix.XDP_UMEM_REG, unsafe.Pointer(&reg), unsafe.Sizeof(reg)); err != nil {
-		u.Close()
-		return nil, fmt.Errorf("umem: XDP_UMEM_REG (%d frames of %d bytes): %w", cfg.FrameCount, cfg.FrameSize, err)
+		return fmt.Errorf("umem: XDP_UMEM_REG (%d frames of %d bytes): %w", u.cfg.FrameCount, u.cfg.FrameSize, err)
 	}
-	return u, nil
+	return nil
+}
+
+// reregister replaces the UMEM's socket after a first bind on it failed:
+// the failed attempt left rings on it that cannot be set again.
+func (u *Umem) reregister() error {
+	unix.Close(u.fd)
+	u.fd = -1
+	return u.register()
 }
 
 // HugePages reports whether the area is backed by huge pages.
