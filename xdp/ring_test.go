@@ -102,6 +102,7 @@ func TestSubmitPublishesOnlySubmitted(t *testing.T) {
 	assert.EqualValues(t, 11, c.At(idx))
 
 	idx, n = p.Reserve(1)
+	require.EqualValues(t, 1, n)
 	p.Set(idx, 12)
 	p.Submit(1)
 	idx, got = c.Peek(8)
