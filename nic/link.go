@@ -1,7 +1,3 @@
-// Package nic is the link layer the stack sees: a Link moves batches of
-// Ethernet frames in and out. Implementations: the AF_XDP link over package
-// xdp, an in-memory pipe for tests, and middleware that wraps any link (a
-// seeded fault injector and a pcap tap).
 package nic
 
 import (
