@@ -257,3 +257,35 @@ func TestConfigCheck(t *testing.T) {
 		assert.Error(t, c.check(), name)
 	}
 }
+
+// xdpMd is struct xdp_md (include/uapi/linux/bpf.h), the test run's
+// context. data_end must equal the frame's length; a non-zero rx queue
+// needs an ingress device with that many queues.
+type xdpMd struct {
+	Data, DataEnd, DataMeta, IngressIfindex, RxQueueIndex, EgressIfindex uint32
+}
+
+// TestRedirectUsesTheFramesQueue runs frames "arriving" on each queue of a
+// two-queue veth: only the queue whose slot holds a socket redirects.
+func TestRedirectUsesTheFramesQueue(t *testing.T) {
+	l := lab.New(t, lab.Config{Queues: 2})
+	p := loadForTest(t, nil, true)
+	require.NoError(t, p.Register(1, xskFD(t)))
+	frame := ipv4{}.frame()
+	for queue, want := range []uint32{xdpPass, xdpRedirect} {
+		var got uint32
+		// The kernel finds the ingress device in the caller's namespace.
+		require.NoError(t, l.Local.Do(func() (err error) {
+			got, err = p.prog.Run(&ebpf.RunOptions{
+				Data: frame,
+				Context: xdpMd{
+					DataEnd:        uint32(len(frame)),
+					IngressIfindex: uint32(l.Local.Ifindex),
+					RxQueueIndex:   uint32(queue),
+				},
+			})
+			return err
+		}))
+		assert.Equal(t, actionName(want), actionName(got), "frame on queue %d", queue)
+	}
+}
