@@ -71,8 +71,6 @@ type Host struct {
 	Ifindex int              // the veth end's ifindex inside NS
 	MAC     net.HardwareAddr // the veth end's hardware address
 	Addr    netip.Prefix     // the kernel's address on Link (zero if none)
-	nsPath  string           // /run/netns/NS
-	handle  *netlink.Handle  // nil outside New
 }
 
 // Lab addresses, all in 198.18.0.0/15 (RFC 2544).
@@ -124,41 +122,41 @@ func New(tb testing.TB, cfg Config) *Lab {
 		Peer:      &Host{NS: base + "-p", Link: "xp" + id, Addr: peerAddr},
 		StackAddr: stackAddr,
 	}
+	handles := map[*Host]*netlink.Handle{}
+	defer func() {
+		for _, nh := range handles {
+			nh.Close()
+		}
+	}()
 	for _, h := range []*Host{l.Local, l.Peer} {
 		if err := createNamespace(h.NS); err != nil {
 			tb.Fatalf("lab: create namespace %s: %v", h.NS, err)
 		}
-		h.nsPath = nsDir + "/" + h.NS
 		tb.Cleanup(func() {
 			if err := deleteNamespace(h.NS); err != nil {
 				tb.Errorf("lab: delete namespace %s: %v", h.NS, err)
 			}
 		})
-		ns, err := netns.GetFromPath(h.nsPath)
+		ns, err := netns.GetFromName(h.NS)
 		if err != nil {
 			tb.Fatalf("lab: open namespace %s: %v", h.NS, err)
 		}
-		h.handle, err = netlink.NewHandleAt(ns)
+		nh, err := netlink.NewHandleAt(ns)
 		ns.Close()
 		if err != nil {
 			tb.Fatalf("lab: netlink handle in %s: %v", h.NS, err)
 		}
+		handles[h] = nh
 	}
-	defer func() {
-		for _, h := range []*Host{l.Local, l.Peer} {
-			h.handle.Close()
-			h.handle = nil
-		}
-	}()
 
-	if err := l.addVeth(cfg); err != nil {
+	if err := addVeth(handles[l.Local], l.Peer.NS, l.Local.Link, l.Peer.Link, cfg); err != nil {
 		if errors.Is(err, syscall.EOPNOTSUPP) {
 			tb.Skipf("lab: kernel lacks veth: %v", err)
 		}
 		tb.Fatalf("lab: %v", err)
 	}
 	for _, h := range []*Host{l.Local, l.Peer} {
-		if err := h.configure(); err != nil {
+		if err := h.configure(handles[h]); err != nil {
 			tb.Fatalf("lab: %s: %v", h.NS, err)
 		}
 	}
@@ -170,35 +168,36 @@ func New(tb testing.TB, cfg Config) *Lab {
 	return l
 }
 
-// addVeth creates the veth pair from inside Local's namespace with the peer
-// end placed straight into Peer's namespace (IFLA_NET_NS_FD on the peer), so
-// neither end ever exists in the caller's namespace.
-func (l *Lab) addVeth(cfg Config) error {
-	peerNS, err := netns.GetFromPath(l.Peer.nsPath)
+// addVeth creates the veth pair name/peerName through local, a netlink
+// handle in the local end's namespace, with the peer end placed straight
+// into namespace peerNS (IFLA_NET_NS_FD on the peer), so neither end ever
+// exists in the caller's namespace.
+func addVeth(local *netlink.Handle, peerNS, name, peerName string, cfg Config) error {
+	pns, err := netns.GetFromName(peerNS)
 	if err != nil {
-		return fmt.Errorf("open namespace %s: %w", l.Peer.NS, err)
+		return fmt.Errorf("open namespace %s: %w", peerNS, err)
 	}
-	defer peerNS.Close()
+	defer pns.Close()
 	attrs := netlink.NewLinkAttrs() // TxQLen -1: keep veth's default queueing
-	attrs.Name = l.Local.Link
+	attrs.Name = name
 	attrs.MTU = cfg.MTU
 	attrs.NumTxQueues = cfg.Queues
 	attrs.NumRxQueues = cfg.Queues
 	veth := &netlink.Veth{
 		LinkAttrs:     attrs,
-		PeerName:      l.Peer.Link,
-		PeerNamespace: netlink.NsFd(peerNS),
+		PeerName:      peerName,
+		PeerNamespace: netlink.NsFd(pns),
 		PeerTxQLen:    -1,
 	}
-	if err := l.Local.handle.LinkAdd(veth); err != nil {
-		return fmt.Errorf("add veth %s/%s: %w", l.Local.Link, l.Peer.Link, err)
+	if err := local.LinkAdd(veth); err != nil {
+		return fmt.Errorf("add veth %s/%s: %w", name, peerName, err)
 	}
 	return nil
 }
 
 // configure disables IPv6 on h's link, gives it h.Addr, and brings it and
-// loopback up.
-func (h *Host) configure() error {
+// loopback up, through nh, a netlink handle in h's namespace.
+func (h *Host) configure(nh *netlink.Handle) error {
 	err := h.Do(func() error {
 		// /proc/sys/net resolves against the opening thread's namespace.
 		err := os.WriteFile("/proc/sys/net/ipv6/conf/"+h.Link+"/disable_ipv6", []byte("1"), 0)
@@ -210,7 +209,7 @@ func (h *Host) configure() error {
 	if err != nil {
 		return fmt.Errorf("disable IPv6 on %s: %w", h.Link, err)
 	}
-	link, err := h.handle.LinkByName(h.Link)
+	link, err := nh.LinkByName(h.Link)
 	if err != nil {
 		return fmt.Errorf("find %s: %w", h.Link, err)
 	}
@@ -220,17 +219,17 @@ func (h *Host) configure() error {
 		IP:   h.Addr.Addr().AsSlice(),
 		Mask: net.CIDRMask(h.Addr.Bits(), h.Addr.Addr().BitLen()),
 	}}
-	if err := h.handle.AddrAdd(link, addr); err != nil {
+	if err := nh.AddrAdd(link, addr); err != nil {
 		return fmt.Errorf("add %s to %s: %w", h.Addr, h.Link, err)
 	}
-	if err := h.handle.LinkSetUp(link); err != nil {
+	if err := nh.LinkSetUp(link); err != nil {
 		return fmt.Errorf("set %s up: %w", h.Link, err)
 	}
-	lo, err := h.handle.LinkByName("lo")
+	lo, err := nh.LinkByName("lo")
 	if err != nil {
 		return fmt.Errorf("find lo: %w", err)
 	}
-	if err := h.handle.LinkSetUp(lo); err != nil {
+	if err := nh.LinkSetUp(lo); err != nil {
 		return fmt.Errorf("set lo up: %w", err)
 	}
 	return nil
