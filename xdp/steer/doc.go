@@ -23,7 +23,9 @@
 // kernel detaches when its last file descriptor closes. The Program owns
 // that descriptor, so the program leaves the interface on Close or when the
 // process exits for any reason, SIGKILL included; nothing needs a signal
-// handler. Attach never replaces an XDP program it did not attach: it
+// handler. Keep the Program reachable while it should steer: cilium/ebpf
+// closes the descriptors of objects the garbage collector frees, so losing
+// every reference to a Program detaches it at some later collection. Attach never replaces an XDP program it did not attach: it
 // returns ErrForeignProgram unless Config.Replace asks to remove a program
 // attached through netlink (a bpf_link of another process cannot be
 // removed by anyone but its owner).

@@ -94,6 +94,23 @@ func TestAutoPicksNativeOnVeth(t *testing.T) {
 	assert.Equal(t, uint32(nl.XDP_ATTACHED_DRV), xdpState(t, l.Local).AttachMode)
 }
 
+// TestAutoFallsBackToGeneric uses a jumbo MTU, which native XDP on veth
+// refuses for a single-buffer program (ERANGE): Auto must attach generic.
+func TestAutoFallsBackToGeneric(t *testing.T) {
+	l := lab.New(t, lab.Config{MTU: 9000})
+	err := l.Local.Do(func() error {
+		_, err := steer.Attach(steer.Config{Ifindex: l.Local.Ifindex, Mode: steer.Native})
+		return err
+	})
+	require.ErrorIs(t, err, syscall.ERANGE)
+	assert.ErrorContains(t, err, "MTU too large")
+	assert.Nil(t, xdpState(t, l.Local), "a failed Attach leaves nothing behind")
+
+	p := attach(t, l, steer.Auto)
+	assert.Equal(t, steer.Generic, p.Mode())
+	assert.Equal(t, uint32(nl.XDP_ATTACHED_SKB), xdpState(t, l.Local).AttachMode)
+}
+
 func TestSecondAttachIsRefused(t *testing.T) {
 	for _, m := range modes {
 		t.Run(m.steer.String(), func(t *testing.T) {

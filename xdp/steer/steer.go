@@ -87,7 +87,7 @@ var errClosed = errors.New("steering program is closed")
 // The attachment is a bpf_link owned by this process: it is detached when
 // Close runs or when the process exits for any reason, SIGKILL included,
 // because the kernel detaches a bpf_link when its last file descriptor
-// closes.
+// closes. A Program the garbage collector frees is detached too.
 type Program struct {
 	mode   Mode
 	queues int
@@ -121,17 +121,21 @@ func Attach(cfg Config) (*Program, error) {
 		return nil, fmt.Errorf("steer: find ifindex %d: %w", cfg.Ifindex, err)
 	}
 	name := nlink.Attrs().Name
-	if x := nlink.Attrs().Xdp; x != nil && x.Attached {
-		if !cfg.Replace {
-			return nil, fmt.Errorf("steer: %s runs XDP program id %d: %w", name, x.ProgId, ErrForeignProgram)
-		}
-		if err := detachNetlink(nlink, x); err != nil {
-			return nil, err
-		}
+	x := nlink.Attrs().Xdp
+	if x != nil && x.Attached && !cfg.Replace {
+		return nil, fmt.Errorf("steer: %s runs XDP program id %d: %w", name, x.ProgId, ErrForeignProgram)
 	}
+	// Load before detaching anything, so that a program that fails to
+	// load leaves the interface as it was.
 	p, err := load(cfg.Rules, cfg.Addrs, max(nlink.Attrs().NumRxQueues, 1))
 	if err != nil {
 		return nil, fmt.Errorf("steer: load for %s: %w", name, err)
+	}
+	if x != nil && x.Attached {
+		if err := detachNetlink(nlink, x); err != nil {
+			p.Close()
+			return nil, err
+		}
 	}
 	if err := p.attach(cfg.Ifindex, cfg.Mode); err != nil {
 		p.Close()
@@ -255,6 +259,12 @@ func (p *Program) attach(ifindex int, mode Mode) error {
 			// one is attached in the other mode.
 			if errors.Is(err, syscall.EBUSY) || errors.Is(err, syscall.EEXIST) {
 				return fmt.Errorf("%v mode: %w: %w", m, ErrForeignProgram, err)
+			}
+			// veth_xdp_set (drivers/net/veth.c) refuses a program
+			// without multi-buffer support when the peer's MTU does
+			// not fit one page.
+			if m == Native && errors.Is(err, syscall.ERANGE) {
+				return fmt.Errorf("%v mode (MTU too large for a single-buffer XDP program): %w", m, err)
 			}
 			return fmt.Errorf("%v mode: %w", m, err)
 		}
