@@ -54,9 +54,6 @@ const (
 	arpIPv4Len   = 28
 	etherTypeIP  = 0x0800
 	etherTypeARP = 0x0806
-	protoICMP    = 1
-	protoTCP     = 6
-	protoUDP     = 17
 )
 
 // Port register values that no 16-bit port can take: the packet has no
@@ -238,8 +235,8 @@ func (b *builder) matchRules(rules []Rule) {
 	)
 	b.mark("first")
 	b.emit(
-		asm.JEq.Imm(asm.R2, protoTCP, "ports"),
-		asm.JEq.Imm(asm.R2, protoUDP, "ports"),
+		asm.JEq.Imm(asm.R2, ProtoTCP, "ports"),
+		asm.JEq.Imm(asm.R2, ProtoUDP, "ports"),
 		asm.Ja.Label("rules"),
 	)
 	// The transport header starts IHL*4 (20..60) bytes into the IPv4
