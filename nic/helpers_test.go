@@ -3,7 +3,15 @@ package nic
 import (
 	"encoding/binary"
 	"testing"
+	"time"
 )
+
+// vclock is a virtual clock: tests move it by hand, so nothing waits on wall
+// time.
+type vclock struct{ t time.Duration }
+
+// Now is the monotonic reading Faulty wants.
+func (c *vclock) Now() time.Duration { return c.t }
 
 // send copies each frame into a transmit buffer of l and transmits them as
 // one batch.
