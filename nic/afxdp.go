@@ -1,0 +1,229 @@
+package nic
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/xdpnet/xdpnet/xdp"
+	"github.com/xdpnet/xdpnet/xdp/steer"
+)
+
+// XDPConfig opens one NIC queue as a Link over AF_XDP.
+type XDPConfig struct {
+	Interface string // the NIC, by name
+	Queue     int    // the queue to bind; default 0
+
+	// Addrs are the IPv4 addresses the stack owns. The steering program
+	// sends the socket IPv4 packets to them and ARP about them; all other
+	// traffic stays with the kernel.
+	Addrs []netip.Addr
+	// Rules optionally narrow the steered IPv4 traffic to protocols and
+	// destination-port ranges.
+	Rules []steer.Rule
+	// Attach chooses native (driver) or generic XDP; Auto tries native first.
+	Attach steer.Mode
+	// Replace allows replacing an XDP program someone else attached.
+	Replace bool
+
+	Umem   xdp.UmemConfig
+	Socket xdp.SocketConfig // Ifindex and Queue are filled in from above
+}
+
+// XDPLink is a Link over one AF_XDP socket and the XDP program that steers
+// the stack's traffic to it. Its frames are views into the UMEM: a received
+// frame's Data points where the kernel wrote it, and a transmit buffer is a
+// whole UMEM frame, sent in place. Close detaches the program; so does the
+// process's exit, whatever ends it, because the program is held by a BPF
+// link that dies with its file descriptor.
+type XDPLink struct {
+	umem  *xdp.Umem
+	sock  *xdp.Socket
+	prog  *steer.Program
+	mac   net.HardwareAddr
+	mtu   int
+	stats Stats
+}
+
+// OpenXDP binds an AF_XDP socket to cfg's queue and attaches the steering
+// program. Call it in the network namespace of the interface.
+func OpenXDP(cfg XDPConfig) (l *XDPLink, err error) {
+	ifi, err := net.InterfaceByName(cfg.Interface)
+	if err != nil {
+		return nil, fmt.Errorf("open xdp link: %w", err)
+	}
+	l = &XDPLink{mac: ifi.HardwareAddr, mtu: ifi.MTU}
+	defer func() {
+		if err != nil {
+			l.Close()
+			err = fmt.Errorf("open xdp link on %s queue %d: %w", cfg.Interface, cfg.Queue, err)
+		}
+	}()
+	if len(l.mac) != 6 {
+		return nil, fmt.Errorf("not an Ethernet interface (hardware address %q)", l.mac)
+	}
+	if l.umem, err = xdp.NewUmem(cfg.Umem); err != nil {
+		return nil, err
+	}
+	if max := l.umem.FrameSize() - l.umem.RXOffset() - EthernetHeaderLen; l.mtu > max {
+		return nil, fmt.Errorf("MTU %d does not fit a %d-byte UMEM frame (at most %d)", l.mtu, l.umem.FrameSize(), max)
+	}
+	sc := cfg.Socket
+	sc.Ifindex, sc.Queue = ifi.Index, cfg.Queue
+	if l.sock, err = xdp.NewSocket(l.umem, sc); err != nil {
+		return nil, err
+	}
+	l.prog, err = steer.Attach(steer.Config{
+		Ifindex: ifi.Index, Addrs: cfg.Addrs, Rules: cfg.Rules, Mode: cfg.Attach, Replace: cfg.Replace,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err = l.prog.Register(cfg.Queue, l.sock.FD()); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// Socket is the AF_XDP socket under the link, for its mode and statistics.
+func (l *XDPLink) Socket() *xdp.Socket { return l.sock }
+
+// Program is the steering program, to add or remove addresses at run time.
+func (l *XDPLink) Program() *steer.Program { return l.prog }
+
+// Receive takes up to len(fs) frames off the RX ring.
+func (l *XDPLink) Receive(fs []Frame) (int, error) {
+	if l.sock == nil {
+		return 0, ErrClosed
+	}
+	rx, frames := l.sock.RX, l.sock.Frames
+	idx, n := rx.Peek(uint32(len(fs)))
+	got := 0
+	for i := range n {
+		d := rx.At(idx + i)
+		base := frames.Base(d.Addr)
+		if !frames.Move(base, xdp.OwnerFill, xdp.OwnerApp) {
+			// The kernel handed back a frame we did not lend it: counted
+			// in the allocator's Violations, and not touched.
+			continue
+		}
+		fs[got] = Frame{Data: l.umem.Bytes(d.Addr, int(d.Len)), Handle: base}
+		l.stats.RxBytes += uint64(d.Len)
+		got++
+	}
+	rx.Release(n)
+	l.stats.RxFrames += uint64(got)
+	return got, nil
+}
+
+// Release puts frames back on the fill ring, so the kernel can receive into
+// them again; transmit buffers that will not be sent go the same way.
+func (l *XDPLink) Release(fs []Frame) {
+	if l.sock == nil {
+		return
+	}
+	fill, frames := l.sock.Fill, l.sock.Frames
+	idx, n := fill.Reserve(uint32(len(fs)))
+	var put uint32
+	for i, f := range fs {
+		switch {
+		case uint32(i) >= n:
+			// Unreachable while the fill ring is as large as the frame
+			// share; keep the frame rather than lose it.
+			frames.Move(f.Handle, xdp.OwnerApp, xdp.OwnerFree)
+		case frames.Move(f.Handle, xdp.OwnerApp, xdp.OwnerFill):
+			fill.Set(idx+put, f.Handle)
+			put++
+		}
+	}
+	fill.Cancel(n - put)
+	fill.Submit(put)
+	// Only a waiting driver needs the syscall; it is rare, and an error
+	// here resurfaces on the next Kick.
+	_ = l.sock.WakeRx()
+}
+
+// Alloc hands out free UMEM frames for transmit, first taking back the
+// frames the kernel has finished sending.
+func (l *XDPLink) Alloc(fs []Frame) int {
+	if l.sock == nil {
+		return 0
+	}
+	frames := l.sock.Frames
+	if frames.FreeCount() < len(fs) {
+		l.sock.Reap(uint32(l.sock.Completion.Size()))
+	}
+	for i := range fs {
+		addr, ok := frames.Alloc(xdp.OwnerApp)
+		if !ok {
+			return i
+		}
+		fs[i] = Frame{Data: l.umem.Frame(addr), Handle: addr}
+	}
+	return len(fs)
+}
+
+// Transmit puts frames on the TX ring and kicks the kernel at most once.
+// Each frame's Data must start at the start of its buffer.
+func (l *XDPLink) Transmit(fs []Frame) (int, error) {
+	if l.sock == nil {
+		return 0, ErrClosed
+	}
+	tx, frames := l.sock.TX, l.sock.Frames
+	idx, n := tx.Reserve(uint32(len(fs)))
+	var put uint32
+	for _, f := range fs[:n] {
+		if !frames.Move(f.Handle, xdp.OwnerApp, xdp.OwnerTX) {
+			continue // not a buffer of ours: counted as a violation, not sent
+		}
+		tx.Set(idx+put, xdp.Desc{Addr: f.Handle, Len: uint32(len(f.Data))})
+		l.stats.TxBytes += uint64(len(f.Data))
+		put++
+	}
+	tx.Cancel(n - put)
+	tx.Submit(put)
+	l.stats.TxFrames += uint64(put)
+	if err := l.sock.Kick(); err != nil {
+		l.stats.TxErrors += uint64(put)
+		return int(n), err
+	}
+	return int(n), nil
+}
+
+// MAC is the interface's hardware address.
+func (l *XDPLink) MAC() net.HardwareAddr { return l.mac }
+
+// MTU is the interface's MTU.
+func (l *XDPLink) MTU() int { return l.mtu }
+
+// Stats returns the link's counters; RxDropped comes from the kernel's
+// XDP_STATISTICS (frames too large, RX ring full).
+func (l *XDPLink) Stats() Stats {
+	s := l.stats
+	if l.sock != nil {
+		if ks, err := l.sock.Stats(); err == nil {
+			s.RxDropped = ks.RxDropped + ks.RxRingFull
+			s.TxErrors += ks.TxInvalidDescs
+		}
+	}
+	return s
+}
+
+// Close detaches the steering program and frees the socket and UMEM.
+func (l *XDPLink) Close() error {
+	var errs []error
+	if l.prog != nil {
+		errs = append(errs, l.prog.Close())
+		l.prog = nil
+	}
+	if l.sock != nil {
+		errs = append(errs, l.sock.Close())
+		l.sock = nil
+	}
+	if l.umem != nil {
+		errs = append(errs, l.umem.Close())
+		l.umem = nil
+	}
+	return errors.Join(errs...)
+}
