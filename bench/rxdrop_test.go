@@ -51,7 +51,7 @@ type receiver interface {
 //     spent in drain calls alone, the ring layer's own cost.
 //   - poll: drain, and poll(2) whenever the ring is empty. A faster
 //     receiver empties the ring sooner and so sleeps and wakes more often
-//     (see polls/frame): it pays the kernel's wakeup per frame instead of
+//     (see sleeps/frame): it pays the kernel's wakeup per frame instead of
 //     per batch.
 func BenchmarkRxDrop(b *testing.B) {
 	for _, loop := range []string{"interval", "poll"} {
