@@ -339,20 +339,6 @@ func TestFaultyOverflowDropsAndCounts(t *testing.T) {
 	}
 }
 
-// stingyLink accepts at most one frame per Transmit, like a link whose
-// transmit ring is nearly full, and counts what it is given back.
-type stingyLink struct {
-	Link
-	released int
-}
-
-func (l *stingyLink) Transmit(fs []Frame) (int, error) { return l.Link.Transmit(fs[:min(1, len(fs))]) }
-
-func (l *stingyLink) Release(fs []Frame) {
-	l.released += len(fs)
-	l.Link.Release(fs)
-}
-
 func TestFaultyRetriesWhatTheInnerLinkRefuses(t *testing.T) {
 	var clock vclock
 	a, b := NewPipe(PipeConfig{})
