@@ -344,13 +344,18 @@ func BenchmarkPipeTwoGoroutines(b *testing.B) {
 	b.ReportAllocs()
 	sent := 0
 	for b.Loop() {
-		n := pa.Alloc(fs)
-		for i := range fs[:n] {
-			fs[i].Data = fs[i].Data[:64]
-			fillSeqFrame(fs[i].Data, uint64(sent+i))
+		// One op is one whole batch, however many Allocs it takes while
+		// the receiver still holds our buffers.
+		for k := 0; k < batch; {
+			n := pa.Alloc(fs[:batch-k])
+			for i := range fs[:n] {
+				fs[i].Data = fs[i].Data[:64]
+				fillSeqFrame(fs[i].Data, uint64(sent+i))
+			}
+			pa.Transmit(fs[:n])
+			sent += n
+			k += n
 		}
-		pa.Transmit(fs[:n])
-		sent += n
 	}
 	stop.Store(true)
 	wg.Wait()
