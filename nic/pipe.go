@@ -40,8 +40,8 @@ type PipeConfig struct {
 // Frame ownership is checked. Every handle names its pool, buffer and a
 // generation, so a frame this endpoint does not hold (released twice, stale,
 // lent by another link) is ignored and counted in BadFrames instead of
-// corrupting the pool; the Link contract is otherwise followed as XDPLink
-// does (Transmit counts such frames in n but does not send them).
+// corrupting the pool. Like the AF_XDP link, Transmit counts such frames in
+// n but does not send them.
 type Pipe struct {
 	peer    *Pipe
 	pool    uint64 // this endpoint's pool id, the top 16 bits of its handles
@@ -56,6 +56,7 @@ type Pipe struct {
 	home    *spscRing[uint64] // own buffers the peer has released; the peer produces
 	stats   Stats
 	bad     uint64
+	_       cacheLinePad  // the fields below are the peer's to touch too
 	dropped atomic.Uint64 // frames the peer found our receive queue full for
 	closed  atomic.Bool   // read by the peer, to stop sending to us
 }
