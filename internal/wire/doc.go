@@ -1,0 +1,14 @@
+// Package wire holds xdpnet's packet views: Ethernet II, ARP, IPv4, ICMPv4
+// and UDP headers as []byte types with getters and setters over the bytes,
+// plus the Internet checksum.
+//
+// The contract, as in smoltcp's wire module: a view's Check method
+// validates lengths and the fields that give lengths; after it returns nil
+// no accessor panics and no payload slice reaches past the bytes the view
+// was built over. Checksums are verified separately (ChecksumValid), since
+// callers count them apart. Errors are pre-allocated sentinels, because
+// they are returned for hostile input on the hot path.
+//
+// Views never copy and never allocate; encoders (the *Fields types) write a
+// header in place into a buffer the caller owns, typically a TX frame.
+package wire
