@@ -107,4 +107,3 @@ func BenchmarkChecksum(b *testing.B) {
 		})
 	}
 }
-
