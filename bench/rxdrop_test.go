@@ -212,11 +212,12 @@ func (o *ours) close() {
 // link is the nic.Link the stack uses, over the same ring layer.
 type link struct {
 	*nic.XDPLink
-	fs []nic.Frame
+	dev *nic.XDPDevice
+	fs  []nic.Frame
 }
 
 func openLink(l *lab.Lab) (receiver, error) {
-	x, err := nic.OpenXDP(nic.XDPConfig{
+	dev, err := nic.OpenXDP(nic.XDPConfig{
 		Interface: l.Local.Link, Addrs: []netip.Addr{l.StackAddr}, Attach: steer.Native,
 		Umem:   xdp.UmemConfig{FrameCount: rxFrames, FrameSize: rxFrameSize},
 		Socket: xdp.SocketConfig{RxSize: rxRing, FillSize: rxRing, TxSize: rxRing, CompletionSize: rxRing},
@@ -224,7 +225,7 @@ func openLink(l *lab.Lab) (receiver, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &link{XDPLink: x, fs: make([]nic.Frame, rxBatch)}, nil
+	return &link{XDPLink: dev.Links()[0], dev: dev, fs: make([]nic.Frame, rxBatch)}, nil
 }
 
 func (k *link) fd() int { return k.Socket().FD() }
@@ -235,7 +236,7 @@ func (k *link) drain() int {
 	return n
 }
 
-func (k *link) close() { k.Close() }
+func (k *link) close() { k.dev.Close() }
 
 // theirs is asavie/xdp's socket, steered by our program (its own program
 // redirects every frame, which would take the host's traffic too).

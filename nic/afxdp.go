@@ -10,13 +10,15 @@ import (
 	"github.com/xdpnet/xdpnet/xdp/steer"
 )
 
-// XDPConfig opens one NIC queue as a Link over AF_XDP.
+// XDPConfig opens a NIC's queues as Links over AF_XDP.
 type XDPConfig struct {
 	Interface string // the NIC, by name
-	Queue     int    // the queue to bind; default 0
+	// Queues is how many queues to open, 0 through Queues-1, one socket
+	// each on one shared UMEM; default 1.
+	Queues int
 
 	// Addrs are the IPv4 addresses the stack owns. The steering program
-	// sends the socket IPv4 packets to them and ARP about them; all other
+	// sends the sockets IPv4 packets to them and ARP about them; all other
 	// traffic stays with the kernel.
 	Addrs []netip.Addr
 	// Rules optionally narrow the steered IPv4 traffic to protocols and
@@ -27,70 +29,115 @@ type XDPConfig struct {
 	// Replace allows replacing an XDP program someone else attached.
 	Replace bool
 
-	Umem   xdp.UmemConfig
-	Socket xdp.SocketConfig // Ifindex and Queue are filled in from above
+	// Umem sizes the shared UMEM; its frames are split evenly between the
+	// queues. The default gives each queue 4096 frames.
+	Umem xdp.UmemConfig
+	// Socket shapes every queue's socket; Ifindex, Queue and Frames are
+	// filled in.
+	Socket xdp.SocketConfig
 }
 
-// XDPLink is a Link over one AF_XDP socket and the XDP program that steers
-// the stack's traffic to it. Its frames are views into the UMEM: a received
-// frame's Data points where the kernel wrote it, and a transmit buffer is a
-// whole UMEM frame, sent in place. Close detaches the program; so does the
-// process's exit, whatever ends it, because the program is held by a BPF
-// link that dies with its file descriptor.
+// XDPDevice is a NIC opened for the stack: the XDP program that steers the
+// stack's traffic, one UMEM, and an XDPLink per queue. Close detaches the
+// program; so does the process's exit, whatever ends it, because the
+// program is held by a BPF link that dies with its file descriptor.
+type XDPDevice struct {
+	umem  *xdp.Umem
+	prog  *steer.Program
+	links []*XDPLink
+}
+
+// XDPLink is a Link over one AF_XDP socket, one queue of an XDPDevice. Its
+// frames are views into the UMEM: a received frame's Data points where the
+// kernel wrote it, and a transmit buffer is a whole UMEM frame, sent in
+// place.
 type XDPLink struct {
 	umem  *xdp.Umem
 	sock  *xdp.Socket
-	prog  *steer.Program
 	mac   net.HardwareAddr
 	mtu   int
 	stats Stats
 }
 
-// OpenXDP binds an AF_XDP socket to cfg's queue and attaches the steering
-// program. Call it in the network namespace of the interface.
-func OpenXDP(cfg XDPConfig) (l *XDPLink, err error) {
+// OpenXDP binds an AF_XDP socket to each of cfg's queues and attaches the
+// steering program. Call it in the network namespace of the interface.
+func OpenXDP(cfg XDPConfig) (d *XDPDevice, err error) {
 	ifi, err := net.InterfaceByName(cfg.Interface)
 	if err != nil {
-		return nil, fmt.Errorf("open xdp link: %w", err)
+		return nil, fmt.Errorf("open xdp device: %w", err)
 	}
-	l = &XDPLink{mac: ifi.HardwareAddr, mtu: ifi.MTU}
+	if cfg.Queues == 0 {
+		cfg.Queues = 1
+	}
+	d = &XDPDevice{}
 	defer func() {
 		if err != nil {
-			l.Close()
-			err = fmt.Errorf("open xdp link on %s queue %d: %w", cfg.Interface, cfg.Queue, err)
+			d.Close()
+			err = fmt.Errorf("open xdp device %s: %w", cfg.Interface, err)
 		}
 	}()
-	if len(l.mac) != 6 {
-		return nil, fmt.Errorf("not an Ethernet interface (hardware address %q)", l.mac)
+	if len(ifi.HardwareAddr) != 6 {
+		return nil, fmt.Errorf("not an Ethernet interface (hardware address %q)", ifi.HardwareAddr)
 	}
-	if l.umem, err = xdp.NewUmem(cfg.Umem); err != nil {
+	if cfg.Queues < 0 {
+		return nil, fmt.Errorf("%d queues: must be positive", cfg.Queues)
+	}
+	if cfg.Umem.FrameCount == 0 {
+		cfg.Umem.FrameCount = 4096 * cfg.Queues
+	}
+	if d.umem, err = xdp.NewUmem(cfg.Umem); err != nil {
 		return nil, err
 	}
-	if max := l.umem.FrameSize() - l.umem.RXOffset() - EthernetHeaderLen; l.mtu > max {
-		return nil, fmt.Errorf("MTU %d does not fit a %d-byte UMEM frame (at most %d)", l.mtu, l.umem.FrameSize(), max)
+	if max := d.umem.FrameSize() - d.umem.RXOffset() - EthernetHeaderLen; ifi.MTU > max {
+		return nil, fmt.Errorf("MTU %d does not fit a %d-byte UMEM frame (at most %d)", ifi.MTU, d.umem.FrameSize(), max)
 	}
-	sc := cfg.Socket
-	sc.Ifindex, sc.Queue = ifi.Index, cfg.Queue
-	if l.sock, err = xdp.NewSocket(l.umem, sc); err != nil {
-		return nil, err
-	}
-	l.prog, err = steer.Attach(steer.Config{
+	d.prog, err = steer.Attach(steer.Config{
 		Ifindex: ifi.Index, Addrs: cfg.Addrs, Rules: cfg.Rules, Mode: cfg.Attach, Replace: cfg.Replace,
 	})
 	if err != nil {
 		return nil, err
 	}
-	if err = l.prog.Register(cfg.Queue, l.sock.FD()); err != nil {
-		return nil, err
+	for q := range cfg.Queues {
+		sc := cfg.Socket
+		sc.Ifindex, sc.Queue, sc.Frames = ifi.Index, q, d.umem.FrameCount()/cfg.Queues
+		sock, err := xdp.NewSocket(d.umem, sc)
+		if err != nil {
+			return nil, err
+		}
+		d.links = append(d.links, &XDPLink{umem: d.umem, sock: sock, mac: ifi.HardwareAddr, mtu: ifi.MTU})
+		if err := d.prog.Register(q, sock.FD()); err != nil {
+			return nil, err
+		}
 	}
-	return l, nil
+	return d, nil
+}
+
+// Links are the device's queues, in queue order.
+func (d *XDPDevice) Links() []*XDPLink { return d.links }
+
+// Program is the steering program, to add or remove addresses at run time.
+func (d *XDPDevice) Program() *steer.Program { return d.prog }
+
+// Close detaches the steering program and frees the sockets and the UMEM.
+func (d *XDPDevice) Close() error {
+	var errs []error
+	if d.prog != nil {
+		errs = append(errs, d.prog.Close())
+		d.prog = nil
+	}
+	for _, l := range d.links {
+		errs = append(errs, l.Close())
+	}
+	d.links = nil
+	if d.umem != nil {
+		errs = append(errs, d.umem.Close())
+		d.umem = nil
+	}
+	return errors.Join(errs...)
 }
 
 // Socket is the AF_XDP socket under the link, for its mode and statistics.
 func (l *XDPLink) Socket() *xdp.Socket { return l.sock }
-
-// Program is the steering program, to add or remove addresses at run time.
-func (l *XDPLink) Program() *steer.Program { return l.prog }
 
 // Receive takes up to len(fs) frames off the RX ring.
 func (l *XDPLink) Receive(fs []Frame) (int, error) {
@@ -210,20 +257,12 @@ func (l *XDPLink) Stats() Stats {
 	return s
 }
 
-// Close detaches the steering program and frees the socket and UMEM.
+// Close closes the link's socket. The device's Close closes every link.
 func (l *XDPLink) Close() error {
-	var errs []error
-	if l.prog != nil {
-		errs = append(errs, l.prog.Close())
-		l.prog = nil
+	if l.sock == nil {
+		return nil
 	}
-	if l.sock != nil {
-		errs = append(errs, l.sock.Close())
-		l.sock = nil
-	}
-	if l.umem != nil {
-		errs = append(errs, l.umem.Close())
-		l.umem = nil
-	}
-	return errors.Join(errs...)
+	err := l.sock.Close()
+	l.sock = nil
+	return err
 }

@@ -28,18 +28,19 @@ var labModes = []struct {
 	steer steer.Mode
 }{{lab.Native, steer.Native}, {lab.Generic, steer.Generic}}
 
-// openLabLink puts an XDPLink on the lab's Local end, owning StackAddr, and
+// openLabDevice opens the lab's Local end for xdpnet, owning StackAddr, and
 // gives the peer's kernel a static neighbour entry for it (the stack has no
 // ARP at this layer).
-func openLabLink(t *testing.T, l *lab.Lab, mode steer.Mode) *nic.XDPLink {
+func openLabDevice(t *testing.T, l *lab.Lab, mode steer.Mode, queues int) *nic.XDPDevice {
 	t.Helper()
-	var link *nic.XDPLink
+	var dev *nic.XDPDevice
 	require.NoError(t, l.Local.Do(func() (err error) {
-		link, err = nic.OpenXDP(nic.XDPConfig{Interface: l.Local.Link, Addrs: []netip.Addr{l.StackAddr}, Attach: mode})
+		dev, err = nic.OpenXDP(nic.XDPConfig{Interface: l.Local.Link, Queues: queues, Addrs: []netip.Addr{l.StackAddr}, Attach: mode})
 		return err
 	}))
-	t.Cleanup(func() { link.Close() })
-	require.Equal(t, mode, link.Program().Mode())
+	t.Cleanup(func() { dev.Close() })
+	require.Equal(t, mode, dev.Program().Mode())
+	require.Len(t, dev.Links(), queues)
 	require.NoError(t, l.Peer.Do(func() error {
 		peer, err := netlink.LinkByName(l.Peer.Link)
 		if err != nil {
@@ -50,7 +51,7 @@ func openLabLink(t *testing.T, l *lab.Lab, mode steer.Mode) *nic.XDPLink {
 			IP: l.StackAddr.AsSlice(), HardwareAddr: l.Local.MAC,
 		})
 	}))
-	return link
+	return dev
 }
 
 // payload is the deterministic content of datagram i: sizes sweep 1..1472.
@@ -66,12 +67,13 @@ func TestXDPLinkLab(t *testing.T) {
 	for _, mode := range labModes {
 		t.Run(mode.lab.String(), func(t *testing.T) {
 			l := lab.New(t, lab.Config{Mode: mode.lab})
-			link := openLabLink(t, l, mode.steer)
+			dev := openLabDevice(t, l, mode.steer, 1)
+			link := dev.Links()[0]
 			t.Run("ReceivesWhatTheKernelSends", func(t *testing.T) { testReceive(t, l, link) })
 			t.Run("TransmitsByteForByte", func(t *testing.T) { testTransmit(t, l, link) })
 			t.Run("KernelKeepsOtherTraffic", func(t *testing.T) { testKernelTraffic(t, l) })
 			t.Run("CloseDetaches", func(t *testing.T) {
-				require.NoError(t, link.Close())
+				require.NoError(t, dev.Close())
 				require.NoError(t, l.Local.Do(func() error {
 					ll, err := netlink.LinkByName(l.Local.Link)
 					if err != nil {
@@ -224,3 +226,49 @@ func testKernelTraffic(t *testing.T, l *lab.Lab) {
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// TestXDPDeviceQueues opens both queues of a two-queue veth: flows the
+// peer's kernel hashes onto different queues reach different sockets, and
+// every datagram arrives exactly once.
+func TestXDPDeviceQueues(t *testing.T) {
+	l := lab.New(t, lab.Config{Queues: 2})
+	dev := openLabDevice(t, l, steer.Native, 2)
+	const flows, perFlow = 32, 20
+	require.NoError(t, l.Peer.Do(func() error {
+		for f := range flows {
+			c, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(l.StackAddr, 9999)))
+			if err != nil {
+				return err
+			}
+			for i := range perFlow {
+				if _, err := c.Write([]byte(fmt.Sprintf("flow %d datagram %d", f, i))); err != nil {
+					return err
+				}
+			}
+			c.Close()
+		}
+		return nil
+	}))
+	seen := map[string]int{}
+	perQueue := make([]int, 2)
+	fs := make([]nic.Frame, 64)
+	for deadline := time.Now().Add(5 * time.Second); len(seen) < flows*perFlow && time.Now().Before(deadline); {
+		for q, link := range dev.Links() {
+			n, err := link.Receive(fs)
+			require.NoError(t, err)
+			for _, f := range fs[:n] {
+				seen[string(f.Data[testframe.UDPFirst:])]++
+				perQueue[q]++
+			}
+			link.Release(fs[:n])
+		}
+	}
+	assert.Len(t, seen, flows*perFlow, "every datagram arrived")
+	for k, n := range seen {
+		require.Equal(t, 1, n, "%q arrived %d times", k, n)
+	}
+	for q, n := range perQueue {
+		assert.NotZero(t, n, "queue %d received nothing: flows were not spread", q)
+	}
+	t.Logf("frames per queue: %v", perQueue)
+}
