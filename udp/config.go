@@ -1,0 +1,121 @@
+package udp
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"syscall"
+)
+
+// Config configures a Table. The zero value of each field selects its
+// default.
+type Config struct {
+	// Addrs are the local IPv4 addresses an endpoint may bind to; the
+	// wildcard address 0.0.0.0 is always allowed.
+	Addrs []netip.Addr
+
+	// EphemeralLo and EphemeralHi bound, inclusively, the ports Bind picks
+	// for port 0. Default: IANA's dynamic range, 49152–65535 (RFC 6335).
+	EphemeralLo, EphemeralHi uint16
+
+	// RecvQueueBytes and RecvQueueDatagrams bound each endpoint's receive
+	// queue: payload bytes and datagrams. A datagram that would pass either
+	// limit is dropped and counted in RcvbufErrors. Defaults: 212992 bytes
+	// (Linux's net.core.rmem_default) and 256 datagrams.
+	RecvQueueBytes, RecvQueueDatagrams int
+
+	// SendQueueBytes and SendQueueDatagrams bound each endpoint's send
+	// queue; a write that would pass either limit returns ErrWouldBlock.
+	// SendQueueBytes must hold the largest datagram, MTU − 28 bytes.
+	// Defaults: 212992 bytes and 256 datagrams.
+	SendQueueBytes, SendQueueDatagrams int
+
+	// MTU is the link MTU. Output is never fragmented, so a datagram may
+	// carry at most MTU − 28 bytes (IPv4 and UDP headers). Default: 1500.
+	MTU int
+
+	// Seed seeds the ephemeral port choice, for reproducible simulations.
+	// Zero means an unpredictable seed (RFC 6056 wants ports hard to guess).
+	Seed uint64
+}
+
+// Header lengths that bound a datagram's payload.
+const (
+	ipv4HeaderLen = 20 // without options, as we send
+	udpHeaderLen  = 8
+	maxIPv4Packet = 65535
+	minIPv4MTU    = 68 // RFC 791: every host must handle this MTU
+)
+
+const defaultQueueBytes, defaultQueueDatagrams = 212992, 256
+
+// withDefaults returns c with its zero fields set to defaults, or an error
+// if a field is out of range.
+func (c Config) withDefaults() (Config, error) {
+	if c.EphemeralLo == 0 && c.EphemeralHi == 0 {
+		c.EphemeralLo, c.EphemeralHi = 49152, 65535
+	}
+	c.RecvQueueBytes = orDefault(c.RecvQueueBytes, defaultQueueBytes)
+	c.RecvQueueDatagrams = orDefault(c.RecvQueueDatagrams, defaultQueueDatagrams)
+	c.SendQueueBytes = orDefault(c.SendQueueBytes, defaultQueueBytes)
+	c.SendQueueDatagrams = orDefault(c.SendQueueDatagrams, defaultQueueDatagrams)
+	c.MTU = orDefault(c.MTU, 1500)
+	addrs := make([]netip.Addr, len(c.Addrs))
+	for i, a := range c.Addrs {
+		a = a.Unmap()
+		if !a.Is4() || a.IsUnspecified() {
+			return c, fmt.Errorf("udp: config: %v is not a unicast IPv4 address", c.Addrs[i])
+		}
+		addrs[i] = a
+	}
+	c.Addrs = addrs
+	switch {
+	case c.EphemeralLo == 0 || c.EphemeralLo > c.EphemeralHi:
+		return c, fmt.Errorf("udp: config: ephemeral range %d–%d", c.EphemeralLo, c.EphemeralHi)
+	case c.MTU < minIPv4MTU || c.MTU > maxIPv4Packet:
+		return c, fmt.Errorf("udp: config: MTU %d outside %d–%d", c.MTU, minIPv4MTU, maxIPv4Packet)
+	case c.RecvQueueBytes < 0 || c.RecvQueueDatagrams < 0 || c.SendQueueDatagrams < 0:
+		return c, errors.New("udp: config: negative queue limit")
+	case c.SendQueueBytes < c.maxPayload():
+		return c, fmt.Errorf("udp: config: SendQueueBytes %d cannot hold a %d-byte datagram", c.SendQueueBytes, c.maxPayload())
+	}
+	return c, nil
+}
+
+func orDefault(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// maxPayload is the largest payload we send: an unfragmented IPv4 packet
+// without options fills the MTU.
+func (c *Config) maxPayload() int { return c.MTU - ipv4HeaderLen - udpHeaderLen }
+
+// Errors callers branch on. Each wraps the errno the Linux socket call
+// would return, so errors.Is(err, syscall.EADDRINUSE) and the like work;
+// endpoint operations after Close return net.ErrClosed itself. The ones
+// returned per datagram are allocated once, here.
+var (
+	// ErrWouldBlock: no datagram is queued to read, or the send queue is
+	// full. The socket layer waits and retries.
+	ErrWouldBlock = fmt.Errorf("udp: operation would block: %w", syscall.EAGAIN)
+	// ErrPortInUse: the local address and port are bound already.
+	ErrPortInUse = fmt.Errorf("udp: address in use: %w", syscall.EADDRINUSE)
+	// ErrNoEphemeralPort: every port of the ephemeral range is bound. It
+	// wraps EADDRINUSE, as Linux's bind to port 0 does.
+	ErrNoEphemeralPort = fmt.Errorf("udp: no free ephemeral port: %w", syscall.EADDRINUSE)
+	// ErrAddrNotAvailable: the address to bind is not one of Config.Addrs.
+	ErrAddrNotAvailable = fmt.Errorf("udp: address not local: %w", syscall.EADDRNOTAVAIL)
+	// ErrInvalidAddr: a destination that is not IPv4 or has port 0.
+	ErrInvalidAddr = fmt.Errorf("udp: invalid destination: %w", syscall.EINVAL)
+	// ErrMessageTooLong: a payload over MTU − 28 bytes (we do not
+	// fragment on output).
+	ErrMessageTooLong = fmt.Errorf("udp: message too long: %w", syscall.EMSGSIZE)
+	// ErrNoDestination: Write on an endpoint that is not connected.
+	ErrNoDestination = fmt.Errorf("udp: destination address required: %w", syscall.EDESTADDRREQ)
+	// ErrConnRefused: an ICMP port unreachable came back for a datagram of
+	// this connected endpoint; returned once, by the next read or write.
+	ErrConnRefused = fmt.Errorf("udp: connection refused: %w", syscall.ECONNREFUSED)
+)

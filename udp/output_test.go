@@ -1,0 +1,164 @@
+package udp
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestWriteToOutputRoundTrip(t *testing.T) {
+	tbl := newTable(t, Config{})
+	e := bind(t, tbl, "198.18.0.1:4000")
+	dst := netip.MustParseAddrPort("198.18.1.1:53")
+	_, ok := tbl.NextOutput()
+	assert.False(t, ok, "nothing to send yet")
+
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, size := range []int{0, 1, 2, 3, 64, 1471, 1472} {
+		p := make([]byte, size)
+		for i := range p {
+			p[i] = byte(rng.Uint32())
+		}
+		n, err := e.WriteTo(p, dst)
+		require.NoError(t, err)
+		require.Equal(t, size, n)
+		out, payload := emit(t, tbl, local1)
+		assert.Equal(t, e.LocalAddr(), out.Src)
+		assert.Equal(t, dst, out.Dst)
+		assert.Equal(t, 8+size, out.Len)
+		assert.Equal(t, p, payload, "byte-exact, size %d", size)
+	}
+	_, ok = tbl.NextOutput()
+	assert.False(t, ok)
+	assert.Equal(t, uint64(7), tbl.Stats().OutDatagrams)
+}
+
+func TestOutputWildcardSource(t *testing.T) {
+	tbl := newTable(t, Config{})
+	e := bind(t, tbl, "0.0.0.0:4000")
+	_, err := e.WriteTo([]byte("x"), netip.MustParseAddrPort("198.18.1.1:53"))
+	require.NoError(t, err)
+	out, ok := tbl.NextOutput()
+	require.True(t, ok)
+	assert.True(t, out.Src.Addr().IsUnspecified(), "the poller picks the source")
+	// The checksum covers the source the poller passes.
+	_, payload := emit(t, tbl, local2)
+	assert.Equal(t, "x", string(payload))
+}
+
+func TestMessageTooLong(t *testing.T) {
+	tbl := newTable(t, Config{})
+	e := bind(t, tbl, "0.0.0.0:4000")
+	dst := netip.MustParseAddrPort("198.18.1.1:53")
+	_, err := e.WriteTo(make([]byte, 1473), dst)
+	assert.ErrorIs(t, err, syscall.EMSGSIZE, "MTU 1500 − 28")
+	assert.ErrorIs(t, err, ErrMessageTooLong)
+	_, err = e.WriteTo(make([]byte, 1472), dst)
+	assert.NoError(t, err)
+
+	jumbo := newTable(t, Config{MTU: 9000, SendQueueBytes: 9000})
+	e = bind(t, jumbo, "0.0.0.0:4000")
+	_, err = e.WriteTo(make([]byte, 8972), dst)
+	assert.NoError(t, err)
+	_, err = e.WriteTo(make([]byte, 8973), dst)
+	assert.ErrorIs(t, err, syscall.EMSGSIZE)
+	out, _ := emit(t, jumbo, local1)
+	assert.Equal(t, 8980, out.Len, "MTU − 20")
+}
+
+func TestWriteErrors(t *testing.T) {
+	tbl := newTable(t, Config{})
+	e := bind(t, tbl, "0.0.0.0:4000")
+	_, err := e.Write([]byte("x"))
+	assert.ErrorIs(t, err, syscall.EDESTADDRREQ, "not connected")
+	_, err = e.WriteTo([]byte("x"), netip.MustParseAddrPort("198.18.1.1:0"))
+	assert.ErrorIs(t, err, syscall.EINVAL, "port 0")
+	_, err = e.WriteTo([]byte("x"), netip.AddrPort{})
+	assert.ErrorIs(t, err, syscall.EINVAL, "no address")
+	_, ok := tbl.NextOutput()
+	assert.False(t, ok, "nothing queued by a failed write")
+
+	require.NoError(t, e.Connect(netip.MustParseAddrPort("[::ffff:198.18.1.1]:53")))
+	_, err = e.Write([]byte("to peer"))
+	require.NoError(t, err)
+	_, err = e.WriteTo([]byte("elsewhere"), netip.MustParseAddrPort("198.18.1.2:53"))
+	require.NoError(t, err, "a connected endpoint may still send elsewhere, as in Linux")
+	out, _ := emit(t, tbl, local1)
+	assert.Equal(t, netip.MustParseAddrPort("198.18.1.1:53"), out.Dst, "4-in-6 unmapped")
+	out, _ = emit(t, tbl, local1)
+	assert.Equal(t, netip.MustParseAddrPort("198.18.1.2:53"), out.Dst)
+}
+
+func TestSendQueueLimits(t *testing.T) {
+	tbl := newTable(t, Config{SendQueueDatagrams: 3, SendQueueBytes: 1500})
+	e := bind(t, tbl, "0.0.0.0:4000")
+	dst := netip.MustParseAddrPort("198.18.1.1:53")
+	for _, n := range []int{1000, 0, 500} {
+		_, err := e.WriteTo(make([]byte, n), dst)
+		require.NoError(t, err, "exactly 1500 bytes in 3 datagrams")
+	}
+	_, err := e.WriteTo(nil, dst)
+	assert.ErrorIs(t, err, ErrWouldBlock, "a fourth datagram")
+	assert.ErrorIs(t, err, syscall.EAGAIN)
+	emit(t, tbl, local1)
+	_, err = e.WriteTo(make([]byte, 1001), dst)
+	assert.ErrorIs(t, err, ErrWouldBlock, "1501 bytes")
+	_, err = e.WriteTo(make([]byte, 1000), dst)
+	assert.NoError(t, err)
+	assert.Equal(t, uint64(2), tbl.Stats().SndbufErrors)
+}
+
+func TestOutputRoundRobin(t *testing.T) {
+	tbl := newTable(t, Config{})
+	a := bind(t, tbl, "0.0.0.0:1")
+	b := bind(t, tbl, "0.0.0.0:2")
+	dst := netip.MustParseAddrPort("198.18.1.1:53")
+	for _, w := range []struct {
+		e *Endpoint
+		p string
+	}{{a, "a1"}, {a, "a2"}, {a, "a3"}, {b, "b1"}, {b, "b2"}} {
+		_, err := w.e.WriteTo([]byte(w.p), dst)
+		require.NoError(t, err)
+	}
+	var got []string
+	for {
+		if _, ok := tbl.NextOutput(); !ok {
+			break
+		}
+		_, p := emit(t, tbl, local1)
+		got = append(got, string(p))
+	}
+	assert.Equal(t, []string{"a1", "b1", "a2", "b2", "a3"}, got, "one datagram per endpoint per turn")
+}
+
+func TestDropOutput(t *testing.T) {
+	tbl := newTable(t, Config{})
+	e := bind(t, tbl, "0.0.0.0:1")
+	dst := netip.MustParseAddrPort("198.18.1.1:53")
+	_, _ = e.WriteTo([]byte("unroutable"), dst)
+	_, _ = e.WriteTo([]byte("next"), dst)
+	tbl.DropOutput()
+	_, p := emit(t, tbl, local1)
+	assert.Equal(t, "next", string(p))
+	assert.Equal(t, uint64(1), tbl.Stats().OutDatagrams, "a dropped datagram is not sent")
+}
+
+func TestCloseStillSends(t *testing.T) {
+	tbl := newTable(t, Config{})
+	e := bind(t, tbl, "198.18.0.1:1")
+	_, err := e.WriteTo([]byte("last words"), netip.MustParseAddrPort("198.18.1.1:53"))
+	require.NoError(t, err)
+	require.NoError(t, e.Close())
+	e2 := bind(t, tbl, "198.18.0.1:1") // the port is free at once
+	out, p := emit(t, tbl, local1)
+	assert.Equal(t, "last words", string(p), "queued before Close: still sent")
+	assert.Equal(t, uint16(1), out.Src.Port())
+	_, ok := tbl.NextOutput()
+	assert.False(t, ok)
+	_, err = e2.WriteTo([]byte("x"), netip.MustParseAddrPort("198.18.1.1:53"))
+	assert.NoError(t, err)
+}

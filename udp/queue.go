@@ -1,0 +1,93 @@
+package udp
+
+import "net/netip"
+
+// queue is a bounded FIFO of datagrams: a ring of records (peer address and
+// length) and a ring of payload bytes, both preallocated on first use, so
+// that queueing and dequeueing allocate nothing in steady state. A datagram
+// may wrap around the end of the byte ring; it is copied in two pieces.
+//
+// One side produces (push) and the other consumes (front, copyFront, pop).
+// Each side writes only its own pair of counters, which only grow; the
+// other side only reads them. That is the shape of a single-producer,
+// single-consumer ring: issue 5 makes the counters atomic and puts the
+// producer and the consumer on different goroutines without touching the
+// protocol logic around the queue.
+type queue struct {
+	maxBytes, maxDatagrams int
+	recs                   []record // nil until the first push; then maxDatagrams long
+	buf                    []byte   // nil until the first push; then maxBytes long
+
+	// Producer's counters: datagrams and bytes ever pushed.
+	recWr, byteWr uint64
+	// Consumer's counters: datagrams and bytes ever popped.
+	recRd, byteRd uint64
+}
+
+// record is one queued datagram: the peer (source on receive, destination
+// on send) and the payload length. It holds no pointers, so the record ring
+// costs the garbage collector nothing.
+type record struct {
+	addr [4]byte
+	port uint16
+	n    uint32
+}
+
+func newQueue(maxBytes, maxDatagrams int) queue {
+	return queue{maxBytes: maxBytes, maxDatagrams: maxDatagrams}
+}
+
+// fits reports whether a datagram of n payload bytes can be pushed now:
+// both the datagram limit and the byte limit hold after it, exactly.
+func (q *queue) fits(n int) bool {
+	return q.recWr-q.recRd < uint64(q.maxDatagrams) &&
+		q.byteWr-q.byteRd+uint64(n) <= uint64(q.maxBytes)
+}
+
+// push appends a datagram from peer with payload p. The caller checked fits.
+func (q *queue) push(peer netip.AddrPort, p []byte) {
+	if q.buf == nil {
+		q.buf = make([]byte, q.maxBytes)
+		q.recs = make([]record, q.maxDatagrams)
+	}
+	at := int(q.byteWr % uint64(q.maxBytes))
+	if c := copy(q.buf[at:], p); c < len(p) {
+		copy(q.buf, p[c:])
+	}
+	q.recs[q.recWr%uint64(len(q.recs))] = record{addr: peer.Addr().As4(), port: peer.Port(), n: uint32(len(p))}
+	q.byteWr += uint64(len(p))
+	q.recWr++
+}
+
+// empty reports whether no datagram is queued.
+func (q *queue) empty() bool { return q.recWr == q.recRd }
+
+// datagrams and bytes are the queue's occupancy.
+func (q *queue) datagrams() int { return int(q.recWr - q.recRd) }
+func (q *queue) bytes() int     { return int(q.byteWr - q.byteRd) }
+
+// front returns the oldest datagram's peer and payload length. The queue
+// must not be empty.
+func (q *queue) front() (netip.AddrPort, int) {
+	r := q.recs[q.recRd%uint64(len(q.recs))]
+	return netip.AddrPortFrom(netip.AddrFrom4(r.addr), r.port), int(r.n)
+}
+
+// copyFront copies the oldest datagram's payload into p, as much as fits,
+// and returns the number of bytes copied. The queue must not be empty.
+func (q *queue) copyFront(p []byte) int {
+	_, n := q.front()
+	p = p[:min(n, len(p))]
+	at := int(q.byteRd % uint64(q.maxBytes))
+	if c := copy(p, q.buf[at:]); c < len(p) {
+		copy(p[c:], q.buf)
+	}
+	return len(p)
+}
+
+// pop removes the oldest datagram. The queue must not be empty.
+func (q *queue) pop() {
+	_, n := q.front()
+	q.byteRd += uint64(n)
+	q.recRd++
+}
