@@ -20,9 +20,9 @@
 //     included, straight into the poller's TX frame behind the IPv4 header
 //     it writes itself.
 //
-// Until issue 5, the Endpoint methods (Bind, Connect, ReadFrom, WriteTo,
-// Close) are called by the poller goroutine too, and nothing here is safe
-// for concurrent use.
+// Until issue 5, Bind and the Endpoint methods (Connect, ReadFrom,
+// WriteTo, Close) are called by the poller goroutine too, and nothing here
+// is safe for concurrent use.
 //
 // # Queues, and issue 5
 //
