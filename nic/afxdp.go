@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/xdpnet/xdpnet/xdp"
 	"github.com/xdpnet/xdpnet/xdp/steer"
@@ -236,6 +237,14 @@ func (l *XDPLink) Transmit(fs []Frame) (int, error) {
 		return int(n), err
 	}
 	return int(n), nil
+}
+
+// Wait blocks until the RX ring has frames or timeout passes.
+func (l *XDPLink) Wait(timeout time.Duration) error {
+	if l.sock == nil {
+		return ErrClosed
+	}
+	return l.sock.Wait(int((timeout + time.Millisecond - 1) / time.Millisecond))
 }
 
 // MAC is the interface's hardware address.

@@ -1,0 +1,62 @@
+package fastpath_test
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/xdpnet/xdpnet/fastpath"
+	"github.com/xdpnet/xdpnet/internal/lab"
+	"github.com/xdpnet/xdpnet/ip"
+	"github.com/xdpnet/xdpnet/nic"
+	"github.com/xdpnet/xdpnet/xdp/steer"
+)
+
+// labStack is xdpnet on the Local end of a lab, with StackAddr/24, its
+// poller running on its own goroutine until the test ends.
+type labStack struct {
+	*fastpath.Poller
+	dev *nic.XDPDevice
+}
+
+// startStack opens the lab's Local end and runs a poller on it. serve, if
+// not nil, runs on the poller's goroutine on every Poll (see Config.Serve).
+func startStack(t *testing.T, l *lab.Lab, mode steer.Mode, serve func(p *fastpath.Poller, now time.Duration)) *labStack {
+	t.Helper()
+	s := &labStack{}
+	require.NoError(t, l.Local.Do(func() (err error) {
+		s.dev, err = nic.OpenXDP(nic.XDPConfig{Interface: l.Local.Link, Addrs: []netip.Addr{l.StackAddr}, Attach: mode})
+		return err
+	}))
+	cfg := fastpath.Config{
+		Link: s.dev.Links()[0],
+		IP:   ip.Config{Addr: netip.PrefixFrom(l.StackAddr, 24)},
+	}
+	if serve != nil {
+		cfg.Serve = func(now time.Duration) { serve(s.Poller, now) }
+	}
+	var err error
+	s.Poller, err = fastpath.New(cfg)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := s.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("poller: %v", err)
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		s.Close()
+		s.dev.Close()
+	})
+	return s
+}

@@ -1,0 +1,385 @@
+package fastpath
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/xdpnet/xdpnet/arp"
+	"github.com/xdpnet/xdpnet/internal/wire"
+	"github.com/xdpnet/xdpnet/ip"
+	"github.com/xdpnet/xdpnet/nic"
+	"github.com/xdpnet/xdpnet/udp"
+)
+
+// Config describes one poller. IP.Addr is required; the ARP and UDP
+// configs get the link's MAC and the stack's address filled in.
+type Config struct {
+	Link  nic.Link
+	IP    ip.Config
+	ARP   arp.Config
+	UDP   udp.Config
+	Batch int // frames per receive and transmit batch; default 64
+	// Serve, if set, runs on every Poll after the received frames went
+	// through the protocol cores and before output is collected: services
+	// that answer from the poller's endpoints (echo) answer in the same
+	// batch.
+	Serve func(now time.Duration)
+	// Spin is how long Run keeps polling after the last received frame
+	// before it blocks in the link's Wait; default 200 µs. Spinning is what
+	// buys latency (a wakeup costs 20–85 µs on the lab machines).
+	Spin time.Duration
+}
+
+// Poller owns the protocol state of one queue. See the package doc.
+type Poller struct {
+	link nic.Link
+	mac  net.HardwareAddr
+	ip   *ip.Layer
+	arp  *arp.Cache
+	udp  *udp.Table
+
+	serve func(time.Duration)
+	spin  time.Duration
+	now   time.Duration // the time of the Poll in progress
+	rx    []nic.Frame
+	tx    []nic.Frame // frames filled and waiting for Transmit: tx[:txn]
+	txn   int
+	spare []nic.Frame // transmit buffers allocated but not yet filled
+	stats Stats
+}
+
+// Stats counts what the poller itself saw, below and between the protocol
+// cores (which count their own in their Stats).
+type Stats struct {
+	RxFrames     uint64 // frames received
+	RxBadFrames  uint64 // too short for Ethernet, or a malformed ARP packet
+	RxOtherHost  uint64 // unicast to another MAC
+	RxOtherType  uint64 // neither IPv4 nor ARP
+	TxFrames     uint64 // frames handed to the link
+	TxNoBuffer   uint64 // replies dropped: no transmit buffer free
+	TxNoRoute    uint64 // packets dropped: no route to the destination
+	TxUnresolved uint64 // packets dropped: their next hop did not resolve (or no room to wait for it)
+	TxErrors     uint64 // Transmit errors from the link
+}
+
+// New creates a poller on cfg.Link.
+func New(cfg Config) (*Poller, error) {
+	if cfg.Link == nil {
+		return nil, fmt.Errorf("fastpath: no link")
+	}
+	if cfg.Batch == 0 {
+		cfg.Batch = 64
+	}
+	if cfg.Spin == 0 {
+		cfg.Spin = 200 * time.Microsecond
+	}
+	if cfg.Batch < 1 {
+		return nil, fmt.Errorf("fastpath: batch %d: must be positive", cfg.Batch)
+	}
+	if cfg.IP.MTU == 0 {
+		cfg.IP.MTU = cfg.Link.MTU()
+	}
+	p := &Poller{
+		link:  cfg.Link,
+		mac:   cfg.Link.MAC(),
+		serve: cfg.Serve,
+		spin:  cfg.Spin,
+		rx:    make([]nic.Frame, cfg.Batch),
+		tx:    make([]nic.Frame, cfg.Batch),
+		spare: make([]nic.Frame, 0, cfg.Batch),
+	}
+	var err error
+	if p.ip, err = ip.New(cfg.IP); err != nil {
+		return nil, fmt.Errorf("fastpath: %w", err)
+	}
+	cfg.ARP.MAC, cfg.ARP.Addrs = p.mac, []netip.Prefix{cfg.IP.Addr}
+	if p.arp, err = arp.New(cfg.ARP); err != nil {
+		return nil, fmt.Errorf("fastpath: %w", err)
+	}
+	cfg.UDP.Addrs, cfg.UDP.MTU = []netip.Addr{cfg.IP.Addr.Addr()}, p.ip.MTU()
+	if p.udp, err = udp.New(cfg.UDP); err != nil {
+		return nil, fmt.Errorf("fastpath: %w", err)
+	}
+	return p, nil
+}
+
+// UDP is the poller's UDP table, to bind endpoints on the poller's goroutine.
+func (p *Poller) UDP() *udp.Table { return p.udp }
+
+// ARP is the poller's neighbour cache.
+func (p *Poller) ARP() *arp.Cache { return p.arp }
+
+// IP is the poller's IPv4 layer.
+func (p *Poller) IP() *ip.Layer { return p.ip }
+
+// Link is the link the poller drives.
+func (p *Poller) Link() nic.Link { return p.link }
+
+// Stats returns the poller's own counters.
+func (p *Poller) Stats() Stats { return p.stats }
+
+// Deadline is the earliest time a timer needs a Poll, if any.
+func (p *Poller) Deadline() (time.Duration, bool) {
+	t, ok := p.arp.Deadline()
+	if t2, ok2 := p.ip.Deadline(); ok2 && (!ok || t2 < t) {
+		t, ok = t2, true
+	}
+	return t, ok
+}
+
+// Poll does one round at time now: a batch of received frames, the timers
+// that are due, pending output, and one Transmit. It returns the number of
+// frames received, so a driving loop knows whether to keep spinning.
+func (p *Poller) Poll(now time.Duration) (int, error) {
+	p.now = now
+	n, err := p.link.Receive(p.rx)
+	if err != nil {
+		return 0, fmt.Errorf("fastpath: receive: %w", err)
+	}
+	for _, f := range p.rx[:n] {
+		p.input(f.Data)
+	}
+	p.stats.RxFrames += uint64(n)
+	// The received frames go back only now: replies copied from them.
+	p.link.Release(p.rx[:n])
+	if p.serve != nil {
+		p.serve(now)
+	}
+	p.timers()
+	p.output()
+	return n, p.flush()
+}
+
+// input runs one received frame to completion.
+func (p *Poller) input(frame []byte) {
+	e := wire.Ethernet(frame)
+	if e.Check() != nil {
+		p.stats.RxBadFrames++
+		return
+	}
+	linkBroadcast := e.Dst()[0]&1 != 0 // broadcast and multicast
+	if !linkBroadcast && !bytes.Equal(e.Dst(), p.mac) {
+		p.stats.RxOtherHost++
+		return
+	}
+	switch e.Type() {
+	case wire.EtherTypeARP:
+		a := wire.ARP(e.Payload())
+		if a.Check() != nil {
+			p.stats.RxBadFrames++
+			return
+		}
+		p.arp.Input(p.now, a)
+	case wire.EtherTypeIPv4:
+		d, ok := p.ip.Input(p.now, e.Payload())
+		if !ok {
+			return
+		}
+		d.LinkBroadcast = linkBroadcast
+		p.deliver(d)
+	default:
+		p.stats.RxOtherType++
+	}
+}
+
+// deliver hands a datagram to its protocol.
+func (p *Poller) deliver(d ip.Datagram) {
+	switch d.Proto {
+	case wire.ProtoICMP:
+		f, ok := p.txBuffer()
+		if !ok {
+			return
+		}
+		n, ev := p.ip.ICMPInput(p.now, d, f.Data[wire.EthernetLen:])
+		if n > 0 {
+			p.sendIP(f, d.Src, n)
+		} else {
+			p.spare = append(p.spare, f)
+		}
+		if ev.Kind == ip.EventError && ev.Proto == wire.ProtoUDP &&
+			ev.Type == wire.ICMPDestUnreachable && ev.Code == wire.ICMPPortUnreachable {
+			p.udp.PortUnreachable(netip.AddrPortFrom(ev.Src, ev.SrcPort), netip.AddrPortFrom(ev.Dst, ev.DstPort))
+		}
+	case wire.ProtoUDP:
+		if p.udp.Input(d.Src, d.Dst, d.Payload) == udp.NoPort {
+			p.unreachable(d, wire.ICMPPortUnreachable)
+		}
+	default:
+		// TCP arrives with the TCP issue; until then, and for every
+		// protocol we do not speak, RFC 1122 3.2.2.1's answer.
+		p.unreachable(d, wire.ICMPProtoUnreachable)
+	}
+}
+
+// unreachable answers d with an ICMP destination unreachable, if the ip
+// layer allows one (rate limit, RFC 1122 3.2.2 rules).
+func (p *Poller) unreachable(d ip.Datagram, code uint8) {
+	f, ok := p.txBuffer()
+	if !ok {
+		return
+	}
+	if n := p.ip.Unreachable(p.now, d, code, f.Data[wire.EthernetLen:]); n > 0 {
+		p.sendIP(f, d.Src, n)
+		return
+	}
+	p.spare = append(p.spare, f)
+}
+
+// timers runs what is due: reassembly expiry (with its ICMP time exceeded)
+// and the neighbour cache's requests, retries and released packets.
+func (p *Poller) timers() {
+	if t, ok := p.ip.Deadline(); ok && t <= p.now {
+		for {
+			f, ok := p.txBuffer()
+			if !ok {
+				break
+			}
+			n := p.ip.Tick(p.now, f.Data[wire.EthernetLen:])
+			if n == 0 {
+				p.spare = append(p.spare, f)
+				break
+			}
+			p.sendIP(f, wire.IPv4(f.Data[wire.EthernetLen:]).Dst(), n)
+		}
+	}
+	p.arp.Poll(p.now, (*arpSink)(p))
+}
+
+// output moves queued UDP datagrams into transmit buffers.
+func (p *Poller) output() {
+	for {
+		out, ok := p.udp.NextOutput()
+		if !ok {
+			return
+		}
+		dst := out.Dst.Addr()
+		if _, err := p.ip.Route(dst); err != nil {
+			p.stats.TxNoRoute++
+			p.udp.DropOutput()
+			continue
+		}
+		f, ok := p.txBuffer()
+		if !ok {
+			return // stays queued for the next Poll
+		}
+		b := f.Data[wire.EthernetLen:]
+		n := p.udp.EmitOutput(b[ip.HeaderLen:], p.ip.Addr())
+		if _, err := p.ip.WriteHeader(b, dst, wire.ProtoUDP, n); err != nil {
+			p.stats.TxNoRoute++
+			p.spare = append(p.spare, f)
+			continue
+		}
+		p.sendIP(f, dst, ip.HeaderLen+n)
+	}
+}
+
+// sendIP sends the IPv4 packet of n bytes that f holds after its Ethernet
+// header towards dst: to dst's next hop, once the neighbour cache knows
+// its MAC. A packet waiting for resolution is the cache's copy, so f is
+// free again either way.
+func (p *Poller) sendIP(f nic.Frame, dst netip.Addr, n int) {
+	hop, err := p.ip.Route(dst)
+	if err != nil {
+		p.stats.TxNoRoute++
+		p.spare = append(p.spare, f)
+		return
+	}
+	mac, verdict := p.arp.Resolve(p.now, hop, f.Data[wire.EthernetLen:wire.EthernetLen+n])
+	if verdict != arp.Send {
+		if verdict != arp.Queued {
+			p.stats.TxUnresolved++
+		}
+		p.spare = append(p.spare, f)
+		return
+	}
+	p.queue(f, mac, wire.EtherTypeIPv4, wire.EthernetLen+n)
+}
+
+// queue finishes frame f of n bytes with its Ethernet header and puts it
+// in the transmit batch, sending the batch when it is full.
+func (p *Poller) queue(f nic.Frame, dst net.HardwareAddr, typ uint16, n int) {
+	wire.Ethernet(f.Data).Encode(dst, p.mac, typ)
+	// IEEE 802.3's 60-byte minimum: pad with zeros, not with whatever the
+	// buffer held before.
+	padded := wire.PadLen(n)
+	clear(f.Data[n:padded])
+	f.Data = f.Data[:padded]
+	p.tx[p.txn] = f
+	p.txn++
+	p.stats.TxFrames++
+	if p.txn == len(p.tx) {
+		if err := p.flush(); err != nil {
+			p.stats.TxErrors++
+		}
+	}
+}
+
+// txBuffer returns a free transmit buffer, at full length.
+func (p *Poller) txBuffer() (nic.Frame, bool) {
+	if len(p.spare) == 0 {
+		n := p.link.Alloc(p.spare[:cap(p.spare)])
+		p.spare = p.spare[:n]
+		if n == 0 {
+			p.stats.TxNoBuffer++
+			return nic.Frame{}, false
+		}
+	}
+	f := p.spare[len(p.spare)-1]
+	p.spare = p.spare[:len(p.spare)-1]
+	f.Data = f.Data[:cap(f.Data)]
+	return f, true
+}
+
+// flush transmits the batch. Frames the link could not take are dropped
+// (given back) and counted: a full TX ring means the link is saturated.
+func (p *Poller) flush() error {
+	if p.txn == 0 {
+		return nil
+	}
+	n, err := p.link.Transmit(p.tx[:p.txn])
+	if n < p.txn {
+		p.stats.TxErrors += uint64(p.txn - n)
+		p.link.Release(p.tx[n:p.txn])
+	}
+	p.txn = 0
+	if err != nil {
+		return fmt.Errorf("fastpath: transmit: %w", err)
+	}
+	return nil
+}
+
+// Close gives the transmit buffers the poller holds back to the link. It
+// does not close the link.
+func (p *Poller) Close() {
+	p.flush()
+	p.link.Release(p.spare)
+	p.spare = p.spare[:0]
+}
+
+// arpSink is the Poller as the neighbour cache's Sink.
+type arpSink Poller
+
+func (s *arpSink) SendARP(dst net.HardwareAddr, a wire.ARPFields) bool {
+	p := (*Poller)(s)
+	f, ok := p.txBuffer()
+	if !ok {
+		return false
+	}
+	n := a.Encode(f.Data[wire.EthernetLen:])
+	p.queue(f, dst, wire.EtherTypeARP, wire.EthernetLen+n)
+	return true
+}
+
+func (s *arpSink) SendIP(dst net.HardwareAddr, pkt []byte) bool {
+	p := (*Poller)(s)
+	f, ok := p.txBuffer()
+	if !ok {
+		return false
+	}
+	n := copy(f.Data[wire.EthernetLen:], pkt)
+	p.queue(f, dst, wire.EtherTypeIPv4, wire.EthernetLen+n)
+	return true
+}
