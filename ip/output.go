@@ -1,0 +1,64 @@
+package ip
+
+import (
+	"errors"
+	"net/netip"
+
+	"github.com/xdpnet/xdpnet/internal/wire"
+)
+
+// Errors of WriteHeader.
+var (
+	// ErrTooBig: the datagram would exceed the link MTU. The layer never
+	// fragments what it sends; transports size their datagrams by PathMTU.
+	ErrTooBig = errors.New("ip: datagram larger than the MTU")
+	// ErrShortBuffer: the buffer cannot hold a 20-byte header.
+	ErrShortBuffer = errors.New("ip: buffer shorter than an IPv4 header")
+	// ErrNotIPv4: the destination is not an IPv4 address.
+	ErrNotIPv4 = errors.New("ip: destination is not IPv4")
+)
+
+// HeaderLen is the length of the header WriteHeader writes: 20 bytes, no
+// options. A transmit frame reserves 14 bytes of Ethernet header and then
+// HeaderLen bytes in front of the transport data.
+const HeaderLen = headerLen
+
+// WriteHeader writes into b[:20] the IPv4 header of a datagram from us to
+// dst carrying payloadLen bytes of protocol proto, which the caller has
+// written (or will write) at b[20:], and returns 20. The header has TTL
+// Config.TTL, an identification from RFC 7739's hash-based generator (see
+// idents), no options, and its checksum. DF is set for TCP (RFC 1191
+// path MTU discovery) and, if Config.DontFragmentUDP, for UDP. It counts
+// in OutRequests.
+//
+// The caller has chosen the next hop with Route. The datagram must fit the
+// link MTU (ErrTooBig otherwise): nothing is fragmented on output, so
+// neither FragOKs nor FragCreates exists.
+func (l *Layer) WriteHeader(b []byte, dst netip.Addr, proto uint8, payloadLen int) (int, error) {
+	switch {
+	case len(b) < headerLen:
+		return 0, ErrShortBuffer
+	case !dst.Is4():
+		return 0, ErrNotIPv4
+	case payloadLen < 0 || payloadLen > l.cfg.MTU-headerLen:
+		return 0, ErrTooBig
+	}
+	df := proto == wire.ProtoTCP || proto == wire.ProtoUDP && l.cfg.DontFragmentUDP
+	l.writeIP(b, dst, proto, headerLen+payloadLen, df, 0)
+	return headerLen, nil
+}
+
+// writeIP writes a 20-byte header from us to dst and counts it sent.
+func (l *Layer) writeIP(b []byte, dst netip.Addr, proto uint8, total int, df bool, tos uint8) {
+	wire.IPv4Fields{
+		TOS:          tos,
+		TotalLen:     total,
+		ID:           l.ids.next(u32(dst), proto),
+		DontFragment: df,
+		TTL:          l.cfg.TTL,
+		Protocol:     proto,
+		Src:          l.cfg.Addr.Addr(),
+		Dst:          dst,
+	}.Encode(b)
+	l.ipst.OutRequests++
+}

@@ -1,0 +1,55 @@
+package ip
+
+import (
+	"errors"
+	"net/netip"
+)
+
+// ErrNoRoute is Route's error for a destination it cannot reach.
+var ErrNoRoute = errors.New("ip: no route to host")
+
+// limitedBcast is 255.255.255.255 (RFC 1122 section 3.2.1.3 (c)).
+const limitedBcast = 0xffffffff
+
+// Route decides where a datagram to dst goes first (RFC 1122 section
+// 3.3.1.1): dst itself when it is on the link (inside our subnet,
+// including its directed broadcast, or the limited broadcast), else the
+// gateway. It fails with ErrNoRoute, counted in OutNoRoutes, for a
+// destination off the link without a gateway, for our own address (the
+// layer has no loopback), for multicast (not supported) and for addresses
+// that name no host (0/8, 127/8, 240/4). The poller resolves the next hop's
+// link address with ARP.
+func (l *Layer) Route(dst netip.Addr) (nextHop netip.Addr, err error) {
+	if dst.Is4() {
+		d := u32(dst)
+		switch {
+		case d == limitedBcast:
+			return dst, nil
+		case martian(d) || d == l.addr:
+		case d&l.mask == l.addr&l.mask:
+			return dst, nil
+		case l.gw != 0:
+			return l.cfg.Gateway, nil
+		}
+	}
+	l.ipst.OutNoRoutes++
+	return netip.Addr{}, ErrNoRoute
+}
+
+// martian reports addresses that name no single remote host (RFC 1122
+// section 3.2.1.3): "this network" 0/8, loopback 127/8, multicast 224/4
+// (RFC 1112) and reserved 240/4 with the limited broadcast in it.
+func martian(a uint32) bool {
+	switch a >> 24 {
+	case 0, 127:
+		return true
+	}
+	return a >= 0xe0000000
+}
+
+// validSource reports whether a may be the source of a datagram we accept
+// and answer: a single remote host (RFC 1122 sections 3.2.1.3 and 3.2.2),
+// neither ours nor our subnet's broadcast.
+func (l *Layer) validSource(a uint32) bool {
+	return !martian(a) && a != l.addr && (l.bcast == 0 || a != l.bcast)
+}
