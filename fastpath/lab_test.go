@@ -21,12 +21,14 @@ import (
 // poller running on its own goroutine until the test ends.
 type labStack struct {
 	*fastpath.Poller
-	dev *nic.XDPDevice
+	dev  *nic.XDPDevice
+	stop func() // stops the poller's goroutine; then its state may be read
 }
 
-// startStack opens the lab's Local end and runs a poller on it. serve, if
-// not nil, runs on the poller's goroutine on every Poll (see Config.Serve).
-func startStack(t *testing.T, l *lab.Lab, mode steer.Mode, serve func(p *fastpath.Poller, now time.Duration)) *labStack {
+// startStack opens the lab's Local end and runs a poller on it. setup, if
+// not nil, runs before the poller starts (to bind endpoints); serve, if not
+// nil, runs on the poller's goroutine on every Poll (see Config.Serve).
+func startStack(t *testing.T, l *lab.Lab, mode steer.Mode, setup func(p *fastpath.Poller), serve func(p *fastpath.Poller, now time.Duration)) *labStack {
 	t.Helper()
 	s := &labStack{}
 	require.NoError(t, l.Local.Do(func() (err error) {
@@ -43,6 +45,9 @@ func startStack(t *testing.T, l *lab.Lab, mode steer.Mode, serve func(p *fastpat
 	var err error
 	s.Poller, err = fastpath.New(cfg)
 	require.NoError(t, err)
+	if setup != nil {
+		setup(s.Poller)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -52,9 +57,12 @@ func startStack(t *testing.T, l *lab.Lab, mode steer.Mode, serve func(p *fastpat
 			t.Errorf("poller: %v", err)
 		}
 	}()
-	t.Cleanup(func() {
+	s.stop = sync.OnceFunc(func() {
 		cancel()
 		wg.Wait()
+	})
+	t.Cleanup(func() {
+		s.stop()
 		s.Close()
 		s.dev.Close()
 	})

@@ -21,7 +21,7 @@ func TestPingFromKernel(t *testing.T) {
 	for _, mode := range labModes {
 		t.Run(mode.lab.String(), func(t *testing.T) {
 			l := lab.New(t, lab.Config{Mode: mode.lab})
-			s := startStack(t, l, mode.steer, nil)
+			s := startStack(t, l, mode.steer, nil, nil)
 			for _, size := range []int{56, 0, 1472} {
 				out := l.Peer.Run(t, "ping", "-c", "100", "-i", "0.01", "-W", "1", "-s", fmt.Sprint(size), l.StackAddr.String())
 				m := pingSummary.FindStringSubmatch(out)
@@ -30,6 +30,7 @@ func TestPingFromKernel(t *testing.T) {
 				assert.NotContains(t, out, "wrong data", "payload %d", size)
 				assert.NotContains(t, out, "DUP!", "payload %d", size)
 			}
+			s.stop()
 			st := s.IP().Stats()
 			assert.EqualValues(t, 300, st.ICMP.InEchos)
 			assert.EqualValues(t, 300, st.ICMP.OutEchoReps)
