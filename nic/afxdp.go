@@ -62,7 +62,7 @@ type XDPLink struct {
 
 // OpenXDP binds an AF_XDP socket to each of cfg's queues and attaches the
 // steering program. Call it in the network namespace of the interface.
-func OpenXDP(cfg XDPConfig) (d *XDPDevice, err error) {
+func OpenXDP(cfg XDPConfig) (_ *XDPDevice, err error) {
 	ifi, err := net.InterfaceByName(cfg.Interface)
 	if err != nil {
 		return nil, fmt.Errorf("open xdp device: %w", err)
@@ -70,7 +70,7 @@ func OpenXDP(cfg XDPConfig) (d *XDPDevice, err error) {
 	if cfg.Queues == 0 {
 		cfg.Queues = 1
 	}
-	d = &XDPDevice{}
+	d := &XDPDevice{}
 	defer func() {
 		if err != nil {
 			d.Close()
