@@ -178,4 +178,3 @@ func dialPeer(t *testing.T, l *lab.Lab, port uint16) net.Conn {
 	require.NoError(t, c.SetDeadline(time.Now().Add(5*time.Second)))
 	return c
 }
-
