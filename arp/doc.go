@@ -1,0 +1,101 @@
+// Package arp is the stack's ARP neighbour cache (RFC 826) for IPv4 over
+// Ethernet: it maps next-hop addresses to MACs, answers requests for the
+// stack's own addresses, and announces them when the stack starts.
+//
+// It is a sans-IO core: no goroutines, no clock, no syscalls. The caller
+// passes the time in as now, a monotonic time.Duration since any epoch,
+// hands it received packets (Input), asks it for MACs (Resolve), and lets
+// it send through a Sink (Poll) when Deadline says it has work.
+//
+// # Who owns what
+//
+// A Cache belongs to one goroutine, the poller of its NIC queue; nothing
+// else may call it. Input reads the received packet and keeps nothing of
+// it. Resolve copies a packet it queues, so the caller keeps its buffer. The
+// MAC that Resolve returns, and every slice a Sink receives, alias the
+// cache's memory: use them before the next call to the cache (a Sink,
+// before it returns). A Sink must not call the cache.
+//
+// One loop iteration of the poller:
+//
+//	now := clock()
+//	for each received frame of type wire.EtherTypeARP:
+//		cache.Input(now, wire.ARP(eth.Payload()))
+//	for each IPv4 packet to send to next hop nh:
+//		switch mac, v := cache.Resolve(now, nh, pkt); v {
+//		case arp.Send:        write the frame to mac
+//		case arp.Unreachable: maybe ICMP host unreachable to the source
+//		}                     // Queued and Dropped: nothing to do
+//	if at, ok := cache.Deadline(); ok && at <= now {
+//		cache.Poll(now, sink) // requests, replies, announcements, released packets
+//	}
+//	arm the timer wheel with cache.Deadline()
+//
+// # Neighbour states
+//
+// After RFC 1122 2.3.2.1 and Linux's NUD states, without DELAY. The main
+// cycle is INCOMPLETE → REACHABLE → STALE → PROBE → REACHABLE; INCOMPLETE
+// and PROBE end in FAILED when nobody answers.
+//
+//	state                event                                  next        action
+//	(none)               Resolve                                INCOMPLETE  queue the packet; request at next Poll
+//	(none)               reply addressed to us                  REACHABLE
+//	(none)               request addressed to us                STALE       reply
+//	INCOMPLETE           request due                            INCOMPLETE  broadcast request; back off
+//	INCOMPLETE           MaxRetries+1 requests unanswered       FAILED      drop the queue (Unreachable)
+//	REACHABLE            ReachableTime since the confirmation   STALE       none (lazily: no timer)
+//	STALE                Resolve                                PROBE       send to the old MAC; request at next Poll
+//	PROBE                request due                            PROBE       request, the first to the old MAC; back off
+//	PROBE                MaxRetries+1 requests unanswered       FAILED
+//	FAILED               Resolve, FailedTime after the failure  INCOMPLETE  queue the packet; request at next Poll
+//	not STATIC           reply addressed to us from it          REACHABLE   release the queue
+//	not STATIC           other ARP from it with a new MAC       STALE       release the queue
+//	INCOMPLETE, FAILED   other ARP from it                      STALE       release the queue
+//	any                  AddStatic                              STATIC      release the queue
+//
+// INCOMPLETE: the first Poll broadcasts a request; retries follow after
+// RetransTime, 2·RetransTime, 4·RetransTime... (requests at 0, 1, 3, 7 s and
+// failure at 15 s with the defaults). Packets wait in a queue of MaxQueue
+// per neighbour and MaxQueueBytes in all; a full queue drops its oldest
+// packet (RFC 1122 2.3.2.2 keeps the latest).
+//
+// REACHABLE: a reply addressed to us confirmed the MAC within
+// ReachableTime. Entries turn STALE lazily when that time is up, so they
+// need no timer.
+//
+// STALE: the MAC is known but unconfirmed: learnt from a request, from a
+// packet not addressed to us, or confirmed too long ago. It is used as is,
+// and the first use starts a PROBE.
+//
+// PROBE: RFC 1122's unicast poll: the MAC is still used while requests
+// check it, with INCOMPLETE's backoff. The first goes to the old MAC; the
+// retries are broadcast (like Linux's mcast_resolicit), so that a neighbour
+// whose MAC changed answers too: the XDP steering program passes us only
+// ARP that targets our addresses, so its gratuitous ARP never reaches us.
+// A reply to us makes the entry REACHABLE; silence makes it FAILED.
+//
+// FAILED: packets for the neighbour are refused as Unreachable until
+// FailedTime has passed (RFC 1122 2.3.2.1 asks that a host not flood the
+// link with requests for a dead neighbour); then the next packet starts a
+// new resolution. ARP from the neighbour revives it as STALE.
+//
+// # Input rules
+//
+// RFC 826's merge rule: a packet from a sender in the table updates its
+// MAC, whoever the target is; a sender not in the table is added only when
+// the packet is addressed to one of our addresses. A request for one of
+// our addresses gets a reply, even from a sender we did not know. Ignored
+// and counted: packets whose sender MAC is zero, multicast, broadcast or
+// ours; whose sender IP is one of ours (a conflict, RFC 5227 2.4) or not a
+// unicast IPv4 address. A probe (sender IP 0.0.0.0, RFC 5227 2.1.1) for our
+// address is answered, and teaches nothing.
+//
+// # Bounded memory
+//
+// The table holds at most MaxEntries entries. A new one displaces the
+// oldest FAILED entry, else the least recently updated one that is not
+// static. Only the stack's own need (Resolve, AddStatic) may displace a
+// neighbour that is not FAILED or STALE: a flood of unsolicited ARP can
+// churn stale entries but cannot push out neighbours in use. Replies
+// waiting for Poll are bounded too (256; more are dropped and counted).
+package arp
