@@ -46,9 +46,12 @@ type Poller struct {
 	now   time.Duration // the time of the Poll in progress
 	rx    []nic.Frame
 	tx    []nic.Frame // frames filled and waiting for Transmit: tx[:txn]
-	txn   int
-	spare []nic.Frame // transmit buffers allocated but not yet filled
-	stats Stats
+
+	arpOut, arpIn []*arpRing     // ARP replies to and from the other pollers of the device (Share)
+	arpInput      func(wire.ARP) // p.arp.Input at p.now, made once: a method value allocates
+	txn           int
+	spare         []nic.Frame // transmit buffers allocated but not yet filled
+	stats         Stats
 }
 
 // Stats counts what the poller itself saw, below and between the protocol
@@ -63,6 +66,9 @@ type Stats struct {
 	TxNoRoute    uint64 // packets dropped: no route to the destination
 	TxUnresolved uint64 // packets dropped: their next hop did not resolve (or no room to wait for it)
 	TxErrors     uint64 // Transmit errors from the link
+	// ARPShareDrops counts ARP replies not passed to another poller of
+	// the device because its ring was full (see Share).
+	ARPShareDrops uint64
 }
 
 // New creates a poller on cfg.Link.
@@ -91,6 +97,7 @@ func New(cfg Config) (*Poller, error) {
 		tx:    make([]nic.Frame, cfg.Batch),
 		spare: make([]nic.Frame, 0, cfg.Batch),
 	}
+	p.arpInput = func(a wire.ARP) { p.arp.Input(p.now, a) }
 	var err error
 	if p.ip, err = ip.New(cfg.IP); err != nil {
 		return nil, fmt.Errorf("fastpath: %w", err)
@@ -135,6 +142,7 @@ func (p *Poller) Deadline() (time.Duration, bool) {
 // frames received, so a driving loop knows whether to keep spinning.
 func (p *Poller) Poll(now time.Duration) (int, error) {
 	p.now = now
+	p.takeARP()
 	n, err := p.link.Receive(p.rx)
 	if err != nil {
 		return 0, fmt.Errorf("fastpath: receive: %w", err)
@@ -173,6 +181,7 @@ func (p *Poller) input(frame []byte) {
 			return
 		}
 		p.arp.Input(p.now, a)
+		p.shareARP(a)
 	case wire.EtherTypeIPv4:
 		d, ok := p.ip.Input(p.now, e.Payload())
 		if !ok {

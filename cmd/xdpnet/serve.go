@@ -51,6 +51,7 @@ func serve(args []string, stdout io.Writer) error {
 		}
 		pollers = append(pollers, p)
 	}
+	fastpath.Share(pollers...)
 	sock := dev.Links()[0].Socket()
 	copyMode := "copy mode"
 	if sock.ZeroCopy() {

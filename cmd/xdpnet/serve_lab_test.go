@@ -153,6 +153,24 @@ func TestServeLab(t *testing.T) {
 	assert.False(t, xdpAttached(t, l.Local), "no XDP program left after SIGTERM")
 }
 
+// TestServeQueues: with two queues, an ARP reply may land on the other
+// queue than the one that asked; the pollers share replies, so every ping
+// is answered, even when the kernel forgets our MAC between rounds and the
+// stack must resolve the kernel again.
+func TestServeQueues(t *testing.T) {
+	bin := buildBinary(t)
+	l := lab.New(t, lab.Config{Queues: 2})
+	s := startServe(t, l, bin, "-queues", "2")
+	assert.Contains(t, s.next(t), "2 queue(s)")
+	for round := range 4 {
+		out := l.Peer.Run(t, "ping", "-c", "20", "-i", "0.01", "-W", "1", l.StackAddr.String())
+		m := pingSummary.FindStringSubmatch(out)
+		require.NotNil(t, m, out)
+		assert.Equal(t, "20", m[2], "round %d: %s", round, out)
+		l.Peer.Run(t, "ip", "neigh", "flush", "dev", l.Peer.Link)
+	}
+}
+
 // TestServeKilled: even SIGKILL leaves no XDP program behind.
 func TestServeKilled(t *testing.T) {
 	bin := buildBinary(t)
