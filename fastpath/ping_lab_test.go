@@ -18,10 +18,10 @@ var pingSummary = regexp.MustCompile(`(\d+) packets transmitted, (\d+) received`
 // at the smallest and the largest payload that fits the MTU, in both XDP
 // modes; and the kernel's neighbour table learns the stack's MAC.
 func TestPingFromKernel(t *testing.T) {
-	for _, mode := range labModes {
-		t.Run(mode.lab.String(), func(t *testing.T) {
-			l := lab.New(t, lab.Config{Mode: mode.lab})
-			s := startStack(t, l, mode.steer, nil, nil)
+	for _, mode := range lab.Modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			l := lab.New(t, lab.Config{Mode: mode})
+			s := startStack(t, l, mode.Steer(), nil, nil)
 			for _, size := range []int{56, 0, 1472} {
 				out := l.Peer.Run(t, "ping", "-c", "100", "-i", "0.01", "-W", "1", "-s", fmt.Sprint(size), l.StackAddr.String())
 				m := pingSummary.FindStringSubmatch(out)

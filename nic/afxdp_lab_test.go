@@ -21,13 +21,6 @@ import (
 	"github.com/xdpnet/xdpnet/xdp/steer"
 )
 
-// labModes are the XDP modes every lab test runs in: veth supports both,
-// and they differ in where frames meet the program (driver vs skb).
-var labModes = []struct {
-	lab   lab.Mode
-	steer steer.Mode
-}{{lab.Native, steer.Native}, {lab.Generic, steer.Generic}}
-
 // openLabDevice opens the lab's Local end for xdpnet, owning StackAddr, and
 // gives the peer's kernel a static neighbour entry for it (the stack has no
 // ARP at this layer).
@@ -64,10 +57,10 @@ func payload(i int) []byte {
 }
 
 func TestXDPLinkLab(t *testing.T) {
-	for _, mode := range labModes {
-		t.Run(mode.lab.String(), func(t *testing.T) {
-			l := lab.New(t, lab.Config{Mode: mode.lab})
-			dev := openLabDevice(t, l, mode.steer, 1)
+	for _, mode := range lab.Modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			l := lab.New(t, lab.Config{Mode: mode})
+			dev := openLabDevice(t, l, mode.Steer(), 1)
 			link := dev.Links()[0]
 			t.Run("ReceivesWhatTheKernelSends", func(t *testing.T) { testReceive(t, l, link) })
 			t.Run("TransmitsByteForByte", func(t *testing.T) { testTransmit(t, l, link) })

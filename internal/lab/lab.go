@@ -14,6 +14,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/xdpnet/xdpnet/xdp/steer"
 )
 
 // Mode is the XDP attach mode a test will use on Lab.Local. It decides how
@@ -242,4 +244,16 @@ func randomID() (string, error) {
 		return "", fmt.Errorf("random name: %w", err)
 	}
 	return hex.EncodeToString(b[:]), nil
+}
+
+// Modes are the XDP modes lab tests run in: veth supports both, and they
+// differ in where frames meet the program (the driver, or an skb).
+var Modes = []Mode{Native, Generic}
+
+// Steer is the steering program's attach mode for m.
+func (m Mode) Steer() steer.Mode {
+	if m == Generic {
+		return steer.Generic
+	}
+	return steer.Native
 }
