@@ -31,7 +31,8 @@ const (
 	EventError
 )
 
-// ICMPEvent is what ICMPInput learned from an ICMP message.
+// ICMPEvent is what ICMPInput learned from an ICMP message. Its slices
+// point into the Datagram's bytes and live as long as they do.
 type ICMPEvent struct {
 	Kind       EventKind
 	Type, Code uint8

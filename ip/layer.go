@@ -146,11 +146,8 @@ func New(cfg Config) (*Layer, error) {
 	}
 	l := &Layer{cfg: cfg, addr: u32(cfg.Addr.Addr())}
 	bits := cfg.Addr.Bits()
-	l.mask = ^uint32(0) << (32 - bits)
-	if bits == 0 {
-		l.mask = 0
-	}
-	if bits <= 30 { // RFC 3021: a /31 has no broadcast address
+	l.mask = ^uint32(0) << (32 - bits) // 0 for /0: Go shifts by the width to zero
+	if bits <= 30 {                    // RFC 3021: a /31 has no broadcast address
 		l.bcast = l.addr | ^l.mask
 		if l.bcast == l.addr {
 			return nil, fmt.Errorf("%w: Addr %v is its subnet's broadcast address", ErrConfig, cfg.Addr)

@@ -14,8 +14,8 @@ const (
 	blockSize = 512
 	// maxFrags caps the fragments of one datagram, so that the overlap
 	// check (a scan of the datagram's fragments) stays cheap whatever a
-	// peer sends. 128 lets a 65,535-byte datagram cross any path MTU the
-	// PMTU table allows (≥ 552 bytes: 125 fragments).
+	// peer sends. 128 lets a 65,535-byte datagram through a path MTU of
+	// 552 bytes, the floor of path MTU discovery (125 fragments).
 	maxFrags = 128
 	// minReasmMemory holds one datagram of the maximum size whatever its
 	// fragment sizes: at most 65,515/512 full blocks plus one partial block
@@ -168,12 +168,11 @@ func (r *reassembler) add(now time.Duration, f fragment) ([]byte, bool) {
 	}
 	need := (len(f.data) + blockSize - 1) / blockSize
 	for r.nfree < need {
+		// Evict the oldest other datagram. There is one: datagram i alone
+		// never fills the memory (minReasmMemory, maxFrags).
 		v := r.oldest
 		if v == i {
 			v = r.slots[v].newer
-		}
-		if v < 0 {
-			return r.fail(i) // unreachable while memory ≥ minReasmMemory
 		}
 		r.kill(v)
 		r.st.ReasmFails++
@@ -208,6 +207,7 @@ func (r *reassembler) complete(i int) []byte {
 	h := wire.IPv4(p.hdr[:p.hdrLen])
 	n := headerLen + p.total
 	out := r.out[:n]
+	// Encode writes a TTL of 0 as 64; nothing above IP reads it.
 	wire.IPv4Fields{
 		TOS: h.TOS(), TotalLen: n, ID: h.ID(), DontFragment: h.DontFragment(),
 		TTL: h.TTL(), Protocol: h.Protocol(), Src: h.Src(), Dst: h.Dst(),
