@@ -376,3 +376,39 @@ func TestReassemblyFloodAllocatesNothing(t *testing.T) {
 	})
 	assert.Zero(t, allocs)
 }
+
+func TestReassemblyEvictsOldestWhenMemoryRunsOut(t *testing.T) {
+	l := newLayer(t, func(c *Config) { c.ReasmMemory = minReasmMemory }) // 256 blocks
+	a := split(1, pattern(44*1480, 1), 1480)                             // 3 blocks a fragment
+	b := split(2, pattern(44*1480, 2), 1480)
+	for _, f := range a[:len(a)-1] {
+		_, ok := l.Input(0, f)
+		require.False(t, ok)
+	}
+	assert.Equal(t, 256-43*3, l.reasm.nfree)
+	// b needs more than what is left: a, the oldest, goes.
+	d, ok := feed(t, l, time.Second, b...)
+	require.True(t, ok)
+	assert.Equal(t, pattern(44*1480, 2), d.Payload)
+	assert.EqualValues(t, 1, l.Stats().IP.ReasmFails)
+	_, ok = l.Input(2*time.Second, a[len(a)-1])
+	assert.False(t, ok, "a was evicted")
+	checkInvariants(t, l)
+}
+
+func TestReassemblyEvictsOthersNotItself(t *testing.T) {
+	l := newLayer(t, func(c *Config) { c.ReasmMemory = minReasmMemory })
+	a := split(1, pattern(44*1480, 1), 1480)
+	b := split(2, pattern(44*1480, 2), 1480)
+	_, ok := l.Input(0, a[0]) // a is the oldest
+	require.False(t, ok)
+	for _, f := range b[:len(b)-1] {
+		_, ok := l.Input(1, f)
+		require.False(t, ok)
+	}
+	// a's fragments need b's memory: b goes, though a is older.
+	d, ok := feed(t, l, 2, a[1:]...)
+	require.True(t, ok)
+	assert.Equal(t, pattern(44*1480, 1), d.Payload)
+	assert.EqualValues(t, 1, l.Stats().IP.ReasmFails)
+}
