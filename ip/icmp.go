@@ -60,15 +60,16 @@ type ICMPEvent struct {
 
 // ICMPInput handles an ICMP datagram that Input delivered (d.Proto is
 // wire.ProtoICMP). An echo request is answered (RFC 792; RFC 1122 section
-// 3.2.2.6): the whole IPv4 echo reply is written into reply, which may
-// alias d's bytes for a reply in place, and n is its length; n is 0
-// otherwise. Messages of interest to the layers above come back as ev.
+// 3.2.2.6): the whole IPv4 echo reply, truncated to the MTU if need be, is
+// written into reply, which may alias d's bytes for a reply in place, and
+// n is its length; n is 0 otherwise. Echo replies are not rate-limited. Messages of interest to the layers above come back as ev.
 // "Fragmentation needed" also lowers the path MTU to the quoted
 // destination (RFC 1191 section 3).
 //
-// Redirects are ignored (RFC 1122 section 3.2.2.2 lets a host update its
-// routes; one configured gateway and a spoofable message do not warrant
-// it), as are source quench (deprecated, RFC 6633), timestamps and the
+// Redirects are ignored, against RFC 1122 section 3.2.2.2, which says a
+// host MUST update its routes: a spoofable message is no reason to leave
+// the one configured gateway (Linux with accept_redirects=0 does the
+// same). So are source quench (deprecated, RFC 6633), timestamps and the
 // rest. Any ICMP message to a broadcast address is counted in InErrors and
 // dropped: RFC 1122 section 3.2.2.6 lets a host ignore echo requests to
 // broadcasts (as Linux does by default), and an error sent there is bogus.
@@ -104,20 +105,20 @@ func (l *Layer) ICMPInput(now time.Duration, d Datagram, reply []byte) (n int, e
 }
 
 // echoReply writes the reply to echo request m into reply and returns its
-// length, or 0 if it does not fit.
+// length, or 0 if reply is too short.
 func (l *Layer) echoReply(d Datagram, m wire.ICMP, reply []byte) int {
-	n := headerLen + len(m)
-	if n > l.cfg.MTU || n > len(reply) {
-		// The reply would need fragmenting (the request came in
-		// fragments), or the caller's buffer is short.
+	// RFC 1122 section 3.2.2.6: the reply carries the request's data
+	// entirely, unless that needs fragmenting (the request came in
+	// fragments), which the layer does not do: then the reply MUST be
+	// truncated to the maximum size and sent.
+	n := min(headerLen+len(m), l.cfg.MTU)
+	if n > len(reply) {
 		l.icmpst.OutErrors++
 		return 0
 	}
 	// Read what the reply needs before writing: reply may alias d.
-	rest := uint32(m.ID())<<16 | uint32(m.Seq())
+	rest := uint32(m.ID())<<16 | uint32(m.Seq()) // RFC 792: identifier and sequence number
 	tos := d.Header.TOS()
-	// RFC 1122 section 3.2.2.6: the reply carries the request's data
-	// entirely, and its identifier and sequence number (RFC 792).
 	copy(reply[headerLen+wire.ICMPHeaderLen:n], m.Payload())
 	wire.ICMPFields{Type: wire.ICMPEchoReply, Rest: rest}.Encode(reply[headerLen:n])
 	// RFC 1122 section 3.2.2.6: the reply's source is the request's

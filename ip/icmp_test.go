@@ -92,11 +92,13 @@ func TestEchoReplyWithOptionsInRequest(t *testing.T) {
 	assert.Equal(t, pattern(9, 0), []byte(wire.ICMP(wire.IPv4(reply[:n]).Payload()).Payload()))
 }
 
-func TestEchoReplyTooBig(t *testing.T) {
+func TestEchoReplyTruncatedToMTU(t *testing.T) {
 	l := newLayer(t)
 	// A 3000-byte echo request in fragments: its reply would need
-	// fragmenting, which the layer does not do.
-	msg := icmpMsg(wire.ICMPEcho, 0, 1, pattern(2992, 0))
+	// fragmenting, which the layer does not do, so RFC 1122 3.2.2.6 has it
+	// truncated to the MTU.
+	data := pattern(2992, 0)
+	msg := icmpMsg(wire.ICMPEcho, 0, 0x00010002, data)
 	var d Datagram
 	ok := false
 	for off := 0; off < len(msg); off += 1480 {
@@ -104,16 +106,24 @@ func TestEchoReplyTooBig(t *testing.T) {
 		d, ok = l.Input(0, pk{src: peer, dst: ours, proto: wire.ProtoICMP, id: 3, off: off, mf: end < len(msg), payload: msg[off:end]}.build())
 	}
 	require.True(t, ok)
-	n, _ := l.ICMPInput(0, d, make([]byte, 4000))
-	assert.Zero(t, n)
-	assert.EqualValues(t, 1, l.Stats().ICMP.OutErrors)
+	reply := make([]byte, 4000)
+	n, _ := l.ICMPInput(0, d, reply)
+	require.Equal(t, 1500, n)
+	h := wire.IPv4(reply[:n])
+	require.NoError(t, h.Check())
+	assert.True(t, h.ChecksumValid())
+	assert.Equal(t, 1500, h.TotalLen())
+	m := wire.ICMP(h.Payload())
+	assert.True(t, m.ChecksumValid())
+	assert.EqualValues(t, 2, m.Seq())
+	assert.Equal(t, data[:1472], []byte(m.Payload()))
 
-	// A short reply buffer is an output error too.
+	// A reply buffer too short for the reply is an output error.
 	d, ok = l.Input(0, echoRequest(ours, 1, 1, pattern(64, 0), 0))
 	require.True(t, ok)
 	n, _ = l.ICMPInput(0, d, make([]byte, 91))
 	assert.Zero(t, n)
-	assert.EqualValues(t, 2, l.Stats().ICMP.OutErrors)
+	assert.EqualValues(t, 1, l.Stats().ICMP.OutErrors)
 }
 
 func TestEchoToBroadcastIgnored(t *testing.T) {

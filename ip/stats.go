@@ -56,7 +56,7 @@ type ICMPStats struct {
 	InEchos         uint64
 	InEchoReps      uint64
 	OutMsgs         uint64 // messages written: echo replies and errors
-	OutErrors       uint64 // not written: no room in the buffer, or a reply beyond the MTU
+	OutErrors       uint64 // not written: no room in the caller's buffer
 	OutRateLimited  uint64 // errors held back by the rate limit (Linux's IcmpOutRateLimitGlobal)
 	OutDestUnreachs uint64
 	OutTimeExcds    uint64
