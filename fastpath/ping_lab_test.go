@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/xdpnet/xdpnet/internal/lab"
+	"github.com/xdpnet/xdpnet/xdp/steer"
 )
 
 var pingSummary = regexp.MustCompile(`(\d+) packets transmitted, (\d+) received`)
@@ -20,8 +21,10 @@ var pingSummary = regexp.MustCompile(`(\d+) packets transmitted, (\d+) received`
 func TestPingFromKernel(t *testing.T) {
 	for _, mode := range lab.Modes {
 		t.Run(mode.String(), func(t *testing.T) {
+			attach, err := steer.ParseMode(mode.String())
+			require.NoError(t, err)
 			l := lab.New(t, lab.Config{Mode: mode})
-			s := startStack(t, l, mode.Steer(), nil, nil)
+			s := startStack(t, l, attach, nil, nil)
 			for _, size := range []int{56, 0, 1472} {
 				out := l.Peer.Run(t, "ping", "-c", "100", "-i", "0.01", "-W", "1", "-s", fmt.Sprint(size), l.StackAddr.String())
 				m := pingSummary.FindStringSubmatch(out)

@@ -59,8 +59,10 @@ func payload(i int) []byte {
 func TestXDPLinkLab(t *testing.T) {
 	for _, mode := range lab.Modes {
 		t.Run(mode.String(), func(t *testing.T) {
+			attach, err := steer.ParseMode(mode.String())
+			require.NoError(t, err)
 			l := lab.New(t, lab.Config{Mode: mode})
-			dev := openLabDevice(t, l, mode.Steer(), 1)
+			dev := openLabDevice(t, l, attach, 1)
 			link := dev.Links()[0]
 			t.Run("ReceivesWhatTheKernelSends", func(t *testing.T) { testReceive(t, l, link) })
 			t.Run("TransmitsByteForByte", func(t *testing.T) { testTransmit(t, l, link) })

@@ -57,15 +57,8 @@ func parseServe(args []string) (serveConfig, error) {
 	if c.queues < 1 || c.queues > 64 {
 		return c, usageError{fmt.Errorf("serve: -queues %d: want 1 to 64", c.queues)}
 	}
-	switch strings.ToLower(mode) {
-	case "auto":
-		c.mode = steer.Auto
-	case "native", "drv", "driver":
-		c.mode = steer.Native
-	case "generic", "skb":
-		c.mode = steer.Generic
-	default:
-		return c, usageError{fmt.Errorf("serve: -xdp-mode %q: want auto, native or generic", mode)}
+	if c.mode, err = steer.ParseMode(mode); err != nil {
+		return c, usageError{fmt.Errorf("serve: -xdp-mode: %w", err)}
 	}
 	return c, nil
 }

@@ -14,8 +14,6 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
-
-	"github.com/xdpnet/xdpnet/xdp/steer"
 )
 
 // Mode is the XDP attach mode a test will use on Lab.Local. It decides how
@@ -247,13 +245,6 @@ func randomID() (string, error) {
 }
 
 // Modes are the XDP modes lab tests run in: veth supports both, and they
-// differ in where frames meet the program (the driver, or an skb).
+// differ in where frames meet the program (the driver, or an skb). A
+// mode's String is its name for steer.ParseMode.
 var Modes = []Mode{Native, Generic}
-
-// Steer is the steering program's attach mode for m.
-func (m Mode) Steer() steer.Mode {
-	if m == Generic {
-		return steer.Generic
-	}
-	return steer.Native
-}

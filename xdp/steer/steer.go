@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"syscall"
 
 	"github.com/cilium/ebpf"
@@ -33,6 +34,20 @@ func (m Mode) String() string {
 		return "generic"
 	}
 	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// ParseMode returns the mode named s: "auto", "native" (or "drv",
+// "driver") or "generic" (or "skb"), as ip-link(8) also names them.
+func ParseMode(s string) (Mode, error) {
+	switch strings.ToLower(s) {
+	case "auto":
+		return Auto, nil
+	case "native", "drv", "driver":
+		return Native, nil
+	case "generic", "skb":
+		return Generic, nil
+	}
+	return 0, fmt.Errorf("XDP mode %q: want auto, native or generic", s)
 }
 
 // IP protocol numbers (IANA) for Rule.Proto.
