@@ -2,9 +2,6 @@ package bench
 
 import (
 	"net/netip"
-	"runtime"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,7 +10,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xdpnet/xdpnet/internal/lab"
-	"github.com/xdpnet/xdpnet/internal/testframe"
 	"github.com/xdpnet/xdpnet/nic"
 	"github.com/xdpnet/xdpnet/xdp"
 	"github.com/xdpnet/xdpnet/xdp/steer"
@@ -25,7 +21,6 @@ const (
 	rxFrameSize = 4096
 	rxRing      = 2048
 	rxBatch     = 64
-	rxTimeLimit = 60 * time.Second // a run stops by itself even if frames stop coming
 )
 
 // receiver is one side of the comparison: it drops every frame it gets.
@@ -69,6 +64,7 @@ func BenchmarkRxDrop(b *testing.B) {
 }
 
 func benchRxDrop(b *testing.B, open func(*lab.Lab) (receiver, error), interval bool) {
+	needCPUs(b)
 	l := lab.New(b, lab.Config{Mode: lab.Native})
 	var rx receiver
 	require.NoError(b, l.Local.Do(func() (err error) {
@@ -76,8 +72,9 @@ func benchRxDrop(b *testing.B, open func(*lab.Lab) (receiver, error), interval b
 		return err
 	}))
 	defer rx.close()
-	stop := startSender(b, l)
-	defer stop()
+	tx := newSender(b, l)
+	tx.start(b, flood{dst: l.StackAddr})
+	defer tx.stop()
 
 	r := receive(b, rx, b.N, interval)
 	b.ReportMetric(float64(r.cpu.Nanoseconds())/float64(r.frames), "cpu-ns/frame")
@@ -95,14 +92,14 @@ type rxResult struct {
 // receive runs rx on one pinned, locked thread until it has n frames or the
 // time limit passes.
 func receive(b *testing.B, rx receiver, n int, interval bool) rxResult {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	pin(b, 1)
+	unpin, err := pinThread(receiveCPU)
+	require.NoError(b, err)
+	defer unpin()
 	fds := []unix.PollFd{{Fd: int32(rx.fd()), Events: unix.POLLIN}}
 	nap := unix.Timespec{Nsec: 500_000}
-	deadline := time.Now().Add(rxTimeLimit)
+	deadline := time.Now().Add(timeLimit)
 	// Let the sender reach full speed before the clock starts.
-	for got := 0; got < rxFrames; got += rx.drain() {
+	for got := 0; got < rxFrames && time.Now().Before(deadline); got += rx.drain() {
 		unix.Poll(fds, 100)
 	}
 	b.ResetTimer()
@@ -128,7 +125,7 @@ func receive(b *testing.B, rx receiver, n int, interval bool) rxResult {
 	r.cpu = threadCPU() - start
 	b.StopTimer()
 	if r.frames < n {
-		b.Fatalf("received %d of %d frames in %v", r.frames, n, rxTimeLimit)
+		b.Fatalf("received %d of %d frames in %v", r.frames, n, timeLimit)
 	}
 	return r
 }
@@ -282,72 +279,4 @@ func (t *theirs) close() {
 		t.prog.Close()
 	}
 	t.sock.Close()
-}
-
-// startSender blasts 64-byte UDP frames (60 on the wire plus FCS) from an
-// AF_XDP socket on the peer at the stack's address until stop is called.
-// It is the fastest sender this machine has: the kernel's UDP path is
-// slower, and the comparison needs the receiver to be busy.
-func startSender(b *testing.B, l *lab.Lab) (stop func()) {
-	frame := testframe.UDP{
-		SrcMAC: l.Peer.MAC, DstMAC: l.Local.MAC,
-		Src: netip.AddrPortFrom(l.Peer.Addr.Addr(), 5000), Dst: netip.AddrPortFrom(l.StackAddr, 9),
-		Payload: make([]byte, 18), // 14+20+8+18 = 60 bytes, the Ethernet minimum
-	}.Build()
-	var umem *xdp.Umem
-	var sock *xdp.Socket
-	require.NoError(b, l.Peer.Do(func() (err error) {
-		if umem, err = xdp.NewUmem(xdp.UmemConfig{FrameCount: 2048, FrameSize: 2048}); err != nil {
-			return err
-		}
-		// Half the frames sit unused on the fill ring (nothing is steered
-		// to the peer); the other half serve TX, sent 256 per sendto.
-		sock, err = xdp.NewSocket(umem, xdp.SocketConfig{Ifindex: l.Peer.Ifindex, Mode: xdp.BindCopy, FillSize: 2048})
-		return err
-	}))
-	var done atomic.Bool
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		pin(b, 0)
-		for !done.Load() {
-			sock.Reap(512)
-			idx, n := sock.TX.Reserve(uint32(min(256, sock.Frames.FreeCount())))
-			for i := range n {
-				addr, _ := sock.Frames.Alloc(xdp.OwnerTX)
-				copy(umem.Frame(addr), frame)
-				sock.TX.Set(idx+i, xdp.Desc{Addr: addr, Len: uint32(len(frame))})
-			}
-			sock.TX.Submit(n)
-			if err := sock.Kick(); err != nil {
-				b.Errorf("sender: %v", err)
-				return
-			}
-		}
-	}()
-	return func() {
-		done.Store(true)
-		wg.Wait()
-		sock.Close()
-		umem.Close()
-	}
-}
-
-// pin keeps the calling (locked) thread on one CPU: the sender on CPU 0,
-// the receiver on CPU 1. The veth's NAPI runs on the sender's CPU, and on
-// a kernel without IRQ time accounting (this one) softirq time is billed to
-// whatever thread it interrupts, so an unpinned receiver would pay for the
-// kernel's half of the delivery.
-func pin(b *testing.B, cpu int) {
-	if runtime.NumCPU() < 2 {
-		return
-	}
-	var set unix.CPUSet
-	set.Set(cpu)
-	if err := unix.SchedSetaffinity(0, &set); err != nil {
-		b.Fatalf("pin to CPU %d: %v", cpu, err)
-	}
 }
