@@ -1,9 +1,13 @@
 package bench
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,13 +16,18 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/xdpnet/xdpnet/fastpath"
 	"github.com/xdpnet/xdpnet/internal/lab"
 	"github.com/xdpnet/xdpnet/internal/testframe"
+	"github.com/xdpnet/xdpnet/ip"
+	"github.com/xdpnet/xdpnet/nic"
+	"github.com/xdpnet/xdpnet/udp"
 	"github.com/xdpnet/xdpnet/xdp"
+	"github.com/xdpnet/xdpnet/xdp/steer"
 )
 
-// Shared by the benchmarks of this package: the AF_XDP sender and CPU
-// pinning.
+// Shared by the benchmarks of this package: the lab's two servers, the
+// AF_XDP sender and CPU pinning.
 
 // TestMain fails the run if a benchmark leaves a lab namespace behind.
 func TestMain(m *testing.M) { lab.CheckNoLeaks(m) }
@@ -32,8 +41,158 @@ const (
 // timeLimit bounds every measured loop: a run that stalls fails by itself.
 const timeLimit = 60 * time.Second
 
-// discardPort is the UDP port the sender sends to (RFC 863 discard).
-const discardPort = 9
+// kernelAddr is the address the kernel serves on Local's link, next to
+// xdpnet's StackAddr on the same link.
+func kernelAddr(l *lab.Lab) netip.Addr { return l.Local.Addr.Addr() }
+
+// UDP ports of the servers, on both sides (RFC 862 echo, RFC 863 discard).
+const (
+	echoPort    = 7
+	discardPort = 9
+)
+
+// stack is xdpnet on the lab's Local end: the steering program in native
+// mode and one poller on queue 0, answering ARP and ping for StackAddr and
+// serving UDP echo and discard from its Serve hook. It is the same service
+// set as `xdpnet serve` (cmd/xdpnet's services, which package main keeps to
+// itself), plus a count of what discard took.
+type stack struct {
+	*fastpath.Poller
+	dev           *nic.XDPDevice
+	echo, discard *udp.Endpoint
+	discarded     atomic.Int64 // datagrams discard has read
+	buf           []byte
+}
+
+// newStack opens Local's link for xdpnet; the poller does not run until
+// run is called or its owner drives Poll. Everything is closed when b ends.
+func newStack(b *testing.B, l *lab.Lab) *stack {
+	s := &stack{buf: make([]byte, 65536)}
+	require.NoError(b, l.Local.Do(func() (err error) {
+		s.dev, err = nic.OpenXDP(nic.XDPConfig{Interface: l.Local.Link, Addrs: []netip.Addr{l.StackAddr}, Attach: steer.Native})
+		return err
+	}))
+	b.Cleanup(func() { s.dev.Close() })
+	var err error
+	s.Poller, err = fastpath.New(fastpath.Config{
+		Link:  s.dev.Links()[0],
+		IP:    ip.Config{Addr: netip.PrefixFrom(l.StackAddr, l.Local.Addr.Bits())},
+		Serve: s.serve,
+	})
+	require.NoError(b, err)
+	b.Cleanup(s.Close)
+	s.echo, err = s.UDP().Bind(netip.AddrPortFrom(netip.Addr{}, echoPort))
+	require.NoError(b, err)
+	s.discard, err = s.UDP().Bind(netip.AddrPortFrom(netip.Addr{}, discardPort))
+	require.NoError(b, err)
+	return s
+}
+
+// serve runs on the poller's goroutine after every batch of input.
+func (s *stack) serve(time.Duration) {
+	for {
+		n, from, err := s.echo.ReadFrom(s.buf)
+		if err != nil {
+			break
+		}
+		s.echo.WriteTo(s.buf[:n], from) // a full send queue drops it, as a busy server would
+	}
+	var n int64
+	for ; ; n++ {
+		if _, _, err := s.discard.ReadFrom(s.buf); err != nil {
+			break
+		}
+	}
+	s.discarded.Add(n)
+}
+
+// run runs the poller as xdpnet runs it (fastpath.Poller.Run: spin while
+// frames come, block after an idle spell) on a goroutine of its own, until
+// b ends.
+func (s *stack) run(b *testing.B) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := s.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			b.Errorf("poller: %v", err)
+		}
+	}()
+	// Registered after newStack's: runs before the poller is closed.
+	b.Cleanup(func() {
+		cancel()
+		wg.Wait()
+	})
+}
+
+// kernelEcho runs a Go UDP echo server on the kernel's address on Local's
+// link, on a goroutine of its own, until b ends.
+func kernelEcho(b *testing.B, l *lab.Lab) {
+	var c *net.UDPConn
+	require.NoError(b, l.Local.Do(func() (err error) {
+		c, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(kernelAddr(l), echoPort)))
+		return err
+	}))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 65536)
+		for {
+			n, from, err := c.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return // closed
+			}
+			c.WriteToUDPAddrPort(buf[:n], from)
+		}
+	}()
+	b.Cleanup(func() {
+		c.Close()
+		<-done
+	})
+}
+
+// compare runs the kernel's side, then xdpnet's, as sub-benchmarks of b on
+// the same lab; xdpnet's line also reports each of the named metrics as a
+// ratio to the kernel's last figure (metric "<name>-x-kernel"). Each side
+// returns the metrics it reported.
+func compare(b *testing.B, ratios []string, kernel, xdpnet func(b *testing.B) map[string]float64) {
+	var k map[string]float64
+	b.Run("kernel", func(b *testing.B) { k = kernel(b) })
+	b.Run("xdpnet", func(b *testing.B) {
+		x := xdpnet(b)
+		for _, name := range ratios {
+			if k[name] > 0 {
+				b.ReportMetric(x[name]/k[name], name+"-x-kernel")
+			}
+		}
+	})
+}
+
+// report reports every metric of m on b and returns m.
+func report(b *testing.B, m map[string]float64) map[string]float64 {
+	for unit, v := range m {
+		b.ReportMetric(v, unit)
+	}
+	return m
+}
+
+// latencies adds the median, 99th percentile and mean of ds, in µs, to m.
+// It sorts ds.
+func latencies(m map[string]float64, ds []time.Duration) {
+	if len(ds) == 0 {
+		return
+	}
+	slices.Sort(ds)
+	var sum time.Duration
+	for _, d := range ds {
+		sum += d
+	}
+	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+	m["p50-µs"] = us(ds[len(ds)/2])
+	m["p99-µs"] = us(ds[len(ds)*99/100])
+	m["avg-µs"] = us(sum / time.Duration(len(ds)))
+}
 
 // pin keeps thread or process tid on one CPU.
 func pin(tid, cpu int) error {
