@@ -32,7 +32,7 @@ lint:
 # The main job: builds a veth lab and measures xdpnet's receive path against
 # the asavie/xdp baseline on it (64-byte frames, frames/s and CPU per frame).
 bench:
-	$(GO) test -run '^$$' -bench 'RxDrop' -benchtime $(BENCHTIME) -count $(BENCHCOUNT) -timeout 20m ./bench/
+	$(GO) test -run '^$$' -bench 'RxDrop' -benchtime $(BENCHTIME) -count $(BENCHCOUNT) -timeout 20m ./bench/ && $(GO) test -run '^$$' -bench 'UDPEcho|Ping|UDPFlood' -count $(BENCHCOUNT) -timeout 20m ./bench/
 
 # Micro-benchmarks of the ring layer and links, with allocations.
 bench-micro:

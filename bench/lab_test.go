@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -27,7 +30,7 @@ import (
 )
 
 // Shared by the benchmarks of this package: the lab's two servers, the
-// AF_XDP sender and CPU pinning.
+// AF_XDP sender, CPU pinning and exact CPU time.
 
 // TestMain fails the run if a benchmark leaves a lab namespace behind.
 func TestMain(m *testing.M) { lab.CheckNoLeaks(m) }
@@ -235,6 +238,82 @@ func needCPUs(b *testing.B) {
 	}
 }
 
+// schedstat is a thread's line in /proc/<pid>/task/<tid>/schedstat.
+type schedstat struct {
+	// run is the thread's exact CPU time: the scheduler's sum_exec_runtime.
+	// Unlike getrusage's user/system split it is not tick-sampled, and it
+	// covers kernel threads, which getrusage cannot.
+	run time.Duration
+	// slices counts the times the thread was put on a CPU: its wakeups,
+	// and its returns after preemption.
+	slices int64
+}
+
+func (s schedstat) sub(t schedstat) schedstat {
+	return schedstat{run: s.run - t.run, slices: s.slices - t.slices}
+}
+
+// readSchedstat reads a schedstat file.
+func readSchedstat(path string) (schedstat, error) {
+	s, err := os.ReadFile(path)
+	if err != nil {
+		return schedstat{}, err
+	}
+	var st schedstat
+	var wait int64
+	if _, err := fmt.Sscan(string(s), &st.run, &wait, &st.slices); err != nil {
+		return schedstat{}, fmt.Errorf("%s: %q: %w", path, s, err)
+	}
+	return st, nil
+}
+
+// threadSched is thread tid of process pid's schedstat (for a kernel
+// thread, tid = pid).
+func threadSched(b *testing.B, pid, tid int) schedstat {
+	st, err := readSchedstat(fmt.Sprintf("/proc/%d/task/%d/schedstat", pid, tid))
+	if err != nil {
+		b.Fatalf("thread CPU time: %v", err)
+	}
+	return st
+}
+
+// processCPU is the CPU time of all of this process's threads so far,
+// those that exited included (getrusage's user+system: the split is
+// tick-sampled, the total exact).
+func processCPU() time.Duration {
+	var ru unix.Rusage
+	unix.Getrusage(unix.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// threadedNAPI moves the receive processing of Local's veth from softirq
+// into a kernel thread of its own (/sys/class/net/<link>/threaded), pins
+// that thread to cpu and returns its pid. veth has a NAPI instance, and so
+// a thread, only while an XDP program is attached (or GRO is on): call it
+// after the steering program is attached.
+func threadedNAPI(b *testing.B, l *lab.Lab, cpu int) int {
+	// ip netns exec mounts the namespace's own /sys, where the link is.
+	l.Local.Run(b, "sh", "-c", "echo 1 > /sys/class/net/"+l.Local.Link+"/threaded")
+	procs, err := os.ReadDir("/proc")
+	require.NoError(b, err)
+	var pids []int
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		comm, err := os.ReadFile("/proc/" + p.Name() + "/comm")
+		if err == nil && strings.HasPrefix(string(comm), "napi/"+l.Local.Link+"-") {
+			pids = append(pids, pid)
+		}
+	}
+	if len(pids) != 1 {
+		b.Fatalf("want one NAPI thread napi/%s-<id>, found pids %v", l.Local.Link, pids)
+	}
+	require.NoError(b, pin(pids[0], cpu))
+	return pids[0]
+}
+
 // flood is what the AF_XDP sender sends: 64-byte UDP frames (60 bytes on
 // the wire plus FCS) from the peer to port 9 of dst.
 type flood struct {
@@ -263,6 +342,7 @@ type sender struct {
 	done      atomic.Bool  // stop asked
 	completed atomic.Int64 // frames the kernel has finished sending
 	finished  atomic.Bool  // all of flood.count completed
+	cpu       atomic.Int64 // ns of CPU the sending thread spent in its last run
 	wg        sync.WaitGroup
 }
 
@@ -307,7 +387,13 @@ func (s *sender) start(b *testing.B, f flood) {
 			return
 		}
 		defer unpin()
+		st0, err := readSchedstat("/proc/thread-self/schedstat")
 		s.run(b, f, frame)
+		st1, err1 := readSchedstat("/proc/thread-self/schedstat")
+		if err != nil || err1 != nil {
+			b.Errorf("sender CPU time: %v", errors.Join(err, err1))
+		}
+		s.cpu.Store(int64(st1.run - st0.run))
 	}()
 }
 
