@@ -91,6 +91,7 @@ type Socket struct {
 	needWakeup bool
 	txBudget   int // 0 when the kernel default is in force
 	maps       [][]byte
+	pollFD     [1]unix.PollFd // Wait's argument, kept so that waiting does not allocate
 }
 
 // NewSocket creates an AF_XDP socket on u and binds it to cfg's queue. The
@@ -353,8 +354,8 @@ func (s *Socket) WakeRx() error {
 // (-1: no limit). It is for simple loops and benchmarks; the fast path
 // parks through the Go netpoller instead.
 func (s *Socket) Wait(timeoutMs int) error {
-	fds := []unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLIN}}
-	if _, err := unix.Poll(fds, timeoutMs); err != nil && err != unix.EINTR {
+	s.pollFD[0] = unix.PollFd{Fd: int32(s.fd), Events: unix.POLLIN}
+	if _, err := unix.Poll(s.pollFD[:], timeoutMs); err != nil && err != unix.EINTR {
 		return fmt.Errorf("xdp: poll: %w", err)
 	}
 	return nil

@@ -114,3 +114,20 @@ func TestSocketOnVeth(t *testing.T) {
 		assert.ErrorAs(t, err, &se)
 	})
 }
+
+// TestWaitDoesNotAllocate: the poller waits on every idle spell.
+func TestWaitDoesNotAllocate(t *testing.T) {
+	l := lab.New(t, lab.Config{})
+	var umem *xdp.Umem
+	var sock *xdp.Socket
+	require.NoError(t, l.Local.Do(func() (err error) {
+		if umem, err = xdp.NewUmem(xdp.UmemConfig{FrameCount: 64, FrameSize: 2048}); err != nil {
+			return err
+		}
+		sock, err = xdp.NewSocket(umem, xdp.SocketConfig{Ifindex: l.Local.Ifindex, RxSize: 64, TxSize: 64, FillSize: 64, CompletionSize: 64})
+		return err
+	}))
+	defer umem.Close()
+	defer sock.Close()
+	assert.Zero(t, testing.AllocsPerRun(100, func() { sock.Wait(0) }))
+}
