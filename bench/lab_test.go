@@ -21,10 +21,10 @@ import (
 
 	"github.com/xdpnet/xdpnet/fastpath"
 	"github.com/xdpnet/xdpnet/internal/lab"
+	"github.com/xdpnet/xdpnet/internal/services"
 	"github.com/xdpnet/xdpnet/internal/testframe"
 	"github.com/xdpnet/xdpnet/ip"
 	"github.com/xdpnet/xdpnet/nic"
-	"github.com/xdpnet/xdpnet/udp"
 	"github.com/xdpnet/xdpnet/xdp"
 	"github.com/xdpnet/xdpnet/xdp/steer"
 )
@@ -50,27 +50,24 @@ func kernelAddr(l *lab.Lab) netip.Addr { return l.Local.Addr.Addr() }
 
 // UDP ports of the servers, on both sides (RFC 862 echo, RFC 863 discard).
 const (
-	echoPort    = 7
-	discardPort = 9
+	echoPort    = services.EchoPort
+	discardPort = services.DiscardPort
 )
 
 // stack is xdpnet on the lab's Local end: the steering program in native
 // mode and one poller on queue 0, answering ARP and ping for StackAddr and
-// serving UDP echo and discard from its Serve hook. It is the same service
-// set as `xdpnet serve` (cmd/xdpnet's services, which package main keeps to
-// itself), plus a count of what discard took.
+// serving UDP echo and discard from its Serve hook: the same services as
+// `xdpnet serve`.
 type stack struct {
 	*fastpath.Poller
-	dev           *nic.XDPDevice
-	echo, discard *udp.Endpoint
-	discarded     atomic.Int64 // datagrams discard has read
-	buf           []byte
+	dev *nic.XDPDevice
+	svc services.EchoDiscard
 }
 
 // newStack opens Local's link for xdpnet; the poller does not run until
 // run is called or its owner drives Poll. Everything is closed when b ends.
 func newStack(b *testing.B, l *lab.Lab) *stack {
-	s := &stack{buf: make([]byte, 65536)}
+	s := &stack{}
 	require.NoError(b, l.Local.Do(func() (err error) {
 		s.dev, err = nic.OpenXDP(nic.XDPConfig{Interface: l.Local.Link, Addrs: []netip.Addr{l.StackAddr}, Attach: steer.Native})
 		return err
@@ -80,33 +77,12 @@ func newStack(b *testing.B, l *lab.Lab) *stack {
 	s.Poller, err = fastpath.New(fastpath.Config{
 		Link:  s.dev.Links()[0],
 		IP:    ip.Config{Addr: netip.PrefixFrom(l.StackAddr, l.Local.Addr.Bits())},
-		Serve: s.serve,
+		Serve: s.svc.Serve,
 	})
 	require.NoError(b, err)
 	b.Cleanup(s.Close)
-	s.echo, err = s.UDP().Bind(netip.AddrPortFrom(netip.Addr{}, echoPort))
-	require.NoError(b, err)
-	s.discard, err = s.UDP().Bind(netip.AddrPortFrom(netip.Addr{}, discardPort))
-	require.NoError(b, err)
+	require.NoError(b, s.svc.Bind(s.UDP()))
 	return s
-}
-
-// serve runs on the poller's goroutine after every batch of input.
-func (s *stack) serve(time.Duration) {
-	for {
-		n, from, err := s.echo.ReadFrom(s.buf)
-		if err != nil {
-			break
-		}
-		s.echo.WriteTo(s.buf[:n], from) // a full send queue drops it, as a busy server would
-	}
-	var n int64
-	for ; ; n++ {
-		if _, _, err := s.discard.ReadFrom(s.buf); err != nil {
-			break
-		}
-	}
-	s.discarded.Add(n)
 }
 
 // run runs the poller as xdpnet runs it (fastpath.Poller.Run: spin while

@@ -219,7 +219,7 @@ func (x *stackSink) step() error {
 	return x.dev.Links()[0].Wait(sinkWait)
 }
 
-func (x *stackSink) received() int { return int(x.discarded.Load()) }
+func (x *stackSink) received() int { return int(x.svc.Discarded()) }
 
 func (x *stackSink) drops(b *testing.B) int {
 	st, err := x.dev.Links()[0].Socket().Stats()

@@ -10,12 +10,11 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/xdpnet/xdpnet/fastpath"
+	"github.com/xdpnet/xdpnet/internal/services"
 	"github.com/xdpnet/xdpnet/ip"
 	"github.com/xdpnet/xdpnet/nic"
-	"github.com/xdpnet/xdpnet/udp"
 )
 
 // serve runs `xdpnet serve` until SIGINT or SIGTERM.
@@ -37,16 +36,16 @@ func serve(args []string, stdout io.Writer) error {
 
 	var pollers []*fastpath.Poller
 	for _, link := range dev.Links() {
-		s := &services{}
+		svc := &services.EchoDiscard{}
 		p, err := fastpath.New(fastpath.Config{
 			Link:  link,
 			IP:    ip.Config{Addr: c.addr, Gateway: c.gateway},
-			Serve: s.serve,
+			Serve: svc.Serve,
 		})
 		if err != nil {
 			return err
 		}
-		if err := s.bind(p.UDP()); err != nil {
+		if err := svc.Bind(p.UDP()); err != nil {
 			return err
 		}
 		pollers = append(pollers, p)
@@ -86,37 +85,4 @@ func serve(args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintln(stdout, "xdpnet: stopped; XDP program detached")
 	return nil
-}
-
-// services are the RFC 862 echo and RFC 863 discard services on one poller.
-type services struct {
-	echo, discard *udp.Endpoint
-	buf           [65536]byte
-}
-
-func (s *services) bind(t *udp.Table) (err error) {
-	if s.echo, err = t.Bind(netip.AddrPortFrom(netip.Addr{}, 7)); err != nil {
-		return fmt.Errorf("bind UDP echo: %w", err)
-	}
-	if s.discard, err = t.Bind(netip.AddrPortFrom(netip.Addr{}, 9)); err != nil {
-		return fmt.Errorf("bind UDP discard: %w", err)
-	}
-	return nil
-}
-
-// serve runs on the poller's goroutine after every batch of input.
-func (s *services) serve(time.Duration) {
-	for {
-		n, from, err := s.echo.ReadFrom(s.buf[:])
-		if err != nil {
-			break
-		}
-		// A full send queue drops the echo, as a busy UDP server would.
-		s.echo.WriteTo(s.buf[:n], from)
-	}
-	for {
-		if _, _, err := s.discard.ReadFrom(s.buf[:]); err != nil {
-			break
-		}
-	}
 }
