@@ -29,14 +29,17 @@ lint:
 	$(GO) vet $(PKGS)
 	$$($(GO) env GOPATH)/bin/staticcheck $(PKGS)
 
-# The main job: builds a veth lab and measures xdpnet's receive path against
-# the asavie/xdp baseline on it (64-byte frames, frames/s and CPU per frame).
+# The main job: builds veth labs and measures xdpnet against its baselines,
+# both sides in one run: the ring layer against asavie/xdp (RxDrop, for
+# BENCHTIME frames), then UDP echo, ping and a UDP flood against the Linux
+# kernel on the same veth pair (their own sizes: RxDrop's count would make
+# 2M paced pings).
 bench:
 	$(GO) test -run '^$$' -bench 'RxDrop' -benchtime $(BENCHTIME) -count $(BENCHCOUNT) -timeout 20m ./bench/ && $(GO) test -run '^$$' -bench 'UDPEcho|Ping|UDPFlood' -count $(BENCHCOUNT) -timeout 20m ./bench/
 
 # Micro-benchmarks of the ring layer and links, with allocations.
 bench-micro:
-	$(GO) test -run '^$$' -bench . -benchmem ./xdp/ ./nic/
+	$(GO) test -run '^$$' -bench . -benchmem ./xdp/ ./nic/ ./internal/wire/ ./arp/ ./ip/ ./udp/ ./fastpath/
 
 # Every fuzz target for FUZZTIME each: a duration, or an execution count
 # like 50000x. CI uses a count: with a duration, Go 1.26's fuzz coordinator
