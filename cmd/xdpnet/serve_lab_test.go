@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -195,4 +196,24 @@ func dialPeer(t *testing.T, l *lab.Lab, port uint16) net.Conn {
 	t.Cleanup(func() { c.Close() })
 	require.NoError(t, c.SetDeadline(time.Now().Add(5*time.Second)))
 	return c
+}
+
+// TestServeWithoutPrivileges runs serve as user nobody: one line that says
+// what privileges it needs, exit status 1, and nothing attached.
+func TestServeWithoutPrivileges(t *testing.T) {
+	setpriv, err := exec.LookPath("setpriv")
+	require.NoError(t, err, "setpriv (util-linux) runs the binary as nobody")
+	bin := buildBinary(t)
+	// The build directory is root's alone; nobody needs a path it may run.
+	require.NoError(t, os.Chmod(filepath.Dir(bin), 0o755))
+	l := lab.New(t, lab.Config{})
+	out, err := l.Local.Command(context.Background(), setpriv, "--reuid=65534", "--regid=65534", "--clear-groups",
+		bin, "serve", "-iface", l.Local.Link, "-addr", "198.18.0.2/24").CombinedOutput()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, "output: %s", out)
+	assert.Equal(t, 1, ee.ExitCode())
+	msg := strings.TrimSpace(string(out))
+	assert.Contains(t, msg, "permission denied: run as root, or with CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF and CAP_IPC_LOCK")
+	assert.NotContains(t, msg, "\n", "one line")
+	assert.False(t, xdpAttached(t, l.Local))
 }
