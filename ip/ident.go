@@ -2,7 +2,8 @@ package ip
 
 import (
 	"encoding/binary"
-	"math/bits"
+
+	"github.com/xdpnet/xdpnet/internal/siphash"
 )
 
 // identBuckets is the size of the identification counter table, as
@@ -37,50 +38,8 @@ func (t *idents) next(dst uint32, proto uint8) uint16 {
 	var m [8]byte
 	binary.LittleEndian.PutUint32(m[:], dst)
 	m[4] = proto
-	h := sipHash24(t.k0, t.k1, m[:])
+	h := siphash.Sum64(t.k0, t.k1, m[:])
 	c := &t.ctr[h%identBuckets]
 	*c++
 	return uint16(h>>48) + *c
-}
-
-// sipHash24 is SipHash-2-4 (Aumasson and Bernstein, 2012) of p under the
-// key (k0, k1), the keyed hash Linux uses for the same purpose.
-func sipHash24(k0, k1 uint64, p []byte) uint64 {
-	v0 := k0 ^ 0x736f6d6570736575
-	v1 := k1 ^ 0x646f72616e646f6d
-	v2 := k0 ^ 0x6c7967656e657261
-	v3 := k1 ^ 0x7465646279746573
-	round := func() {
-		v0 += v1
-		v1 = bits.RotateLeft64(v1, 13) ^ v0
-		v0 = bits.RotateLeft64(v0, 32)
-		v2 += v3
-		v3 = bits.RotateLeft64(v3, 16) ^ v2
-		v0 += v3
-		v3 = bits.RotateLeft64(v3, 21) ^ v0
-		v2 += v1
-		v1 = bits.RotateLeft64(v1, 17) ^ v2
-		v2 = bits.RotateLeft64(v2, 32)
-	}
-	last := uint64(len(p)) << 56
-	for ; len(p) >= 8; p = p[8:] {
-		m := binary.LittleEndian.Uint64(p)
-		v3 ^= m
-		round()
-		round()
-		v0 ^= m
-	}
-	for i := len(p) - 1; i >= 0; i-- {
-		last |= uint64(p[i]) << (8 * i)
-	}
-	v3 ^= last
-	round()
-	round()
-	v0 ^= last
-	v2 ^= 0xff
-	round()
-	round()
-	round()
-	round()
-	return v0 ^ v1 ^ v2 ^ v3
 }

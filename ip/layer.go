@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/xdpnet/xdpnet/internal/siphash"
 )
 
 // Config configures a Layer. The zero value of each optional field selects
@@ -159,7 +161,7 @@ func New(cfg Config) (*Layer, error) {
 	k0 := binary.LittleEndian.Uint64(cfg.Secret[:8])
 	k1 := binary.LittleEndian.Uint64(cfg.Secret[8:])
 	l.ids = idents{k0: k0, k1: k1}
-	l.pmtu = newPMTUTable(cfg.PMTUEntries, cfg.PMTUExpiry, sipHash24(k0, k1, []byte("pmtu")), k1)
+	l.pmtu = newPMTUTable(cfg.PMTUEntries, cfg.PMTUExpiry, siphash.Sum64(k0, k1, []byte("pmtu")), k1)
 	l.limit = newTokenBucket(cfg.ICMPErrorRate, cfg.ICMPErrorBurst)
 	l.reasm = newReassembler(cfg.ReasmMemory, cfg.ReasmDatagrams, cfg.ReasmTimeout, &l.ipst)
 	return l, nil

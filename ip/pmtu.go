@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"time"
+
+	"github.com/xdpnet/xdpnet/internal/siphash"
 )
 
 // minPMTU floors the path MTUs learned from ICMP: Linux's min_pmtu, 552
@@ -43,7 +45,7 @@ func newPMTUTable(entries int, expiry time.Duration, k0, k1 uint64) pmtuTable {
 func (t *pmtuTable) set(dst uint32) *[pmtuWays]pmtuEntry {
 	var m [4]byte
 	binary.BigEndian.PutUint32(m[:], dst)
-	return &t.sets[sipHash24(t.k0, t.k1, m[:])%uint64(len(t.sets))]
+	return &t.sets[siphash.Sum64(t.k0, t.k1, m[:])%uint64(len(t.sets))]
 }
 
 // get returns dst's learned path MTU, or 0 if none holds at now.
