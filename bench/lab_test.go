@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -89,19 +88,12 @@ func newStack(b *testing.B, l *lab.Lab) *stack {
 // frames come, block after an idle spell) on a goroutine of its own, until
 // b ends.
 func (s *stack) run(b *testing.B) {
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := s.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-			b.Errorf("poller: %v", err)
-		}
-	}()
+	stop := s.Start()
 	// Registered after newStack's: runs before the poller is closed.
 	b.Cleanup(func() {
-		cancel()
-		wg.Wait()
+		if err := stop(); err != nil {
+			b.Errorf("poller: %v", err)
+		}
 	})
 }
 

@@ -1,10 +1,7 @@
 package fastpath_test
 
 import (
-	"context"
-	"errors"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
 
@@ -48,19 +45,12 @@ func startStack(t *testing.T, l *lab.Lab, mode steer.Mode, setup func(p *fastpat
 	if setup != nil {
 		setup(s.Poller)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := s.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+	stop := s.Start()
+	s.stop = func() {
+		if err := stop(); err != nil {
 			t.Errorf("poller: %v", err)
 		}
-	}()
-	s.stop = sync.OnceFunc(func() {
-		cancel()
-		wg.Wait()
-	})
+	}
 	t.Cleanup(func() {
 		s.stop()
 		s.Close()

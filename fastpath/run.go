@@ -3,6 +3,7 @@ package fastpath
 import (
 	"context"
 	"runtime"
+	"sync"
 	"time"
 )
 
@@ -51,4 +52,18 @@ func (p *Poller) Run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// Start runs Run on a goroutine of its own and returns stop, which ends it,
+// waits for it and returns Run's error (nil after a clean stop). Once stop
+// returns, the poller belongs to the caller's goroutine again. stop may be
+// called more than once.
+func (p *Poller) Start() (stop func() error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	return sync.OnceValue(func() error {
+		cancel()
+		return <-done
+	})
 }
