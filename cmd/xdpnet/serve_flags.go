@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -66,10 +65,8 @@ func parseServe(args []string) (serveConfig, error) {
 // explain turns the errors users meet when opening an interface into one
 // line that says what to do.
 func explain(iface string, err error) error {
-	var nerr *net.OpError
 	switch {
-	case errors.As(err, &nerr) && strings.Contains(nerr.Error(), "no such network interface"),
-		strings.Contains(err.Error(), "no such network interface"):
+	case strings.Contains(err.Error(), "no such network interface"): // net's errors carry no errno for it
 		return fmt.Errorf("interface %q not found (see `ip link`)", iface)
 	case errors.Is(err, steer.ErrForeignProgram):
 		return fmt.Errorf("%s already runs an XDP program someone else attached; detach it (ip link set dev %s xdp off) or pass -replace: %w", iface, iface, err)
