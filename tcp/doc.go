@@ -1,6 +1,39 @@
-// Package tcp is xdpnet's TCP, a sans-IO core: segments and a time value
-// in, segments and deadlines out (see ../shared/DESIGN.md). It holds so
-// far the arithmetic every part of it stands on: sequence numbers modulo
-// 2^32 (RFC 9293 3.4) and initial sequence numbers (RFC 6528). The
-// connection state machine comes with the TCP issue.
+// Package tcp is xdpnet's TCP (RFC 9293), a sans-IO core: segments and a
+// time value in, segments and deadlines out (see ../shared/DESIGN.md). No
+// goroutines, no clock, no system calls.
+//
+// # Ownership and driving
+//
+// A Table belongs to one poller goroutine and holds every connection and
+// listener of its queue. The poller drives it:
+//
+//   - per received segment, Input(now, src, dst, tcpBytes): the checksum
+//     is verified, the connection found by its 4-tuple (a hash map), else
+//     a listener by local address and port, else a RST is queued. Input
+//     copies what it keeps, so the frame is recycled at once.
+//   - per loop iteration, Tick(now) when Deadline is due, then Output(now,
+//     b) until it reports nothing: each call writes one segment, checksum
+//     included, straight into a transmit frame behind the IPv4 header.
+//     Because output is collected after a whole batch of input, one ACK
+//     covers every segment of the batch (a natural delayed ACK that costs
+//     no timer).
+//   - the app side (Dial, Listen, Accept, Read, Write, CloseWrite, Close,
+//     Abort) runs on the poller's goroutine too until issue 5 moves it
+//     behind SPSC rings; NextReady tells the owner which connections have
+//     news for their app.
+//
+// # What is implemented
+//
+// The RFC 9293 state machine with simultaneous open and close; segment
+// acceptability exactly as 3.10.7.4; RFC 5961 challenge ACKs for RSTs and
+// SYNs in window; RFC 6528 initial sequence numbers; MSS and window scale
+// options; listeners with SYN and accept queue limits; a send buffer kept
+// until acknowledged and a receive buffer that stores out-of-order data in
+// place (memory bounded by the buffer, work by a range count); silly window
+// avoidance on both sides and Nagle as an option; zero-window probing;
+// RFC 6298 retransmission timeouts with Karn's rule and backoff, fast
+// retransmit on three duplicate ACKs, retry limits; FIN, half-close, RST
+// on close with unread data; TIME-WAIT of 2×MSL with the RFC 6191 rule for
+// a new SYN; RFC 6056 ephemeral ports. Congestion control, SACK and
+// timestamps come later (DESIGN.md's TCP scope).
 package tcp

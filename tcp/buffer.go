@@ -1,0 +1,154 @@
+package tcp
+
+// ring is a byte FIFO over a power-of-two array. head and tail are stream
+// offsets that only grow (they wrap at 2^64, never in practice), so the
+// bytes held are tail-head and a byte's place is its offset masked. The
+// send buffer keeps what was written until it is acknowledged; the receive
+// buffer also stores out-of-order data past tail, in place.
+//
+// With one producer (moving tail) and one consumer (moving head), this is
+// the shape issue 5 turns into the SPSC ring between an app goroutine and
+// the poller by making head and tail atomic.
+type ring struct {
+	buf        []byte
+	head, tail uint64
+}
+
+// newRing returns a ring of at least capacity bytes (a power of two).
+func newRing(capacity int) ring {
+	n := 1
+	for n < capacity {
+		n <<= 1
+	}
+	return ring{buf: make([]byte, n)}
+}
+
+// Len is the number of bytes held.
+func (r *ring) Len() int { return int(r.tail - r.head) }
+
+// Cap is the capacity.
+func (r *ring) Cap() int { return len(r.buf) }
+
+// Free is the room left.
+func (r *ring) Free() int { return len(r.buf) - r.Len() }
+
+// Write appends as much of p as fits and returns how much.
+func (r *ring) Write(p []byte) int {
+	n := min(len(p), r.Free())
+	r.copyIn(r.tail, p[:n])
+	r.tail += uint64(n)
+	return n
+}
+
+// copyIn copies p to stream offset at, which must lie within the ring's
+// window [head, head+cap).
+func (r *ring) copyIn(at uint64, p []byte) {
+	mask := uint64(len(r.buf) - 1)
+	i := at & mask
+	n := copy(r.buf[i:], p)
+	copy(r.buf, p[n:])
+}
+
+// Peek copies into p the bytes from off bytes past head on, up to tail,
+// and returns how many.
+func (r *ring) Peek(off int, p []byte) int {
+	n := max(0, min(len(p), r.Len()-off))
+	mask := uint64(len(r.buf) - 1)
+	i := (r.head + uint64(off)) & mask
+	c := copy(p[:n], r.buf[i:])
+	copy(p[c:n], r.buf)
+	return n
+}
+
+// Read moves up to len(p) bytes out of the ring.
+func (r *ring) Read(p []byte) int {
+	n := r.Peek(0, p)
+	r.head += uint64(n)
+	return n
+}
+
+// Discard drops the oldest n bytes (n <= Len).
+func (r *ring) Discard(n int) { r.head += uint64(n) }
+
+// maxOutOfOrder bounds the disjoint ranges the receive buffer tracks past
+// its in-order end. Their bytes live in the ring itself, so memory is
+// bounded by the ring; the count bounds the work per segment.
+const maxOutOfOrder = 16
+
+// span is a range of stream offsets [start, end).
+type span struct{ start, end uint64 }
+
+// recvBuffer is the receive buffer: in-order bytes for the app in the
+// ring, and out-of-order ones stored at their place past tail, recorded in
+// ooo (sorted, disjoint, not touching).
+type recvBuffer struct {
+	ring
+	ooo  [maxOutOfOrder]span
+	nooo int
+}
+
+// Insert stores p at off bytes past the in-order end. Bytes beyond the
+// ring's capacity are cut. It returns how many bytes became in order (p's
+// own if off is 0, and any out-of-order ones they joined), and false if p
+// was dropped because it would need one more out-of-order range than the
+// buffer tracks.
+func (b *recvBuffer) Insert(off int, p []byte) (int, bool) {
+	start := b.tail + uint64(off)
+	end := min(start+uint64(len(p)), b.head+uint64(len(b.buf)))
+	if end <= start {
+		return 0, true
+	}
+	if off > 0 && !b.addRange(span{start, end}) {
+		return 0, false
+	}
+	b.copyIn(start, p[:end-start])
+	if off > 0 {
+		return 0, true
+	}
+	b.tail = end
+	// Out-of-order ranges the new bytes reached join the in-order data.
+	i := 0
+	for ; i < b.nooo && b.ooo[i].start <= b.tail; i++ {
+		b.tail = max(b.tail, b.ooo[i].end)
+	}
+	b.dropRanges(i)
+	return int(b.tail - start), true
+}
+
+// addRange merges s into the out-of-order ranges, or reports false when
+// that needs a range more than the limit.
+func (b *recvBuffer) addRange(s span) bool {
+	// Ranges that s overlaps or touches: ooo[i:j].
+	i := 0
+	for i < b.nooo && b.ooo[i].end < s.start {
+		i++
+	}
+	j := i
+	for j < b.nooo && b.ooo[j].start <= s.end {
+		s.start, s.end = min(s.start, b.ooo[j].start), max(s.end, b.ooo[j].end)
+		j++
+	}
+	if i == j && b.nooo == maxOutOfOrder {
+		return false
+	}
+	// Replace ooo[i:j] by s.
+	n := copy(b.ooo[i+1:], b.ooo[j:b.nooo])
+	b.ooo[i] = s
+	b.nooo = i + 1 + n
+	return true
+}
+
+// dropRanges removes the first n ranges.
+func (b *recvBuffer) dropRanges(n int) {
+	copy(b.ooo[:], b.ooo[n:b.nooo])
+	b.nooo -= n
+}
+
+// OutOfOrder returns the bytes held past the in-order end.
+func (b *recvBuffer) OutOfOrder() int {
+	n := 0
+	for _, s := range b.ooo[:b.nooo] {
+		n += int(s.end - s.start)
+	}
+	return n
+}

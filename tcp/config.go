@@ -1,0 +1,141 @@
+package tcp
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"syscall"
+	"time"
+)
+
+// Config configures a Table. The zero value of each field selects its
+// default.
+type Config struct {
+	// Addrs are the local IPv4 addresses connections may use.
+	Addrs []netip.Addr
+	// MTU is the link MTU; the MSS we announce is MTU − 40. Default 1500.
+	MTU int
+	// SendBuffer and RecvBuffer are each connection's buffer sizes in
+	// bytes, rounded up to a power of two. The receive buffer bounds the
+	// advertised window and the out-of-order data together. Default
+	// 128 KiB each (Linux's default rmem, before autotuning).
+	SendBuffer, RecvBuffer int
+	// MSL is the maximum segment lifetime; TIME-WAIT lasts 2×MSL.
+	// Default 30 s, so TIME-WAIT lasts Linux's 60 s.
+	MSL time.Duration
+	// MinRTO, InitialRTO and MaxRTO bound the retransmission timeout
+	// (RFC 6298). Defaults: 200 ms as Linux, 1 s, 120 s.
+	MinRTO, InitialRTO, MaxRTO time.Duration
+	// SynRetries is how often a SYN is retransmitted before a connect
+	// fails with ETIMEDOUT (Linux's tcp_syn_retries, default 6: 127 s
+	// with a 1 s initial RTO). Retries is the same for data and FIN
+	// (tcp_retries2, default 15). A negative value means none.
+	SynRetries, Retries int
+	// ConnectTimeout, if positive, fails a connect that has not completed
+	// after this long, whatever the retries left.
+	ConnectTimeout time.Duration
+	// Backlog bounds a listener's SYN queue (half-open connections) when
+	// Listen is given none; default 256. The accept queue is bounded by
+	// Listen's backlog argument.
+	SynBacklog int
+	// EphemeralLo and EphemeralHi bound, inclusively, the local ports Dial
+	// picks. Default Linux's ip_local_port_range, 32768–60999.
+	EphemeralLo, EphemeralHi uint16
+	// Secret keys initial sequence numbers and ephemeral port choice; zero
+	// draws one at random (simulations pass one to be reproducible).
+	Secret [16]byte
+	// PathMTU, if set, returns the path MTU to a destination (the ip
+	// layer's, learnt from ICMP); a new connection's MSS fits it.
+	PathMTU func(netip.Addr) int
+	// Nagle, if true, turns Nagle's algorithm on for new connections
+	// (RFC 9293 3.7.4). Off by default, as Go's net sets TCP_NODELAY.
+	Nagle bool
+}
+
+// Header lengths that bound a segment.
+const (
+	ipv4HeaderLen = 20
+	minMTU        = 68 // RFC 791
+	maxMTU        = 65535
+	// defaultMSS is what we assume of a peer that sends no MSS option
+	// (RFC 9293 3.7.1).
+	defaultMSS = 536
+	// minMSS floors the MSS a path MTU may set: RFC 1191's smallest
+	// plateau, 68, less the headers.
+	minMSS = minMTU - ipv4HeaderLen - 20
+)
+
+func (c Config) withDefaults() (Config, error) {
+	c.MTU = orDefault(c.MTU, 1500)
+	c.SendBuffer = orDefault(c.SendBuffer, 128<<10)
+	c.RecvBuffer = orDefault(c.RecvBuffer, 128<<10)
+	c.MSL = orDefault(c.MSL, 30*time.Second)
+	c.SynRetries = orDefault(c.SynRetries, 6)
+	c.Retries = orDefault(c.Retries, 15)
+	c.SynBacklog = orDefault(c.SynBacklog, 256)
+	if c.EphemeralLo == 0 && c.EphemeralHi == 0 {
+		c.EphemeralLo, c.EphemeralHi = 32768, 60999
+	}
+	for _, a := range c.Addrs {
+		if !a.Is4() || a.IsUnspecified() {
+			return c, fmt.Errorf("tcp: config: %v is not a unicast IPv4 address", a)
+		}
+	}
+	switch {
+	case c.MTU < minMTU || c.MTU > maxMTU:
+		return c, fmt.Errorf("tcp: config: MTU %d outside %d–%d", c.MTU, minMTU, maxMTU)
+	case c.SendBuffer < 1 || c.RecvBuffer < 1 || c.SendBuffer > 1<<30 || c.RecvBuffer > 1<<30:
+		return c, fmt.Errorf("tcp: config: buffers %d/%d: must be 1 B–1 GiB", c.SendBuffer, c.RecvBuffer)
+	case c.EphemeralLo == 0 || c.EphemeralLo > c.EphemeralHi:
+		return c, fmt.Errorf("tcp: config: ephemeral range %d–%d", c.EphemeralLo, c.EphemeralHi)
+	case c.MSL < 0 || c.MinRTO < 0 || c.InitialRTO < 0 || c.MaxRTO < 0 || c.ConnectTimeout < 0:
+		return c, errors.New("tcp: config: negative duration")
+	case c.SynBacklog < 0:
+		return c, errors.New("tcp: config: negative SYN backlog")
+	}
+	c.SynRetries = max(c.SynRetries, 0)
+	c.Retries = max(c.Retries, 0)
+	return c, nil
+}
+
+func orDefault[T int | time.Duration](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// Errors callers branch on. Each wraps the errno the Linux socket call
+// would return, so errors.Is(err, syscall.ECONNRESET) and the like work.
+// They are allocated once, here: the data path returns them without
+// allocating.
+var (
+	// ErrWouldBlock: nothing to read, no room to write, or no connection
+	// to accept yet.
+	ErrWouldBlock = fmt.Errorf("tcp: operation would block: %w", syscall.EAGAIN)
+	// ErrRefused: the peer answered the SYN with a RST.
+	ErrRefused = fmt.Errorf("tcp: connection refused: %w", syscall.ECONNREFUSED)
+	// ErrReset: the peer reset an established connection.
+	ErrReset = fmt.Errorf("tcp: connection reset by peer: %w", syscall.ECONNRESET)
+	// ErrTimeout: retransmissions (or the connect timeout) ran out.
+	ErrTimeout = fmt.Errorf("tcp: connection timed out: %w", syscall.ETIMEDOUT)
+	// ErrAborted: the local side aborted the connection (Abort, or Close
+	// with unread data).
+	ErrAborted = fmt.Errorf("tcp: connection aborted: %w", syscall.ECONNABORTED)
+	// ErrClosedWrite: a write after CloseWrite or Close.
+	ErrClosedWrite = fmt.Errorf("tcp: write after shutdown: %w", syscall.EPIPE)
+	// ErrNotConnected: the connection is not established yet.
+	ErrNotConnected = fmt.Errorf("tcp: not connected: %w", syscall.ENOTCONN)
+	// ErrPortInUse: the local address and port are taken.
+	ErrPortInUse = fmt.Errorf("tcp: address in use: %w", syscall.EADDRINUSE)
+	// ErrNoPorts: every ephemeral port is in use towards that peer. It
+	// wraps EADDRNOTAVAIL, as Linux's connect does.
+	ErrNoPorts = fmt.Errorf("tcp: no free ephemeral port: %w", syscall.EADDRNOTAVAIL)
+	// ErrAddrNotAvailable: a local address that is not one of Config.Addrs.
+	ErrAddrNotAvailable = fmt.Errorf("tcp: address not local: %w", syscall.EADDRNOTAVAIL)
+	// ErrInvalidAddr: a remote address that is not unicast IPv4 with a
+	// port.
+	ErrInvalidAddr = fmt.Errorf("tcp: invalid address: %w", syscall.EINVAL)
+	// ErrListenerClosed: Accept on a closed listener.
+	ErrListenerClosed = fmt.Errorf("tcp: listener closed: %w", syscall.EINVAL)
+)

@@ -1,0 +1,257 @@
+package tcp
+
+import (
+	"io"
+	"net/netip"
+	"time"
+)
+
+// State is a connection state of RFC 9293 3.3.2.
+type State uint8
+
+// The states. A Listener is LISTEN; a Conn is one of the others.
+const (
+	Closed State = iota
+	Listen
+	SynSent
+	SynReceived
+	Established
+	FinWait1
+	FinWait2
+	CloseWait
+	Closing
+	LastAck
+	TimeWait
+)
+
+var stateNames = [...]string{"CLOSED", "LISTEN", "SYN-SENT", "SYN-RECEIVED", "ESTABLISHED",
+	"FIN-WAIT-1", "FIN-WAIT-2", "CLOSE-WAIT", "CLOSING", "LAST-ACK", "TIME-WAIT"}
+
+func (s State) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return "UNKNOWN"
+}
+
+// synchronized reports whether the handshake is done (RFC 9293 3.5: the
+// states after SYN-RECEIVED), the states that answer RST with a reset.
+func (s State) synchronized() bool { return s >= Established }
+
+// Conn is one TCP connection. Its methods are for the table's owner (the
+// poller goroutine); nothing here is safe for concurrent use.
+type Conn struct {
+	t             *Table
+	local, remote netip.AddrPort
+	key           tuple
+	state         State
+	// listener is the listener a passive connection came from, while it
+	// waits in its SYN or accept queue.
+	listener *Listener
+	queued   bool // in listener's accept queue
+
+	// Send sequence variables (RFC 9293 3.3.1). sndNxt is the next
+	// sequence number to send, which a retransmission timeout moves back
+	// to sndUna; sndMax is the highest ever sent.
+	iss, sndUna, sndNxt, sndMax Seq
+	sndWnd, maxSndWnd           uint32 // the peer's window, scaled
+	sndWl1, sndWl2              Seq
+	sndShift, rcvShift          uint8
+	mss                         int // the largest payload we send
+
+	// Receive sequence variables. rcvAdv is the right edge of the window
+	// we advertised last: it never moves left (RFC 9293 3.8.6.2.2).
+	irs, rcvNxt, rcvAdv Seq
+
+	snd ring       // bytes written and not yet acknowledged, from sndUna (or ISS+1)
+	rcv recvBuffer // bytes received and not yet read
+
+	synAcked    bool // our SYN is acknowledged: data starts at sndUna
+	finQueued   bool // the app closed its write side: a FIN follows the data
+	finReceived bool // the peer's FIN arrived in order
+	appClosed   bool // Close was called: the app reads no more
+	nagle       bool
+	passive     bool // opened by a listener
+
+	ackNow    bool // an ACK (or window update) is due
+	probe     bool // the persist timer fired: probe the zero window
+	wsOffered bool // the peer's SYN offered window scaling
+	// Retransmission (RFC 6298): the estimator, consecutive timeouts,
+	// and the one segment timed for an RTT sample (Karn: never a
+	// retransmitted one).
+	rto             RTOEstimator
+	retries         int
+	rttSeq          Seq
+	rttStart        time.Duration
+	rttTiming       bool
+	dupAcks         int
+	fastRetransmit  bool // resend the segment at sndUna now (three duplicate ACKs)
+	connectDeadline time.Duration
+
+	timer     time.Duration // the deadline of the running timer, if timerKind != timerNone
+	timerKind timerKind
+	heapIndex int
+
+	err     error // why the connection ended, if it did badly
+	inTx    bool  // in the table's transmit queue
+	inReady bool  // in the table's ready queue
+
+	stats ConnStats
+}
+
+// ConnStats are one connection's counters, for the socket table.
+type ConnStats struct {
+	SegsIn, SegsOut, Retransmits, Timeouts uint64
+	BytesAcked, BytesReceived             uint64
+	OutOfOrderDrops                       uint64
+}
+
+// LocalAddr is the connection's local address and port.
+func (c *Conn) LocalAddr() netip.AddrPort { return c.local }
+
+// RemoteAddr is the peer's address and port.
+func (c *Conn) RemoteAddr() netip.AddrPort { return c.remote }
+
+// State is the connection's state.
+func (c *Conn) State() State { return c.state }
+
+// Err is why the connection ended (ErrReset, ErrRefused, ErrTimeout,
+// ErrAborted), or nil.
+func (c *Conn) Err() error { return c.err }
+
+// Stats returns the connection's counters.
+func (c *Conn) Stats() ConnStats { return c.stats }
+
+// SRTT is the smoothed round-trip time and RTO the retransmission timeout.
+func (c *Conn) SRTT() (srtt, rto time.Duration) {
+	s, _ := c.rto.SRTT()
+	return s, c.rto.RTO()
+}
+
+// Readable is the number of bytes Read returns at once.
+func (c *Conn) Readable() int { return c.rcv.Len() }
+
+// Writable is the room in the send buffer.
+func (c *Conn) Writable() int { return c.snd.Free() }
+
+// Unacked is the number of written bytes the peer has not acknowledged.
+func (c *Conn) Unacked() int { return c.snd.Len() }
+
+// SetNagle turns Nagle's algorithm on or off (RFC 9293 3.7.4; off is
+// TCP_NODELAY).
+func (c *Conn) SetNagle(on bool) { c.nagle = on }
+
+// Read moves received bytes into p. It returns io.EOF once the peer's FIN
+// came and every byte before it was read, the connection's error if it
+// ended badly, and ErrWouldBlock when nothing is there yet.
+func (c *Conn) Read(p []byte) (int, error) {
+	if c.rcv.Len() > 0 && len(p) > 0 {
+		n := c.rcv.Read(p)
+		c.windowOpened()
+		return n, nil
+	}
+	switch {
+	case len(p) == 0 && c.err == nil:
+		return 0, nil
+	case c.err != nil:
+		return 0, c.err
+	case c.finReceived:
+		return 0, io.EOF
+	case c.state == Closed:
+		return 0, ErrNotConnected
+	}
+	return 0, ErrWouldBlock
+}
+
+// windowOpened sends a window update if reading freed enough room for
+// the receiver's side of silly window avoidance (RFC 9293 3.8.6.2.2).
+func (c *Conn) windowOpened() {
+	if c.state.synchronized() && !c.finReceived && c.windowToAdvertise() != uint32(c.rcvAdv-c.rcvNxt) {
+		c.ackNow = true
+		c.t.wantOutput(c)
+	}
+}
+
+// Write queues as much of p as the send buffer takes and returns how
+// much; ErrWouldBlock if none. Data written before the handshake ends
+// waits for it.
+func (c *Conn) Write(p []byte) (int, error) {
+	switch {
+	case c.err != nil:
+		return 0, c.err
+	case c.finQueued || c.state == Closed:
+		return 0, ErrClosedWrite
+	case len(p) == 0:
+		return 0, nil
+	}
+	n := c.snd.Write(p)
+	if n == 0 {
+		return 0, ErrWouldBlock
+	}
+	c.t.wantOutput(c)
+	return n, nil
+}
+
+// CloseWrite ends the write side: a FIN follows the data written so far
+// (RFC 9293 3.10.4). Reading goes on until the peer's FIN.
+func (c *Conn) CloseWrite() error {
+	if c.err != nil {
+		return c.err
+	}
+	if c.finQueued {
+		return nil
+	}
+	c.finQueued = true
+	switch c.state {
+	case SynReceived, Established:
+		c.state = FinWait1
+	case CloseWait:
+		c.state = LastAck
+	case Closed:
+		return ErrNotConnected
+	}
+	c.t.wantOutput(c)
+	return nil
+}
+
+// Close closes the connection for the app. With unread data it aborts
+// with a RST, as Linux does (RFC 1122 4.2.2.13, RFC 2525 2.17); otherwise
+// the written data goes out followed by a FIN, and the connection lives
+// on in the table until the close handshake and TIME-WAIT are over. After
+// Close, any data from the peer draws a RST.
+func (c *Conn) Close() error {
+	if c.appClosed {
+		return nil
+	}
+	c.appClosed = true
+	switch {
+	case c.state == Closed:
+		return nil
+	case c.state == SynSent:
+		c.t.remove(c)
+		return nil
+	case c.rcv.Len() > 0:
+		c.Abort()
+		return nil
+	}
+	c.CloseWrite()
+	if c.state == FinWait2 {
+		c.setTimer(c.t.now+c.t.cfg.MSL*2, timerFinWait2)
+	}
+	return nil
+}
+
+// Abort resets the connection at once (SO_LINGER 0): a RST goes out in
+// the synchronized states (RFC 9293 3.10.5) and unsent data is dropped.
+func (c *Conn) Abort() {
+	if c.state == Closed {
+		return
+	}
+	if (c.state.synchronized() && c.state != TimeWait) || c.state == SynReceived {
+		c.t.queueRST(c.local, c.remote, c.sndNxt, c.rcvNxt, true)
+	}
+	if c.err == nil {
+		c.err = ErrAborted
+	}
+	c.t.remove(c)
+}

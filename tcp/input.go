@@ -1,0 +1,487 @@
+package tcp
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/xdpnet/xdpnet/internal/wire"
+)
+
+// segment is a received segment, parsed.
+type segment struct {
+	seq, ack Seq
+	flags    uint8
+	wnd      uint32 // the window field, unscaled
+	opts     wire.TCPOptions
+	payload  []byte
+}
+
+func (s *segment) has(flag uint8) bool { return s.flags&flag != 0 }
+
+// len is the segment's length in sequence space: SYN and FIN count one
+// each (RFC 9293 3.4).
+func (s *segment) len() uint32 {
+	n := uint32(len(s.payload))
+	if s.has(wire.TCPFlagSYN) {
+		n++
+	}
+	if s.has(wire.TCPFlagFIN) {
+		n++
+	}
+	return n
+}
+
+// Input takes the TCP segment b (header and payload) that arrived from
+// src to dst, one of our addresses, at time now. Malformed segments and
+// bad checksums are counted and dropped. Input keeps no reference to b.
+func (t *Table) Input(now time.Duration, src, dst netip.Addr, b []byte) {
+	t.now = now
+	s := wire.TCP(b)
+	if s.Check() != nil {
+		t.stats.InErrs++
+		return
+	}
+	if !s.ChecksumValid(src, dst) {
+		t.stats.InCsumErrors++
+		t.stats.InErrs++
+		return
+	}
+	opts, err := wire.ParseTCPOptions(s.Options())
+	if err != nil {
+		t.stats.InErrs++
+		return
+	}
+	if s.SrcPort() == 0 || s.DstPort() == 0 || !src.Is4() || src.IsMulticast() || src.IsUnspecified() {
+		t.stats.InErrs++
+		return
+	}
+	t.stats.InSegs++
+	seg := segment{Seq(s.Seq()), Seq(s.Ack()), s.Flags(), uint32(s.Window()), opts, s.Payload()}
+	local, remote := netip.AddrPortFrom(dst, s.DstPort()), netip.AddrPortFrom(src, s.SrcPort())
+	c := t.conns[tupleOf(local, remote)]
+	if c != nil && c.state == TimeWait && seg.flags&(wire.TCPFlagSYN|wire.TCPFlagACK|wire.TCPFlagRST) == wire.TCPFlagSYN {
+		// RFC 6191 without timestamps is RFC 1122 4.2.2.13's rule, as
+		// Linux applies it: a SYN beyond what the old incarnation received
+		// may open a new one, whose ISN starts past the old sequence space.
+		if c.rcvNxt.LessThan(seg.seq) {
+			if l := t.lookupListener(local); l != nil {
+				isn := c.sndNxt.Add(65535 + 2)
+				t.remove(c)
+				t.stats.TimeWaitRecycled++
+				l.input(&seg, local, remote, isn)
+				return
+			}
+		}
+	}
+	if c != nil {
+		c.stats.SegsIn++
+		c.input(&seg)
+		return
+	}
+	if l := t.lookupListener(local); l != nil {
+		l.input(&seg, local, remote, t.isns.ISN(now, local, remote))
+		return
+	}
+	t.resetFor(&seg, local, remote)
+}
+
+// resetFor answers a segment that no connection takes (RFC 9293 3.10.7.1,
+// "If the state is CLOSED"): a RST, unless it is one.
+func (t *Table) resetFor(seg *segment, local, remote netip.AddrPort) {
+	switch {
+	case seg.has(wire.TCPFlagRST):
+	case seg.has(wire.TCPFlagACK):
+		t.queueRST(local, remote, seg.ack, 0, false)
+	default:
+		t.queueRST(local, remote, 0, seg.seq.Add(seg.len()), true)
+	}
+}
+
+// input is a segment for a listener (RFC 9293 3.10.7.2).
+func (l *Listener) input(seg *segment, local, remote netip.AddrPort, isn Seq) {
+	t := l.t
+	switch {
+	case seg.has(wire.TCPFlagRST):
+		return
+	case seg.has(wire.TCPFlagACK):
+		t.queueRST(local, remote, seg.ack, 0, false)
+		return
+	case !seg.has(wire.TCPFlagSYN):
+		return
+	case l.synq >= t.cfg.SynBacklog:
+		t.stats.ListenDrops++
+		return
+	case len(l.acceptq) >= l.backlog:
+		// Linux drops SYNs while the accept queue is full: the client
+		// retries, by when the app may have accepted.
+		t.stats.ListenOverflows++
+		t.stats.ListenDrops++
+		return
+	}
+	c := t.newConn(local, remote, isn)
+	c.passive, c.listener = true, l
+	l.synq++
+	c.state = SynReceived
+	c.takeSYN(seg)
+	t.stats.PassiveOpens++
+	t.wantOutput(c)
+}
+
+// takeSYN records the peer's SYN: its sequence number, window and
+// options (RFC 9293 3.10.7.2–3; RFC 7323 for window scaling, which both
+// sides must offer).
+func (c *Conn) takeSYN(seg *segment) {
+	c.irs = seg.seq
+	c.rcvNxt = seg.seq.Add(1)
+	c.rcvAdv = c.rcvNxt
+	peerMSS := int(seg.opts.MSS)
+	if peerMSS == 0 {
+		peerMSS = defaultMSS
+	}
+	c.mss = min(peerMSS, c.t.mssSelf)
+	if pmtu := c.t.cfg.PathMTU; pmtu != nil {
+		c.mss = min(c.mss, pmtu(c.remote.Addr())-ipv4HeaderLen-20)
+	}
+	c.mss = max(c.mss, minMSS)
+	if seg.opts.WindowScale >= 0 {
+		c.sndShift, c.wsOffered = uint8(seg.opts.WindowScale), true
+	} else {
+		c.sndShift, c.rcvShift = 0, 0
+	}
+	// RFC 7323 2.2: the window of a SYN is never scaled.
+	c.sndWnd, c.maxSndWnd = seg.wnd, seg.wnd
+	c.sndWl1 = seg.seq
+}
+
+// input runs a segment through the connection (RFC 9293 3.10.7.3–4).
+func (c *Conn) input(seg *segment) {
+	if c.state == SynSent {
+		c.inputSynSent(seg)
+	} else {
+		c.inputSynchronized(seg)
+	}
+	if c.ackNow && c.state != Closed {
+		c.t.wantOutput(c)
+	}
+}
+
+// inputSynSent is RFC 9293 3.10.7.3.
+func (c *Conn) inputSynSent(seg *segment) {
+	t := c.t
+	if seg.has(wire.TCPFlagACK) && (seg.ack.LessEq(c.iss) || c.sndMax.LessThan(seg.ack)) {
+		if !seg.has(wire.TCPFlagRST) {
+			t.queueRST(c.local, c.remote, seg.ack, 0, false)
+		}
+		return
+	}
+	if seg.has(wire.TCPFlagRST) {
+		if seg.has(wire.TCPFlagACK) {
+			c.fail(ErrRefused)
+		}
+		return
+	}
+	if !seg.has(wire.TCPFlagSYN) {
+		return
+	}
+	c.takeSYN(seg)
+	if !seg.has(wire.TCPFlagACK) {
+		// Simultaneous open: answer with SYN,ACK from the same ISS.
+		c.state = SynReceived
+		c.sndNxt = c.iss
+		c.ackNow = true
+		return
+	}
+	c.sndWl2 = seg.ack
+	c.acked(seg.ack)
+	c.establish()
+	c.ackNow = true
+}
+
+// establish enters ESTABLISHED (or FIN-WAIT-1 when the app closed its
+// write side during the handshake).
+func (c *Conn) establish() {
+	c.state = Established
+	if c.finQueued {
+		c.state = FinWait1
+	}
+	c.t.notify(c)
+	c.t.wantOutput(c)
+}
+
+// acceptable is RFC 9293 3.10.7.4's first check, with the window we
+// advertised.
+func (c *Conn) acceptable(seg *segment) bool {
+	wnd := uint32(max(0, c.rcvAdv.Sub(c.rcvNxt)))
+	n := seg.len()
+	switch {
+	case n == 0 && wnd == 0:
+		return seg.seq == c.rcvNxt
+	case n == 0:
+		return seg.seq.InWindow(c.rcvNxt, wnd)
+	case wnd == 0:
+		return false
+	}
+	return seg.seq.InWindow(c.rcvNxt, wnd) || seg.seq.Add(n-1).InWindow(c.rcvNxt, wnd)
+}
+
+// inputSynchronized is RFC 9293 3.10.7.4, for SYN-RECEIVED and after.
+func (c *Conn) inputSynchronized(seg *segment) {
+	t := c.t
+	// First: the sequence number.
+	if !c.acceptable(seg) {
+		if !seg.has(wire.TCPFlagRST) {
+			c.ackNow = true
+			if c.state == TimeWait && seg.has(wire.TCPFlagFIN) {
+				// A retransmitted FIN: our last ACK was lost.
+				c.setTimer(t.now+2*t.cfg.MSL, timerTimeWait)
+			}
+		}
+		return
+	}
+	// Second: RST, with RFC 5961 3.2's check against blind resets: only an
+	// exact RCV.NXT resets; one elsewhere in the window draws a challenge
+	// ACK.
+	if seg.has(wire.TCPFlagRST) {
+		if seg.seq != c.rcvNxt {
+			c.ackNow = true
+			return
+		}
+		switch {
+		case c.state == SynReceived && c.passive:
+			t.remove(c) // back to LISTEN: the app never saw it
+		case c.state == SynReceived:
+			c.fail(ErrRefused)
+		case c.state == Established || c.state == CloseWait:
+			t.stats.EstabResets++
+			c.fail(ErrReset)
+		case c.state == FinWait1 || c.state == FinWait2:
+			c.fail(ErrReset)
+		default: // CLOSING, LAST-ACK, TIME-WAIT
+			t.remove(c)
+		}
+		return
+	}
+	// Fourth: a SYN in a synchronized state gets a challenge ACK (RFC 5961
+	// 4, RFC 9293); in SYN-RECEIVED of a passive open it sends the
+	// connection back to LISTEN.
+	if seg.has(wire.TCPFlagSYN) {
+		if c.state == SynReceived && c.passive {
+			t.remove(c)
+			return
+		}
+		c.ackNow = true
+		return
+	}
+	// Fifth: the ACK field.
+	if !seg.has(wire.TCPFlagACK) {
+		return
+	}
+	if !c.synAcked {
+		if !c.sndUna.LessThan(seg.ack) || c.sndMax.LessThan(seg.ack) {
+			t.queueRST(c.local, c.remote, seg.ack, 0, false)
+			return
+		}
+		if l := c.listener; l != nil {
+			if len(l.acceptq) >= l.backlog {
+				// Linux drops the ACK and keeps the connection half-open:
+				// the SYN,ACK retransmission gives the app time to accept.
+				t.stats.ListenOverflows++
+				return
+			}
+			l.synq--
+			l.acceptq = append(l.acceptq, c)
+			c.queued = true
+		}
+		c.sndWnd = seg.wnd << c.sndShift
+		c.maxSndWnd = max(c.maxSndWnd, c.sndWnd)
+		c.sndWl1, c.sndWl2 = seg.seq, seg.ack
+		c.establish()
+	}
+	if !c.inputACK(seg) {
+		return
+	}
+	// Seventh: the data.
+	if len(seg.payload) > 0 {
+		switch c.state {
+		case Established, FinWait1, FinWait2:
+			if c.appClosed {
+				// RFC 1122 4.2.2.13: data for an app that closed is lost,
+				// and the peer must know.
+				t.queueRST(c.local, c.remote, c.sndNxt, c.rcvNxt.Add(uint32(len(seg.payload))), true)
+				c.err = ErrAborted
+				t.remove(c)
+				return
+			}
+			c.inputData(seg)
+		}
+	}
+	// Eighth: the FIN, once every byte before it arrived.
+	if seg.has(wire.TCPFlagFIN) && seg.seq.Add(uint32(len(seg.payload))) == c.rcvNxt {
+		c.inputFIN()
+	}
+}
+
+// inputACK is the fifth step for the synchronized states: it reports
+// whether processing goes on.
+func (c *Conn) inputACK(seg *segment) bool {
+	t := c.t
+	switch {
+	case c.sndMax.LessThan(seg.ack):
+		// Acknowledges something not yet sent.
+		c.ackNow = true
+		return false
+	case seg.ack.LessThan(c.sndUna.Add(-c.maxSndWnd)):
+		// RFC 5961 5.2: far too old, a blind injection.
+		c.ackNow = true
+		return false
+	}
+	if c.sndUna.LessThan(seg.ack) {
+		c.acked(seg.ack)
+	} else if seg.ack == c.sndUna && len(seg.payload) == 0 && !seg.has(wire.TCPFlagFIN) &&
+		seg.wnd<<c.sndShift == c.sndWnd && c.sndUna != c.sndMax {
+		// A duplicate ACK (RFC 5681 2): the third asks for the missing
+		// segment at once rather than after the timeout.
+		c.dupAcks++
+		if c.dupAcks == 3 {
+			c.fastRetransmit = true
+			t.wantOutput(c)
+		}
+	}
+	if seg.ack == c.sndUna && c.sndWnd == 0 {
+		// The peer answers our zero-window probes: it is alive, however
+		// long its window stays shut (RFC 1122 4.2.2.17).
+		c.retries = 0
+	}
+	// RFC 9293 3.10.7.4: update the window unless the segment is older
+	// than the one that set it.
+	if c.sndWl1.LessThan(seg.seq) || (c.sndWl1 == seg.seq && c.sndWl2.LessEq(seg.ack)) {
+		wnd := seg.wnd << c.sndShift
+		if wnd > c.sndWnd {
+			t.wantOutput(c)
+		}
+		c.sndWnd, c.sndWl1, c.sndWl2 = wnd, seg.seq, seg.ack
+		c.maxSndWnd = max(c.maxSndWnd, wnd)
+	}
+	return c.state != Closed
+}
+
+// acked takes an acknowledgment of new data up to ack (SND.UNA < ack <=
+// SND.MAX).
+func (c *Conn) acked(ack Seq) {
+	t := c.t
+	n := uint32(ack.Sub(c.sndUna))
+	if !c.synAcked { // the SYN
+		n--
+		c.synAcked = true
+	}
+	data := min(int(n), c.snd.Len())
+	c.snd.Discard(data)
+	c.stats.BytesAcked += uint64(data)
+	finAcked := c.finQueued && int(n) > data
+	c.sndUna = ack
+	if c.sndNxt.LessThan(ack) {
+		c.sndNxt = ack
+	}
+	// RFC 6298 and Karn: a sample from the timed segment if it was not
+	// retransmitted; a new ACK ends the backoff.
+	if c.rttTiming && !ack.LessThan(c.rttSeq) {
+		c.rto.Sample(t.now - c.rttStart)
+		c.rttTiming = false
+	}
+	c.retries, c.dupAcks = 0, 0
+	if c.sndUna == c.sndMax {
+		c.stopTimerKind(timerRetransmit)
+	} else {
+		c.setTimer(t.now+c.rto.RTO(), timerRetransmit) // RFC 6298 5.3
+	}
+	if data > 0 {
+		t.notify(c)
+		t.wantOutput(c)
+	}
+	if !finAcked {
+		return
+	}
+	switch c.state {
+	case FinWait1:
+		c.state = FinWait2
+		if c.appClosed {
+			// Linux's tcp_fin_timeout: an orphaned connection does not wait
+			// forever for the peer's FIN.
+			c.setTimer(t.now+2*t.cfg.MSL, timerFinWait2)
+		}
+	case Closing:
+		c.enterTimeWait()
+	case LastAck:
+		t.remove(c)
+	}
+}
+
+// inputData stores the payload of an acceptable segment, trimmed to the
+// window (RFC 9293 3.10.7.4, seventh), and acknowledges it.
+func (c *Conn) inputData(seg *segment) {
+	p := seg.payload
+	off := seg.seq.Sub(c.rcvNxt)
+	if off < 0 { // the front was received already
+		if int(-off) >= len(p) {
+			c.ackNow = true
+			return
+		}
+		p, off = p[-off:], 0
+	}
+	room := max(0, int(c.rcvAdv.Sub(c.rcvNxt))-int(off))
+	p = p[:min(len(p), room)]
+	n, ok := c.rcv.Insert(int(off), p)
+	if !ok {
+		c.t.stats.OfoDrops++
+		c.stats.OutOfOrderDrops++
+	}
+	c.rcvNxt = c.rcvNxt.Add(uint32(n))
+	c.stats.BytesReceived += uint64(n)
+	// Every data segment is acknowledged; the poller sends one ACK per
+	// batch, which covers all the segments of the batch. Out-of-order
+	// ones are acknowledged at once as RFC 5681 4.2 asks (the duplicate
+	// ACK the sender's fast retransmit counts).
+	c.ackNow = true
+	if n > 0 {
+		c.t.notify(c)
+	}
+}
+
+// inputFIN is the eighth step.
+func (c *Conn) inputFIN() {
+	c.rcvNxt = c.rcvNxt.Add(1)
+	c.finReceived = true
+	c.ackNow = true
+	c.t.notify(c)
+	switch c.state {
+	case SynReceived, Established:
+		c.state = CloseWait
+	case FinWait1:
+		// Our FIN is not acknowledged yet (that would have made it
+		// FIN-WAIT-2 in the fifth step): simultaneous close.
+		c.state = Closing
+	case FinWait2:
+		c.enterTimeWait()
+	case TimeWait:
+		c.setTimer(c.t.now+2*c.t.cfg.MSL, timerTimeWait)
+	}
+}
+
+// enterTimeWait waits 2×MSL before the 4-tuple may serve again (RFC 9293
+// 3.6). The send buffer goes now; the receive buffer stays for the app
+// unless it closed.
+func (c *Conn) enterTimeWait() {
+	c.state = TimeWait
+	c.snd = ring{}
+	if c.appClosed {
+		c.rcv = recvBuffer{}
+	}
+	c.setTimer(c.t.now+2*c.t.cfg.MSL, timerTimeWait)
+	c.t.notify(c)
+}
+
+// fail ends the connection with err.
+func (c *Conn) fail(err error) {
+	c.err = err
+	c.t.remove(c)
+}

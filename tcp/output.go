@@ -1,0 +1,248 @@
+package tcp
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/xdpnet/xdpnet/internal/wire"
+)
+
+// Outgoing describes a segment Output wrote: its addresses, for the IPv4
+// header, and its length.
+type Outgoing struct {
+	Src, Dst netip.Addr
+	Len      int
+}
+
+// Output writes the next segment due at now into b (the TCP header, any
+// payload, and the checksum) and describes it; false when nothing is
+// due. The poller calls it until it reports nothing, with b the room
+// after the IPv4 header of a transmit frame. A segment never exceeds
+// len(b).
+func (t *Table) Output(now time.Duration, b []byte) (Outgoing, bool) {
+	t.now = now
+	if len(b) < wire.TCPMaxHeaderLen+1 {
+		return Outgoing{}, false
+	}
+	if len(t.rsts) > 0 {
+		r := t.rsts[0]
+		t.rsts = t.rsts[1:]
+		if len(t.rsts) == 0 {
+			t.rsts = t.rsts[:0:0] // let the backing array go after a flood
+		}
+		f := wire.TCPFields{SrcPort: r.local.Port(), DstPort: r.remote.Port(), Seq: uint32(r.seq), Flags: wire.TCPFlagRST}
+		if r.withAck {
+			f.Ack, f.Flags = uint32(r.ack), wire.TCPFlagRST|wire.TCPFlagACK
+		}
+		t.stats.OutSegs++
+		t.stats.OutRsts++
+		return Outgoing{r.local.Addr(), r.remote.Addr(), f.Encode(b, 0, r.local.Addr(), r.remote.Addr())}, true
+	}
+	for t.txHead < len(t.txq) {
+		c := t.txq[t.txHead]
+		if n := c.output(b); n > 0 {
+			// Round robin: c goes to the back, so a bulk sender does not
+			// starve the others.
+			t.txq[t.txHead] = nil
+			t.txHead++
+			t.txq = append(t.txq, c)
+			t.stats.OutSegs++
+			c.stats.SegsOut++
+			return Outgoing{c.local.Addr(), c.remote.Addr(), n}, true
+		}
+		c.inTx = false
+		t.txq[t.txHead] = nil
+		t.txHead++
+	}
+	t.txq, t.txHead = t.txq[:0], 0
+	return Outgoing{}, false
+}
+
+// output writes c's next segment into b, or returns 0.
+func (c *Conn) output(b []byte) int {
+	switch c.state {
+	case Closed, TimeWait:
+		if c.state == TimeWait && c.ackNow {
+			return c.emit(b, c.sndNxt, 0, wire.TCPFlagACK)
+		}
+		return 0
+	case SynSent, SynReceived:
+		if c.sndNxt == c.iss {
+			return c.emitSYN(b)
+		}
+		if c.state == SynSent {
+			return 0
+		}
+	}
+	if c.state == SynReceived || !c.synAcked {
+		if c.ackNow {
+			return c.emit(b, c.sndNxt, 0, wire.TCPFlagACK)
+		}
+		return 0
+	}
+	maxPayload := min(c.mss, len(b)-wire.TCPMinLen)
+	if c.fastRetransmit {
+		c.fastRetransmit = false
+		n := min(maxPayload, c.snd.Len())
+		flags := uint8(wire.TCPFlagACK)
+		if n == c.snd.Len() && c.finQueued && c.sndMax == c.finSeq().Add(1) {
+			flags |= wire.TCPFlagFIN
+		}
+		if n > 0 || flags&wire.TCPFlagFIN != 0 {
+			c.t.stats.RetransSegs++
+			c.stats.Retransmits++
+			c.rttTiming = false
+			return c.emit(b, c.sndUna, n, flags)
+		}
+	}
+	off := int(c.sndNxt.Sub(c.sndUna))
+	unsent := c.snd.Len() - off
+	room := int(int64(c.sndUna.Add(c.sndWnd).Sub(c.sndNxt)))
+	n := max(0, min(unsent, room, maxPayload))
+	// A probe: the persist timer fired, or a retransmission timeout
+	// went back into a window that has closed since.
+	probe := c.probe || (room <= 0 && c.sndNxt.LessThan(c.sndMax))
+	c.probe = false
+	if probe && n == 0 && unsent > 0 {
+		// The persist timer fired on a zero window: one byte past it
+		// (RFC 9293 3.8.6.1). The peer ACKs it if its window opened.
+		n = 1
+	}
+	if n > 0 && n < maxPayload && !probe && !c.sendSmall(n, unsent) {
+		n = 0
+	}
+	fin := c.finQueued && n == unsent && c.sndNxt.Add(uint32(n)) == c.finSeq()
+	if n == 0 && !fin {
+		if unsent > 0 && c.sndUna == c.sndMax && c.timerKind == timerNone {
+			// Nothing in flight and nothing we may send: the persist
+			// timer keeps asking, so a lost window update cannot
+			// deadlock the connection.
+			c.setTimer(c.t.now+c.rto.RTO(), timerPersist)
+		}
+		if c.ackNow {
+			return c.emit(b, c.sndNxt, 0, wire.TCPFlagACK)
+		}
+		return 0
+	}
+	flags := uint8(wire.TCPFlagACK)
+	if fin {
+		flags |= wire.TCPFlagFIN
+	}
+	if n > 0 && n == unsent {
+		flags |= wire.TCPFlagPSH
+	}
+	if probe {
+		// A probe backs off like a retransmission (RFC 1122 4.2.2.17).
+		c.rto.Backoff()
+	}
+	return c.emit(b, c.sndNxt, n, flags)
+}
+
+// sendSmall is the sender's silly window avoidance (RFC 9293 3.8.6.2.1)
+// with Nagle (3.7.4) for a segment of n < MSS bytes: it goes if it is all
+// there is and nothing is in flight (or Nagle is off), or if it fills
+// half the largest window the peer offered.
+func (c *Conn) sendSmall(n, unsent int) bool {
+	if n == unsent && (!c.nagle || c.sndNxt == c.sndUna) {
+		return true
+	}
+	return uint32(n) >= c.maxSndWnd/2
+}
+
+// finSeq is the sequence number of our FIN: right after the data.
+func (c *Conn) finSeq() Seq { return c.sndUna.Add(uint32(c.snd.Len())) }
+
+// emitSYN writes our SYN (SYN-SENT) or SYN,ACK (SYN-RECEIVED), with the
+// MSS we take and our window scale (RFC 7323 2.2: offered in a SYN, and
+// in a SYN,ACK only if the peer offered it).
+func (c *Conn) emitSYN(b []byte) int {
+	opts := wire.TCPOptions{MSS: uint16(min(c.t.mssSelf, 0xffff)), WindowScale: -1}
+	flags := uint8(wire.TCPFlagSYN)
+	if c.state == SynSent || c.wsOffered {
+		opts.WindowScale = int8(c.rcvShift)
+	}
+	if c.state == SynReceived {
+		flags |= wire.TCPFlagACK
+	}
+	return c.emitWith(b, c.iss, 0, flags, opts)
+}
+
+// emit writes a segment of n payload bytes from the send buffer at
+// sequence number seq.
+func (c *Conn) emit(b []byte, seq Seq, n int, flags uint8) int {
+	return c.emitWith(b, seq, n, flags, wire.TCPOptions{WindowScale: -1})
+}
+
+func (c *Conn) emitWith(b []byte, seq Seq, n int, flags uint8, opts wire.TCPOptions) int {
+	t := c.t
+	f := wire.TCPFields{
+		SrcPort: c.local.Port(), DstPort: c.remote.Port(),
+		Seq: uint32(seq), Flags: flags, Options: opts,
+	}
+	wnd := c.windowToAdvertise()
+	if flags&wire.TCPFlagSYN != 0 {
+		wnd = min(wnd, 0xffff) // RFC 7323 2.2: never scaled in a SYN
+		f.Window = uint16(wnd)
+	} else {
+		f.Window = uint16(wnd >> c.rcvShift)
+	}
+	if flags&wire.TCPFlagACK != 0 {
+		f.Ack = uint32(c.rcvNxt)
+		c.rcvAdv = c.rcvNxt.Add(wnd)
+		c.ackNow = false
+	}
+	hl := f.HeaderLen()
+	if n > 0 {
+		c.snd.Peek(int(seq.Sub(c.sndUna)), b[hl:hl+n])
+	}
+	f.Encode(b, n, c.local.Addr(), c.remote.Addr())
+	// Sequence space used: SYN and FIN count one each.
+	end := seq.Add(uint32(n))
+	if flags&wire.TCPFlagSYN != 0 {
+		end = end.Add(1)
+	}
+	if flags&wire.TCPFlagFIN != 0 {
+		end = end.Add(1)
+	}
+	if end != seq {
+		if seq.LessThan(c.sndMax) {
+			t.stats.RetransSegs++
+			c.stats.Retransmits++
+			if c.rttTiming && seq.LessThan(c.rttSeq) {
+				c.rttTiming = false // Karn's rule
+			}
+		} else if !c.rttTiming {
+			c.rttTiming, c.rttSeq, c.rttStart = true, end, t.now
+		}
+		if c.sndNxt.LessThan(end) {
+			c.sndNxt = end
+		}
+		if c.sndMax.LessThan(end) {
+			c.sndMax = end
+		}
+		// RFC 6298 5.1: the timer runs while anything is in flight.
+		if c.timerKind != timerRetransmit {
+			c.setTimer(t.now+c.timeout(), timerRetransmit)
+		}
+	}
+	return hl + n
+}
+
+// windowToAdvertise is the receive window to offer: the free room of the
+// receive buffer, but grown only in steps of min(buffer/2, MSS) so the
+// peer does not send silly small segments (RFC 9293 3.8.6.2.2), never
+// shrunk below what was offered (3.8.6), and rounded down to what the
+// window scale can express.
+func (c *Conn) windowToAdvertise() uint32 {
+	cur := uint32(max(0, c.rcvAdv.Sub(c.rcvNxt)))
+	free := uint32(c.rcv.Free())
+	if free <= cur {
+		return cur
+	}
+	step := uint32(min(c.rcv.Cap()/2, c.t.mssSelf))
+	if free-cur < step {
+		return cur
+	}
+	free = min(free, 0xffff<<c.rcvShift)
+	return free >> c.rcvShift << c.rcvShift
+}

@@ -1,0 +1,389 @@
+package tcp
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/xdpnet/xdpnet/internal/siphash"
+)
+
+// tuple is a connection's 4-tuple, the key of the demux table: 12 bytes
+// hash faster than two netip.AddrPorts.
+type tuple struct {
+	local, remote [4]byte
+	lport, rport  uint16
+}
+
+func tupleOf(local, remote netip.AddrPort) tuple {
+	return tuple{local.Addr().As4(), remote.Addr().As4(), local.Port(), remote.Port()}
+}
+
+// Table holds the TCP connections and listeners of one poller. Its owner
+// drives it (see the package doc); it is not safe for concurrent use.
+type Table struct {
+	cfg   Config
+	isns  *ISNs
+	k0    uint64 // ephemeral port hash key
+	k1    uint64
+	now   time.Duration // the time of the call in progress
+	conns map[tuple]*Conn
+	// listeners by local address and port; the unspecified address
+	// stands for every local address.
+	listeners map[netip.AddrPort]*Listener
+	// ports counts connections and listeners per local port, so a Dial
+	// skips ports listened on and an ephemeral search starts cheap.
+	nextEphemeral uint32
+
+	txq     []*Conn // connections that may have segments to send
+	txHead  int
+	ready   []*Conn // connections with news for the app
+	rsts    []rst   // resets for segments with no connection, bounded
+	timers  timerHeap
+	stats   Stats
+	mssSelf int // the MSS we announce: MTU − 40
+}
+
+// rst is a reset to send for a segment no connection took.
+type rst struct {
+	local, remote netip.AddrPort
+	seq, ack      Seq
+	withAck       bool
+}
+
+// maxPendingRSTs bounds the resets waiting for output: a flood of
+// segments to closed ports costs bounded memory (and they are sent at the
+// poller's pace).
+const maxPendingRSTs = 256
+
+// Stats are the counters of /proc/net/snmp's Tcp line, and a few of
+// /proc/net/netstat's TcpExt.
+type Stats struct {
+	ActiveOpens, PassiveOpens uint64 // connections started by Dial, by a listener
+	AttemptFails              uint64 // SYN-SENT or SYN-RECEIVED connections that failed
+	EstabResets               uint64 // ESTABLISHED or CLOSE-WAIT connections reset
+	InSegs, OutSegs           uint64
+	RetransSegs               uint64
+	InErrs                    uint64 // segments dropped as malformed (checksum included)
+	InCsumErrors              uint64
+	OutRsts                   uint64
+	ListenOverflows           uint64 // SYNs or ACKs dropped: accept queue full (TcpExt)
+	ListenDrops               uint64 // SYNs dropped: SYN queue full, or overflow
+	OfoDrops                  uint64 // out-of-order segments dropped: too many ranges
+	RSTDrops                  uint64 // resets not sent: too many pending
+	Timeouts                  uint64 // retransmission timeouts
+	TimeWaitRecycled          uint64 // TIME-WAIT connections a new SYN took over (RFC 6191)
+}
+
+// New returns an empty table for cfg, or an error if cfg is invalid.
+func New(cfg Config) (*Table, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	isns := NewISNs(cfg.Secret)
+	return &Table{
+		cfg:       cfg,
+		isns:      isns,
+		k0:        isns.k0 ^ 0x9e3779b97f4a7c15,
+		k1:        isns.k1,
+		conns:     make(map[tuple]*Conn),
+		listeners: make(map[netip.AddrPort]*Listener),
+		mssSelf:   cfg.MTU - ipv4HeaderLen - 20,
+	}, nil
+}
+
+// Stats returns the counters.
+func (t *Table) Stats() Stats { return t.stats }
+
+// Len is the number of connections, in any state (TIME-WAIT included).
+func (t *Table) Len() int { return len(t.conns) }
+
+// Timers is the number of running timers (for leak checks).
+func (t *Table) Timers() int { return len(t.timers) }
+
+// Conns calls f for every connection, for the socket table. Order is
+// random.
+func (t *Table) Conns(f func(*Conn)) {
+	for _, c := range t.conns {
+		f(c)
+	}
+}
+
+func (t *Table) isLocal(a netip.Addr) bool {
+	return slices.Contains(t.cfg.Addrs, a)
+}
+
+// Listener is a passive open (RFC 9293 LISTEN): it answers SYNs to its
+// address and port and queues established connections for Accept.
+type Listener struct {
+	t       *Table
+	addr    netip.AddrPort
+	backlog int // accept queue limit
+	synq    int // connections in SYN-RECEIVED from this listener
+	acceptq []*Conn
+	closed  bool
+}
+
+// Listen opens a listener on addr (the unspecified address listens on
+// every local address). backlog bounds the accept queue, as listen(2)'s
+// argument; the SYN queue is bounded by Config.SynBacklog.
+func (t *Table) Listen(addr netip.AddrPort, backlog int) (*Listener, error) {
+	a := addr.Addr().Unmap()
+	if !a.IsValid() {
+		a = netip.IPv4Unspecified()
+	}
+	if !a.Is4() || (!a.IsUnspecified() && !t.isLocal(a)) {
+		return nil, ErrAddrNotAvailable
+	}
+	addr = netip.AddrPortFrom(a, addr.Port())
+	if addr.Port() == 0 {
+		return nil, ErrInvalidAddr
+	}
+	if t.listeners[addr] != nil || (a.IsUnspecified() && t.listenedPort(addr.Port())) ||
+		t.listeners[netip.AddrPortFrom(netip.IPv4Unspecified(), addr.Port())] != nil {
+		return nil, ErrPortInUse
+	}
+	l := &Listener{t: t, addr: addr, backlog: max(backlog, 1)}
+	t.listeners[addr] = l
+	return l, nil
+}
+
+// listenedPort reports whether any listener uses port.
+func (t *Table) listenedPort(port uint16) bool {
+	for a := range t.listeners {
+		if a.Port() == port {
+			return true
+		}
+	}
+	return false
+}
+
+// Addr is the listener's address.
+func (l *Listener) Addr() netip.AddrPort { return l.addr }
+
+// Pending is the number of connections waiting in the accept queue.
+func (l *Listener) Pending() int { return len(l.acceptq) }
+
+// Accept returns the oldest established connection, or ErrWouldBlock.
+func (l *Listener) Accept() (*Conn, error) {
+	if l.closed {
+		return nil, ErrListenerClosed
+	}
+	if len(l.acceptq) == 0 {
+		return nil, ErrWouldBlock
+	}
+	c := l.acceptq[0]
+	l.acceptq[0] = nil
+	l.acceptq = l.acceptq[1:]
+	c.listener, c.queued = nil, false
+	return c, nil
+}
+
+// Close stops listening and resets the connections not accepted yet, as
+// Linux does.
+func (l *Listener) Close() error {
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	delete(l.t.listeners, l.addr)
+	for _, c := range l.acceptq {
+		c.listener = nil
+		c.Abort()
+	}
+	l.acceptq = nil
+	for _, c := range l.t.conns {
+		if c.listener == l { // still in SYN-RECEIVED
+			c.listener = nil
+			c.Abort()
+		}
+	}
+	return nil
+}
+
+// lookupListener finds the listener for a segment to local: the one on
+// its address, else the wildcard one.
+func (t *Table) lookupListener(local netip.AddrPort) *Listener {
+	if l := t.listeners[local]; l != nil {
+		return l
+	}
+	return t.listeners[netip.AddrPortFrom(netip.IPv4Unspecified(), local.Port())]
+}
+
+// Dial starts an active open from local (its port 0 picks an ephemeral
+// port; its address must be one of Config.Addrs, or unspecified for the
+// first) to remote at time now. The connection is SYN-SENT; it turns
+// ESTABLISHED (and ready) or ends with an error (ErrRefused, ErrTimeout).
+func (t *Table) Dial(now time.Duration, local, remote netip.AddrPort) (*Conn, error) {
+	t.now = now
+	ra := remote.Addr().Unmap()
+	if !ra.Is4() || ra.IsUnspecified() || ra.IsMulticast() || remote.Port() == 0 {
+		return nil, ErrInvalidAddr
+	}
+	remote = netip.AddrPortFrom(ra, remote.Port())
+	la := local.Addr().Unmap()
+	if !la.IsValid() || la.IsUnspecified() {
+		if len(t.cfg.Addrs) == 0 {
+			return nil, ErrAddrNotAvailable
+		}
+		la = t.cfg.Addrs[0]
+	} else if !t.isLocal(la) {
+		return nil, ErrAddrNotAvailable
+	}
+	local = netip.AddrPortFrom(la, local.Port())
+	if local.Port() == 0 {
+		port, ok := t.ephemeral(la, remote)
+		if !ok {
+			return nil, ErrNoPorts
+		}
+		local = netip.AddrPortFrom(la, port)
+	} else if t.conns[tupleOf(local, remote)] != nil {
+		return nil, ErrPortInUse
+	}
+	c := t.newConn(local, remote, t.isns.ISN(now, local, remote))
+	c.state = SynSent
+	if t.cfg.ConnectTimeout > 0 {
+		c.connectDeadline = now + t.cfg.ConnectTimeout
+	}
+	t.stats.ActiveOpens++
+	t.wantOutput(c)
+	return c, nil
+}
+
+// ephemeral picks a local port for a connection to remote: RFC 6056's
+// algorithm 3 (a keyed hash of the addresses as the starting point, then
+// a counter), skipping ports that have a listener or that carry a
+// connection (TIME-WAIT included) to the same remote.
+func (t *Table) ephemeral(la netip.Addr, remote netip.AddrPort) (uint16, bool) {
+	var m [10]byte
+	l, r := la.As4(), remote.Addr().As4()
+	copy(m[:4], l[:])
+	copy(m[4:8], r[:])
+	binary.BigEndian.PutUint16(m[8:], remote.Port())
+	lo, n := uint32(t.cfg.EphemeralLo), uint32(t.cfg.EphemeralHi)-uint32(t.cfg.EphemeralLo)+1
+	off := uint32(siphash.Sum64(t.k0, t.k1, m[:]))
+	for i := range n {
+		port := uint16(lo + (off+t.nextEphemeral+i)%n)
+		local := netip.AddrPortFrom(la, port)
+		if t.conns[tupleOf(local, remote)] != nil || t.lookupListener(local) != nil {
+			continue
+		}
+		t.nextEphemeral += i + 1
+		return port, true
+	}
+	return 0, false
+}
+
+// newConn makes a connection with its buffers and puts it in the table.
+func (t *Table) newConn(local, remote netip.AddrPort, iss Seq) *Conn {
+	c := &Conn{
+		t: t, local: local, remote: remote, key: tupleOf(local, remote),
+		iss: iss, sndUna: iss, sndNxt: iss, sndMax: iss,
+		snd:       newRing(t.cfg.SendBuffer),
+		rcv:       recvBuffer{ring: newRing(t.cfg.RecvBuffer)},
+		mss:       defaultMSS,
+		nagle:     t.cfg.Nagle,
+		rto:       *NewRTOEstimator(t.cfg.MinRTO, t.cfg.InitialRTO, t.cfg.MaxRTO),
+		heapIndex: -1,
+	}
+	// The window scale we ask for: the smallest shift that lets the
+	// 16-bit field cover the whole receive buffer (RFC 7323 2.2).
+	for c.rcv.Cap()>>c.rcvShift > 0xffff {
+		c.rcvShift++
+	}
+	t.conns[c.key] = c
+	return c
+}
+
+// remove ends c: it leaves the table, its timer stops, its memory goes,
+// and the app hears of it.
+func (t *Table) remove(c *Conn) {
+	if c.state == Closed {
+		return
+	}
+	switch c.state {
+	case SynSent, SynReceived:
+		t.stats.AttemptFails++
+	}
+	c.state = Closed
+	delete(t.conns, c.key)
+	t.stopTimer(c)
+	if l := c.listener; l != nil {
+		if c.queued {
+			l.acceptq = slices.DeleteFunc(l.acceptq, func(q *Conn) bool { return q == c })
+		} else {
+			l.synq--
+		}
+		c.listener, c.queued = nil, false
+	}
+	// The app may still read what arrived before a clean close.
+	if c.err != nil || c.appClosed {
+		c.rcv = recvBuffer{}
+	}
+	c.snd = ring{}
+	t.notify(c)
+}
+
+// wantOutput queues c for Output.
+func (t *Table) wantOutput(c *Conn) {
+	if !c.inTx {
+		c.inTx = true
+		t.txq = append(t.txq, c)
+	}
+}
+
+// notify queues c for NextReady.
+func (t *Table) notify(c *Conn) {
+	if !c.inReady && c.listener == nil {
+		c.inReady = true
+		t.ready = append(t.ready, c)
+	}
+}
+
+// NextReady returns a connection with news for the app since it was last
+// returned: the handshake completed, data or a FIN arrived, send buffer
+// room freed, or the connection ended. Connections still in a listener's
+// queues are not reported; Accept hands them out.
+func (t *Table) NextReady() (*Conn, bool) {
+	if len(t.ready) == 0 {
+		return nil, false
+	}
+	c := t.ready[len(t.ready)-1]
+	t.ready[len(t.ready)-1] = nil
+	t.ready = t.ready[:len(t.ready)-1]
+	c.inReady = false
+	return c, true
+}
+
+// queueRST queues a reset from local to remote.
+func (t *Table) queueRST(local, remote netip.AddrPort, seq, ack Seq, withAck bool) {
+	if len(t.rsts) >= maxPendingRSTs {
+		t.stats.RSTDrops++
+		return
+	}
+	t.rsts = append(t.rsts, rst{local, remote, seq, ack, withAck})
+}
+
+// FragmentationNeeded takes an ICMP "fragmentation needed" about a
+// segment from local to remote that carried sequence number seq, with
+// the path MTU now in effect (RFC 1191). It is believed only if seq is
+// in flight (RFC 5927 4.1); then segments shrink to fit, and what is in
+// flight is sent again at the new size (the too-big ones were dropped).
+func (t *Table) FragmentationNeeded(local, remote netip.AddrPort, seq Seq, mtu int) {
+	c := t.conns[tupleOf(local, remote)]
+	if c == nil || !seq.InWindow(c.sndUna, uint32(c.sndMax.Sub(c.sndUna))) {
+		return
+	}
+	mss := max(mtu-ipv4HeaderLen-20, minMSS)
+	if mss >= c.mss {
+		return
+	}
+	c.mss = mss
+	if c.synAcked {
+		c.sndNxt = c.sndUna
+		c.rttTiming = false
+		t.wantOutput(c)
+	}
+}
