@@ -2,6 +2,7 @@ package fastpath
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -11,16 +12,18 @@ import (
 	"github.com/xdpnet/xdpnet/internal/wire"
 	"github.com/xdpnet/xdpnet/ip"
 	"github.com/xdpnet/xdpnet/nic"
+	"github.com/xdpnet/xdpnet/tcp"
 	"github.com/xdpnet/xdpnet/udp"
 )
 
-// Config describes one poller. IP.Addr is required; the ARP and UDP
-// configs get the link's MAC and the stack's address filled in.
+// Config describes one poller. IP.Addr is required; the ARP, UDP and TCP
+// configs get the link's MAC, the stack's address and the MTU filled in.
 type Config struct {
 	Link  nic.Link
 	IP    ip.Config
 	ARP   arp.Config
 	UDP   udp.Config
+	TCP   tcp.Config
 	Batch int // frames per receive and transmit batch; default 64
 	// Serve, if set, runs on every Poll after the received frames went
 	// through the protocol cores and before output is collected: services
@@ -40,6 +43,7 @@ type Poller struct {
 	ip   *ip.Layer
 	arp  *arp.Cache
 	udp  *udp.Table
+	tcp  *tcp.Table
 
 	serve func(time.Duration)
 	spin  time.Duration
@@ -57,15 +61,16 @@ type Poller struct {
 // Stats counts what the poller itself saw, below and between the protocol
 // cores (which count their own in their Stats).
 type Stats struct {
-	RxFrames     uint64 // frames received
-	RxBadFrames  uint64 // too short for Ethernet, or a malformed ARP packet
-	RxOtherHost  uint64 // unicast to another MAC
-	RxOtherType  uint64 // neither IPv4 nor ARP
-	TxFrames     uint64 // frames handed to the link
-	TxNoBuffer   uint64 // replies dropped: no transmit buffer free
-	TxNoRoute    uint64 // packets dropped: no route to the destination
-	TxUnresolved uint64 // packets dropped: their next hop did not resolve (or no room to wait for it)
-	TxErrors     uint64 // Transmit errors from the link
+	RxFrames       uint64 // frames received
+	RxBadFrames    uint64 // too short for Ethernet, or a malformed ARP packet
+	RxOtherHost    uint64 // unicast to another MAC
+	RxOtherType    uint64 // neither IPv4 nor ARP
+	TxFrames       uint64 // frames handed to the link
+	TxNoBuffer     uint64 // replies dropped: no transmit buffer free
+	TxNoRoute      uint64 // packets dropped: no route to the destination
+	TxUnresolved   uint64 // packets dropped: their next hop did not resolve (or no room to wait for it)
+	TxErrors       uint64 // Transmit errors from the link
+	RxBroadcastTCP uint64 // TCP segments to a broadcast address, dropped
 	// ARPShareDrops counts ARP replies not passed to another poller of
 	// the device because its ring was full (see Share).
 	ARPShareDrops uint64
@@ -110,8 +115,17 @@ func New(cfg Config) (*Poller, error) {
 	if p.udp, err = udp.New(cfg.UDP); err != nil {
 		return nil, fmt.Errorf("fastpath: %w", err)
 	}
+	cfg.TCP.Addrs, cfg.TCP.MTU = []netip.Addr{cfg.IP.Addr.Addr()}, p.ip.MTU()
+	cfg.TCP.PathMTU = func(dst netip.Addr) int { return p.ip.PathMTU(p.now, dst) }
+	if p.tcp, err = tcp.New(cfg.TCP); err != nil {
+		return nil, fmt.Errorf("fastpath: %w", err)
+	}
 	return p, nil
 }
+
+// TCP is the poller's TCP table, to dial and listen on the poller's
+// goroutine.
+func (p *Poller) TCP() *tcp.Table { return p.tcp }
 
 // UDP is the poller's UDP table, to bind endpoints on the poller's goroutine.
 func (p *Poller) UDP() *udp.Table { return p.udp }
@@ -132,6 +146,9 @@ func (p *Poller) Stats() Stats { return p.stats }
 func (p *Poller) Deadline() (time.Duration, bool) {
 	t, ok := p.arp.Deadline()
 	if t2, ok2 := p.ip.Deadline(); ok2 && (!ok || t2 < t) {
+		t, ok = t2, true
+	}
+	if t2, ok2 := p.tcp.Deadline(); ok2 && (!ok || t2 < t) {
 		t, ok = t2, true
 	}
 	return t, ok
@@ -208,18 +225,37 @@ func (p *Poller) deliver(d ip.Datagram) {
 		} else {
 			p.spare = append(p.spare, f)
 		}
-		if ev.Kind == ip.EventError && ev.Proto == wire.ProtoUDP &&
-			ev.Type == wire.ICMPDestUnreachable && ev.Code == wire.ICMPPortUnreachable {
-			p.udp.PortUnreachable(netip.AddrPortFrom(ev.Src, ev.SrcPort), netip.AddrPortFrom(ev.Dst, ev.DstPort))
-		}
+		p.icmpError(ev)
 	case wire.ProtoUDP:
 		if p.udp.Input(d.Src, d.Dst, d.Payload) == udp.NoPort {
 			p.unreachable(d, wire.ICMPPortUnreachable)
 		}
+	case wire.ProtoTCP:
+		// RFC 1122 4.2.3.10: TCP ignores segments to broadcast addresses.
+		if d.LinkBroadcast || d.Dst != p.ip.Addr() {
+			p.stats.RxBroadcastTCP++
+			return
+		}
+		p.tcp.Input(p.now, d.Src, d.Dst, d.Payload)
 	default:
-		// TCP arrives with the TCP issue; until then, and for every
-		// protocol we do not speak, RFC 1122 3.2.2.1's answer.
+		// RFC 1122 3.2.2.1's answer to a protocol we do not speak.
 		p.unreachable(d, wire.ICMPProtoUnreachable)
+	}
+}
+
+// icmpError passes an ICMP error about a datagram we sent to its
+// transport: port unreachable to UDP, fragmentation needed to TCP (other
+// errors are soft for TCP, RFC 5461, and it ignores them).
+func (p *Poller) icmpError(ev ip.ICMPEvent) {
+	if ev.Kind != ip.EventError || ev.Type != wire.ICMPDestUnreachable {
+		return
+	}
+	local, remote := netip.AddrPortFrom(ev.Src, ev.SrcPort), netip.AddrPortFrom(ev.Dst, ev.DstPort)
+	switch {
+	case ev.Proto == wire.ProtoUDP && ev.Code == wire.ICMPPortUnreachable:
+		p.udp.PortUnreachable(local, remote)
+	case ev.Proto == wire.ProtoTCP && ev.MTU > 0 && len(ev.Transport) >= 8:
+		p.tcp.FragmentationNeeded(local, remote, tcp.Seq(binary.BigEndian.Uint32(ev.Transport[4:])), ev.MTU)
 	}
 }
 
@@ -255,10 +291,44 @@ func (p *Poller) timers() {
 		}
 	}
 	p.arp.Poll(p.now, (*arpSink)(p))
+	if t, ok := p.tcp.Deadline(); ok && t <= p.now {
+		p.tcp.Tick(p.now)
+	}
 }
 
-// output moves queued UDP datagrams into transmit buffers.
+// output moves queued UDP datagrams and due TCP segments into transmit
+// buffers.
 func (p *Poller) output() {
+	p.outputUDP()
+	p.outputTCP()
+}
+
+// outputTCP writes the segments the TCP table has due, each straight into
+// a transmit frame behind the IPv4 header.
+func (p *Poller) outputTCP() {
+	for {
+		f, ok := p.txBuffer()
+		if !ok {
+			return // the segments wait for the next Poll
+		}
+		b := f.Data[wire.EthernetLen:]
+		seg, ok := p.tcp.Output(p.now, b[ip.HeaderLen:])
+		if !ok {
+			p.spare = append(p.spare, f)
+			return
+		}
+		if _, err := p.ip.WriteHeader(b, seg.Dst, wire.ProtoTCP, seg.Len); err != nil {
+			// Lost to the peer; TCP's retransmission covers it.
+			p.stats.TxNoRoute++
+			p.spare = append(p.spare, f)
+			continue
+		}
+		p.sendIP(f, seg.Dst, ip.HeaderLen+seg.Len)
+	}
+}
+
+// outputUDP moves queued UDP datagrams into transmit buffers.
+func (p *Poller) outputUDP() {
 	for {
 		out, ok := p.udp.NextOutput()
 		if !ok {
