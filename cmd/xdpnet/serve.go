@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/xdpnet/xdpnet/fastpath"
 	"github.com/xdpnet/xdpnet/internal/services"
@@ -36,16 +37,22 @@ func serve(args []string, stdout io.Writer) error {
 
 	var pollers []*fastpath.Poller
 	for _, link := range dev.Links() {
-		svc := &services.EchoDiscard{}
+		udpSvc, tcpSvc := &services.EchoDiscard{}, &services.TCPServices{}
 		p, err := fastpath.New(fastpath.Config{
-			Link:  link,
-			IP:    ip.Config{Addr: c.addr, Gateway: c.gateway},
-			Serve: svc.Serve,
+			Link: link,
+			IP:   ip.Config{Addr: c.addr, Gateway: c.gateway},
+			Serve: func(now time.Duration) {
+				udpSvc.Serve(now)
+				tcpSvc.Serve(now)
+			},
 		})
 		if err != nil {
 			return err
 		}
-		if err := svc.Bind(p.UDP()); err != nil {
+		if err := udpSvc.Bind(p.UDP()); err != nil {
+			return err
+		}
+		if err := tcpSvc.Listen(p.TCP()); err != nil {
 			return err
 		}
 		pollers = append(pollers, p)
@@ -56,7 +63,7 @@ func serve(args []string, stdout io.Writer) error {
 	if sock.ZeroCopy() {
 		copyMode = "zero-copy"
 	}
-	fmt.Fprintf(stdout, "xdpnet: serving %s on %s: %d queue(s), %s XDP, %s; ARP, ICMP echo, UDP echo (7) and discard (9)\n",
+	fmt.Fprintf(stdout, "xdpnet: serving %s on %s: %d queue(s), %s XDP, %s; ARP, ICMP echo; echo (7) and discard (9) on UDP and TCP, chargen (19) on TCP\n",
 		c.addr, c.iface, c.queues, dev.Program().Mode(), copyMode)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -77,8 +84,10 @@ func serve(args []string, stdout io.Writer) error {
 	for q, p := range pollers {
 		p.Close()
 		ls := p.Link().Stats()
-		fmt.Fprintf(stdout, "xdpnet: queue %d: received %d frames, sent %d; %d ping(s) answered, %d UDP datagram(s) in\n",
-			q, ls.RxFrames, ls.TxFrames, p.IP().Stats().ICMP.OutEchoReps, p.UDP().Stats().InDatagrams)
+		ts := p.TCP().Stats()
+		fmt.Fprintf(stdout, "xdpnet: queue %d: received %d frames, sent %d; %d ping(s) answered, %d UDP datagram(s) in; TCP: %d connection(s) accepted, %d segments in, %d out, %d retransmitted\n",
+			q, ls.RxFrames, ls.TxFrames, p.IP().Stats().ICMP.OutEchoReps, p.UDP().Stats().InDatagrams,
+			ts.PassiveOpens, ts.InSegs, ts.OutSegs, ts.RetransSegs)
 	}
 	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("serve: %w", err)

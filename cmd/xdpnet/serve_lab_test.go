@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -134,6 +136,50 @@ func TestServeLab(t *testing.T) {
 		require.ErrorAs(t, err, &ne, "discard answers nothing, not even port unreachable")
 		assert.True(t, ne.Timeout())
 	})
+	t.Run("TCPEcho", func(t *testing.T) {
+		// Several connections at once, each echoing 1 MiB written in
+		// pieces while its echo is read back.
+		const conns, size = 8, 1 << 20
+		errs := make(chan error, conns)
+		for i := range conns {
+			c := dialPeerNet(t, l, "tcp4", 7)
+			go func() { errs <- echoRoundTrip(c, size, byte(i)) }()
+		}
+		for range conns {
+			assert.NoError(t, <-errs)
+		}
+	})
+	t.Run("TCPDiscard", func(t *testing.T) {
+		c := dialPeerNet(t, l, "tcp4", 9)
+		_, err := c.Write(bytes.Repeat([]byte("void"), 1<<18))
+		require.NoError(t, err)
+		require.NoError(t, c.(*net.TCPConn).CloseWrite())
+		n, err := c.Read(make([]byte, 64))
+		assert.Zero(t, n, "discard answers nothing")
+		assert.ErrorIs(t, err, io.EOF, "the server's FIN follows ours")
+	})
+	t.Run("TCPChargen", func(t *testing.T) {
+		c := dialPeerNet(t, l, "tcp4", 19)
+		buf := make([]byte, 74*100)
+		_, err := io.ReadFull(c, buf)
+		require.NoError(t, err)
+		lines := strings.Split(string(buf), "\r\n")
+		require.Len(t, lines, 101)
+		for i, line := range lines[:100] {
+			require.Len(t, line, 72)
+			assert.Equal(t, byte(' '+i%95), line[0], "line %d starts one character further on", i)
+		}
+	})
+	t.Run("TCPClosedPort", func(t *testing.T) {
+		err := l.Peer.Do(func() error {
+			c, err := net.DialTimeout("tcp4", netip.AddrPortFrom(l.StackAddr, 4444).String(), 5*time.Second)
+			if err == nil {
+				c.Close()
+			}
+			return err
+		})
+		assert.ErrorIs(t, err, syscall.ECONNREFUSED)
+	})
 	t.Run("SecondServerRefused", func(t *testing.T) {
 		out, err := l.Local.Command(context.Background(), bin, "serve", "-iface", l.Local.Link, "-addr", "198.18.0.2/24").CombinedOutput()
 		var ee *exec.ExitError
@@ -187,10 +233,43 @@ func TestServeKilled(t *testing.T) {
 }
 
 func dialPeer(t *testing.T, l *lab.Lab, port uint16) net.Conn {
+	return dialPeerNet(t, l, "udp4", port)
+}
+
+// echoRoundTrip writes size bytes derived from seed to an echo server
+// while it reads the echo back, and checks it byte for byte.
+func echoRoundTrip(c net.Conn, size int, seed byte) error {
+	want := make([]byte, size)
+	for i := range want {
+		want[i] = byte(i*7) ^ seed
+	}
+	werr := make(chan error, 1)
+	go func() {
+		for off := 0; off < size; off += 10000 {
+			if _, err := c.Write(want[off:min(size, off+10000)]); err != nil {
+				werr <- err
+				return
+			}
+		}
+		werr <- c.(*net.TCPConn).CloseWrite()
+	}()
+	got, err := io.ReadAll(c)
+	if err := errors.Join(err, <-werr); err != nil {
+		return err
+	}
+	if !bytes.Equal(got, want) {
+		return fmt.Errorf("echo of %d bytes differs (got %d bytes)", size, len(got))
+	}
+	return nil
+}
+
+// dialPeerNet connects from the kernel in the peer's namespace to the
+// stack's port over network ("udp4" or "tcp4"), with a 5 s deadline.
+func dialPeerNet(t *testing.T, l *lab.Lab, network string, port uint16) net.Conn {
 	t.Helper()
 	var c net.Conn
 	require.NoError(t, l.Peer.Do(func() (err error) {
-		c, err = net.Dial("udp4", netip.AddrPortFrom(l.StackAddr, port).String())
+		c, err = net.Dial(network, netip.AddrPortFrom(l.StackAddr, port).String())
 		return err
 	}))
 	t.Cleanup(func() { c.Close() })
