@@ -102,8 +102,8 @@ type Conn struct {
 // ConnStats are one connection's counters, for the socket table.
 type ConnStats struct {
 	SegsIn, SegsOut, Retransmits, Timeouts uint64
-	BytesAcked, BytesReceived             uint64
-	OutOfOrderDrops                       uint64
+	BytesAcked, BytesReceived              uint64
+	OutOfOrderDrops                        uint64
 }
 
 // LocalAddr is the connection's local address and port.

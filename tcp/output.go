@@ -24,12 +24,10 @@ func (t *Table) Output(now time.Duration, b []byte) (Outgoing, bool) {
 	if len(b) < wire.TCPMaxHeaderLen+1 {
 		return Outgoing{}, false
 	}
-	if len(t.rsts) > 0 {
-		r := t.rsts[0]
-		t.rsts = t.rsts[1:]
-		if len(t.rsts) == 0 {
-			t.rsts = t.rsts[:0:0] // let the backing array go after a flood
-		}
+	if t.nrsts > 0 {
+		r := t.rsts[t.rstHead]
+		t.rstHead = (t.rstHead + 1) % maxPendingRSTs
+		t.nrsts--
 		f := wire.TCPFields{SrcPort: r.local.Port(), DstPort: r.remote.Port(), Seq: uint32(r.seq), Flags: wire.TCPFlagRST}
 		if r.withAck {
 			f.Ack, f.Flags = uint32(r.ack), wire.TCPFlagRST|wire.TCPFlagACK
@@ -45,6 +43,13 @@ func (t *Table) Output(now time.Duration, b []byte) (Outgoing, bool) {
 			// starve the others.
 			t.txq[t.txHead] = nil
 			t.txHead++
+			if t.txHead >= len(t.txq)/2 {
+				// Slide the queue down rather than let append grow it
+				// while it never drains (a sender that always has more).
+				n := copy(t.txq, t.txq[t.txHead:])
+				clear(t.txq[n:])
+				t.txq, t.txHead = t.txq[:n], 0
+			}
 			t.txq = append(t.txq, c)
 			t.stats.OutSegs++
 			c.stats.SegsOut++

@@ -38,8 +38,10 @@ type Table struct {
 
 	txq     []*Conn // connections that may have segments to send
 	txHead  int
-	ready   []*Conn // connections with news for the app
-	rsts    []rst   // resets for segments with no connection, bounded
+	ready   []*Conn              // connections with news for the app
+	rsts    *[maxPendingRSTs]rst // resets for segments with no connection: a ring
+	rstHead int
+	nrsts   int
 	timers  timerHeap
 	stats   Stats
 	mssSelf int // the MSS we announce: MTU − 40
@@ -336,10 +338,19 @@ func (t *Table) wantOutput(c *Conn) {
 
 // notify queues c for NextReady.
 func (t *Table) notify(c *Conn) {
-	if !c.inReady && c.listener == nil {
-		c.inReady = true
-		t.ready = append(t.ready, c)
+	if c.inReady || c.listener != nil {
+		return
 	}
+	if len(t.ready) > 2*len(t.conns)+1024 {
+		// Nobody drains NextReady: forget the connections that ended, so
+		// the queue stays bounded by the live ones.
+		t.ready = slices.DeleteFunc(t.ready, func(q *Conn) bool {
+			q.inReady = q.state != Closed
+			return !q.inReady
+		})
+	}
+	c.inReady = true
+	t.ready = append(t.ready, c)
 }
 
 // NextReady returns a connection with news for the app since it was last
@@ -359,11 +370,15 @@ func (t *Table) NextReady() (*Conn, bool) {
 
 // queueRST queues a reset from local to remote.
 func (t *Table) queueRST(local, remote netip.AddrPort, seq, ack Seq, withAck bool) {
-	if len(t.rsts) >= maxPendingRSTs {
+	if t.nrsts == maxPendingRSTs {
 		t.stats.RSTDrops++
 		return
 	}
-	t.rsts = append(t.rsts, rst{local, remote, seq, ack, withAck})
+	if t.rsts == nil {
+		t.rsts = new([maxPendingRSTs]rst)
+	}
+	t.rsts[(t.rstHead+t.nrsts)%maxPendingRSTs] = rst{local, remote, seq, ack, withAck}
+	t.nrsts++
 }
 
 // FragmentationNeeded takes an ICMP "fragmentation needed" about a
