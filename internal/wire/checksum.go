@@ -48,6 +48,45 @@ func Sum(b []byte, initial uint32) uint32 {
 	return Fold(initial) + uint32(bits.ReverseBytes16(uint16(s)))
 }
 
+// CopySum copies src into dst (which must be at least as long) and
+// returns Sum(src, initial): the checksum is computed in the same pass as
+// the copy, while each word is in a register, rather than in a second
+// pass over the bytes.
+func CopySum(dst, src []byte, initial uint32) uint32 {
+	var acc, carry, c uint64
+	n := len(src) &^ 31
+	dst = dst[:len(src)]
+	for i := 0; i < n; i += 32 {
+		s, d := src[i:i+32], dst[i:i+32]
+		w0, w1 := binary.LittleEndian.Uint64(s), binary.LittleEndian.Uint64(s[8:])
+		w2, w3 := binary.LittleEndian.Uint64(s[16:]), binary.LittleEndian.Uint64(s[24:])
+		binary.LittleEndian.PutUint64(d, w0)
+		binary.LittleEndian.PutUint64(d[8:], w1)
+		binary.LittleEndian.PutUint64(d[16:], w2)
+		binary.LittleEndian.PutUint64(d[24:], w3)
+		acc, c = bits.Add64(acc, w0, 0)
+		carry += c
+		acc, c = bits.Add64(acc, w1, 0)
+		carry += c
+		acc, c = bits.Add64(acc, w2, 0)
+		carry += c
+		acc, c = bits.Add64(acc, w3, 0)
+		carry += c
+	}
+	src, dst = src[n:], dst[n:]
+	copy(dst, src)
+	// The tail (under 32 bytes) goes through Sum, whose partial result
+	// is in network order: add it after the swap below.
+	tail := Sum(src, 0)
+	acc, c = bits.Add64(acc, carry, 0)
+	acc += c
+	s := acc>>32 + acc&0xffffffff
+	s = s>>16 + s&0xffff
+	s = s>>16 + s&0xffff
+	s = s>>16 + s&0xffff
+	return Fold(initial) + uint32(bits.ReverseBytes16(uint16(s))) + tail
+}
+
 // Fold folds a partial sum to 16 bits with end-around carries.
 func Fold(s uint32) uint32 {
 	// Two rounds suffice: after the first, s <= 0x1fffe.

@@ -107,3 +107,43 @@ func BenchmarkChecksum(b *testing.B) {
 		})
 	}
 }
+
+func TestCopySum(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	src, dst := make([]byte, 3000), make([]byte, 3000)
+	for n := range 300 {
+		for i := range src {
+			src[i] = byte(rng.Uint32())
+		}
+		l := n*10 + rng.IntN(10)
+		initial := rng.Uint32() >> 8
+		clear(dst)
+		got := CopySum(dst, src[:l], initial)
+		require.Equal(t, Fold(Sum(src[:l], initial)), Fold(got), "length %d", l)
+		require.Equal(t, src[:l], dst[:l])
+		require.Zero(t, dst[l], "nothing past the copy")
+	}
+}
+
+// BenchmarkCopySum compares a copy and checksum in one pass against a
+// copy and then a checksum of the copy.
+func BenchmarkCopySum(b *testing.B) {
+	src, dst := make([]byte, 1460), make([]byte, 1460)
+	b.Run("fused", func(b *testing.B) {
+		b.SetBytes(int64(len(src)))
+		var s uint32
+		for b.Loop() {
+			s += CopySum(dst, src, 0)
+		}
+		_ = s
+	})
+	b.Run("copy-then-sum", func(b *testing.B) {
+		b.SetBytes(int64(len(src)))
+		var s uint32
+		for b.Loop() {
+			copy(dst, src)
+			s += Sum(dst, 0)
+		}
+		_ = s
+	})
+}
