@@ -227,6 +227,28 @@ func (c *Conn) acceptable(seg *segment) bool {
 // inputSynchronized is RFC 9293 3.10.7.4, for SYN-RECEIVED and after.
 func (c *Conn) inputSynchronized(seg *segment) {
 	t := c.t
+	if c.state == SynReceived && seg.seq == c.irs && seg.flags&(wire.TCPFlagSYN|wire.TCPFlagRST) == wire.TCPFlagSYN {
+		if !seg.has(wire.TCPFlagACK) {
+			// The peer's SYN again: our SYN,ACK was lost. Send it again
+			// now, as Linux does; the bare ACK of the acceptability check
+			// would not move a peer in SYN-SENT.
+			c.sndNxt = c.iss
+			t.wantOutput(c)
+			return
+		}
+		if !c.passive && c.sndUna.LessThan(seg.ack) && seg.ack.LessEq(c.sndMax) {
+			// Simultaneous open (RFC 9293 3.5 figure 8, line 6): the
+			// peer's SYN,ACK acknowledges our SYN and establishes the
+			// connection, though its SYN is a duplicate. Its window is
+			// not scaled (RFC 7323 2.2). Like Linux, acknowledge it.
+			c.sndWnd, c.maxSndWnd = seg.wnd, max(c.maxSndWnd, seg.wnd)
+			c.sndWl1, c.sndWl2 = seg.seq, seg.ack
+			c.acked(seg.ack)
+			c.establish()
+			c.ackNow = true
+			return
+		}
+	}
 	// First: the sequence number.
 	if !c.acceptable(seg) {
 		if !seg.has(wire.TCPFlagRST) {

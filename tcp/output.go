@@ -28,7 +28,8 @@ func (t *Table) Output(now time.Duration, b []byte) (Outgoing, bool) {
 		r := t.rsts[t.rstHead]
 		t.rstHead = (t.rstHead + 1) % maxPendingRSTs
 		t.nrsts--
-		f := wire.TCPFields{SrcPort: r.local.Port(), DstPort: r.remote.Port(), Seq: uint32(r.seq), Flags: wire.TCPFlagRST}
+		f := wire.TCPFields{SrcPort: r.local.Port(), DstPort: r.remote.Port(), Seq: uint32(r.seq), Flags: wire.TCPFlagRST,
+			Options: wire.TCPOptions{WindowScale: -1}} // no options: the zero TCPOptions has a window scale of 0
 		if r.withAck {
 			f.Ack, f.Flags = uint32(r.ack), wire.TCPFlagRST|wire.TCPFlagACK
 		}

@@ -191,14 +191,12 @@ func (l *Listener) Close() error {
 	}
 	l.closed = true
 	delete(l.t.listeners, l.addr)
-	for _, c := range l.acceptq {
-		c.listener = nil
-		c.Abort()
+	// Each leaves the queues as Abort removes it, unseen by NextReady.
+	for len(l.acceptq) > 0 {
+		l.acceptq[0].Abort()
 	}
-	l.acceptq = nil
 	for _, c := range l.t.conns {
 		if c.listener == l { // still in SYN-RECEIVED
-			c.listener = nil
 			c.Abort()
 		}
 	}
@@ -312,6 +310,9 @@ func (t *Table) remove(c *Conn) {
 	c.state = Closed
 	delete(t.conns, c.key)
 	t.stopTimer(c)
+	// A connection still in a listener's queues never reached the app,
+	// which hears nothing of its end.
+	unseen := c.listener != nil
 	if l := c.listener; l != nil {
 		if c.queued {
 			l.acceptq = slices.DeleteFunc(l.acceptq, func(q *Conn) bool { return q == c })
@@ -325,7 +326,9 @@ func (t *Table) remove(c *Conn) {
 		c.rcv = recvBuffer{}
 	}
 	c.snd = ring{}
-	t.notify(c)
+	if !unseen {
+		t.notify(c)
+	}
 }
 
 // wantOutput queues c for Output.

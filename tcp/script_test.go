@@ -1,0 +1,344 @@
+package tcp_test
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/xdpnet/xdpnet/internal/wire"
+	"github.com/xdpnet/xdpnet/tcp"
+)
+
+// A packetdrill-style scripted peer: the test plays the remote TCP, feeds
+// the table exact segments and asserts the exact segments it answers
+// with, in virtual time.
+//
+//	p.send(t, seg{flags: "S", seq: 1000, win: 65535, mss: 1460, ws: wscale(7)})
+//	p.expect(t, seg{flags: "S.", seq: iss, ack: 1001, win: 65535, mss: 1460, ws: wscale(2)})
+//
+// Flags are written as packetdrill writes them: S SYN, F FIN, R RST, P PSH,
+// and "." for ACK ("S." is SYN,ACK; "P." PSH,ACK; "F." FIN,ACK).
+
+var (
+	localAddr  = netip.MustParseAddr("198.18.0.2") // the table's address
+	remoteAddr = netip.MustParseAddr("198.18.0.1") // the scripted peer's
+	secret     = [16]byte{1}
+)
+
+const (
+	ms = time.Millisecond
+	// bufLen is the room Output gets: a 1500-byte MTU less the IPv4 header.
+	bufLen = 1500 - 20
+)
+
+// seg is a segment as the script writes it.
+type seg struct {
+	flags   string
+	seq     uint32
+	ack     uint32
+	win     uint16
+	mss     uint16 // 0: no MSS option
+	ws      *uint8 // nil: no window scale option
+	payload []byte
+}
+
+// wscale is a window scale option of shift n.
+func wscale(n uint8) *uint8 { return &n }
+
+// String writes s as tcpdump and packetdrill do:
+// "S. 1000:1000(0) ack 5001 win 65535 <mss 1460,wscale 7>".
+func (s seg) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %d:%d(%d)", s.flags, s.seq, s.seq+uint32(len(s.payload)), len(s.payload))
+	if strings.Contains(s.flags, ".") {
+		fmt.Fprintf(&b, " ack %d", s.ack)
+	}
+	fmt.Fprintf(&b, " win %d", s.win)
+	var opts []string
+	if s.mss != 0 {
+		opts = append(opts, fmt.Sprintf("mss %d", s.mss))
+	}
+	if s.ws != nil {
+		opts = append(opts, fmt.Sprintf("wscale %d", *s.ws))
+	}
+	if len(opts) > 0 {
+		fmt.Fprintf(&b, " <%s>", strings.Join(opts, ","))
+	}
+	return b.String()
+}
+
+// flagBits turns "S." into SYN|ACK.
+func flagBits(t testing.TB, f string) uint8 {
+	t.Helper()
+	var bits uint8
+	for _, r := range f {
+		switch r {
+		case 'S':
+			bits |= wire.TCPFlagSYN
+		case 'F':
+			bits |= wire.TCPFlagFIN
+		case 'R':
+			bits |= wire.TCPFlagRST
+		case 'P':
+			bits |= wire.TCPFlagPSH
+		case '.':
+			bits |= wire.TCPFlagACK
+		default:
+			t.Fatalf("unknown flag %q in %q", r, f)
+		}
+	}
+	return bits
+}
+
+// flagString is flagBits' inverse, in packetdrill's order.
+func flagString(bits uint8) string {
+	var b strings.Builder
+	for _, f := range []struct {
+		bit uint8
+		c   byte
+	}{{wire.TCPFlagSYN, 'S'}, {wire.TCPFlagFIN, 'F'}, {wire.TCPFlagRST, 'R'}, {wire.TCPFlagPSH, 'P'}, {wire.TCPFlagACK, '.'}} {
+		if bits&f.bit != 0 {
+			b.WriteByte(f.c)
+		}
+	}
+	if bits&^(wire.TCPFlagSYN|wire.TCPFlagFIN|wire.TCPFlagRST|wire.TCPFlagPSH|wire.TCPFlagACK) != 0 {
+		fmt.Fprintf(&b, "+%#x", bits)
+	}
+	return b.String()
+}
+
+// stack is a table and its virtual clock.
+type stack struct {
+	tb  *tcp.Table
+	cfg tcp.Config
+	now time.Duration
+}
+
+// newStack makes a table with cfg, which gets the local address and the
+// fixed secret unless it has its own.
+func newStack(t testing.TB, cfg tcp.Config) *stack {
+	t.Helper()
+	if cfg.Addrs == nil {
+		cfg.Addrs = []netip.Addr{localAddr}
+	}
+	if cfg.Secret == ([16]byte{}) {
+		cfg.Secret = secret
+	}
+	tb, err := tcp.New(cfg)
+	require.NoError(t, err)
+	return &stack{tb: tb, cfg: cfg}
+}
+
+// advance moves virtual time on by d and runs the timers due.
+func (s *stack) advance(d time.Duration) {
+	s.now += d
+	s.tb.Tick(s.now)
+}
+
+// advanceToDeadline moves virtual time to the next timer and runs it,
+// and returns how far time moved.
+func (s *stack) advanceToDeadline(t testing.TB) time.Duration {
+	t.Helper()
+	at, ok := s.tb.Deadline()
+	require.True(t, ok, "no timer runs")
+	require.GreaterOrEqual(t, at, s.now)
+	d := at - s.now
+	s.advance(d)
+	return d
+}
+
+// isn is the initial sequence number the table picks now for local and
+// remote (RFC 6528, with the fixed secret).
+func (s *stack) isn(local, remote netip.AddrPort) uint32 {
+	return uint32(tcp.NewISNs(s.cfg.Secret).ISN(s.now, local, remote))
+}
+
+// peer is the scripted remote end of one 4-tuple.
+type peer struct {
+	*stack
+	local  netip.AddrPort // the table's end
+	remote netip.AddrPort // the script's end
+}
+
+func (s *stack) peer(local, remote netip.AddrPort) *peer {
+	return &peer{stack: s, local: local, remote: remote}
+}
+
+// isn is the initial sequence number the table picks now for p's 4-tuple.
+func (p *peer) isn() uint32 { return p.stack.isn(p.local, p.remote) }
+
+// send feeds the table the segment s from the peer.
+func (p *peer) send(t testing.TB, s seg) {
+	t.Helper()
+	f := wire.TCPFields{
+		SrcPort: p.remote.Port(), DstPort: p.local.Port(),
+		Seq: s.seq, Ack: s.ack, Flags: flagBits(t, s.flags), Window: s.win,
+		Options: wire.TCPOptions{MSS: s.mss, WindowScale: -1},
+	}
+	if s.ws != nil {
+		f.Options.WindowScale = int8(*s.ws)
+	}
+	b := make([]byte, f.HeaderLen()+len(s.payload))
+	copy(b[f.HeaderLen():], s.payload)
+	f.Encode(b, len(s.payload), p.remote.Addr(), p.local.Addr())
+	p.tb.Input(p.now, p.remote.Addr(), p.local.Addr(), b)
+}
+
+// next takes the next segment the table sends, if any, parsed.
+func (s *stack) next(t testing.TB) (seg, tcp.Outgoing, wire.TCP, bool) {
+	t.Helper()
+	buf := make([]byte, bufLen)
+	out, ok := s.tb.Output(s.now, buf)
+	if !ok {
+		return seg{}, out, nil, false
+	}
+	require.LessOrEqual(t, out.Len, bufLen)
+	b := wire.TCP(buf[:out.Len])
+	require.NoError(t, b.Check())
+	require.True(t, b.ChecksumValid(out.Src, out.Dst), "checksum")
+	opts, err := wire.ParseTCPOptions(b.Options())
+	require.NoError(t, err)
+	got := seg{
+		flags: flagString(b.Flags()), seq: b.Seq(), ack: b.Ack(), win: b.Window(),
+		mss: opts.MSS, payload: append([]byte{}, b.Payload()...),
+	}
+	if opts.WindowScale >= 0 {
+		got.ws = wscale(uint8(opts.WindowScale))
+	}
+	assert.False(t, opts.HasTimestamps || opts.SACKPermitted || opts.NSACK > 0, "unexpected options")
+	return got, out, b, true
+}
+
+// expect asserts that the next segment the table sends is want, to the
+// peer, exactly: flags, numbers, window, options and payload. It returns
+// the segment.
+func (p *peer) expect(t testing.TB, want seg) seg {
+	t.Helper()
+	got, out, b, ok := p.next(t)
+	require.True(t, ok, "expected %v, got nothing", want)
+	require.Equal(t, p.local.Addr(), out.Src, "source address of %v", got)
+	require.Equal(t, p.remote.Addr(), out.Dst, "destination address of %v", got)
+	require.Equal(t, p.local.Port(), b.SrcPort(), "source port of %v", got)
+	require.Equal(t, p.remote.Port(), b.DstPort(), "destination port of %v", got)
+	if !strings.Contains(want.flags, ".") {
+		require.Zero(t, got.ack, "ack field without ACK: %v", got)
+	}
+	require.Equal(t, want.String(), got.String())
+	if len(want.payload) == 0 {
+		want.payload = []byte{}
+	}
+	require.Equal(t, want.payload, got.payload, "payload of %v", got)
+	return got
+}
+
+// expectNothing asserts that the table has nothing to send.
+func (s *stack) expectNothing(t testing.TB) {
+	t.Helper()
+	got, out, _, ok := s.next(t)
+	require.False(t, ok, "expected nothing, got %v from %v to %v", got, out.Src, out.Dst)
+}
+
+// expectDeadline asserts when the next timer runs.
+func (s *stack) expectDeadline(t testing.TB, at time.Duration) {
+	t.Helper()
+	d, ok := s.tb.Deadline()
+	require.True(t, ok, "no timer runs")
+	require.Equal(t, at, d, "deadline")
+}
+
+// expectEmpty asserts that the table holds no connection and no timer.
+func (s *stack) expectEmpty(t testing.TB) {
+	t.Helper()
+	require.Zero(t, s.tb.Len(), "connections left")
+	require.Zero(t, s.tb.Timers(), "timers left")
+	_, ok := s.tb.Deadline()
+	require.False(t, ok, "deadline left")
+}
+
+// data returns n bytes of a recognizable pattern starting at stream
+// offset off, so segments can be cut from one stream.
+func data(off, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte('a' + (off+i)%26)
+	}
+	return b
+}
+
+// readAll reads what the connection holds.
+func readAll(t testing.TB, c *tcp.Conn) []byte {
+	t.Helper()
+	var out []byte
+	buf := make([]byte, 4096)
+	for {
+		n, err := c.Read(buf)
+		out = append(out, buf[:n]...)
+		if err != nil || n == 0 {
+			return out
+		}
+	}
+}
+
+// Addresses of the scripts.
+var (
+	serverAddr = netip.AddrPortFrom(localAddr, 8080)   // the table listening
+	clientAddr = netip.AddrPortFrom(remoteAddr, 40000) // the peer connecting
+	peerServer = netip.AddrPortFrom(remoteAddr, 80)    // the peer listening
+)
+
+// Default numbers: the peer's ISN, and the window field and shift the
+// table announces with its default 128 KiB receive buffer.
+const (
+	peerISN = 5000
+	// synWin is the window of the table's SYN (never scaled, RFC 7323
+	// 2.2): 65535 of its 128 KiB.
+	synWin = 65535
+	// ourShift is the table's window scale for 128 KiB: 131072>>2 fits.
+	ourShift = 2
+	// fullWin is the window field for 128 KiB scaled by ourShift.
+	fullWin = 131072 >> ourShift
+	// peerShift is the window scale the peer offers.
+	peerShift = 7
+)
+
+// serverConn runs a passive open to the table's listener at serverAddr
+// from the peer at clientAddr: the peer offers mss and window scale 7.
+// It returns the peer, the accepted connection and the table's ISS.
+func serverConn(t testing.TB, s *stack, mss uint16) (*peer, *tcp.Conn, uint32) {
+	t.Helper()
+	l, err := s.tb.Listen(serverAddr, 16)
+	require.NoError(t, err)
+	p := s.peer(serverAddr, clientAddr)
+	iss := p.isn()
+	p.send(t, seg{flags: "S", seq: peerISN, win: 65535, mss: mss, ws: wscale(peerShift)})
+	p.expect(t, seg{flags: "S.", seq: iss, ack: peerISN + 1, win: synWin, mss: 1460, ws: wscale(ourShift)})
+	s.advance(10 * ms)
+	p.send(t, seg{flags: ".", seq: peerISN + 1, ack: iss + 1, win: 512}) // 512<<7 = 64 KiB
+	s.expectNothing(t)
+	c, err := l.Accept()
+	require.NoError(t, err)
+	require.Equal(t, tcp.Established, c.State())
+	return p, c, iss
+}
+
+// clientConn runs an active open from the table to the peer at
+// peerServer: the peer answers with mss and window scale 7. It returns
+// the peer, the connection and the table's ISS.
+func clientConn(t testing.TB, s *stack, mss uint16) (*peer, *tcp.Conn, uint32) {
+	t.Helper()
+	c, err := s.tb.Dial(s.now, netip.AddrPort{}, peerServer)
+	require.NoError(t, err)
+	p := s.peer(c.LocalAddr(), peerServer)
+	iss := p.isn()
+	p.expect(t, seg{flags: "S", seq: iss, win: synWin, mss: 1460, ws: wscale(ourShift)})
+	s.advance(100 * ms)
+	p.send(t, seg{flags: "S.", seq: peerISN, ack: iss + 1, win: 65535, mss: mss, ws: wscale(peerShift)})
+	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 1, win: fullWin})
+	require.Equal(t, tcp.Established, c.State())
+	return p, c, iss
+}
