@@ -53,11 +53,12 @@ type XDPDevice struct {
 // kernel wrote it, and a transmit buffer is a whole UMEM frame, sent in
 // place.
 type XDPLink struct {
-	umem  *xdp.Umem
-	sock  *xdp.Socket
-	mac   net.HardwareAddr
-	mtu   int
-	stats Stats
+	umem   *xdp.Umem
+	sock   *xdp.Socket
+	parker *xdp.Parker
+	mac    net.HardwareAddr
+	mtu    int
+	stats  Stats
 }
 
 // OpenXDP binds an AF_XDP socket to each of cfg's queues and attaches the
@@ -105,7 +106,11 @@ func OpenXDP(cfg XDPConfig) (_ *XDPDevice, err error) {
 		if err != nil {
 			return nil, err
 		}
-		d.links = append(d.links, &XDPLink{umem: d.umem, sock: sock, mac: ifi.HardwareAddr, mtu: ifi.MTU})
+		link := &XDPLink{umem: d.umem, sock: sock, mac: ifi.HardwareAddr, mtu: ifi.MTU}
+		d.links = append(d.links, link)
+		if link.parker, err = sock.NewParker(); err != nil {
+			return nil, err
+		}
 		if err := d.prog.Register(q, sock.FD()); err != nil {
 			return nil, err
 		}
@@ -247,6 +252,16 @@ func (l *XDPLink) Wait(timeout time.Duration) error {
 	return l.sock.Wait(int((timeout + time.Millisecond - 1) / time.Millisecond))
 }
 
+// Arm, Park and Wake make the link a Parker: the poller sleeps in the Go
+// netpoller on the socket (see xdp.Parker).
+func (l *XDPLink) Arm(deadline time.Time) error { return l.parker.Arm(deadline) }
+
+// Park sleeps until the RX ring has frames, the armed deadline, or Wake.
+func (l *XDPLink) Park() error { return l.parker.Park() }
+
+// Wake makes Park return; any goroutine may call it.
+func (l *XDPLink) Wake() { l.parker.Wake() }
+
 // MAC is the interface's hardware address.
 func (l *XDPLink) MAC() net.HardwareAddr { return l.mac }
 
@@ -270,6 +285,9 @@ func (l *XDPLink) Stats() Stats {
 func (l *XDPLink) Close() error {
 	if l.sock == nil {
 		return nil
+	}
+	if l.parker != nil {
+		l.parker.Close()
 	}
 	err := l.sock.Close()
 	l.sock = nil

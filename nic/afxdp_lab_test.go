@@ -277,3 +277,33 @@ func TestXDPDeviceQueues(t *testing.T) {
 	}
 	t.Logf("frames per queue: %v", perQueue)
 }
+
+// TestXDPLinkPark: a poller parked on the socket in the Go netpoller
+// wakes when a datagram for the stack arrives.
+func TestXDPLinkPark(t *testing.T) {
+	l := lab.New(t, lab.Config{})
+	link := openLabDevice(t, l, steer.Native, 1).Links()[0]
+	require.NoError(t, link.Arm(time.Now().Add(10*time.Second)))
+	sent := make(chan error, 1)
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		sent <- l.Peer.Do(func() error {
+			c, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(l.StackAddr, 9999)))
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			_, err = c.Write([]byte("wake up"))
+			return err
+		})
+	}()
+	start := time.Now()
+	require.NoError(t, link.Park())
+	assert.Less(t, time.Since(start), 5*time.Second, "woken by the frame, not the deadline")
+	require.NoError(t, <-sent)
+	fs := make([]nic.Frame, 8)
+	n, err := link.Receive(fs)
+	require.NoError(t, err)
+	assert.Positive(t, n, "Park returned with a frame to receive")
+	link.Release(fs[:n])
+}

@@ -3,6 +3,7 @@ package nic
 import (
 	"errors"
 	"net"
+	"time"
 )
 
 // Frame is one Ethernet frame buffer lent by a Link to its caller.
@@ -44,6 +45,22 @@ type Link interface {
 	Stats() Stats
 	// Close releases the link's resources. Frames lent out are invalid after.
 	Close() error
+}
+
+// Parker is a link whose poller can sleep until a frame arrives, a
+// deadline passes, or another goroutine calls Wake. To lose no wakeup, the
+// poller calls Arm, then publishes that it sleeps, re-checks its work, and
+// only then calls Park; a waker that sees the flag clears it and calls
+// Wake, which makes the current or the next Park return.
+type Parker interface {
+	// Arm sets the latest time the next Park returns; the zero time
+	// means no limit.
+	Arm(deadline time.Time) error
+	// Park sleeps until a frame is there to Receive, the armed deadline,
+	// or a Wake, without holding an OS thread.
+	Park() error
+	// Wake makes Park return. Any goroutine may call it.
+	Wake()
 }
 
 // Stats counts what crossed a link.

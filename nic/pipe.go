@@ -5,6 +5,7 @@ import (
 	"math/bits"
 	"net"
 	"sync/atomic"
+	"time"
 )
 
 // PipeConfig configures NewPipe. The zero value gives a working pair.
@@ -59,6 +60,10 @@ type Pipe struct {
 	_       cacheLinePad  // the fields below are the peer's to touch too
 	dropped atomic.Uint64 // frames the peer found our receive queue full for
 	closed  atomic.Bool   // read by the peer, to stop sending to us
+	// arrived is rung by the peer's Transmit and wake by Wake, for Park;
+	// each holds at most one signal.
+	arrived, wake chan struct{}
+	deadline      time.Time // Arm's; the parking goroutine's own
 }
 
 // pipeBuf is the owner's record of one of its buffers.
@@ -126,6 +131,8 @@ func newPipeEnd(mac net.HardwareAddr, cfg PipeConfig) *Pipe {
 		free:    make([]uint32, cfg.Buffers),
 		rx:      newSPSCRing[Frame](cfg.QueueDepth),
 		home:    newSPSCRing[uint64](cfg.Buffers),
+		arrived: make(chan struct{}, 1),
+		wake:    make(chan struct{}, 1),
 	}
 	for i := range p.bufs {
 		p.bufs[i].handle = p.pool<<pipePoolShift | uint64(i)
@@ -230,7 +237,46 @@ func (p *Pipe) Transmit(fs []Frame) (int, error) {
 	if dropped > 0 {
 		p.peer.dropped.Add(dropped)
 	}
+	if len(fs) > 0 {
+		select {
+		case p.peer.arrived <- struct{}{}:
+		default:
+		}
+	}
 	return len(fs), nil
+}
+
+// Arm sets the latest time the next Park returns (zero: no limit).
+func (p *Pipe) Arm(deadline time.Time) error {
+	p.deadline = deadline
+	return nil
+}
+
+// Park sleeps until the peer transmits, the armed deadline, or Wake.
+func (p *Pipe) Park() error {
+	if !p.rx.empty() {
+		return nil
+	}
+	var timeout <-chan time.Time
+	if !p.deadline.IsZero() {
+		t := time.NewTimer(time.Until(p.deadline))
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case <-p.arrived:
+	case <-p.wake:
+	case <-timeout:
+	}
+	return nil
+}
+
+// Wake makes the current or next Park return; any goroutine may call it.
+func (p *Pipe) Wake() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
 }
 
 // owned reports whether h is a buffer of this endpoint now lent to the
@@ -361,6 +407,11 @@ func (r *spscRing[T]) get() (v T, ok bool) {
 	v = r.slots[r.chead&r.mask]
 	r.chead++
 	return v, true
+}
+
+// empty reports whether nothing is published to get. Consumer only.
+func (r *spscRing[T]) empty() bool {
+	return r.chead == r.ctail && r.chead == r.tail.Load()
 }
 
 // consume hands the slots read so far back to the producer. Consumer only.

@@ -7,9 +7,14 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
-var _ Link = (*Pipe)(nil)
+var (
+	_ Link   = (*Pipe)(nil)
+	_ Parker = (*Pipe)(nil)
+	_ Parker = (*XDPLink)(nil)
+)
 
 func TestPipeDefaults(t *testing.T) {
 	a, b := NewPipe(PipeConfig{})
@@ -367,4 +372,36 @@ func BenchmarkPipeTwoGoroutines(b *testing.B) {
 	wg.Wait()
 	b.ReportMetric(float64(received)/b.Elapsed().Seconds(), "frames/s")
 	b.ReportMetric(float64(pb.Stats().RxDropped)/float64(max(sent, 1)), "dropped/frame")
+}
+
+// TestPipePark: Park returns when the peer transmits, at the armed
+// deadline, and on a Wake, whether it came before or during the Park.
+func TestPipePark(t *testing.T) {
+	a, b := NewPipe(PipeConfig{})
+	start := time.Now()
+	b.Arm(start.Add(30 * time.Millisecond))
+	b.Park()
+	if d := time.Since(start); d < 30*time.Millisecond {
+		t.Fatalf("Park returned after %v, before its deadline", d)
+	}
+	b.Arm(time.Time{})
+	go func() {
+		time.Sleep(10 * time.Millisecond)
+		fs := make([]Frame, 1)
+		a.Alloc(fs)
+		a.Transmit(fs)
+	}()
+	b.Park()
+	fs := make([]Frame, 1)
+	if n, _ := b.Receive(fs); n != 1 {
+		t.Fatalf("Park returned with %d frames to receive", n)
+	}
+	b.Release(fs)
+	b.Wake()
+	b.Park() // returns at once: the Wake came first
+	go func() {
+		time.Sleep(10 * time.Millisecond)
+		b.Wake()
+	}()
+	b.Park()
 }

@@ -2,6 +2,7 @@ package xdp_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -130,4 +131,42 @@ func TestWaitDoesNotAllocate(t *testing.T) {
 	defer umem.Close()
 	defer sock.Close()
 	assert.Zero(t, testing.AllocsPerRun(100, func() { sock.Wait(0) }))
+}
+
+// TestParker: Park returns at its deadline, at once after a Wake, and when
+// another goroutine wakes it; with no deadline it waits for the Wake.
+func TestParker(t *testing.T) {
+	l := lab.New(t, lab.Config{})
+	var umem *xdp.Umem
+	var sock *xdp.Socket
+	require.NoError(t, l.Local.Do(func() (err error) {
+		if umem, err = xdp.NewUmem(xdp.UmemConfig{FrameCount: 64, FrameSize: 2048}); err != nil {
+			return err
+		}
+		sock, err = xdp.NewSocket(umem, xdp.SocketConfig{Ifindex: l.Local.Ifindex, RxSize: 64, TxSize: 64, FillSize: 64, CompletionSize: 64})
+		return err
+	}))
+	defer umem.Close()
+	defer sock.Close()
+	p, err := sock.NewParker()
+	require.NoError(t, err)
+	defer p.Close()
+
+	start := time.Now()
+	require.NoError(t, p.Arm(start.Add(50*time.Millisecond)))
+	require.NoError(t, p.Park())
+	assert.GreaterOrEqual(t, time.Since(start), 50*time.Millisecond, "returns at the deadline, not before")
+
+	require.NoError(t, p.Arm(time.Time{}))
+	p.Wake()
+	require.NoError(t, p.Park(), "a Wake before Park is not lost")
+
+	require.NoError(t, p.Arm(time.Time{}))
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		p.Wake()
+	}()
+	start = time.Now()
+	require.NoError(t, p.Park())
+	assert.GreaterOrEqual(t, time.Since(start), 20*time.Millisecond, "no deadline: it waited for the Wake")
 }
