@@ -360,9 +360,11 @@ func (c *Conn) inputACK(seg *segment) bool {
 	if c.sndUna.LessThan(seg.ack) {
 		c.acked(seg.ack)
 	} else if seg.ack == c.sndUna && len(seg.payload) == 0 && !seg.has(wire.TCPFlagFIN) &&
-		seg.wnd<<c.sndShift == c.sndWnd && c.sndUna != c.sndMax {
+		seg.wnd<<c.sndShift == c.sndWnd && c.sndUna != c.sndMax && c.sndWnd != 0 {
 		// A duplicate ACK (RFC 5681 2): the third asks for the missing
-		// segment at once rather than after the timeout.
+		// segment at once rather than after the timeout. Not with a
+		// zero window: those ACKs answer our probes, and nothing may be
+		// sent into it.
 		c.dupAcks++
 		if c.dupAcks == 3 {
 			c.fastRetransmit = true

@@ -95,8 +95,7 @@ func (c *Conn) output(b []byte) int {
 			flags |= wire.TCPFlagFIN
 		}
 		if n > 0 || flags&wire.TCPFlagFIN != 0 {
-			c.t.stats.RetransSegs++
-			c.stats.Retransmits++
+			// emit counts the retransmission.
 			c.rttTiming = false
 			return c.emit(b, c.sndUna, n, flags)
 		}
@@ -107,7 +106,8 @@ func (c *Conn) output(b []byte) int {
 	n := max(0, min(unsent, room, maxPayload))
 	// A probe: the persist timer fired, or a retransmission timeout
 	// went back into a window that has closed since.
-	probe := c.probe || (room <= 0 && c.sndNxt.LessThan(c.sndMax))
+	persist := c.probe
+	probe := persist || (room <= 0 && c.sndNxt.LessThan(c.sndMax))
 	c.probe = false
 	if probe && n == 0 && unsent > 0 {
 		// The persist timer fired on a zero window: one byte past it
@@ -137,8 +137,9 @@ func (c *Conn) output(b []byte) int {
 	if n > 0 && n == unsent {
 		flags |= wire.TCPFlagPSH
 	}
-	if probe {
+	if persist {
 		// A probe backs off like a retransmission (RFC 1122 4.2.2.17).
+		// One the retransmission timer resends was backed off there.
 		c.rto.Backoff()
 	}
 	return c.emit(b, c.sndNxt, n, flags)

@@ -306,6 +306,32 @@ const (
 	peerShift = 7
 )
 
+// rcvCap is the table's receive buffer: Config.RecvBuffer rounded up to
+// a power of two.
+func (s *stack) rcvCap() int {
+	n := 1
+	for n < max(s.cfg.RecvBuffer, 1) {
+		n <<= 1
+	}
+	if s.cfg.RecvBuffer == 0 {
+		n = 128 << 10
+	}
+	return n
+}
+
+// shift is the window scale the table asks for: the smallest that lets
+// 16 bits cover the receive buffer (RFC 7323 2.2).
+func (s *stack) shift() uint8 {
+	var sh uint8
+	for s.rcvCap()>>sh > 0xffff {
+		sh++
+	}
+	return sh
+}
+
+// synWin is the window of the table's SYN or SYN,ACK.
+func (s *stack) synWin() uint16 { return uint16(min(s.rcvCap(), 0xffff)) }
+
 // serverConn runs a passive open to the table's listener at serverAddr
 // from the peer at clientAddr: the peer offers mss and window scale 7.
 // It returns the peer, the accepted connection and the table's ISS.
@@ -316,7 +342,7 @@ func serverConn(t testing.TB, s *stack, mss uint16) (*peer, *tcp.Conn, uint32) {
 	p := s.peer(serverAddr, clientAddr)
 	iss := p.isn()
 	p.send(t, seg{flags: "S", seq: peerISN, win: 65535, mss: mss, ws: wscale(peerShift)})
-	p.expect(t, seg{flags: "S.", seq: iss, ack: peerISN + 1, win: synWin, mss: 1460, ws: wscale(ourShift)})
+	p.expect(t, seg{flags: "S.", seq: iss, ack: peerISN + 1, win: s.synWin(), mss: 1460, ws: wscale(s.shift())})
 	s.advance(10 * ms)
 	p.send(t, seg{flags: ".", seq: peerISN + 1, ack: iss + 1, win: 512}) // 512<<7 = 64 KiB
 	s.expectNothing(t)
@@ -335,10 +361,10 @@ func clientConn(t testing.TB, s *stack, mss uint16) (*peer, *tcp.Conn, uint32) {
 	require.NoError(t, err)
 	p := s.peer(c.LocalAddr(), peerServer)
 	iss := p.isn()
-	p.expect(t, seg{flags: "S", seq: iss, win: synWin, mss: 1460, ws: wscale(ourShift)})
+	p.expect(t, seg{flags: "S", seq: iss, win: s.synWin(), mss: 1460, ws: wscale(s.shift())})
 	s.advance(100 * ms)
 	p.send(t, seg{flags: "S.", seq: peerISN, ack: iss + 1, win: 65535, mss: mss, ws: wscale(peerShift)})
-	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 1, win: fullWin})
+	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 1, win: uint16(s.rcvCap() >> s.shift())})
 	require.Equal(t, tcp.Established, c.State())
 	return p, c, iss
 }
