@@ -117,7 +117,9 @@ func (c *Conn) output(b []byte) int {
 	if n > 0 && n < maxPayload && !probe && !c.sendSmall(n, unsent) {
 		n = 0
 	}
-	fin := c.finQueued && n == unsent && c.sndNxt.Add(uint32(n)) == c.finSeq()
+	// In FIN-WAIT-2 our FIN is acknowledged (RFC 9293 3.10.7.4) and
+	// finSeq, one past the data, is one past it: nothing more to send.
+	fin := c.finQueued && c.state != FinWait2 && n == unsent && c.sndNxt.Add(uint32(n)) == c.finSeq()
 	if n == 0 && !fin {
 		if unsent > 0 && c.sndUna == c.sndMax && c.timerKind == timerNone {
 			// Nothing in flight and nothing we may send: the persist
