@@ -85,6 +85,7 @@ type Conn struct {
 	rttStart        time.Duration
 	rttTiming       bool
 	dupAcks         int
+	dupAcksDue      int  // duplicate ACKs owed, one per out-of-order segment (RFC 5681 4.2)
 	fastRetransmit  bool // resend the segment at sndUna now (three duplicate ACKs)
 	connectDeadline time.Duration
 

@@ -264,6 +264,13 @@ func (c *Conn) inputSynchronized(seg *segment) {
 	// exact RCV.NXT resets; one elsewhere in the window draws a challenge
 	// ACK.
 	if seg.has(wire.TCPFlagRST) {
+		if c.state == TimeWait {
+			// RFC 1337's fix TH1, as FreeBSD: TIME-WAIT ignores resets. A
+			// duplicate of our last ACK draws one from a peer that has
+			// closed already; ending TIME-WAIT on it ("assassination")
+			// would let old duplicates into the 4-tuple's next incarnation.
+			return
+		}
 		if seg.seq != c.rcvNxt {
 			c.ackNow = true
 			return
@@ -278,7 +285,7 @@ func (c *Conn) inputSynchronized(seg *segment) {
 			c.fail(ErrReset)
 		case c.state == FinWait1 || c.state == FinWait2:
 			c.fail(ErrReset)
-		default: // CLOSING, LAST-ACK, TIME-WAIT
+		default: // CLOSING, LAST-ACK
 			t.remove(c)
 		}
 		return
@@ -463,9 +470,14 @@ func (c *Conn) inputData(seg *segment) {
 	c.stats.BytesReceived += uint64(n)
 	// Every data segment is acknowledged; the poller sends one ACK per
 	// batch, which covers all the segments of the batch. Out-of-order
-	// ones are acknowledged at once as RFC 5681 4.2 asks (the duplicate
-	// ACK the sender's fast retransmit counts).
+	// ones are acknowledged at once as RFC 5681 4.2 asks, each by its own
+	// duplicate ACK: the sender's fast retransmit counts three, and one
+	// ACK for a whole batch of them would leave it waiting for its
+	// timeout.
 	c.ackNow = true
+	if off > 0 {
+		c.dupAcksDue++
+	}
 	if n > 0 {
 		c.t.notify(c)
 	}

@@ -86,6 +86,13 @@ func (c *Conn) output(b []byte) int {
 		}
 		return 0
 	}
+	if c.dupAcksDue > 0 {
+		// RFC 5681 4.2: one duplicate ACK per out-of-order segment, with
+		// no data (the sender counts only pure ACKs as duplicates, RFC
+		// 5681 2).
+		c.dupAcksDue--
+		return c.emit(b, c.sndNxt, 0, wire.TCPFlagACK)
+	}
 	maxPayload := min(c.mss, len(b)-wire.TCPMinLen)
 	if c.fastRetransmit {
 		c.fastRetransmit = false
