@@ -69,6 +69,8 @@ type Conn struct {
 	synAcked    bool // our SYN is acknowledged: data starts at sndUna
 	finQueued   bool // the app closed its write side: a FIN follows the data
 	finReceived bool // the peer's FIN arrived in order
+	finAhead    bool // a FIN came out of order, at finAt: taken when the data before it is in
+	finAt       Seq
 	appClosed   bool // Close was called: the app reads no more
 	nagle       bool
 	passive     bool // opened by a listener

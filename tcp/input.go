@@ -330,23 +330,36 @@ func (c *Conn) inputSynchronized(seg *segment) {
 		return
 	}
 	// Seventh: the data.
+	kept := true // all of the payload stored (or old)
 	if len(seg.payload) > 0 {
 		switch c.state {
 		case Established, FinWait1, FinWait2:
-			if c.appClosed {
-				// RFC 1122 4.2.2.13: data for an app that closed is lost,
-				// and the peer must know.
+			if c.appClosed && c.rcvNxt.LessThan(seg.seq.Add(uint32(len(seg.payload)))) {
+				// RFC 1122 4.2.2.13: new data for an app that closed is
+				// lost, and the peer must know. (A retransmission of what
+				// came before is only acknowledged.)
 				t.queueRST(c.local, c.remote, c.sndNxt, c.rcvNxt.Add(uint32(len(seg.payload))), true)
 				c.err = ErrAborted
 				t.remove(c)
 				return
 			}
-			c.inputData(seg)
+			kept = c.inputData(seg)
 		}
 	}
-	// Eighth: the FIN, once every byte before it arrived.
-	if seg.has(wire.TCPFlagFIN) && seg.seq.Add(uint32(len(seg.payload))) == c.rcvNxt {
-		c.inputFIN()
+	// Eighth: the FIN, once every byte before it arrived. One ahead of a
+	// hole, whose data was all kept, waits for the hole to fill, as Linux
+	// keeps it (RFC 9293 3.10.7.4 lets such segments wait).
+	if seg.has(wire.TCPFlagFIN) {
+		end := seg.seq.Add(uint32(len(seg.payload)))
+		switch {
+		case end == c.rcvNxt:
+			c.inputFIN()
+		case kept && !c.finReceived && c.rcvNxt.LessThan(end) && end.LessThan(c.rcvAdv):
+			switch c.state {
+			case Established, FinWait1, FinWait2:
+				c.finAhead, c.finAt = true, end
+			}
+		}
 	}
 }
 
@@ -449,25 +462,31 @@ func (c *Conn) acked(ack Seq) {
 
 // inputData stores the payload of an acceptable segment, trimmed to the
 // window (RFC 9293 3.10.7.4, seventh), and acknowledges it.
-func (c *Conn) inputData(seg *segment) {
+func (c *Conn) inputData(seg *segment) (kept bool) {
 	p := seg.payload
 	off := seg.seq.Sub(c.rcvNxt)
 	if off < 0 { // the front was received already
 		if int(-off) >= len(p) {
 			c.ackNow = true
-			return
+			return true
 		}
 		p, off = p[-off:], 0
 	}
 	room := max(0, int(c.rcvAdv.Sub(c.rcvNxt))-int(off))
+	kept = len(p) <= room
 	p = p[:min(len(p), room)]
 	n, ok := c.rcv.Insert(int(off), p)
+	kept = kept && ok
 	if !ok {
 		c.t.stats.OfoDrops++
 		c.stats.OutOfOrderDrops++
 	}
 	c.rcvNxt = c.rcvNxt.Add(uint32(n))
 	c.stats.BytesReceived += uint64(n)
+	if c.finAhead && c.rcvNxt == c.finAt {
+		c.finAhead = false
+		defer c.inputFIN() // after the data's bookkeeping
+	}
 	// Every data segment is acknowledged; the poller sends one ACK per
 	// batch, which covers all the segments of the batch. Out-of-order
 	// ones are acknowledged at once as RFC 5681 4.2 asks, each by its own
@@ -481,6 +500,7 @@ func (c *Conn) inputData(seg *segment) {
 	if n > 0 {
 		c.t.notify(c)
 	}
+	return kept
 }
 
 // inputFIN is the eighth step.
