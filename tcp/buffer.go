@@ -1,30 +1,34 @@
 package tcp
 
+import "sync/atomic"
+
 // ring is a byte FIFO over a power-of-two array. head and tail are stream
 // offsets that only grow (they wrap at 2^64, never in practice), so the
 // bytes held are tail-head and a byte's place is its offset masked. The
 // send buffer keeps what was written until it is acknowledged; the receive
 // buffer also stores out-of-order data past tail, in place.
 //
-// With one producer (moving tail) and one consumer (moving head), this is
-// the shape issue 5 turns into the SPSC ring between an app goroutine and
-// the poller by making head and tail atomic.
+// It is a single-producer single-consumer ring: one goroutine moves tail
+// (Write, Insert), one moves head (Read, Discard), and the atomic indexes
+// order the bytes copied before them. So the app's goroutine may write
+// the send ring and read the receive ring while the poller's goroutine
+// does the other side.
 type ring struct {
 	buf        []byte
-	head, tail uint64
+	head, tail atomic.Uint64
 }
 
 // newRing returns a ring of at least capacity bytes (a power of two).
-func newRing(capacity int) ring {
+func newRing(capacity int) *ring {
 	n := 1
 	for n < capacity {
 		n <<= 1
 	}
-	return ring{buf: make([]byte, n)}
+	return &ring{buf: make([]byte, n)}
 }
 
 // Len is the number of bytes held.
-func (r *ring) Len() int { return int(r.tail - r.head) }
+func (r *ring) Len() int { return int(r.tail.Load() - r.head.Load()) }
 
 // Cap is the capacity.
 func (r *ring) Cap() int { return len(r.buf) }
@@ -35,8 +39,9 @@ func (r *ring) Free() int { return len(r.buf) - r.Len() }
 // Write appends as much of p as fits and returns how much.
 func (r *ring) Write(p []byte) int {
 	n := min(len(p), r.Free())
-	r.copyIn(r.tail, p[:n])
-	r.tail += uint64(n)
+	tail := r.tail.Load()
+	r.copyIn(tail, p[:n])
+	r.tail.Store(tail + uint64(n))
 	return n
 }
 
@@ -54,7 +59,7 @@ func (r *ring) copyIn(at uint64, p []byte) {
 func (r *ring) Peek(off int, p []byte) int {
 	n := max(0, min(len(p), r.Len()-off))
 	mask := uint64(len(r.buf) - 1)
-	i := (r.head + uint64(off)) & mask
+	i := (r.head.Load() + uint64(off)) & mask
 	c := copy(p[:n], r.buf[i:])
 	copy(p[c:n], r.buf)
 	return n
@@ -63,12 +68,12 @@ func (r *ring) Peek(off int, p []byte) int {
 // Read moves up to len(p) bytes out of the ring.
 func (r *ring) Read(p []byte) int {
 	n := r.Peek(0, p)
-	r.head += uint64(n)
+	r.head.Add(uint64(n))
 	return n
 }
 
 // Discard drops the oldest n bytes (n <= Len).
-func (r *ring) Discard(n int) { r.head += uint64(n) }
+func (r *ring) Discard(n int) { r.head.Add(uint64(n)) }
 
 // maxOutOfOrder bounds the disjoint ranges the receive buffer tracks past
 // its in-order end. Their bytes live in the ring itself, so memory is
@@ -82,7 +87,7 @@ type span struct{ start, end uint64 }
 // ring, and out-of-order ones stored at their place past tail, recorded in
 // ooo (sorted, disjoint, not touching).
 type recvBuffer struct {
-	ring
+	*ring
 	ooo  [maxOutOfOrder]span
 	nooo int
 }
@@ -93,8 +98,9 @@ type recvBuffer struct {
 // was dropped because it would need one more out-of-order range than the
 // buffer tracks.
 func (b *recvBuffer) Insert(off int, p []byte) (int, bool) {
-	start := b.tail + uint64(off)
-	end := min(start+uint64(len(p)), b.head+uint64(len(b.buf)))
+	tail := b.tail.Load()
+	start := tail + uint64(off)
+	end := min(start+uint64(len(p)), b.head.Load()+uint64(len(b.buf)))
 	if end <= start {
 		return 0, true
 	}
@@ -105,14 +111,15 @@ func (b *recvBuffer) Insert(off int, p []byte) (int, bool) {
 	if off > 0 {
 		return 0, true
 	}
-	b.tail = end
+	tail = end
 	// Out-of-order ranges the new bytes reached join the in-order data.
 	i := 0
-	for ; i < b.nooo && b.ooo[i].start <= b.tail; i++ {
-		b.tail = max(b.tail, b.ooo[i].end)
+	for ; i < b.nooo && b.ooo[i].start <= tail; i++ {
+		tail = max(tail, b.ooo[i].end)
 	}
 	b.dropRanges(i)
-	return int(b.tail - start), true
+	b.tail.Store(tail) // publishes the bytes to the reader
+	return int(tail - start), true
 }
 
 // addRange merges s into the out-of-order ranges, or reports false when

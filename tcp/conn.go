@@ -63,8 +63,8 @@ type Conn struct {
 	// we advertised last: it never moves left (RFC 9293 3.8.6.2.2).
 	irs, rcvNxt, rcvAdv Seq
 
-	snd ring       // bytes written and not yet acknowledged, from sndUna (or ISS+1)
-	rcv recvBuffer // bytes received and not yet read
+	snd *ring       // bytes written and not yet acknowledged, from sndUna (or ISS+1)
+	rcv *recvBuffer // bytes received and not yet read
 
 	synAcked    bool // our SYN is acknowledged: data starts at sndUna
 	finQueued   bool // the app closed its write side: a FIN follows the data
@@ -95,9 +95,14 @@ type Conn struct {
 	timerKind timerKind
 	heapIndex int
 
-	err     error // why the connection ended, if it did badly
-	inTx    bool  // in the table's transmit queue
-	inReady bool  // in the table's ready queue
+	err error     // why the connection ended, if it did badly
+	pub published // the status the app sees (Status)
+
+	// Owner is the app layer's handle on the connection, for the owner
+	// of the table to find when NextReady returns it.
+	Owner   any
+	inTx    bool // in the table's transmit queue
+	inReady bool // in the table's ready queue
 
 	stats ConnStats
 }
@@ -228,7 +233,8 @@ func (c *Conn) Close() error {
 	}
 	c.appClosed = true
 	switch {
-	case c.state == Closed:
+	case c.state == Closed || c.state == TimeWait:
+		c.freeBuffers()
 		return nil
 	case c.state == SynSent:
 		c.t.remove(c)
@@ -243,6 +249,22 @@ func (c *Conn) Close() error {
 	}
 	return nil
 }
+
+// freeBuffers lets the buffers go once the app closed and the connection
+// needs them no more (TIME-WAIT or CLOSED): the app's goroutine may use
+// them until its Close, so they are never taken from under it.
+func (c *Conn) freeBuffers() {
+	if c.appClosed && (c.state == Closed || c.state == TimeWait) {
+		c.snd, c.rcv = noBuffer, noRecvBuffer
+	}
+}
+
+// noBuffer and noRecvBuffer stand for freed buffers: empty, and with no
+// room.
+var (
+	noBuffer     = &ring{}
+	noRecvBuffer = &recvBuffer{ring: noBuffer}
+)
 
 // Abort resets the connection at once (SO_LINGER 0): a RST goes out in
 // the synchronized states (RFC 9293 3.10.5) and unsent data is dropped.

@@ -319,6 +319,7 @@ func (c *Conn) inputSynchronized(seg *segment) {
 			}
 			l.synq--
 			l.acceptq = append(l.acceptq, c)
+			t.notifyListener(l)
 			c.queued = true
 		}
 		c.sndWnd = seg.wnd << c.sndShift
@@ -524,14 +525,11 @@ func (c *Conn) inputFIN() {
 }
 
 // enterTimeWait waits 2×MSL before the 4-tuple may serve again (RFC 9293
-// 3.6). The send buffer goes now; the receive buffer stays for the app
-// unless it closed.
+// 3.6). The buffers go now if the app closed; otherwise it may still read
+// what came before the FIN.
 func (c *Conn) enterTimeWait() {
 	c.state = TimeWait
-	c.snd = ring{}
-	if c.appClosed {
-		c.rcv = recvBuffer{}
-	}
+	c.freeBuffers()
 	c.setTimer(c.t.now+2*c.t.cfg.MSL, timerTimeWait)
 	c.t.notify(c)
 }

@@ -36,15 +36,16 @@ type Table struct {
 	// skips ports listened on and an ephemeral search starts cheap.
 	nextEphemeral uint32
 
-	txq     []*Conn // connections that may have segments to send
-	txHead  int
-	ready   []*Conn              // connections with news for the app
-	rsts    *[maxPendingRSTs]rst // resets for segments with no connection: a ring
-	rstHead int
-	nrsts   int
-	timers  timerHeap
-	stats   Stats
-	mssSelf int // the MSS we announce: MTU − 40
+	txq            []*Conn // connections that may have segments to send
+	txHead         int
+	ready          []*Conn              // connections with news for the app
+	readyListeners []*Listener          // listeners with connections to accept
+	rsts           *[maxPendingRSTs]rst // resets for segments with no connection: a ring
+	rstHead        int
+	nrsts          int
+	timers         timerHeap
+	stats          Stats
+	mssSelf        int // the MSS we announce: MTU − 40
 }
 
 // rst is a reset to send for a segment no connection took.
@@ -126,6 +127,10 @@ type Listener struct {
 	synq    int // connections in SYN-RECEIVED from this listener
 	acceptq []*Conn
 	closed  bool
+	inReady bool // in the table's queue of listeners to accept from
+	// Owner is the app layer's handle on the listener, for its owner to
+	// find when NextAcceptable returns it.
+	Owner any
 }
 
 // Listen opens a listener on addr (the unspecified address listens on
@@ -282,7 +287,7 @@ func (t *Table) newConn(local, remote netip.AddrPort, iss Seq) *Conn {
 		t: t, local: local, remote: remote, key: tupleOf(local, remote),
 		iss: iss, sndUna: iss, sndNxt: iss, sndMax: iss,
 		snd:       newRing(t.cfg.SendBuffer),
-		rcv:       recvBuffer{ring: newRing(t.cfg.RecvBuffer)},
+		rcv:       &recvBuffer{ring: newRing(t.cfg.RecvBuffer)},
 		mss:       defaultMSS,
 		nagle:     t.cfg.Nagle,
 		rto:       *NewRTOEstimator(t.cfg.MinRTO, t.cfg.InitialRTO, t.cfg.MaxRTO),
@@ -321,11 +326,12 @@ func (t *Table) remove(c *Conn) {
 		}
 		c.listener, c.queued = nil, false
 	}
-	// The app may still read what arrived before a clean close.
-	if c.err != nil || c.appClosed {
-		c.rcv = recvBuffer{}
+	// The app may still read what arrived before the end; the buffers
+	// go with the app's Close, or with the connection if it has none.
+	if unseen {
+		c.appClosed = true
 	}
-	c.snd = ring{}
+	c.freeBuffers()
 	if !unseen {
 		t.notify(c)
 	}
@@ -339,8 +345,9 @@ func (t *Table) wantOutput(c *Conn) {
 	}
 }
 
-// notify queues c for NextReady.
+// notify publishes c's status and queues c for NextReady.
 func (t *Table) notify(c *Conn) {
+	c.pub.store(c)
 	if c.inReady || c.listener != nil {
 		return
 	}
