@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/xdpnet/xdpnet/arp"
+	"github.com/xdpnet/xdpnet/internal/mpsc"
 	"github.com/xdpnet/xdpnet/internal/wire"
 	"github.com/xdpnet/xdpnet/ip"
 	"github.com/xdpnet/xdpnet/nic"
@@ -30,10 +32,13 @@ type Config struct {
 	// that answer from the poller's endpoints (echo) answer in the same
 	// batch.
 	Serve func(now time.Duration)
-	// Spin is how long Run keeps polling after the last received frame
-	// before it blocks in the link's Wait; default 200 µs. Spinning is what
-	// buys latency (a wakeup costs 20–85 µs on the lab machines).
+	// Spin is how long Run keeps polling after the last frame or app work
+	// before it parks; default 200 µs. Spinning is what buys latency (a
+	// wakeup costs 20–85 µs on the lab machines); parking is what makes an
+	// idle stack free.
 	Spin time.Duration
+	// SpinOnly makes Run poll without ever parking, for a dedicated core.
+	SpinOnly bool
 }
 
 // Poller owns the protocol state of one queue. See the package doc.
@@ -45,17 +50,26 @@ type Poller struct {
 	udp  *udp.Table
 	tcp  *tcp.Table
 
-	serve func(time.Duration)
-	spin  time.Duration
-	now   time.Duration // the time of the Poll in progress
-	rx    []nic.Frame
-	tx    []nic.Frame // frames filled and waiting for Transmit: tx[:txn]
+	serve    func(time.Duration)
+	spin     time.Duration
+	spinOnly bool
+	now      time.Duration // the time of the Poll in progress
+	rx       []nic.Frame
+	tx       []nic.Frame // frames filled and waiting for Transmit: tx[:txn]
 
 	arpOut, arpIn []*arpRing     // ARP replies to and from the other pollers of the device (Share)
 	arpInput      func(wire.ARP) // p.arp.Input at p.now, made once: a method value allocates
 	txn           int
 	spare         []nic.Frame // transmit buffers allocated but not yet filled
 	stats         Stats
+
+	// The app side (see app.go): work app goroutines hand the poller,
+	// and the sleeping flag they check to wake it.
+	tasks    mpsc.Queue[func()]
+	kicks    mpsc.Queue[*tcp.Conn]
+	sleeping atomic.Bool
+	parker   nic.Parker // the link's, if it has one
+	woke     bool       // this round rang an app goroutine's bell
 }
 
 // Stats counts what the poller itself saw, below and between the protocol
@@ -74,6 +88,8 @@ type Stats struct {
 	// ARPShareDrops counts ARP replies not passed to another poller of
 	// the device because its ring was full (see Share).
 	ARPShareDrops uint64
+	// Parks counts the times Run parked (slept until woken).
+	Parks uint64
 }
 
 // New creates a poller on cfg.Link.
@@ -94,15 +110,17 @@ func New(cfg Config) (*Poller, error) {
 		cfg.IP.MTU = cfg.Link.MTU()
 	}
 	p := &Poller{
-		link:  cfg.Link,
-		mac:   cfg.Link.MAC(),
-		serve: cfg.Serve,
-		spin:  cfg.Spin,
-		rx:    make([]nic.Frame, cfg.Batch),
-		tx:    make([]nic.Frame, cfg.Batch),
-		spare: make([]nic.Frame, 0, cfg.Batch),
+		link:     cfg.Link,
+		mac:      cfg.Link.MAC(),
+		serve:    cfg.Serve,
+		spin:     cfg.Spin,
+		spinOnly: cfg.SpinOnly,
+		rx:       make([]nic.Frame, cfg.Batch),
+		tx:       make([]nic.Frame, cfg.Batch),
+		spare:    make([]nic.Frame, 0, cfg.Batch),
 	}
 	p.arpInput = func(a wire.ARP) { p.arp.Input(p.now, a) }
+	p.parker, _ = cfg.Link.(nic.Parker)
 	var err error
 	if p.ip, err = ip.New(cfg.IP); err != nil {
 		return nil, fmt.Errorf("fastpath: %w", err)
@@ -159,6 +177,8 @@ func (p *Poller) Deadline() (time.Duration, bool) {
 // frames received, so a driving loop knows whether to keep spinning.
 func (p *Poller) Poll(now time.Duration) (int, error) {
 	p.now = now
+	p.woke = false
+	p.takeAppWork()
 	p.takeARP()
 	n, err := p.link.Receive(p.rx)
 	if err != nil {
@@ -175,7 +195,9 @@ func (p *Poller) Poll(now time.Duration) (int, error) {
 	}
 	p.timers()
 	p.output()
-	return n, p.flush()
+	err = p.flush()
+	p.notifyApps()
+	return n, err
 }
 
 // input runs one received frame to completion.

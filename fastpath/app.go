@@ -1,0 +1,88 @@
+package fastpath
+
+import (
+	"time"
+
+	"github.com/xdpnet/xdpnet/internal/mpsc"
+	"github.com/xdpnet/xdpnet/tcp"
+)
+
+// Notifier is what an app layer hangs on a tcp.Conn or tcp.Listener
+// (their Owner field): the poller calls Notify on its own goroutine after
+// a round in which the connection had news (data, room, the end) or the
+// listener a connection to accept. Notify must be quick and must not
+// block: ring a doorbell, move accepted connections to a channel.
+type Notifier interface {
+	Notify() bool // reports whether it woke a goroutine
+}
+
+// Do runs fn on the poller's goroutine at the start of its next round,
+// and wakes the poller if it sleeps. Any goroutine may call it; it
+// allocates one node, so it is for control operations (dial, listen,
+// close, options), not data.
+func (p *Poller) Do(fn func()) {
+	p.tasks.Push(&mpsc.Node[func()]{Value: fn})
+	p.Wake()
+}
+
+// Kick tells the poller that the app wrote into or read from the Stream
+// of n.Value: it sends the new data, or a window update, at its next
+// round. Any goroutine may call it; a node already queued costs one
+// atomic compare-and-swap and nothing else, and no allocation ever.
+func (p *Poller) Kick(n *mpsc.Node[*tcp.Conn]) {
+	if p.kicks.Push(n) {
+		p.Wake()
+	}
+}
+
+// Wake makes a sleeping poller run a round now. It costs one atomic load
+// when the poller is awake.
+func (p *Poller) Wake() {
+	if p.sleeping.Load() && p.sleeping.CompareAndSwap(true, false) && p.parker != nil {
+		p.parker.Wake()
+	}
+}
+
+// Now is the time of the poller's current or last round, on its own
+// clock; only the poller's goroutine (a Do function) may call it.
+func (p *Poller) Now() time.Duration { return p.now }
+
+// takeAppWork runs the functions and kicks the app goroutines queued.
+func (p *Poller) takeAppWork() {
+	if !p.tasks.Empty() {
+		p.tasks.TakeAll(p.runTask)
+	}
+	if !p.kicks.Empty() {
+		p.kicks.TakeAll(p.kickConn)
+	}
+}
+
+func (p *Poller) runTask(n *mpsc.Node[func()]) { n.Value() }
+
+func (p *Poller) kickConn(n *mpsc.Node[*tcp.Conn]) { n.Value.AppActivity() }
+
+// notifyApps tells the app layer of the connections and listeners with
+// news this round.
+func (p *Poller) notifyApps() {
+	for {
+		c, ok := p.tcp.NextReady()
+		if !ok {
+			break
+		}
+		if n, ok := c.Owner.(Notifier); ok && n.Notify() {
+			p.woke = true
+		}
+	}
+	for {
+		l, ok := p.tcp.NextAcceptable()
+		if !ok {
+			break
+		}
+		if n, ok := l.Owner.(Notifier); ok && n.Notify() {
+			p.woke = true
+		}
+	}
+}
+
+// pendingAppWork reports whether app goroutines queued work.
+func (p *Poller) pendingAppWork() bool { return !p.tasks.Empty() || !p.kicks.Empty() }
