@@ -1,0 +1,153 @@
+package tcp
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// seqBytes returns n bytes counting up from b.
+func seqBytes(b byte, n int) []byte {
+	p := make([]byte, n)
+	for i := range p {
+		p[i] = b + byte(i)
+	}
+	return p
+}
+
+func TestRingWrapAround(t *testing.T) {
+	r := newRing(10)
+	require.Equal(t, 16, r.Cap(), "rounded up to a power of two")
+	assert.Equal(t, 10, r.Write(seqBytes(0, 10)))
+	out := make([]byte, 6)
+	assert.Equal(t, 6, r.Read(out))
+	assert.Equal(t, seqBytes(0, 6), out)
+	// 4 held, 12 free: the next write wraps past the end of the array.
+	assert.Equal(t, 12, r.Free())
+	assert.Equal(t, 12, r.Write(seqBytes(10, 20)), "cut to the room left")
+	assert.Zero(t, r.Free())
+	assert.Zero(t, r.Write([]byte{1}))
+
+	// Peek reads across the wrap without consuming.
+	p := make([]byte, 8)
+	assert.Equal(t, 8, r.Peek(3, p))
+	assert.Equal(t, seqBytes(9, 8), p)
+	assert.Equal(t, 2, r.Peek(14, p), "up to tail")
+	assert.Equal(t, 16, r.Len())
+
+	r.Discard(2)
+	all := make([]byte, 32)
+	n := r.Read(all)
+	assert.Equal(t, 14, n)
+	assert.Equal(t, seqBytes(8, 14), all[:n])
+	assert.Zero(t, r.Len())
+}
+
+func TestRecvBufferOutOfOrderMerge(t *testing.T) {
+	b := recvBuffer{ring: newRing(64)}
+	n, ok := b.Insert(10, seqBytes(10, 5)) // [10,15)
+	require.True(t, ok)
+	assert.Zero(t, n, "out of order: nothing in order yet")
+	n, ok = b.Insert(20, seqBytes(20, 5)) // [20,25)
+	require.True(t, ok)
+	assert.Zero(t, n)
+	assert.Equal(t, 2, b.nooo)
+	assert.Equal(t, 10, b.OutOfOrder())
+	// A range that touches one and overlaps the other joins them.
+	_, ok = b.Insert(15, seqBytes(15, 6)) // [15,21)
+	require.True(t, ok)
+	assert.Equal(t, 1, b.nooo)
+	assert.Equal(t, span{10, 25}, b.ooo[0])
+	assert.Equal(t, 15, b.OutOfOrder())
+	// A duplicate inside changes nothing.
+	_, ok = b.Insert(12, seqBytes(12, 3))
+	require.True(t, ok)
+	assert.Equal(t, 1, b.nooo)
+	assert.Zero(t, b.Len())
+
+	// The in-order bytes reach the range: all of it becomes readable.
+	n, ok = b.Insert(0, seqBytes(0, 10))
+	require.True(t, ok)
+	assert.Equal(t, 25, n)
+	assert.Zero(t, b.nooo)
+	assert.Zero(t, b.OutOfOrder())
+	out := make([]byte, 64)
+	assert.Equal(t, 25, b.Read(out))
+	assert.Equal(t, seqBytes(0, 25), out[:25])
+}
+
+func TestRecvBufferInOrderPastRanges(t *testing.T) {
+	b := recvBuffer{ring: newRing(64)}
+	_, _ = b.Insert(5, seqBytes(5, 5))   // [5,10)
+	_, _ = b.Insert(20, seqBytes(20, 5)) // [20,25)
+	// In-order bytes that cover the first range and stop short of the
+	// second join only the first.
+	n, ok := b.Insert(0, seqBytes(0, 12))
+	require.True(t, ok)
+	assert.Equal(t, 12, n)
+	assert.Equal(t, 1, b.nooo)
+	// The range's offsets are stream offsets: the next in-order insert is
+	// relative to the new end.
+	n, ok = b.Insert(0, seqBytes(12, 8))
+	require.True(t, ok)
+	assert.Equal(t, 13, n)
+	out := make([]byte, 64)
+	assert.Equal(t, 25, b.Read(out))
+	assert.True(t, bytes.Equal(seqBytes(0, 25), out[:25]))
+}
+
+func TestRecvBufferRangeLimit(t *testing.T) {
+	b := recvBuffer{ring: newRing(64)}
+	for i := range maxOutOfOrder {
+		_, ok := b.Insert(2+2*i, []byte{byte(2 + 2*i)})
+		require.True(t, ok, "range %d", i)
+	}
+	assert.Equal(t, maxOutOfOrder, b.nooo)
+	// One more disjoint range is refused...
+	_, ok := b.Insert(40, []byte{40})
+	assert.False(t, ok)
+	assert.Equal(t, maxOutOfOrder, b.nooo)
+	// ...one that extends a range is not, nor one that joins two.
+	_, ok = b.Insert(3, []byte{3})
+	assert.True(t, ok)
+	assert.Equal(t, maxOutOfOrder-1, b.nooo, "[2,3) [3,4) [4,5) merged")
+	_, ok = b.Insert(40, []byte{40})
+	assert.True(t, ok, "room for a range again")
+	assert.Equal(t, maxOutOfOrder, b.nooo)
+	// Filling from the front takes every range it reaches.
+	n, ok := b.Insert(0, []byte{0, 1})
+	require.True(t, ok)
+	assert.Equal(t, 5, n, "[0,5): the front and the merged range")
+}
+
+func TestRecvBufferCapacityAndWrap(t *testing.T) {
+	b := recvBuffer{ring: newRing(16)}
+	// Move the ring's start near the end of its array.
+	n, _ := b.Insert(0, seqBytes(0, 12))
+	require.Equal(t, 12, n)
+	out := make([]byte, 16)
+	require.Equal(t, 12, b.Read(out))
+
+	// Out of order across the wrap, cut at the capacity.
+	n, ok := b.Insert(6, seqBytes(6, 20))
+	require.True(t, ok)
+	assert.Zero(t, n)
+	assert.Equal(t, 10, b.OutOfOrder(), "bytes past head+cap are cut")
+	n, ok = b.Insert(0, seqBytes(0, 6))
+	require.True(t, ok)
+	assert.Equal(t, 16, n)
+	assert.Equal(t, 16, b.Read(out))
+	assert.Equal(t, seqBytes(0, 16), out)
+
+	// Nothing fits in a full buffer.
+	b.Insert(0, seqBytes(0, 16))
+	n, ok = b.Insert(0, []byte{1})
+	assert.True(t, ok)
+	assert.Zero(t, n)
+	n, ok = b.Insert(3, []byte{1})
+	assert.True(t, ok)
+	assert.Zero(t, n)
+	assert.Zero(t, b.nooo)
+}
