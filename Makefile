@@ -31,11 +31,11 @@ lint:
 
 # The main job: builds veth labs and measures xdpnet against its baselines,
 # both sides in one run: the ring layer against asavie/xdp (RxDrop, for
-# BENCHTIME frames), then UDP echo, ping and a UDP flood against the Linux
-# kernel on the same veth pair (their own sizes: RxDrop's count would make
-# 2M paced pings).
+# BENCHTIME frames), then UDP echo, ping, a UDP flood, TCP request/response
+# and TCP bulk throughput against the Linux kernel on the same veth pair
+# (their own sizes: RxDrop's count would make 2M paced pings).
 bench:
-	$(GO) test -run '^$$' -bench 'RxDrop' -benchtime $(BENCHTIME) -count $(BENCHCOUNT) -timeout 20m ./bench/ && $(GO) test -run '^$$' -bench 'UDPEcho|Ping|UDPFlood' -count $(BENCHCOUNT) -timeout 20m ./bench/
+	$(GO) test -run '^$$' -bench 'RxDrop' -benchtime $(BENCHTIME) -count $(BENCHCOUNT) -timeout 20m ./bench/ && $(GO) test -run '^$$' -bench 'UDPEcho|Ping|UDPFlood|TCPRR|TCPBulk' -count $(BENCHCOUNT) -timeout 20m ./bench/
 
 # Micro-benchmarks of the ring layer and links, with allocations.
 bench-micro:

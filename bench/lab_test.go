@@ -47,20 +47,23 @@ const timeLimit = 60 * time.Second
 // xdpnet's StackAddr on the same link.
 func kernelAddr(l *lab.Lab) netip.Addr { return l.Local.Addr.Addr() }
 
-// UDP ports of the servers, on both sides (RFC 862 echo, RFC 863 discard).
+// Ports of the servers, on both sides: UDP and TCP echo (RFC 862) and
+// discard (RFC 863), TCP chargen (RFC 864).
 const (
 	echoPort    = services.EchoPort
 	discardPort = services.DiscardPort
+	chargenPort = services.ChargenPort
 )
 
 // stack is xdpnet on the lab's Local end: the steering program in native
 // mode and one poller on queue 0, answering ARP and ping for StackAddr and
-// serving UDP echo and discard from its Serve hook: the same services as
-// `xdpnet serve`.
+// serving UDP echo and discard, and TCP echo, discard and chargen, from
+// its Serve hook: the same services as `xdpnet serve`.
 type stack struct {
 	*fastpath.Poller
 	dev *nic.XDPDevice
 	svc services.EchoDiscard
+	tcp services.TCPServices
 }
 
 // newStack opens Local's link for xdpnet; the poller does not run until
@@ -74,13 +77,17 @@ func newStack(b *testing.B, l *lab.Lab) *stack {
 	b.Cleanup(func() { s.dev.Close() })
 	var err error
 	s.Poller, err = fastpath.New(fastpath.Config{
-		Link:  s.dev.Links()[0],
-		IP:    ip.Config{Addr: netip.PrefixFrom(l.StackAddr, l.Local.Addr.Bits())},
-		Serve: s.svc.Serve,
+		Link: s.dev.Links()[0],
+		IP:   ip.Config{Addr: netip.PrefixFrom(l.StackAddr, l.Local.Addr.Bits())},
+		Serve: func(now time.Duration) {
+			s.svc.Serve(now)
+			s.tcp.Serve(now)
+		},
 	})
 	require.NoError(b, err)
 	b.Cleanup(s.Close)
 	require.NoError(b, s.svc.Bind(s.UDP()))
+	require.NoError(b, s.tcp.Listen(s.TCP()))
 	return s
 }
 

@@ -61,29 +61,36 @@ const echoClientEnv = "XDPNET_BENCH_ECHO_CLIENT"
 // echoClient runs b.N transactions of size bytes against server from a
 // client process in the peer's namespace, and reports what it measured.
 func echoClient(b *testing.B, l *lab.Lab, server netip.AddrPort, size int) map[string]float64 {
+	return peerClient(b, l, "TestEchoClientProcess", echoClientEnv, fmt.Sprintf("%s %d %d", server, size, b.N), "echo-client")
+}
+
+// peerClient runs this test binary's test in the peer's namespace, with
+// spec in the environment variable env, and reports the metrics the child
+// printed on its line "<name>: k=v k=v …".
+func peerClient(b *testing.B, l *lab.Lab, test, env, spec, name string) map[string]float64 {
 	ctx, cancel := context.WithTimeout(context.Background(), timeLimit+10*time.Second)
 	defer cancel()
-	cmd := l.Peer.Command(ctx, os.Args[0], "-test.run=^TestEchoClientProcess$", "-test.timeout="+(timeLimit+5*time.Second).String())
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %d %d", echoClientEnv, server, size, b.N))
+	cmd := l.Peer.Command(ctx, os.Args[0], "-test.run=^"+test+"$", "-test.timeout="+(timeLimit+5*time.Second).String())
+	cmd.Env = append(os.Environ(), env+"="+spec)
 	b.ResetTimer()
 	out, err := cmd.CombinedOutput()
 	b.StopTimer()
 	if err != nil {
-		b.Fatalf("echo client: %v\n%s", err, out)
+		b.Fatalf("%s: %v\n%s", name, err, out)
 	}
 	m := map[string]float64{}
 	for _, line := range strings.Split(string(out), "\n") {
-		if rest, ok := strings.CutPrefix(line, "echo-client: "); ok {
+		if rest, ok := strings.CutPrefix(line, name+": "); ok {
 			for _, kv := range strings.Fields(rest) {
 				k, v, _ := strings.Cut(kv, "=")
 				if m[k], err = strconv.ParseFloat(v, 64); err != nil {
-					b.Fatalf("echo client said %q", line)
+					b.Fatalf("%s said %q", name, line)
 				}
 			}
 		}
 	}
 	if len(m) == 0 {
-		b.Fatalf("echo client printed no result:\n%s", out)
+		b.Fatalf("%s printed no result:\n%s", name, out)
 	}
 	b.ReportMetric(0, "ns/op") // the wall time includes the client's start
 	return report(b, m)
