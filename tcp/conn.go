@@ -273,7 +273,9 @@ func (c *Conn) Abort() {
 		return
 	}
 	if (c.state.synchronized() && c.state != TimeWait) || c.state == SynReceived {
-		c.t.queueRST(c.local, c.remote, c.sndNxt, c.rcvNxt, true)
+		// From SND.MAX, not SND.NXT, which a timeout may have moved back:
+		// the peer takes a reset only at the edge it expects (RFC 5961).
+		c.t.queueRST(c.local, c.remote, c.sndMax, c.rcvNxt, true)
 	}
 	if c.err == nil {
 		c.err = ErrAborted

@@ -339,7 +339,7 @@ func (c *Conn) inputSynchronized(seg *segment) {
 				// RFC 1122 4.2.2.13: new data for an app that closed is
 				// lost, and the peer must know. (A retransmission of what
 				// came before is only acknowledged.)
-				t.queueRST(c.local, c.remote, c.sndNxt, c.rcvNxt.Add(uint32(len(seg.payload))), true)
+				t.queueRST(c.local, c.remote, c.sndMax, c.rcvNxt.Add(uint32(len(seg.payload))), true)
 				c.err = ErrAborted
 				t.remove(c)
 				return
@@ -403,6 +403,14 @@ func (c *Conn) inputACK(seg *segment) bool {
 		wnd := seg.wnd << c.sndShift
 		if wnd > c.sndWnd {
 			t.wantOutput(c)
+		}
+		if c.sndWnd == 0 && wnd > 0 && c.sndUna.LessThan(c.sndNxt) {
+			// The window reopens and our zero-window probe is still
+			// unacknowledged: the receiver dropped it (RFC 9293 3.8.6.1).
+			// Send it again first, rather than data past it that leaves
+			// a hole for the retransmission timeout to fill.
+			c.sndNxt = c.sndUna
+			c.rttTiming = false
 		}
 		c.sndWnd, c.sndWl1, c.sndWl2 = wnd, seg.seq, seg.ack
 		c.maxSndWnd = max(c.maxSndWnd, wnd)

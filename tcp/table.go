@@ -249,6 +249,7 @@ func (t *Table) Dial(now time.Duration, local, remote netip.AddrPort) (*Conn, er
 	}
 	c := t.newConn(local, remote, t.isns.ISN(now, local, remote))
 	c.state = SynSent
+	c.pub.store(c) // the app sees SYN-SENT, not CLOSED, until news
 	if t.cfg.ConnectTimeout > 0 {
 		c.connectDeadline = now + t.cfg.ConnectTimeout
 	}
