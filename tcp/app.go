@@ -104,3 +104,15 @@ func (t *Table) NextAcceptable() (*Listener, bool) {
 // HasOutput reports whether segments wait for Output: a poller that ran
 // out of transmit buffers keeps polling rather than sleep on them.
 func (t *Table) HasOutput() bool { return t.txHead < len(t.txq) || t.nrsts > 0 }
+
+// ReadCap is the receive ring's room when empty.
+func (s Stream) ReadCap() int { return s.rcv.Cap() }
+
+// SetRecvBuffer limits the receive buffer, and so the window, to n bytes,
+// clamped to the size allocated from Config.RecvBuffer (as Linux clamps
+// SO_RCVBUF to rmem_max). A window already offered is not taken back.
+func (c *Conn) SetRecvBuffer(n int) { c.rcv.setLimit(n) }
+
+// SetSendBuffer limits the send buffer to n bytes, clamped to the size
+// allocated from Config.SendBuffer.
+func (c *Conn) SetSendBuffer(n int) { c.snd.setLimit(n) }

@@ -16,6 +16,9 @@ import "sync/atomic"
 type ring struct {
 	buf        []byte
 	head, tail atomic.Uint64
+	// limit is the room the ring offers, at most len(buf): SO_RCVBUF
+	// and SO_SNDBUF within the allocated size. Zero means len(buf).
+	limit atomic.Int64
 }
 
 // newRing returns a ring of at least capacity bytes (a power of two).
@@ -30,11 +33,19 @@ func newRing(capacity int) *ring {
 // Len is the number of bytes held.
 func (r *ring) Len() int { return int(r.tail.Load() - r.head.Load()) }
 
-// Cap is the capacity.
-func (r *ring) Cap() int { return len(r.buf) }
+// Cap is the capacity: the allocated size, or the limit set below it.
+func (r *ring) Cap() int {
+	if l := int(r.limit.Load()); l > 0 {
+		return l
+	}
+	return len(r.buf)
+}
 
 // Free is the room left.
-func (r *ring) Free() int { return len(r.buf) - r.Len() }
+func (r *ring) Free() int { return max(0, r.Cap()-r.Len()) }
+
+// setLimit sets the room the ring offers, clamped to its size.
+func (r *ring) setLimit(n int) { r.limit.Store(int64(max(1, min(n, len(r.buf))))) }
 
 // Write appends as much of p as fits and returns how much.
 func (r *ring) Write(p []byte) int {

@@ -98,6 +98,14 @@ type Conn struct {
 	err error     // why the connection ended, if it did badly
 	pub published // the status the app sees (Status)
 
+	// Keepalive (keepalive.go): the last time a segment came, and the
+	// probes sent since.
+	keepalive           bool
+	keepProbe           bool // a probe is due
+	keepIdle, keepIntvl time.Duration
+	keepProbes          int
+	lastRecv            time.Duration
+
 	// Owner is the app layer's handle on the connection, for the owner
 	// of the table to find when NextReady returns it.
 	Owner   any

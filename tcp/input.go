@@ -75,6 +75,7 @@ func (t *Table) Input(now time.Duration, src, dst netip.Addr, b []byte) {
 	}
 	if c != nil {
 		c.stats.SegsIn++
+		c.lastRecv, c.keepProbes = now, 0
 		c.input(&seg)
 		return
 	}
@@ -206,6 +207,7 @@ func (c *Conn) establish() {
 	}
 	c.t.notify(c)
 	c.t.wantOutput(c)
+	c.idle()
 }
 
 // acceptable is RFC 9293 3.10.7.4's first check, with the window we
@@ -444,6 +446,7 @@ func (c *Conn) acked(ack Seq) {
 	c.retries, c.dupAcks = 0, 0
 	if c.sndUna == c.sndMax {
 		c.stopTimerKind(timerRetransmit)
+		c.idle()
 	} else {
 		c.setTimer(t.now+c.rto.RTO(), timerRetransmit) // RFC 6298 5.3
 	}

@@ -86,6 +86,12 @@ func (c *Conn) output(b []byte) int {
 		}
 		return 0
 	}
+	if c.keepProbe {
+		// A keepalive probe: one byte before what the peer expects, so it
+		// must answer with an ACK (RFC 1122 4.2.3.6; Linux sends no data).
+		c.keepProbe = false
+		return c.emit(b, c.sndUna.Add(^uint32(0)), 0, wire.TCPFlagACK)
+	}
 	if c.dupAcksDue > 0 {
 		// RFC 5681 4.2: one duplicate ACK per out-of-order segment, with
 		// no data (the sender counts only pure ACKs as duplicates, RFC

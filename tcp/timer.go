@@ -17,6 +17,7 @@ const (
 	timerPersist
 	timerTimeWait
 	timerFinWait2
+	timerKeepalive
 )
 
 // timerHeap is a min-heap of connections by deadline. (Issue 5 replaces
@@ -89,6 +90,8 @@ func (t *Table) Tick(now time.Duration) {
 		case timerPersist:
 			c.probe = true
 			t.wantOutput(c)
+		case timerKeepalive:
+			c.keepaliveTimeout()
 		case timerTimeWait, timerFinWait2:
 			t.remove(c)
 		}
