@@ -47,6 +47,12 @@ func (p *Poller) Wake() {
 // clock; only the poller's goroutine (a Do function) may call it.
 func (p *Poller) Now() time.Duration { return p.now }
 
+// OnRound adds fn to what runs on every round, after the received
+// frames went through the protocol cores (as Config.Serve); call it on
+// the poller's goroutine (in a Do function). It is for app layers that
+// move data in bulk each round, such as UDP sockets.
+func (p *Poller) OnRound(fn func(now time.Duration)) { p.hooks = append(p.hooks, fn) }
+
 // takeAppWork runs the functions and kicks the app goroutines queued.
 func (p *Poller) takeAppWork() {
 	if !p.tasks.Empty() {

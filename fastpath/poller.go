@@ -70,6 +70,7 @@ type Poller struct {
 	sleeping atomic.Bool
 	parker   nic.Parker // the link's, if it has one
 	woke     bool       // this round rang an app goroutine's bell
+	hooks    []func(time.Duration)
 }
 
 // Stats counts what the poller itself saw, below and between the protocol
@@ -192,6 +193,9 @@ func (p *Poller) Poll(now time.Duration) (int, error) {
 	p.link.Release(p.rx[:n])
 	if p.serve != nil {
 		p.serve(now)
+	}
+	for _, h := range p.hooks {
+		h(now)
 	}
 	p.timers()
 	p.output()

@@ -1,0 +1,376 @@
+package sockapi
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/xdpnet/xdpnet/fastpath"
+	"github.com/xdpnet/xdpnet/internal/mpsc"
+	"github.com/xdpnet/xdpnet/tcp"
+)
+
+// Conn is a TCP connection: a net.Conn whose bytes travel through
+// lock-free rings between the caller's goroutine and the poller that
+// runs the connection. Like *net.TCPConn, one goroutine may read while
+// another writes, and Close may come from any goroutine.
+type Conn struct {
+	s      *Stack
+	p      *fastpath.Poller
+	tc     *tcp.Conn  // the poller's; only Status is read here
+	st     tcp.Stream // the rings
+	kick   mpsc.Node[*tcp.Conn]
+	rbell  bell
+	wbell  bell
+	rdl    deadline
+	wdl    deadline
+	laddr  *net.TCPAddr
+	raddr  *net.TCPAddr
+	done   chan struct{} // closed by Close
+	closed atomic.Bool
+	wshut  atomic.Bool  // CloseWrite was called
+	linger atomic.Int64 // SetLinger's seconds; -1: Close returns at once
+	// rmu and wmu serialize concurrent Reads and concurrent Writes, as
+	// Go's net does: each ring has one producer and one consumer. The
+	// poller never takes them.
+	rmu, wmu sync.Mutex
+}
+
+var _ net.Conn = (*Conn)(nil)
+
+// newConn wraps tc; it runs on tc's poller, which it makes tc's owner.
+func newConn(s *Stack, p *fastpath.Poller, tc *tcp.Conn) *Conn {
+	c := &Conn{
+		s: s, p: p, tc: tc, st: tc.Stream(),
+		rbell: newBell(), wbell: newBell(), rdl: newDeadline(), wdl: newDeadline(),
+		laddr: net.TCPAddrFromAddrPort(tc.LocalAddr()), raddr: net.TCPAddrFromAddrPort(tc.RemoteAddr()),
+		done: make(chan struct{}),
+	}
+	c.kick.Value = tc
+	c.linger.Store(-1)
+	tc.Owner = c
+	return c
+}
+
+// Notify is called by the poller when the connection has news.
+func (c *Conn) Notify() bool {
+	r := c.rbell.ring()
+	w := c.wbell.ring()
+	return r || w
+}
+
+// Read reads received data, blocking until some is there, the peer's
+// FIN (io.EOF), an error, or the read deadline.
+func (c *Conn) Read(b []byte) (int, error) {
+	if c.closed.Load() {
+		return 0, c.opError("read", net.ErrClosed)
+	}
+	if isClosed(c.rdl.wait()) {
+		// As Go's net: a deadline past fails the call, data there or not.
+		return 0, c.opError("read", os.ErrDeadlineExceeded)
+	}
+	if len(b) == 0 {
+		return 0, nil
+	}
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	for {
+		if avail := c.st.Readable(); avail > 0 {
+			n := c.st.Read(b)
+			// The window opens as the ring drains; the poller needs to
+			// hear of it only when the ring had filled past half (before
+			// that, the window the peer has still lets it send).
+			if 2*avail >= c.st.ReadCap() {
+				c.p.Kick(&c.kick)
+			}
+			return n, nil
+		}
+		st := c.tc.Status()
+		switch {
+		case c.st.Readable() > 0:
+			continue
+		case st.Err != nil:
+			return 0, c.opError("read", st.Err)
+		case st.EOF || st.State == tcp.Closed:
+			return 0, io.EOF
+		}
+		ready := func() bool {
+			s := c.tc.Status()
+			return c.st.Readable() > 0 || s.EOF || s.Err != nil || s.State == tcp.Closed
+		}
+		if err := c.wait(&c.rbell, &c.rdl, ready); err != nil {
+			return 0, c.opError("read", err)
+		}
+	}
+}
+
+// Write writes b, blocking while the send ring is full, until all of b is
+// queued, an error, or the write deadline; it returns how much was
+// queued. Data queued is sent after Write returns.
+func (c *Conn) Write(b []byte) (int, error) {
+	if c.closed.Load() {
+		return 0, c.opError("write", net.ErrClosed)
+	}
+	if c.wshut.Load() {
+		return 0, c.opError("write", syscall.EPIPE)
+	}
+	if isClosed(c.wdl.wait()) {
+		return 0, c.opError("write", os.ErrDeadlineExceeded)
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	n := 0
+	for {
+		st := c.tc.Status()
+		switch {
+		case st.Err != nil:
+			return n, c.opError("write", st.Err)
+		case st.State == tcp.Closed:
+			return n, c.opError("write", syscall.EPIPE)
+		}
+		if m := c.st.Write(b[n:]); m > 0 {
+			n += m
+			c.p.Kick(&c.kick)
+		}
+		if n == len(b) {
+			return n, nil
+		}
+		ready := func() bool { s := c.tc.Status(); return c.st.Writable() > 0 || s.Err != nil || s.State == tcp.Closed }
+		if err := c.wait(&c.wbell, &c.wdl, ready); err != nil {
+			return n, c.opError("write", err)
+		}
+	}
+}
+
+// wait waits on b until ready, mapping the end of the wait to the error
+// a blocked net.Conn call returns.
+func (c *Conn) wait(b *bell, dl *deadline, ready func() bool) error {
+	switch b.wait(ready, dl.wait(), c.done, c.s.done) {
+	case nil:
+		return nil
+	case c.done, c.s.done:
+		return net.ErrClosed
+	default:
+		return os.ErrDeadlineExceeded
+	}
+}
+
+// Close closes the connection. Written data still goes out, followed by
+// a FIN, after Close returns (as close(2) without SO_LINGER); with
+// SetLinger(n > 0) Close waits up to n seconds for the peer to
+// acknowledge everything, and says so if it did not; with SetLinger(0),
+// or with data received and not read, the connection is reset. An error
+// means written data may not have arrived.
+func (c *Conn) Close() error {
+	if !c.closed.CompareAndSwap(false, true) {
+		return c.opError("close", net.ErrClosed)
+	}
+	close(c.done)
+	c.s.untrack(c)
+	linger := c.linger.Load()
+	c.p.Do(func() {
+		if linger == 0 {
+			c.tc.Abort()
+		} else {
+			c.tc.Close()
+		}
+	})
+	if linger > 0 {
+		return c.lingerWait(time.Duration(linger) * time.Second)
+	}
+	if err := c.tc.Status().Err; err != nil && !errors.Is(err, tcp.ErrAborted) {
+		return c.opError("close", err)
+	}
+	return nil
+}
+
+// lingerWait waits until the peer acknowledged all data and the FIN.
+func (c *Conn) lingerWait(d time.Duration) error {
+	dl := newDeadline()
+	dl.set(time.Now().Add(d))
+	defer dl.set(time.Time{})
+	acked := func() bool {
+		s := c.tc.Status()
+		return s.Err != nil || s.State == tcp.FinWait2 || s.State == tcp.TimeWait || s.State == tcp.Closed
+	}
+	for !acked() {
+		switch c.wbell.wait(acked, dl.wait(), nil, c.s.done) {
+		case nil:
+		case c.s.done:
+			return c.opError("close", net.ErrClosed)
+		default:
+			return c.opError("close", os.ErrDeadlineExceeded)
+		}
+	}
+	if err := c.tc.Status().Err; err != nil {
+		return c.opError("close", err)
+	}
+	return nil
+}
+
+// close is the stack closing the connection.
+func (c *Conn) close() { c.Close() }
+
+// CloseWrite shuts the write side: a FIN follows the data written. Reads
+// go on until the peer's FIN.
+func (c *Conn) CloseWrite() error {
+	if c.closed.Load() {
+		return c.opError("close", net.ErrClosed)
+	}
+	if c.wshut.CompareAndSwap(false, true) {
+		c.p.Do(func() { c.tc.CloseWrite() })
+	}
+	return nil
+}
+
+// LocalAddr is the connection's local address.
+func (c *Conn) LocalAddr() net.Addr { return c.laddr }
+
+// RemoteAddr is the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.raddr }
+
+// SetDeadline sets the read and write deadlines.
+func (c *Conn) SetDeadline(t time.Time) error {
+	if c.closed.Load() {
+		return c.opError("set", net.ErrClosed)
+	}
+	c.rdl.set(t)
+	c.wdl.set(t)
+	return nil
+}
+
+// SetReadDeadline sets the deadline of Read calls, blocked ones included.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	if c.closed.Load() {
+		return c.opError("set", net.ErrClosed)
+	}
+	c.rdl.set(t)
+	return nil
+}
+
+// SetWriteDeadline sets the deadline of Write calls, blocked ones
+// included.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	if c.closed.Load() {
+		return c.opError("set", net.ErrClosed)
+	}
+	c.wdl.set(t)
+	return nil
+}
+
+// SetNoDelay turns Nagle's algorithm off (true, the default, as in Go's
+// net) or on.
+func (c *Conn) SetNoDelay(noDelay bool) error {
+	return c.option(func() { c.tc.SetNagle(!noDelay) })
+}
+
+// SetKeepAlive turns keepalive probes on or off; SetKeepAlivePeriod sets
+// the idle time before the first probe and between probes (as Go's net
+// sets TCP_KEEPIDLE and TCP_KEEPINTVL).
+func (c *Conn) SetKeepAlive(on bool) error {
+	return c.option(func() { c.tc.SetKeepAlive(on) })
+}
+
+// SetKeepAlivePeriod sets the keepalive idle time and probe interval.
+func (c *Conn) SetKeepAlivePeriod(d time.Duration) error {
+	if d <= 0 {
+		return c.opError("set", syscall.EINVAL)
+	}
+	return c.option(func() { c.tc.SetKeepAlivePeriod(d, d) })
+}
+
+// SetLinger sets how Close treats data not yet acknowledged: sec < 0 (the
+// default) sends it after Close returns; sec == 0 discards it and resets
+// the connection; sec > 0 makes Close wait up to sec seconds for it.
+func (c *Conn) SetLinger(sec int) error {
+	if c.closed.Load() {
+		return c.opError("set", net.ErrClosed)
+	}
+	c.linger.Store(int64(sec))
+	return nil
+}
+
+// SetReadBuffer and SetWriteBuffer set the room of the receive and send
+// rings; the rings are allocated at Config.TCP's sizes, which bound them
+// as net.core.rmem_max and wmem_max bound SO_RCVBUF and SO_SNDBUF.
+func (c *Conn) SetReadBuffer(bytes int) error {
+	if bytes <= 0 {
+		return c.opError("set", syscall.EINVAL)
+	}
+	return c.option(func() { c.tc.SetRecvBuffer(bytes) })
+}
+
+// SetWriteBuffer sets the room of the send ring (see SetReadBuffer).
+func (c *Conn) SetWriteBuffer(bytes int) error {
+	if bytes <= 0 {
+		return c.opError("set", syscall.EINVAL)
+	}
+	return c.option(func() { c.tc.SetSendBuffer(bytes) })
+}
+
+// option runs an option's change on the poller and waits for it.
+func (c *Conn) option(fn func()) error {
+	if c.closed.Load() {
+		return c.opError("set", net.ErrClosed)
+	}
+	if err := c.s.do(context.Background(), c.p, fn); err != nil {
+		return c.opError("set", err)
+	}
+	return nil
+}
+
+// opError wraps err as Go's net package does, so callers' errors.Is and
+// net.Error checks work unchanged.
+func (c *Conn) opError(op string, err error) error {
+	return &net.OpError{Op: op, Net: "tcp", Source: c.laddr, Addr: c.raddr, Err: err}
+}
+
+// dialTCP opens a connection to raddr on one of the stack's pollers and
+// waits for the handshake, ctx's end, or the stack's.
+func (s *Stack) dialTCP(ctx context.Context, raddr netip.AddrPort) (*Conn, error) {
+	p := s.pick()
+	var c *Conn
+	var err error
+	if e := s.do(ctx, p, func() {
+		var tc *tcp.Conn
+		if tc, err = p.TCP().Dial(p.Now(), netip.AddrPort{}, raddr); err == nil {
+			c = newConn(s, p, tc)
+		}
+	}); e != nil {
+		err = e
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !s.track(c) {
+		c.Close()
+		return nil, net.ErrClosed
+	}
+	connected := func() bool { s := c.tc.Status(); return s.State != tcp.SynSent && s.State != tcp.SynReceived }
+	for !connected() {
+		ctxDone := ctx.Done()
+		switch c.wbell.wait(connected, nil, ctxDone, s.done) {
+		case nil:
+			continue
+		case s.done:
+			err = net.ErrClosed
+		default:
+			err = ctx.Err()
+		}
+		c.SetLinger(0)
+		c.Close()
+		return nil, err
+	}
+	if st := c.tc.Status(); st.Err != nil {
+		c.Close()
+		return nil, st.Err
+	}
+	return c, nil
+}

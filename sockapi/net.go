@@ -1,0 +1,211 @@
+package sockapi
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"strconv"
+	"syscall"
+
+	"github.com/xdpnet/xdpnet/tcp"
+)
+
+var background = context.Background()
+
+// defaultBacklog is the accept queue of Listen, per poller: Linux's
+// SOMAXCONN.
+const defaultBacklog = 4096
+
+// Dial connects to address on network ("tcp", "tcp4", "udp" or "udp4"),
+// as net.Dial does; see DialContext.
+func (s *Stack) Dial(network, address string) (net.Conn, error) {
+	return s.DialContext(background, network, address)
+}
+
+// DialContext connects to address on network, as net.Dialer.DialContext
+// does: host names are resolved through the stack's own resolver (see
+// Resolver); ctx bounds the resolution and the handshake. A TCP
+// connection is a *Conn; a UDP one a *PacketConn connected to address.
+// Errors are *net.OpError wrapping syscall errors (ECONNREFUSED,
+// ETIMEDOUT …), a context's error, or net.ErrClosed.
+func (s *Stack) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	opErr := func(err error) error {
+		return &net.OpError{Op: "dial", Net: network, Addr: addrOf(network, address), Err: mapContextErr(err)}
+	}
+	switch network {
+	case "tcp", "tcp4", "udp", "udp4":
+	default:
+		return nil, opErr(net.UnknownNetworkError(network))
+	}
+	raddr, err := s.resolve(ctx, address)
+	if err != nil {
+		return nil, opErr(err)
+	}
+	if network[:3] == "udp" {
+		c, err := s.listenUDP(netip.AddrPortFrom(netip.IPv4Unspecified(), 0), raddr)
+		if err != nil {
+			return nil, opErr(err)
+		}
+		return c, nil
+	}
+	c, err := s.dialTCP(ctx, raddr)
+	if err != nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Addr: net.TCPAddrFromAddrPort(raddr), Err: mapContextErr(err)}
+	}
+	return c, nil
+}
+
+// Listen listens on address ("host:port"; an empty host or 0.0.0.0
+// means the stack's address, port 0 picks a free port) for network "tcp"
+// or "tcp4", as net.Listen does.
+func (s *Stack) Listen(network, address string) (net.Listener, error) {
+	addr, err := s.localAddr(network, address, "tcp")
+	if err != nil {
+		return nil, err
+	}
+	if addr.Port() != 0 {
+		l, err := s.listenTCP(addr, defaultBacklog)
+		if err != nil {
+			return nil, &net.OpError{Op: "listen", Net: network, Addr: net.TCPAddrFromAddrPort(addr), Err: err}
+		}
+		return l, nil
+	}
+	// Port 0: a free port of the ephemeral range, free on every poller.
+	lo, hi := s.ephemeralRange()
+	for range 64 {
+		port := lo + uint16(rand.IntN(int(hi-lo)+1))
+		l, err := s.listenTCP(netip.AddrPortFrom(addr.Addr(), port), defaultBacklog)
+		if err == nil {
+			return l, nil
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			return nil, &net.OpError{Op: "listen", Net: network, Addr: net.TCPAddrFromAddrPort(addr), Err: err}
+		}
+	}
+	return nil, &net.OpError{Op: "listen", Net: network, Addr: net.TCPAddrFromAddrPort(addr), Err: tcp.ErrPortInUse}
+}
+
+// ListenPacket opens a UDP endpoint on address for network "udp" or
+// "udp4", as net.ListenPacket does.
+func (s *Stack) ListenPacket(network, address string) (net.PacketConn, error) {
+	addr, err := s.localAddr(network, address, "udp")
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.listenUDP(addr, netip.AddrPort{})
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Addr: net.UDPAddrFromAddrPort(addr), Err: err}
+	}
+	return c, nil
+}
+
+// localAddr parses a local address for proto's networks.
+func (s *Stack) localAddr(network, address, proto string) (netip.AddrPort, error) {
+	if network != proto && network != proto+"4" {
+		return netip.AddrPort{}, &net.OpError{Op: "listen", Net: network, Err: net.UnknownNetworkError(network)}
+	}
+	host, portStr, err := net.SplitHostPort(address)
+	if err != nil {
+		return netip.AddrPort{}, &net.OpError{Op: "listen", Net: network, Err: err}
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil {
+		return netip.AddrPort{}, &net.OpError{Op: "listen", Net: network, Err: &net.AddrError{Err: "invalid port", Addr: address}}
+	}
+	a := netip.IPv4Unspecified()
+	if host != "" {
+		if a, err = netip.ParseAddr(host); err != nil || !a.Unmap().Is4() {
+			return netip.AddrPort{}, &net.OpError{Op: "listen", Net: network, Err: &net.AddrError{Err: "not an IPv4 address of the stack", Addr: address}}
+		}
+		a = a.Unmap()
+	}
+	return netip.AddrPortFrom(a, uint16(port)), nil
+}
+
+// resolve turns "host:port" into an address, resolving the host through
+// the stack's resolver if it is a name.
+func (s *Stack) resolve(ctx context.Context, address string) (netip.AddrPort, error) {
+	host, portStr, err := net.SplitHostPort(address)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	port, err := s.Resolver().LookupPort(ctx, "tcp", portStr)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		if a = a.Unmap(); !a.Is4() {
+			return netip.AddrPort{}, &net.AddrError{Err: "xdpnet speaks IPv4 only", Addr: address}
+		}
+		return netip.AddrPortFrom(a, uint16(port)), nil
+	}
+	addrs, err := s.Resolver().LookupNetIP(ctx, "ip4", host)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	return netip.AddrPortFrom(addrs[0].Unmap(), uint16(port)), nil
+}
+
+// Resolver is a Go resolver whose queries travel over the stack's UDP
+// (to Config.Nameserver, else to the servers of /etc/resolv.conf).
+func (s *Stack) Resolver() *net.Resolver {
+	return &net.Resolver{
+		PreferGo: true,
+		Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
+			if s.cfg.Nameserver.IsValid() {
+				address = s.cfg.Nameserver.String()
+			}
+			// The resolver asks for "udp" first and "tcp" for truncated
+			// answers; both work on the stack.
+			return s.DialContext(ctx, network, address)
+		},
+	}
+}
+
+func (s *Stack) ephemeralRange() (uint16, uint16) {
+	lo, hi := s.cfg.TCP.EphemeralLo, s.cfg.TCP.EphemeralHi
+	if lo == 0 && hi == 0 {
+		return 32768, 60999
+	}
+	return lo, hi
+}
+
+// addrOf is address as a net.Addr for error messages.
+func addrOf(network, address string) net.Addr {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return nil
+	}
+	if len(network) >= 3 && network[:3] == "udp" {
+		return net.UDPAddrFromAddrPort(ap)
+	}
+	return net.TCPAddrFromAddrPort(ap)
+}
+
+// mapContextErr turns a context's error into what net returns for it: a
+// timeout error for a deadline (net.Error with Timeout true).
+func mapContextErr(err error) error {
+	switch err {
+	case context.DeadlineExceeded:
+		return errTimeout{}
+	case context.Canceled:
+		return errCanceled{}
+	}
+	return err
+}
+
+type errTimeout struct{}
+
+func (errTimeout) Error() string   { return "i/o timeout" }
+func (errTimeout) Timeout() bool   { return true }
+func (errTimeout) Temporary() bool { return true }
+func (errTimeout) Is(err error) bool {
+	return err == context.DeadlineExceeded
+}
+
+type errCanceled struct{}
+
+func (errCanceled) Error() string     { return "operation was canceled" }
+func (errCanceled) Is(err error) bool { return err == context.Canceled }

@@ -1,0 +1,218 @@
+package sockapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/xdpnet/xdpnet/arp"
+	"github.com/xdpnet/xdpnet/fastpath"
+	"github.com/xdpnet/xdpnet/ip"
+	"github.com/xdpnet/xdpnet/nic"
+	"github.com/xdpnet/xdpnet/tcp"
+	"github.com/xdpnet/xdpnet/udp"
+	"github.com/xdpnet/xdpnet/xdp/steer"
+)
+
+// Config describes a stack. Addr is required; the rest have defaults.
+type Config struct {
+	// Interface is the network interface Open takes queues of.
+	Interface string
+	// Addr is the stack's address and subnet, e.g. 198.18.0.2/24.
+	Addr netip.Prefix
+	// Gateway is the default router, inside Addr's subnet; optional.
+	Gateway netip.Addr
+	// Queues is the number of NIC queues, one AF_XDP socket and one
+	// poller each; default 1.
+	Queues int
+	// Attach chooses native or generic XDP (default: native, else
+	// generic); Replace takes over an XDP program attached by netlink.
+	Attach  steer.Mode
+	Replace bool
+	// TCP and UDP tune the protocols (buffers, timeouts, ports).
+	TCP tcp.Config
+	UDP udp.Config
+	// Spin is how long a poller keeps polling after its last work before
+	// it parks (default 200 µs); SpinOnly never parks, for dedicated
+	// cores. See fastpath.Config.
+	Spin     time.Duration
+	SpinOnly bool
+	// Nameserver, if set, is where the stack's resolver sends DNS queries
+	// (over the stack's UDP); otherwise the servers of /etc/resolv.conf.
+	Nameserver netip.AddrPort
+}
+
+// Stack is a running xdpnet stack: pollers on the queues of one
+// interface (or of the links given to New), and the sockets on them.
+// Its methods are safe for concurrent use.
+type Stack struct {
+	cfg     Config
+	dev     *nic.XDPDevice // nil for New
+	pollers []*fastpath.Poller
+	pumps   []*udpPump // per poller
+	stops   []func() error
+	next    atomic.Uint32 // round robin of Dial over the pollers
+	done    chan struct{} // closed by Close
+	closing sync.Once
+	mu      sync.Mutex
+	socks   map[closer]struct{} // open connections, listeners and packet conns
+}
+
+// closer is a socket the stack closes with itself.
+type closer interface{ close() }
+
+// Open opens cfg.Interface for xdpnet: it attaches the steering program
+// (only traffic for cfg.Addr leaves the kernel), binds a socket per
+// queue, and starts a poller per queue. Close undoes all of it.
+func Open(cfg Config) (*Stack, error) {
+	if cfg.Queues == 0 {
+		cfg.Queues = 1
+	}
+	dev, err := nic.OpenXDP(nic.XDPConfig{
+		Interface: cfg.Interface, Queues: cfg.Queues, Addrs: []netip.Addr{cfg.Addr.Addr()},
+		Attach: cfg.Attach, Replace: cfg.Replace,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sockapi: %w", err)
+	}
+	links := make([]nic.Link, 0, len(dev.Links()))
+	for _, l := range dev.Links() {
+		links = append(links, l)
+	}
+	s, err := New(cfg, links...)
+	if err != nil {
+		dev.Close()
+		return nil, err
+	}
+	s.dev = dev
+	return s, nil
+}
+
+// New starts a stack on links: one poller per link, as for the queues of
+// one device (ARP replies are shared among them). Tests and simulations
+// use it with pipe links; Close closes the links.
+func New(cfg Config, links ...nic.Link) (*Stack, error) {
+	if len(links) == 0 {
+		return nil, errors.New("sockapi: no link")
+	}
+	s := &Stack{cfg: cfg, done: make(chan struct{}), socks: map[closer]struct{}{}}
+	for _, link := range links {
+		p, err := fastpath.New(fastpath.Config{
+			Link: link,
+			IP:   ip.Config{Addr: cfg.Addr, Gateway: cfg.Gateway},
+			ARP:  arp.Config{},
+			TCP:  cfg.TCP, UDP: cfg.UDP,
+			Spin: cfg.Spin, SpinOnly: cfg.SpinOnly,
+		})
+		if err != nil {
+			for _, p := range s.pollers {
+				p.Close()
+			}
+			return nil, fmt.Errorf("sockapi: %w", err)
+		}
+		s.pollers = append(s.pollers, p)
+	}
+	fastpath.Share(s.pollers...)
+	for q, p := range s.pollers {
+		u := &udpPump{}
+		s.pumps = append(s.pumps, u)
+		p.OnRound(func(time.Duration) { u.run(q) })
+		s.stops = append(s.stops, p.Start())
+	}
+	return s, nil
+}
+
+// Pollers are the stack's pollers, one per queue (for counters).
+func (s *Stack) Pollers() []*fastpath.Poller { return s.pollers }
+
+// Close closes every socket of the stack, stops the pollers, and, for a
+// stack from Open, detaches the XDP program and frees the UMEM. Blocked
+// calls on the stack's sockets return net.ErrClosed.
+func (s *Stack) Close() error {
+	var err error
+	s.closing.Do(func() {
+		s.mu.Lock()
+		socks := make([]closer, 0, len(s.socks))
+		for c := range s.socks {
+			socks = append(socks, c)
+		}
+		s.mu.Unlock()
+		for _, c := range socks {
+			c.close()
+		}
+		// Let the pollers send the FINs and RSTs of the closes.
+		s.each(func(p *fastpath.Poller) {})
+		close(s.done)
+		for i, stop := range s.stops {
+			err = errors.Join(err, stop())
+			s.pollers[i].Close()
+			err = errors.Join(err, s.pollers[i].Link().Close())
+		}
+		if s.dev != nil {
+			err = errors.Join(err, s.dev.Close())
+		}
+	})
+	return err
+}
+
+// each runs fn on every poller's goroutine and waits for all.
+func (s *Stack) each(fn func(*fastpath.Poller)) {
+	var wg sync.WaitGroup
+	for _, p := range s.pollers {
+		wg.Add(1)
+		p.Do(func() {
+			defer wg.Done()
+			fn(p)
+		})
+	}
+	wg.Wait()
+}
+
+// do runs fn on p's goroutine and waits for it, or for ctx or the
+// stack's end.
+func (s *Stack) do(ctx context.Context, p *fastpath.Poller, fn func()) error {
+	done := make(chan struct{})
+	p.Do(func() {
+		fn()
+		close(done)
+	})
+	select {
+	case <-done:
+		return nil
+	case <-s.done:
+		return net.ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Stack) track(c closer) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.done:
+		return false
+	default:
+	}
+	s.socks[c] = struct{}{}
+	return true
+}
+
+func (s *Stack) untrack(c closer) {
+	s.mu.Lock()
+	delete(s.socks, c)
+	s.mu.Unlock()
+}
+
+// pick chooses the poller of a new outgoing connection.
+func (s *Stack) pick() *fastpath.Poller {
+	return s.pollers[int(s.next.Add(1)-1)%len(s.pollers)]
+}
+
+// Addr is the stack's address.
+func (s *Stack) Addr() netip.Addr { return s.cfg.Addr.Addr() }
