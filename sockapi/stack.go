@@ -45,6 +45,10 @@ type Config struct {
 	// Nameserver, if set, is where the stack's resolver sends DNS queries
 	// (over the stack's UDP); otherwise the servers of /etc/resolv.conf.
 	Nameserver netip.AddrPort
+	// OnPoller, if set, runs for each poller before it starts, on the
+	// goroutine of Open or New: to bind services that run on the poller
+	// itself (see fastpath.Poller.OnRound), as `xdpnet serve` does.
+	OnPoller func(p *fastpath.Poller) error
 }
 
 // Stack is a running xdpnet stack: pollers on the queues of one
@@ -118,6 +122,17 @@ func New(cfg Config, links ...nic.Link) (*Stack, error) {
 		s.pollers = append(s.pollers, p)
 	}
 	fastpath.Share(s.pollers...)
+	for _, p := range s.pollers {
+		if cfg.OnPoller == nil {
+			break
+		}
+		if err := cfg.OnPoller(p); err != nil {
+			for _, p := range s.pollers {
+				p.Close()
+			}
+			return nil, fmt.Errorf("sockapi: %w", err)
+		}
+	}
 	for q, p := range s.pollers {
 		u := &udpPump{}
 		s.pumps = append(s.pumps, u)
