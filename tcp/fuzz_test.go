@@ -1,0 +1,404 @@
+package tcp
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/xdpnet/xdpnet/internal/wire"
+)
+
+// checkInvariants reports the first broken invariant of c's state.
+func (c *Conn) checkInvariants() error {
+	switch {
+	case c.state == Closed || c.state == Listen:
+		return fmt.Errorf("%v connection in the table", c.state)
+	case !c.sndUna.LessEq(c.sndNxt) || !c.sndNxt.LessEq(c.sndMax):
+		return fmt.Errorf("SND.UNA %d, SND.NXT %d, SND.MAX %d out of order", c.sndUna, c.sndNxt, c.sndMax)
+	case c.snd.Len() < 0 || c.snd.Len() > c.snd.Cap():
+		return fmt.Errorf("send buffer holds %d of %d", c.snd.Len(), c.snd.Cap())
+	case c.rcv.Len() < 0 || c.rcv.Len()+c.rcv.OutOfOrder() > c.rcv.Cap():
+		return fmt.Errorf("receive buffer holds %d + %d out of order, of %d", c.rcv.Len(), c.rcv.OutOfOrder(), c.rcv.Cap())
+	case c.rcv.nooo < 0 || c.rcv.nooo > maxOutOfOrder:
+		return fmt.Errorf("%d out-of-order ranges", c.rcv.nooo)
+	}
+	// What is in flight is buffered: the data, and our SYN and FIN.
+	inFlight := int(c.sndMax.Sub(c.sndUna))
+	if !c.synAcked {
+		if c.sndUna != c.iss || inFlight > 1 {
+			return fmt.Errorf("before our SYN is acknowledged: SND.UNA %d (ISS %d), %d in flight", c.sndUna, c.iss, inFlight)
+		}
+	} else if c.state != TimeWait && inFlight > c.snd.Len()+1 {
+		return fmt.Errorf("%d in flight, %d buffered", inFlight, c.snd.Len())
+	}
+	ooo := c.rcv.ooo[:c.rcv.nooo]
+	for i, s := range ooo {
+		if s.start >= s.end {
+			return fmt.Errorf("out-of-order range %d empty: %v", i, s)
+		}
+		if i > 0 && ooo[i-1].end >= s.start {
+			return fmt.Errorf("out-of-order ranges %v and %v not sorted and apart", ooo[i-1], s)
+		}
+	}
+	if len(ooo) > 0 && ooo[len(ooo)-1].end-ooo[0].start > uint64(c.rcv.Cap()) {
+		return fmt.Errorf("out-of-order ranges %v span more than the buffer", ooo)
+	}
+	if c.state != SynSent {
+		// RCV.ADV never falls behind RCV.NXT (RFC 9293 3.8.6: the window
+		// does not shrink), but for a FIN right at its edge.
+		slack := int32(0)
+		if c.finReceived {
+			slack = 1
+		}
+		if c.rcvNxt.Sub(c.rcvAdv) > slack {
+			return fmt.Errorf("RCV.NXT %d right of RCV.ADV %d", c.rcvNxt, c.rcvAdv)
+		}
+	}
+	return nil
+}
+
+// checkTableInvariants checks every connection and the table's counts.
+func (t *Table) checkTableInvariants() error {
+	var err error
+	n := 0
+	t.Conns(func(c *Conn) {
+		n++
+		if e := c.checkInvariants(); e != nil && err == nil {
+			err = fmt.Errorf("%v→%v %v: %w", c.local, c.remote, c.state, e)
+		}
+	})
+	if n != t.Len() {
+		return fmt.Errorf("Conns visits %d of %d", n, t.Len())
+	}
+	if t.Timers() > t.Len() {
+		return fmt.Errorf("%d timers for %d connections", t.Timers(), t.Len())
+	}
+	return err
+}
+
+var (
+	fzLocal  = netip.MustParseAddr("10.0.0.1")
+	fzRemote = netip.MustParseAddr("10.0.0.2")
+)
+
+// fzPeer is the scripted far end of one connection.
+type fzPeer struct {
+	port     uint16 // its port
+	lport    uint16 // our port
+	seq      Seq    // its next sequence number
+	ack      Seq    // the last ack it knows of us (our ISS+1 once seen)
+	c        *Conn
+	wantName string // the state the script leaves it in
+}
+
+// fzHarness is a table with connections in every state and their peers.
+type fzHarness struct {
+	t     *Table
+	now   time.Duration
+	peers []*fzPeer
+	out   []byte
+}
+
+func (h *fzHarness) input(p *fzPeer, flags uint8, seq, ack Seq, wnd uint16, payload []byte, opts wire.TCPOptions) {
+	b := make([]byte, wire.TCPMaxHeaderLen+len(payload))
+	f := wire.TCPFields{SrcPort: p.port, DstPort: p.lport, Seq: uint32(seq), Ack: uint32(ack), Flags: flags, Window: wnd, Options: opts}
+	hl := f.HeaderLen()
+	copy(b[hl:], payload)
+	f.Encode(b, len(payload), fzRemote, fzLocal)
+	h.t.Input(h.now, fzRemote, fzLocal, b[:hl+len(payload)])
+}
+
+// drain collects every segment due and records our sequence numbers in
+// the peers.
+func (h *fzHarness) drain() {
+	for range 10000 {
+		o, ok := h.t.Output(h.now, h.out)
+		if !ok {
+			return
+		}
+		s := wire.TCP(h.out[:o.Len])
+		for _, p := range h.peers {
+			if p.port == s.DstPort() && p.lport == s.SrcPort() && s.Flags()&wire.TCPFlagSYN != 0 {
+				p.ack = Seq(s.Seq()).Add(1)
+			}
+		}
+	}
+	panic("Output never ran dry")
+}
+
+const fzAck = wire.TCPFlagACK
+
+var fzNoOpts = wire.TCPOptions{WindowScale: -1}
+
+// newFzHarness scripts a connection into each state.
+func newFzHarness() (*fzHarness, error) {
+	t, err := New(Config{Addrs: []netip.Addr{fzLocal}, Secret: [16]byte{1}, MSL: time.Second,
+		SendBuffer: 8 << 10, RecvBuffer: 8 << 10})
+	if err != nil {
+		return nil, err
+	}
+	h := &fzHarness{t: t, out: make([]byte, 1500)}
+	if _, err := t.Listen(netip.AddrPortFrom(fzLocal, 80), 4); err != nil {
+		return nil, err
+	}
+	// An active open per peer port, the handshake completed unless SYN-SENT.
+	active := func(port uint16, established bool) (*fzPeer, error) {
+		c, err := t.Dial(h.now, netip.AddrPort{}, netip.AddrPortFrom(fzRemote, port))
+		if err != nil {
+			return nil, err
+		}
+		p := &fzPeer{port: port, lport: c.LocalAddr().Port(), seq: Seq(port) << 16, c: c}
+		h.peers = append(h.peers, p)
+		h.drain()
+		if established {
+			h.input(p, wire.TCPFlagSYN|fzAck, p.seq, p.ack, 8192, nil, wire.TCPOptions{MSS: 1000, WindowScale: 0})
+			p.seq = p.seq.Add(1)
+			h.drain()
+		}
+		return p, nil
+	}
+	want := func(p *fzPeer, s State) error {
+		if p.c.State() != s {
+			return fmt.Errorf("peer %d: %v, want %v", p.port, p.c.State(), s)
+		}
+		p.wantName = s.String()
+		return nil
+	}
+	p, err := active(1001, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := want(p, SynSent); err != nil {
+		return nil, err
+	}
+	// ESTABLISHED with data in flight both ways and a hole in what we
+	// received.
+	if p, err = active(1002, true); err != nil {
+		return nil, err
+	}
+	p.c.Write(make([]byte, 3000))
+	h.drain()
+	h.input(p, fzAck, p.seq.Add(500), p.ack, 8192, make([]byte, 300), fzNoOpts)
+	h.input(p, fzAck, p.seq.Add(1200), p.ack, 8192, make([]byte, 100), fzNoOpts)
+	h.drain()
+	if err := want(p, Established); err != nil {
+		return nil, err
+	}
+	// A passive open, accepted.
+	{
+		p := &fzPeer{port: 2001, lport: 80, seq: 7 << 20}
+		h.peers = append(h.peers, p)
+		h.input(p, wire.TCPFlagSYN, p.seq, 0, 8192, nil, wire.TCPOptions{MSS: 1200, WindowScale: 2})
+		p.seq = p.seq.Add(1)
+		h.drain()
+		h.input(p, fzAck, p.seq, p.ack, 8192, []byte("hello"), fzNoOpts)
+		p.seq = p.seq.Add(5)
+		h.drain()
+		l := t.lookupListener(netip.AddrPortFrom(fzLocal, 80))
+		if p.c, err = l.Accept(); err != nil {
+			return nil, err
+		}
+		if err := want(p, Established); err != nil {
+			return nil, err
+		}
+	}
+	// FIN-WAIT-1: our FIN unacknowledged.
+	if p, err = active(1003, true); err != nil {
+		return nil, err
+	}
+	p.c.Write([]byte("bye"))
+	p.c.CloseWrite()
+	h.drain()
+	if err := want(p, FinWait1); err != nil {
+		return nil, err
+	}
+	// FIN-WAIT-2: our FIN acknowledged.
+	if p, err = active(1004, true); err != nil {
+		return nil, err
+	}
+	p.c.CloseWrite()
+	h.drain()
+	h.input(p, fzAck, p.seq, p.ack.Add(1), 8192, nil, fzNoOpts)
+	h.drain()
+	if err := want(p, FinWait2); err != nil {
+		return nil, err
+	}
+	// TIME-WAIT: then the peer's FIN.
+	if p, err = active(1005, true); err != nil {
+		return nil, err
+	}
+	p.c.CloseWrite()
+	h.drain()
+	h.input(p, fzAck|wire.TCPFlagFIN, p.seq, p.ack.Add(1), 8192, nil, fzNoOpts)
+	p.seq = p.seq.Add(1)
+	h.drain()
+	if err := want(p, TimeWait); err != nil {
+		return nil, err
+	}
+	// CLOSING: FINs crossing.
+	if p, err = active(1006, true); err != nil {
+		return nil, err
+	}
+	p.c.CloseWrite()
+	h.drain()
+	h.input(p, fzAck|wire.TCPFlagFIN, p.seq, p.ack, 8192, nil, fzNoOpts)
+	p.seq = p.seq.Add(1)
+	h.drain()
+	if err := want(p, Closing); err != nil {
+		return nil, err
+	}
+	// CLOSE-WAIT: the peer's FIN, with data unread.
+	if p, err = active(1007, true); err != nil {
+		return nil, err
+	}
+	h.input(p, fzAck|wire.TCPFlagFIN, p.seq, p.ack, 8192, []byte("data"), fzNoOpts)
+	p.seq = p.seq.Add(5)
+	h.drain()
+	if err := want(p, CloseWait); err != nil {
+		return nil, err
+	}
+	// LAST-ACK: then our FIN.
+	if p, err = active(1008, true); err != nil {
+		return nil, err
+	}
+	h.input(p, fzAck|wire.TCPFlagFIN, p.seq, p.ack, 8192, nil, fzNoOpts)
+	p.seq = p.seq.Add(1)
+	h.drain()
+	p.c.Write([]byte("last words"))
+	p.c.CloseWrite()
+	h.drain()
+	if err := want(p, LastAck); err != nil {
+		return nil, err
+	}
+	return h, h.t.checkTableInvariants()
+}
+
+// TestFuzzHarnessStates: the scripted handshakes reach every state, and
+// the invariants hold there.
+func TestFuzzHarnessStates(t *testing.T) {
+	h, err := newFzHarness()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range h.peers {
+		names = append(names, p.wantName)
+	}
+	t.Log(names)
+}
+
+// FuzzSegment feeds a table with a connection in every state a sequence
+// of operations decoded from the input: raw bytes as a segment,
+// well-formed segments (valid checksum) with fuzzed flags, sequence and
+// acknowledgment numbers near the expected ones, windows and payloads,
+// timer ticks, output, and the app's reads, writes and closes. Nothing
+// may panic, and the invariants must hold after every step.
+func FuzzSegment(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte{1, 1, 0x10, 0, 0, 0, 0, 0x20, 0, 10, 3})
+	f.Add([]byte{1, 2, 0x11, 0, 5, 0, 1, 0x20, 0, 4, 3, 2, 200, 3})
+	f.Add([]byte{0, 20, 0, 80, 0x7d, 0x1, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0x20, 0, 0, 0, 0, 0})
+	f.Add([]byte{1, 3, 0x04, 0, 0, 0, 0, 0, 0, 0, 2, 250, 2, 250, 3})
+	f.Add([]byte{4, 1, 7, 4, 2, 1, 5, 3, 1, 0x18, 0xff, 0x80, 0, 0, 0x10, 0, 200, 2, 100, 3})
+	f.Fuzz(runFz)
+}
+
+func runFz(t *testing.T, in []byte) {
+	{
+		h, err := newFzHarness()
+		if err != nil {
+			t.Fatal(err)
+		}
+		next := func() byte {
+			if len(in) == 0 {
+				return 0
+			}
+			b := in[0]
+			in = in[1:]
+			return b
+		}
+		buf := make([]byte, 4096)
+		for step := 0; len(in) > 0 && step < 1000; step++ {
+			op := next()
+			p := h.peers[int(next())%len(h.peers)]
+			switch op % 6 {
+			case 0: // raw bytes, checksum and all
+				n := int(next())
+				n = min(n, len(in))
+				h.t.Input(h.now, fzRemote, fzLocal, in[:n])
+				in = in[n:]
+			case 1: // a well-formed segment near the expected numbers
+				flags := next()
+				dseq := int16(uint16(next())<<8 | uint16(next()))
+				dack := int16(uint16(next())<<8 | uint16(next()))
+				wnd := uint16(next()) << 8
+				n := int(next()) * 8
+				var opts wire.TCPOptions
+				opts.WindowScale = -1
+				if flags&wire.TCPFlagSYN != 0 {
+					opts.MSS, opts.WindowScale = 536, int8(next()%16)
+				}
+				seq, ack := p.seq.Add(uint32(int32(dseq))), p.ack.Add(uint32(int32(dack)))
+				if p.c != nil {
+					ack = p.c.sndNxt.Add(uint32(int32(dack)))
+				}
+				h.input(p, flags, seq, ack, wnd, make([]byte, n), opts)
+				if flags&wire.TCPFlagRST == 0 && dseq == 0 {
+					p.seq = p.seq.Add(uint32(n))
+				}
+			case 2: // time passes
+				h.now += time.Duration(next()) * 10 * time.Millisecond
+				h.t.Tick(h.now)
+			case 3:
+				h.drain()
+			case 4: // the app
+				if p.c == nil {
+					break
+				}
+				switch next() % 5 {
+				case 0:
+					p.c.Read(buf[:int(next())*16])
+				case 1:
+					p.c.Write(buf[:int(next())*16])
+				case 2:
+					p.c.CloseWrite()
+				case 3:
+					p.c.Close()
+				case 4:
+					p.c.Abort()
+				}
+			case 5: // jump to the next deadline
+				if d, ok := h.t.Deadline(); ok {
+					h.now = max(h.now, d)
+					h.t.Tick(h.now)
+				}
+			}
+			if err := h.t.checkTableInvariants(); err != nil {
+				t.Fatalf("step %d (op %d, peer %d): %v", step, op%6, p.port, err)
+			}
+		}
+		// Run out the clock: everything ends, and nothing is left.
+		for range 10000 {
+			h.drain()
+			d, ok := h.t.Deadline()
+			if !ok {
+				break
+			}
+			h.now = max(h.now, d)
+			h.t.Tick(h.now)
+			if err := h.t.checkTableInvariants(); err != nil {
+				t.Fatalf("running out: %v", err)
+			}
+		}
+		for _, p := range h.peers {
+			if p.c != nil && p.c.State() != Closed {
+				p.c.Abort()
+			}
+		}
+		h.drain()
+		if h.t.Len() != 0 || h.t.Timers() != 0 {
+			t.Fatalf("after every connection ended: %d connections, %d timers", h.t.Len(), h.t.Timers())
+		}
+	}
+}
