@@ -280,9 +280,17 @@ func kernelAccept(t *testing.T, ln *net.TCPListener) *net.TCPConn {
 // kernelDial connects from the Peer namespace to xdpnet's port, with a
 // deadline on the connection. The caller closes it.
 func kernelDial(l *lab.Lab, port uint16) (*net.TCPConn, error) {
+	return kernelDialFrom(l, 0, port)
+}
+
+// kernelDialFrom is kernelDial from local port from (0: any).
+func kernelDialFrom(l *lab.Lab, from, port uint16) (*net.TCPConn, error) {
 	var c net.Conn
 	err := l.Peer.Do(func() (err error) {
 		d := net.Dialer{Timeout: 5 * time.Second}
+		if from != 0 {
+			d.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(l.Peer.Addr.Addr(), from))
+		}
 		c, err = d.Dial("tcp4", netip.AddrPortFrom(l.StackAddr, port).String())
 		return err
 	})
@@ -907,7 +915,8 @@ func (s *tcpLab) acceptOne(t *testing.T, port uint16) <-chan *tcp.Conn {
 // and follows both ends through RFC 9293 3.6's states: the side that
 // closes first goes FIN-WAIT-1, FIN-WAIT-2 and waits in TIME-WAIT; the
 // other goes CLOSE-WAIT, LAST-ACK and CLOSED. The kernel's states are
-// read with ss, xdpnet's with Conn.State on the poller goroutine.
+// read with ss, xdpnet's with Conn.State on the poller goroutine. A
+// kernel client may reconnect from its port into xdpnet's TIME-WAIT.
 func TestTCPCloseOrderWithKernel(t *testing.T) {
 	s := newTCPLab(t, lab.Native, tcp.Config{})
 	t.Run("KernelClosesFirst", func(t *testing.T) {
@@ -935,6 +944,31 @@ func TestTCPCloseOrderWithKernel(t *testing.T) {
 		s.waitState(t, c, tcp.Closed)
 		waitKernelState(t, s.l, kl, kr, "TIME-WAIT")
 		s.do(t, func(*tcp.Table, time.Duration) { assert.NoError(t, c.Err()) })
+	})
+	t.Run("KernelReconnectsIntoTimeWait", func(t *testing.T) {
+		// xdpnet's server closes first, so its end waits in TIME-WAIT;
+		// the kernel connects again from the same port at once. RFC
+		// 6191 (RFC 1122 4.2.2.13 without timestamps) lets a SYN above
+		// the old sequence space open a new connection, as Linux does.
+		accepted := make(chan *tcp.Conn, 2)
+		s.listenApp(t, 7008, 2, func(c *tcp.Conn) {
+			c.Close()
+			accepted <- c
+		})
+		var from uint16
+		for round := range 2 {
+			kc, err := kernelDialFrom(s.l, from, 7008)
+			require.NoError(t, err, "round %d", round)
+			from = addrPort(kc.LocalAddr()).Port()
+			n, err := kc.Read(make([]byte, 1))
+			assert.Zero(t, n)
+			assert.Equal(t, io.EOF, err, "round %d", round)
+			require.NoError(t, kc.Close())
+			c := receive(t, accepted, "an accepted connection")
+			s.waitState(t, c, tcp.TimeWait)
+		}
+		st, _ := s.stats(t)
+		assert.EqualValues(t, 1, st.TimeWaitRecycled)
 	})
 	t.Run("XdpnetClosesFirst", func(t *testing.T) {
 		ln := kernelListen(t, s.l)
@@ -968,7 +1002,7 @@ func TestTCPCloseOrderWithKernel(t *testing.T) {
 	})
 	st := s.checkClean(t)
 	assert.EqualValues(t, 1, st.ActiveOpens)
-	assert.EqualValues(t, 1, st.PassiveOpens)
+	assert.EqualValues(t, 3, st.PassiveOpens)
 	assert.Zero(t, st.AttemptFails+st.EstabResets+st.OutRsts)
 }
 
