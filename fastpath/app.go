@@ -91,4 +91,6 @@ func (p *Poller) notifyApps() {
 }
 
 // pendingAppWork reports whether app goroutines queued work.
-func (p *Poller) pendingAppWork() bool { return !p.tasks.Empty() || !p.kicks.Empty() }
+func (p *Poller) pendingAppWork() bool {
+	return !p.tasks.Empty() || !p.kicks.Empty() || p.handoversWaiting()
+}

@@ -71,6 +71,13 @@ type Poller struct {
 	parker   nic.Parker // the link's, if it has one
 	woke     bool       // this round rang an app goroutine's bell
 	hooks    []func(time.Duration)
+
+	// Multi-queue (handover.go): this poller's queue, the device's RSS,
+	// the pollers of the device and the rings to and from them, by queue.
+	qid                     int
+	rss                     RSS
+	peers                   []*Poller
+	handoverOut, handoverIn []*handoverRing
 }
 
 // Stats counts what the poller itself saw, below and between the protocol
@@ -91,6 +98,10 @@ type Stats struct {
 	ARPShareDrops uint64
 	// Parks counts the times Run parked (slept until woken).
 	Parks uint64
+	// HandoversOut and HandoversIn count TCP segments passed to and taken
+	// from the poller owning their flow; HandoverDrops those not passed
+	// because its ring was full.
+	HandoversOut, HandoversIn, HandoverDrops uint64
 }
 
 // New creates a poller on cfg.Link.
@@ -136,6 +147,7 @@ func New(cfg Config) (*Poller, error) {
 	}
 	cfg.TCP.Addrs, cfg.TCP.MTU = []netip.Addr{cfg.IP.Addr.Addr()}, p.ip.MTU()
 	cfg.TCP.PathMTU = func(dst netip.Addr) int { return p.ip.PathMTU(p.now, dst) }
+	cfg.TCP.PortFilter = p.ownsDial
 	if p.tcp, err = tcp.New(cfg.TCP); err != nil {
 		return nil, fmt.Errorf("fastpath: %w", err)
 	}
@@ -181,6 +193,7 @@ func (p *Poller) Poll(now time.Duration) (int, error) {
 	p.woke = false
 	p.takeAppWork()
 	p.takeARP()
+	p.takeHandovers()
 	n, err := p.link.Receive(p.rx)
 	if err != nil {
 		return 0, fmt.Errorf("fastpath: receive: %w", err)
@@ -260,6 +273,9 @@ func (p *Poller) deliver(d ip.Datagram) {
 		// RFC 1122 4.2.3.10: TCP ignores segments to broadcast addresses.
 		if d.LinkBroadcast || d.Dst != p.ip.Addr() {
 			p.stats.RxBroadcastTCP++
+			return
+		}
+		if p.handOver(d.Src, d.Dst, d.Payload) {
 			return
 		}
 		p.tcp.Input(p.now, d.Src, d.Dst, d.Payload)

@@ -14,7 +14,24 @@ import (
 // single-consumer ring per ordered pair, and takes what the others offered
 // at the start of each Poll. Requests are not passed on: the queue that
 // received one answers it. Call Share before the pollers run.
+//
+// It also joins them for TCP: each poller learns its queue number and gets
+// a handover ring to every other, for segments of flows another poller
+// owns (see handover.go).
 func Share(pollers ...*Poller) {
+	for q, p := range pollers {
+		p.qid, p.peers = q, pollers
+		p.handoverOut = make([]*handoverRing, len(pollers))
+		p.handoverIn = make([]*handoverRing, len(pollers))
+	}
+	for i, from := range pollers {
+		for j, to := range pollers {
+			if i != j {
+				r := newHandoverRing(maxSegment(from.ip.MTU()))
+				from.handoverOut[j], to.handoverIn[i] = r, r
+			}
+		}
+	}
 	for _, from := range pollers {
 		for _, to := range pollers {
 			if from != to {

@@ -16,6 +16,7 @@ import (
 	"github.com/xdpnet/xdpnet/nic"
 	"github.com/xdpnet/xdpnet/tcp"
 	"github.com/xdpnet/xdpnet/udp"
+	"github.com/xdpnet/xdpnet/xdp"
 	"github.com/xdpnet/xdpnet/xdp/steer"
 )
 
@@ -62,6 +63,7 @@ type Stack struct {
 	stops   []func() error
 	next    atomic.Uint32 // round robin of Dial over the pollers
 	done    chan struct{} // closed by Close
+	stopped chan struct{} // closed by Close once the pollers stopped
 	closing sync.Once
 	mu      sync.Mutex
 	socks   map[closer]struct{} // open connections, listeners and packet conns
@@ -88,7 +90,14 @@ func Open(cfg Config) (*Stack, error) {
 	for _, l := range dev.Links() {
 		links = append(links, l)
 	}
-	s, err := New(cfg, links...)
+	// With the NIC's RSS key, flow ownership matches its steering and
+	// dialled connections need no handover; without it (veth), the
+	// default key still makes the pollers agree.
+	var rss fastpath.RSS
+	if cfg.Queues > 1 {
+		rss.Key, rss.Indir, _ = xdp.ReadRSS(cfg.Interface)
+	}
+	s, err := newStack(cfg, rss, links)
 	if err != nil {
 		dev.Close()
 		return nil, err
@@ -101,10 +110,14 @@ func Open(cfg Config) (*Stack, error) {
 // one device (ARP replies are shared among them). Tests and simulations
 // use it with pipe links; Close closes the links.
 func New(cfg Config, links ...nic.Link) (*Stack, error) {
+	return newStack(cfg, fastpath.RSS{}, links)
+}
+
+func newStack(cfg Config, rss fastpath.RSS, links []nic.Link) (*Stack, error) {
 	if len(links) == 0 {
 		return nil, errors.New("sockapi: no link")
 	}
-	s := &Stack{cfg: cfg, done: make(chan struct{}), socks: map[closer]struct{}{}}
+	s := &Stack{cfg: cfg, done: make(chan struct{}), stopped: make(chan struct{}), socks: map[closer]struct{}{}}
 	for _, link := range links {
 		p, err := fastpath.New(fastpath.Config{
 			Link: link,
@@ -122,6 +135,9 @@ func New(cfg Config, links ...nic.Link) (*Stack, error) {
 		s.pollers = append(s.pollers, p)
 	}
 	fastpath.Share(s.pollers...)
+	for _, p := range s.pollers {
+		p.SetRSS(rss)
+	}
 	for _, p := range s.pollers {
 		if cfg.OnPoller == nil {
 			break
@@ -163,10 +179,13 @@ func (s *Stack) Close() error {
 		// Let the pollers send the FINs and RSTs of the closes.
 		s.each(func(p *fastpath.Poller) {})
 		close(s.done)
-		for i, stop := range s.stops {
+		for _, stop := range s.stops {
 			err = errors.Join(err, stop())
-			s.pollers[i].Close()
-			err = errors.Join(err, s.pollers[i].Link().Close())
+		}
+		close(s.stopped)
+		for _, p := range s.pollers {
+			p.Close()
+			err = errors.Join(err, p.Link().Close())
 		}
 		if s.dev != nil {
 			err = errors.Join(err, s.dev.Close())
@@ -228,6 +247,10 @@ func (s *Stack) untrack(c closer) {
 func (s *Stack) pick() *fastpath.Poller {
 	return s.pollers[int(s.next.Add(1)-1)%len(s.pollers)]
 }
+
+// Device is the AF_XDP device of a stack from Open (its steering
+// program and sockets), or nil for a stack from New.
+func (s *Stack) Device() *nic.XDPDevice { return s.dev }
 
 // Addr is the stack's address.
 func (s *Stack) Addr() netip.Addr { return s.cfg.Addr.Addr() }

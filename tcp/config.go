@@ -47,6 +47,10 @@ type Config struct {
 	// PathMTU, if set, returns the path MTU to a destination (the ip
 	// layer's, learnt from ICMP); a new connection's MSS fits it.
 	PathMTU func(netip.Addr) int
+	// PortFilter, if set, tells whether Dial may use a local port: a
+	// poller of a multi-queue device accepts only the ports whose return
+	// traffic the NIC steers to its own queue.
+	PortFilter func(local, remote netip.AddrPort) bool
 	// Nagle, if true, turns Nagle's algorithm on for new connections
 	// (RFC 9293 3.7.4). Off by default, as Go's net sets TCP_NODELAY.
 	Nagle bool

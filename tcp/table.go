@@ -273,7 +273,8 @@ func (t *Table) ephemeral(la netip.Addr, remote netip.AddrPort) (uint16, bool) {
 	for i := range n {
 		port := uint16(lo + (off+t.nextEphemeral+i)%n)
 		local := netip.AddrPortFrom(la, port)
-		if t.conns[tupleOf(local, remote)] != nil || t.lookupListener(local) != nil {
+		if t.conns[tupleOf(local, remote)] != nil || t.lookupListener(local) != nil ||
+			(t.cfg.PortFilter != nil && !t.cfg.PortFilter(local, remote)) {
 			continue
 		}
 		t.nextEphemeral += i + 1

@@ -170,3 +170,16 @@ func TestParker(t *testing.T) {
 	require.NoError(t, p.Park())
 	assert.GreaterOrEqual(t, time.Since(start), 20*time.Millisecond, "no deadline: it waited for the Wake")
 }
+
+// TestReadRSSOnVeth: veth has no RSS to read; ReadRSS says so with the
+// driver's EOPNOTSUPP, which callers take as "use the default key".
+func TestReadRSSOnVeth(t *testing.T) {
+	l := lab.New(t, lab.Config{Queues: 2})
+	require.NoError(t, l.Local.Do(func() error {
+		_, _, err := xdp.ReadRSS(l.Local.Link)
+		assert.ErrorIs(t, err, unix.EOPNOTSUPP)
+		_, _, err = xdp.ReadRSS("xdpnet-no-such-if")
+		assert.ErrorIs(t, err, unix.ENODEV)
+		return nil
+	}))
+}
