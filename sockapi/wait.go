@@ -54,10 +54,13 @@ func (b *bell) wait(ready func() bool, deadline, closed, stack <-chan struct{}) 
 // deadline is a settable deadline whose wait channel is closed when it
 // passes, as Go's net package behaves: setting it again, even while a
 // Read or Write is blocked, takes effect at once; a time in the past
-// makes waits fail at once; the zero time removes it.
+// makes waits fail at once; the zero time removes it. One timer serves
+// every deadline of the socket (net/http moves them on every request),
+// so only reopening a passed deadline allocates: a new channel.
 type deadline struct {
 	mu     sync.Mutex
-	timer  *time.Timer
+	when   time.Time     // zero: none
+	timer  *time.Timer   // runs fire; made on first use
 	cancel chan struct{} // closed when the deadline passes
 }
 
@@ -66,10 +69,11 @@ func newDeadline() deadline { return deadline{cancel: make(chan struct{})} }
 func (d *deadline) set(t time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.timer != nil && !d.timer.Stop() {
-		<-d.cancel // the timer fired: wait for its close
+	d.when = t
+	if d.timer != nil {
+		// A fire already under way finds d.when moved and does nothing.
+		d.timer.Stop()
 	}
-	d.timer = nil
 	closed := isClosed(d.cancel)
 	if t.IsZero() {
 		if closed {
@@ -81,13 +85,31 @@ func (d *deadline) set(t time.Time) {
 		if closed {
 			d.cancel = make(chan struct{})
 		}
-		c := d.cancel
-		d.timer = time.AfterFunc(dur, func() { close(c) })
+		if d.timer == nil {
+			d.timer = time.AfterFunc(dur, d.fire)
+		} else {
+			d.timer.Reset(dur)
+		}
 		return
 	}
 	if !closed {
 		close(d.cancel)
 	}
+}
+
+// fire closes the channel if the deadline set now has passed; a timer
+// that fired early for it (a wall-clock deadline) is armed again.
+func (d *deadline) fire() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.when.IsZero() || isClosed(d.cancel) {
+		return
+	}
+	if dur := time.Until(d.when); dur > 0 {
+		d.timer.Reset(dur)
+		return
+	}
+	close(d.cancel)
 }
 
 // wait returns a channel closed once the deadline has passed.

@@ -1,0 +1,70 @@
+package sockapi
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/xdpnet/xdpnet/nic"
+)
+
+// TestStats reads the pollers' counters while they run (through their
+// Do queues: the race detector watches) and after Close (directly).
+func TestStats(t *testing.T) {
+	la, lb := nic.NewPipe(nic.PipeConfig{Buffers: 256, QueueDepth: 256})
+	a, err := New(Config{Addr: netip.MustParsePrefix("198.18.0.2/24")}, la)
+	require.NoError(t, err)
+	b, err := New(Config{Addr: netip.MustParsePrefix("198.18.0.3/24")}, lb)
+	require.NoError(t, err)
+	defer b.Close()
+	ln, err := b.Listen("tcp", ":80")
+	require.NoError(t, err)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			c.Close()
+		}
+	}()
+	c, err := a.Dial("tcp", "198.18.0.3:80")
+	require.NoError(t, err)
+	st := a.Stats()
+	require.Len(t, st, 1)
+	assert.Equal(t, uint64(1), st[0].TCP.ActiveOpens)
+	assert.NotZero(t, st[0].Link.TxFrames)
+	c.Close()
+	require.NoError(t, a.Close())
+	final := a.Stats()
+	assert.GreaterOrEqual(t, final[0].TCP.OutSegs, st[0].TCP.OutSegs+1, "the FIN went out")
+}
+
+// TestDeadlineReuse moves one deadline the way net/http does on every
+// request (far, past, none) and checks each setting still takes effect
+// with the one timer, a wall-clock deadline included.
+func TestDeadlineReuse(t *testing.T) {
+	d := newDeadline()
+	for range 100 {
+		d.set(time.Now().Add(time.Hour))
+		assert.False(t, isClosed(d.wait()))
+		d.set(time.Unix(1, 0))
+		assert.True(t, isClosed(d.wait()))
+		d.set(time.Time{})
+		assert.False(t, isClosed(d.wait()))
+	}
+	for _, at := range []time.Time{time.Now().Add(20 * time.Millisecond), time.Now().Add(20 * time.Millisecond).Round(0)} {
+		d.set(at)
+		select {
+		case <-d.wait():
+			assert.False(t, time.Now().Before(at), "fired early")
+		case <-time.After(5 * time.Second):
+			t.Fatal("the deadline never fired")
+		}
+	}
+	// A deadline moved later while its timer is due does not fire early.
+	d.set(time.Now().Add(time.Millisecond))
+	d.set(time.Now().Add(time.Hour))
+	time.Sleep(10 * time.Millisecond)
+	assert.False(t, isClosed(d.wait()))
+	d.set(time.Time{})
+}
