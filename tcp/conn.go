@@ -4,6 +4,8 @@ import (
 	"io"
 	"net/netip"
 	"time"
+
+	"github.com/xdpnet/xdpnet/internal/wheel"
 )
 
 // State is a connection state of RFC 9293 3.3.2.
@@ -91,9 +93,8 @@ type Conn struct {
 	fastRetransmit  bool // resend the segment at sndUna now (three duplicate ACKs)
 	connectDeadline time.Duration
 
-	timer     time.Duration // the deadline of the running timer, if timerKind != timerNone
+	tm        wheel.Timer // the one timer, running for timerKind
 	timerKind timerKind
-	heapIndex int
 
 	err error     // why the connection ended, if it did badly
 	pub published // the status the app sees (Status)

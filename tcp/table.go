@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/xdpnet/xdpnet/internal/siphash"
+	"github.com/xdpnet/xdpnet/internal/wheel"
 )
 
 // tuple is a connection's 4-tuple, the key of the demux table: 12 bytes
@@ -43,7 +44,8 @@ type Table struct {
 	rsts           *[maxPendingRSTs]rst // resets for segments with no connection: a ring
 	rstHead        int
 	nrsts          int
-	timers         timerHeap
+	wheel          *wheel.Wheel
+	fire           func(*wheel.Timer) // t.fire, made once: a method value allocates
 	stats          Stats
 	mssSelf        int // the MSS we announce: MTU − 40
 }
@@ -86,7 +88,7 @@ func New(cfg Config) (*Table, error) {
 		return nil, err
 	}
 	isns := NewISNs(cfg.Secret)
-	return &Table{
+	t := &Table{
 		cfg:       cfg,
 		isns:      isns,
 		k0:        isns.k0 ^ 0x9e3779b97f4a7c15,
@@ -94,7 +96,10 @@ func New(cfg Config) (*Table, error) {
 		conns:     make(map[tuple]*Conn),
 		listeners: make(map[netip.AddrPort]*Listener),
 		mssSelf:   cfg.MTU - ipv4HeaderLen - 20,
-	}, nil
+		wheel:     wheel.New(timerSlot, timerSlots),
+	}
+	t.fire = t.fireTimer
+	return t, nil
 }
 
 // Stats returns the counters.
@@ -104,7 +109,7 @@ func (t *Table) Stats() Stats { return t.stats }
 func (t *Table) Len() int { return len(t.conns) }
 
 // Timers is the number of running timers (for leak checks).
-func (t *Table) Timers() int { return len(t.timers) }
+func (t *Table) Timers() int { return t.wheel.Len() }
 
 // Conns calls f for every connection, for the socket table. Order is
 // random.
@@ -288,18 +293,18 @@ func (t *Table) newConn(local, remote netip.AddrPort, iss Seq) *Conn {
 	c := &Conn{
 		t: t, local: local, remote: remote, key: tupleOf(local, remote),
 		iss: iss, sndUna: iss, sndNxt: iss, sndMax: iss,
-		snd:       newRing(t.cfg.SendBuffer),
-		rcv:       &recvBuffer{ring: newRing(t.cfg.RecvBuffer)},
-		mss:       defaultMSS,
-		nagle:     t.cfg.Nagle,
-		rto:       *NewRTOEstimator(t.cfg.MinRTO, t.cfg.InitialRTO, t.cfg.MaxRTO),
-		heapIndex: -1,
+		snd:   newRing(t.cfg.SendBuffer),
+		rcv:   &recvBuffer{ring: newRing(t.cfg.RecvBuffer)},
+		mss:   defaultMSS,
+		nagle: t.cfg.Nagle,
+		rto:   *NewRTOEstimator(t.cfg.MinRTO, t.cfg.InitialRTO, t.cfg.MaxRTO),
 	}
 	// The window scale we ask for: the smallest shift that lets the
 	// 16-bit field cover the whole receive buffer (RFC 7323 2.2).
 	for c.rcv.Cap()>>c.rcvShift > 0xffff {
 		c.rcvShift++
 	}
+	c.tm.Owner = c
 	t.conns[c.key] = c
 	return c
 }

@@ -1,8 +1,9 @@
 package tcp
 
 import (
-	"container/heap"
 	"time"
+
+	"github.com/xdpnet/xdpnet/internal/wheel"
 )
 
 // timerKind is what a connection's one timer is running for. A
@@ -20,38 +21,19 @@ const (
 	timerKeepalive
 )
 
-// timerHeap is a min-heap of connections by deadline. (Issue 5 replaces
-// it by the poller's timer wheel.)
-type timerHeap []*Conn
+// timerSlot and timerSlots shape the table's timer wheel: 1 ms slots,
+// 4096 of them, so a turn covers the RTOs and probes of a busy
+// connection and longer timers (TIME-WAIT) wait a few turns. Deadlines
+// stay exact: the wheel fires a timer only once its time has come.
+const (
+	timerSlot  = time.Millisecond
+	timerSlots = 4096
+)
 
-func (h timerHeap) Len() int           { return len(h) }
-func (h timerHeap) Less(i, j int) bool { return h[i].timer < h[j].timer }
-func (h timerHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].heapIndex, h[j].heapIndex = i, j
-}
-func (h *timerHeap) Push(x any) {
-	c := x.(*Conn)
-	c.heapIndex = len(*h)
-	*h = append(*h, c)
-}
-func (h *timerHeap) Pop() any {
-	old := *h
-	c := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	c.heapIndex = -1
-	return c
-}
-
-// setTimer (re)starts c's timer.
+// setTimer (re)starts c's timer: O(1), no allocation (internal/wheel).
 func (c *Conn) setTimer(at time.Duration, kind timerKind) {
-	c.timer, c.timerKind = at, kind
-	if c.heapIndex >= 0 {
-		heap.Fix(&c.t.timers, c.heapIndex)
-	} else {
-		heap.Push(&c.t.timers, c)
-	}
+	c.timerKind = kind
+	c.t.wheel.Schedule(&c.tm, at)
 }
 
 // stopTimerKind stops c's timer if it runs for kind.
@@ -62,26 +44,24 @@ func (c *Conn) stopTimerKind(kind timerKind) {
 }
 
 func (t *Table) stopTimer(c *Conn) {
-	if c.heapIndex >= 0 {
-		heap.Remove(&t.timers, c.heapIndex)
-	}
+	t.wheel.Stop(&c.tm)
 	c.timerKind = timerNone
 }
 
 // Deadline is when Tick next has work, if ever.
-func (t *Table) Deadline() (time.Duration, bool) {
-	if len(t.timers) == 0 {
-		return 0, false
-	}
-	return t.timers[0].timer, true
-}
+func (t *Table) Deadline() (time.Duration, bool) { return t.wheel.Next() }
 
 // Tick runs the timers due at now: retransmissions, zero-window probes,
 // and the ends of TIME-WAIT and orphaned FIN-WAIT-2.
 func (t *Table) Tick(now time.Duration) {
 	t.now = now
-	for len(t.timers) > 0 && t.timers[0].timer <= now {
-		c := heap.Pop(&t.timers).(*Conn)
+	t.wheel.Advance(now, t.fire)
+}
+
+// fireTimer runs the timer of a connection that came due.
+func (t *Table) fireTimer(tm *wheel.Timer) {
+	c := tm.Owner.(*Conn)
+	{
 		kind := c.timerKind
 		c.timerKind = timerNone
 		switch kind {
