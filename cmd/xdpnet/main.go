@@ -1,6 +1,6 @@
 // Command xdpnet runs the xdpnet stack on a network interface.
 //
-//	xdpnet serve -iface IF -addr 198.18.0.1/24 [-gw ADDR] [-queues N]
+//	xdpnet serve -iface IF -addr 198.18.0.1/24 [-gw ADDR] [-queues N] [-http :80]
 //
 // Every subcommand prints one clear line and exits non-zero when it fails.
 package main
@@ -20,7 +20,7 @@ type command struct {
 }
 
 var commands = []command{
-	{"serve", "put a stack on an interface: ARP, ping, UDP echo (7) and discard (9)", serve},
+	{"serve", "put a stack on an interface: ARP, ping, echo (7), discard (9), chargen (19), HTTP with -http", serve},
 }
 
 func main() {

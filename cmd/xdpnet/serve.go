@@ -5,18 +5,22 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/xdpnet/xdpnet/fastpath"
+	"github.com/xdpnet/xdpnet/internal/httpsvc"
 	"github.com/xdpnet/xdpnet/internal/services"
-	"github.com/xdpnet/xdpnet/ip"
-	"github.com/xdpnet/xdpnet/nic"
+	"github.com/xdpnet/xdpnet/sockapi"
 )
+
+// shutdownGrace bounds how long SIGINT or SIGTERM waits for HTTP
+// requests in progress before closing their connections.
+const shutdownGrace = 5 * time.Second
 
 // serve runs `xdpnet serve` until SIGINT or SIGTERM.
 func serve(args []string, stdout io.Writer) error {
@@ -24,73 +28,93 @@ func serve(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	dev, err := nic.OpenXDP(nic.XDPConfig{
-		Interface: c.iface, Queues: c.queues, Addrs: []netip.Addr{c.addr.Addr()},
+	// The echo, discard and chargen services run on the pollers
+	// themselves, bound before they start; HTTP runs on the stack's
+	// sockets like any Go program's.
+	var udpSvcs []*services.EchoDiscard
+	var tcpSvcs []*services.TCPServices
+	stack, err := sockapi.Open(sockapi.Config{
+		Interface: c.iface, Addr: c.addr, Gateway: c.gateway, Queues: c.queues,
 		Attach: c.mode, Replace: c.replace,
+		OnPoller: func(p *fastpath.Poller) error {
+			udpSvc, tcpSvc := &services.EchoDiscard{}, &services.TCPServices{}
+			if err := udpSvc.Bind(p.UDP()); err != nil {
+				return err
+			}
+			if err := tcpSvc.Listen(p.TCP()); err != nil {
+				return err
+			}
+			p.OnRound(func(now time.Duration) {
+				udpSvc.Serve(now)
+				tcpSvc.Serve(now)
+			})
+			udpSvcs, tcpSvcs = append(udpSvcs, udpSvc), append(tcpSvcs, tcpSvc)
+			return nil
+		},
 	})
 	if err != nil {
 		return explain(c.iface, err)
 	}
-	// The steering program goes with the device: on Close, and with the
+	// The steering program goes with the stack: on Close, and with the
 	// process whatever ends it, since a bpf_link dies with its descriptor.
-	defer dev.Close()
-
-	var pollers []*fastpath.Poller
-	for _, link := range dev.Links() {
-		udpSvc, tcpSvc := &services.EchoDiscard{}, &services.TCPServices{}
-		p, err := fastpath.New(fastpath.Config{
-			Link: link,
-			IP:   ip.Config{Addr: c.addr, Gateway: c.gateway},
-			Serve: func(now time.Duration) {
-				udpSvc.Serve(now)
-				tcpSvc.Serve(now)
-			},
-		})
-		if err != nil {
-			return err
-		}
-		if err := udpSvc.Bind(p.UDP()); err != nil {
-			return err
-		}
-		if err := tcpSvc.Listen(p.TCP()); err != nil {
-			return err
-		}
-		pollers = append(pollers, p)
-	}
-	fastpath.Share(pollers...)
-	sock := dev.Links()[0].Socket()
-	copyMode := "copy mode"
-	if sock.ZeroCopy() {
-		copyMode = "zero-copy"
-	}
-	fmt.Fprintf(stdout, "xdpnet: serving %s on %s: %d queue(s), %s XDP, %s; ARP, ICMP echo; echo (7) and discard (9) on UDP and TCP, chargen (19) on TCP\n",
-		c.addr, c.iface, c.queues, dev.Program().Mode(), copyMode)
+	defer stack.Close()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	var wg sync.WaitGroup
-	for _, p := range pollers {
-		wg.Add(1)
+
+	var srv *http.Server
+	var handler *httpsvc.Handler
+	httpNote := ""
+	if c.http != "" {
+		ln, err := stack.Listen("tcp", c.http)
+		if err != nil {
+			return fmt.Errorf("serve: -http: %w", err)
+		}
+		handler = httpsvc.New(httpsvc.StackStatus(stack))
+		srv = &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second}
 		go func() {
-			defer wg.Done()
-			if err := p.Run(ctx); err != nil {
-				cancel(err)
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+				cancel(fmt.Errorf("http: %w", err))
 			}
 		}()
+		httpNote = "; HTTP on " + ln.Addr().String()
 	}
-	wg.Wait()
-	for q, p := range pollers {
-		p.Close()
-		ls := p.Link().Stats()
-		ts := p.TCP().Stats()
-		fmt.Fprintf(stdout, "xdpnet: queue %d: received %d frames, sent %d; %d ping(s) answered, %d UDP datagram(s) in; TCP: %d connection(s) accepted, %d segments in, %d out, %d retransmitted\n",
-			q, ls.RxFrames, ls.TxFrames, p.IP().Stats().ICMP.OutEchoReps, p.UDP().Stats().InDatagrams,
-			ts.PassiveOpens, ts.InSegs, ts.OutSegs, ts.RetransSegs)
+
+	dev := stack.Device()
+	copyMode := "copy mode"
+	if dev.Links()[0].Socket().ZeroCopy() {
+		copyMode = "zero-copy"
 	}
-	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		return fmt.Errorf("serve: %w", err)
+	fmt.Fprintf(stdout, "xdpnet: serving %s on %s: %d queue(s), %s XDP, %s; ARP, ICMP echo; echo (7) and discard (9) on UDP and TCP, chargen (19) on TCP%s\n",
+		c.addr, c.iface, c.queues, dev.Program().Mode(), copyMode, httpNote)
+
+	<-ctx.Done()
+	if srv != nil {
+		sctx, scancel := context.WithTimeout(context.Background(), shutdownGrace)
+		if err := srv.Shutdown(sctx); err != nil {
+			srv.Close() // requests still running after the grace: cut them
+		}
+		scancel()
+	}
+	closeErr := stack.Close()
+	for q, st := range stack.Stats() {
+		ts := st.TCP
+		fmt.Fprintf(stdout, "xdpnet: queue %d: received %d frames, sent %d; %d ping(s) answered, %d UDP datagram(s) in; TCP: %d connection(s) accepted, %d segments in, %d out, %d retransmitted; %d connection(s) dialled, %d reset(s) sent; %d frame(s) dropped by the ring, %d park(s); services: %d TCP connection(s), %d UDP datagram(s) discarded\n",
+			q, st.Link.RxFrames, st.Link.TxFrames, st.IP.ICMP.OutEchoReps, st.UDP.InDatagrams,
+			ts.PassiveOpens, ts.InSegs, ts.OutSegs, ts.RetransSegs, ts.ActiveOpens, ts.OutRsts,
+			st.Link.RxDropped, st.Poller.Parks, tcpSvcs[q].Stats().Accepted, udpSvcs[q].Discarded())
+	}
+	if handler != nil {
+		hs := handler.Stats()
+		fmt.Fprintf(stdout, "xdpnet: http: %d request(s), %d byte(s) sent, %d byte(s) hashed\n", hs.Requests, hs.Sent, hs.Hashed)
+	}
+	if err := context.Cause(ctx); !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("serve: %w", errors.Join(err, closeErr))
+	}
+	if closeErr != nil {
+		return fmt.Errorf("serve: %w", closeErr)
 	}
 	fmt.Fprintln(stdout, "xdpnet: stopped; XDP program detached")
 	return nil

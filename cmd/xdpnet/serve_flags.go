@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -19,6 +20,7 @@ type serveConfig struct {
 	queues  int
 	mode    steer.Mode
 	replace bool
+	http    string // address of the HTTP service; empty: none
 }
 
 func parseServe(args []string) (serveConfig, error) {
@@ -31,6 +33,7 @@ func parseServe(args []string) (serveConfig, error) {
 	fs.IntVar(&c.queues, "queues", 1, "NIC queues to serve, one poller each")
 	fs.StringVar(&mode, "xdp-mode", "auto", "XDP attach mode: auto (native, else generic), native or generic")
 	fs.BoolVar(&c.replace, "replace", false, "replace an XDP program someone else attached with ip link")
+	fs.StringVar(&c.http, "http", "", "serve HTTP (GET /bytes/N, POST /sha256, GET /) on this address, like :80 (default: off)")
 	if err := parse(fs, args); err != nil {
 		return c, err
 	}
@@ -55,6 +58,11 @@ func parseServe(args []string) (serveConfig, error) {
 	}
 	if c.queues < 1 || c.queues > 64 {
 		return c, usageError{fmt.Errorf("serve: -queues %d: want 1 to 64", c.queues)}
+	}
+	if c.http != "" {
+		if _, port, err := net.SplitHostPort(c.http); err != nil || port == "" {
+			return c, usageError{fmt.Errorf("serve: -http %q: want [host]:port, like :80", c.http)}
+		}
 	}
 	if c.mode, err = steer.ParseMode(mode); err != nil {
 		return c, usageError{fmt.Errorf("serve: -xdp-mode: %w", err)}

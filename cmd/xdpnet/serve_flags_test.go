@@ -15,11 +15,11 @@ import (
 )
 
 func TestParseServe(t *testing.T) {
-	c, err := parseServe([]string{"-iface", "eth1", "-addr", "198.18.0.1/24", "-gw", "198.18.0.254", "-queues", "2", "-xdp-mode", "generic"})
+	c, err := parseServe([]string{"-iface", "eth1", "-addr", "198.18.0.1/24", "-gw", "198.18.0.254", "-queues", "2", "-xdp-mode", "generic", "-http", ":80"})
 	require.NoError(t, err)
 	assert.Equal(t, serveConfig{
 		iface: "eth1", addr: netip.MustParsePrefix("198.18.0.1/24"), gateway: netip.MustParseAddr("198.18.0.254"),
-		queues: 2, mode: steer.Generic,
+		queues: 2, mode: steer.Generic, http: ":80",
 	}, c)
 
 	for _, bad := range []struct {
@@ -35,6 +35,7 @@ func TestParseServe(t *testing.T) {
 		{[]string{"-iface", "eth1", "-addr", "198.18.0.1/24", "-queues", "0"}, "want 1 to 64"},
 		{[]string{"-iface", "eth1", "-addr", "198.18.0.1/24", "-xdp-mode", "hw"}, "want auto, native or generic"},
 		{[]string{"-iface", "eth1", "-addr", "198.18.0.1/24", "extra"}, `unexpected argument "extra"`},
+		{[]string{"-iface", "eth1", "-addr", "198.18.0.1/24", "-http", "80"}, `-http "80": want [host]:port`},
 		{[]string{"-bogus"}, "flag provided but not defined"},
 	} {
 		_, err := parseServe(bad.args)
