@@ -1,6 +1,11 @@
 package tcp
 
-import "sync/atomic"
+import (
+	"math/bits"
+	"sync/atomic"
+
+	"github.com/xdpnet/xdpnet/internal/wire"
+)
 
 // ring is a byte FIFO over a power-of-two array. head and tail are stream
 // offsets that only grow (they wrap at 2^64, never in practice), so the
@@ -74,6 +79,26 @@ func (r *ring) Peek(off int, p []byte) int {
 	c := copy(p[:n], r.buf[i:])
 	copy(p[c:n], r.buf)
 	return n
+}
+
+// PeekSum is Peek that also returns the Internet checksum's partial sum
+// of the bytes, computed while copying them (wire.CopySum).
+func (r *ring) PeekSum(off int, p []byte) (int, uint32) {
+	n := max(0, min(len(p), r.Len()-off))
+	mask := uint64(len(r.buf) - 1)
+	i := (r.head.Load() + uint64(off)) & mask
+	c := min(n, len(r.buf)-int(i))
+	sum := wire.CopySum(p[:c], r.buf[i:int(i)+c], 0)
+	if c < n {
+		s2 := wire.Fold(wire.CopySum(p[c:n], r.buf[:n-c], 0))
+		if c%2 == 1 {
+			// The second part starts at an odd offset: its bytes sit in
+			// the other halves of the 16-bit words (RFC 1071 2(B)).
+			s2 = uint32(bits.ReverseBytes16(uint16(s2)))
+		}
+		sum += s2
+	}
+	return n, sum
 }
 
 // Read moves up to len(p) bytes out of the ring.

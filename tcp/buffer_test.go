@@ -2,10 +2,13 @@ package tcp
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/xdpnet/xdpnet/internal/wire"
 )
 
 // seqBytes returns n bytes counting up from b.
@@ -150,4 +153,29 @@ func TestRecvBufferCapacityAndWrap(t *testing.T) {
 	assert.True(t, ok)
 	assert.Zero(t, n)
 	assert.Zero(t, b.nooo)
+}
+
+// TestPeekSum: the sum computed while copying equals the sum of the
+// copy, wherever the bytes wrap around the ring (odd splits included).
+func TestPeekSum(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	r := newRing(64)
+	p := make([]byte, 64)
+	for range 2000 {
+		r.Discard(r.Len())
+		// Move head and tail to a random place, then fill some bytes.
+		skip := rng.IntN(64)
+		r.Write(make([]byte, skip))
+		r.Discard(skip)
+		data := make([]byte, rng.IntN(65))
+		for i := range data {
+			data[i] = byte(rng.Uint32())
+		}
+		r.Write(data)
+		off := rng.IntN(len(data) + 1)
+		n, sum := r.PeekSum(off, p)
+		require.Equal(t, len(data)-off, n)
+		require.Equal(t, data[off:], p[:n])
+		require.Equal(t, wire.Fold(wire.Sum(p[:n], 0)), wire.Fold(sum), "head %d, off %d, n %d", skip, off, n)
+	}
 }

@@ -214,10 +214,12 @@ func (c *Conn) emitWith(b []byte, seq Seq, n int, flags uint8, opts wire.TCPOpti
 		c.ackNow = false
 	}
 	hl := f.HeaderLen()
+	var sum uint32
 	if n > 0 {
-		c.snd.Peek(int(seq.Sub(c.sndUna)), b[hl:hl+n])
+		// The payload is checksummed while it is copied into the frame.
+		_, sum = c.snd.PeekSum(int(seq.Sub(c.sndUna)), b[hl:hl+n])
 	}
-	f.Encode(b, n, c.local.Addr(), c.remote.Addr())
+	f.EncodeSum(b, n, sum, c.local.Addr(), c.remote.Addr())
 	// Sequence space used: SYN and FIN count one each.
 	end := seq.Add(uint32(n))
 	if flags&wire.TCPFlagSYN != 0 {

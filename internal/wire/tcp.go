@@ -101,6 +101,14 @@ type TCPFields struct {
 // the header (TCPFields.HeaderLen) and the payload.
 func (f TCPFields) Encode(b []byte, payloadLen int, src, dst netip.Addr) int {
 	hl := f.HeaderLen()
+	return f.EncodeSum(b, payloadLen, Sum(b[hl:hl+payloadLen], 0), src, dst)
+}
+
+// EncodeSum is Encode for a payload whose partial sum (Sum, or CopySum
+// while it was copied in) the caller has already: the checksum then
+// covers the header alone, not the payload a second time.
+func (f TCPFields) EncodeSum(b []byte, payloadLen int, payloadSum uint32, src, dst netip.Addr) int {
+	hl := f.HeaderLen()
 	s := TCP(b[:hl+payloadLen])
 	binary.BigEndian.PutUint16(s, f.SrcPort)
 	binary.BigEndian.PutUint16(s[tcpDstPortOffset:], f.DstPort)
@@ -112,7 +120,7 @@ func (f TCPFields) Encode(b []byte, payloadLen int, src, dst netip.Addr) int {
 	binary.BigEndian.PutUint16(s[tcpCsumOffset:], 0)
 	binary.BigEndian.PutUint16(s[tcpUrgentOffset:], f.Urgent)
 	f.Options.encode(s[TCPMinLen:hl])
-	binary.BigEndian.PutUint16(s[tcpCsumOffset:], Checksum(s, PseudoHeaderSum(src, dst, ProtoTCP, len(s))))
+	binary.BigEndian.PutUint16(s[tcpCsumOffset:], Checksum(s[:hl], PseudoHeaderSum(src, dst, ProtoTCP, len(s))+Fold(payloadSum)))
 	return hl
 }
 
