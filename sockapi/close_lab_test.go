@@ -1,0 +1,85 @@
+package sockapi_test
+
+import (
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/vishvananda/netlink"
+
+	"github.com/xdpnet/xdpnet/internal/lab"
+	"github.com/xdpnet/xdpnet/sockapi"
+)
+
+// TestStackCloseLeaksNothing: a stack with open connections, a listener,
+// a UDP socket and calls blocked on them closes with every call
+// returning net.ErrClosed, and leaves no goroutine, descriptor or XDP
+// program behind.
+func TestStackCloseLeaksNothing(t *testing.T) {
+	l := lab.New(t, lab.Config{Queues: 2})
+	kl := kernelListen(t, l)
+	goroutines, fds := runtime.NumGoroutine(), countFDs(t)
+
+	var s *sockapi.Stack
+	require.NoError(t, l.Local.Do(func() (err error) {
+		s, err = sockapi.Open(sockapi.Config{Interface: l.Local.Link, Addr: netip.PrefixFrom(l.StackAddr, 24), Queues: 2})
+		return err
+	}))
+	ln, err := s.Listen("tcp", ":7008")
+	require.NoError(t, err)
+	pc, err := s.ListenPacket("udp", ":5353")
+	require.NoError(t, err)
+	c, err := s.Dial("tcp", kl.Addr().String())
+	require.NoError(t, err)
+	kc, err := kl.Accept()
+	require.NoError(t, err)
+
+	blocked := make(chan error, 3)
+	go func() { _, err := c.Read(make([]byte, 10)); blocked <- err }()
+	go func() { _, err := ln.Accept(); blocked <- err }()
+	go func() { _, _, err := pc.ReadFrom(make([]byte, 10)); blocked <- err }()
+	time.Sleep(50 * time.Millisecond) // let them block
+
+	require.NoError(t, s.Close())
+	for range 3 {
+		select {
+		case err := <-blocked:
+			assert.ErrorIs(t, err, net.ErrClosed, "a blocked call returns net.ErrClosed")
+		case <-time.After(5 * time.Second):
+			t.Fatal("a blocked call did not return after Stack.Close")
+		}
+	}
+	// The kernel hears the end of the connection.
+	kc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = io.ReadAll(kc)
+	assert.NoError(t, err, "the kernel reads a FIN")
+	kc.Close()
+
+	// (Not require.Eventually: it runs the condition on goroutines of
+	// its own.)
+	for deadline := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > goroutines && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	assert.LessOrEqual(t, runtime.NumGoroutine(), goroutines, "goroutines after Close")
+	assert.Equal(t, fds, countFDs(t), "file descriptors")
+	require.NoError(t, l.Local.Do(func() error {
+		link, err := netlink.LinkByName(l.Local.Link)
+		if err != nil {
+			return err
+		}
+		assert.False(t, link.Attrs().Xdp != nil && link.Attrs().Xdp.Attached, "the XDP program is detached")
+		return nil
+	}))
+}
+
+func countFDs(t *testing.T) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	return len(ents)
+}
