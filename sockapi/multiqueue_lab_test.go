@@ -85,8 +85,8 @@ func TestMultiQueueLab(t *testing.T) {
 		assert.NoError(t, <-errs)
 	}
 	var in, out uint64
-	for _, p := range s.Pollers() {
-		st := p.Stats()
+	for _, q := range s.Stats() {
+		st := q.Poller
 		in, out = in+st.HandoversIn, out+st.HandoversOut
 		assert.Zero(t, st.HandoverDrops)
 	}

@@ -27,12 +27,15 @@ type ring struct {
 }
 
 // newRing returns a ring of at least capacity bytes (a power of two).
-func newRing(capacity int) *ring {
-	n := 1
-	for n < capacity {
-		n <<= 1
+func newRing(capacity int) *ring { return &ring{buf: make([]byte, roundPow2(capacity))} }
+
+// roundPow2 is the smallest power of two at least n (and at least 1).
+func roundPow2(n int) int {
+	p := 1
+	for p < n {
+		p <<= 1
 	}
-	return &ring{buf: make([]byte, n)}
+	return p
 }
 
 // Len is the number of bytes held.

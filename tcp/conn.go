@@ -268,6 +268,12 @@ func (c *Conn) freeBuffers() {
 	}
 }
 
+// allocBuffers gives the connection its send and receive buffers.
+func (c *Conn) allocBuffers() {
+	c.snd = newRing(c.t.cfg.SendBuffer)
+	c.rcv = &recvBuffer{ring: newRing(c.t.cfg.RecvBuffer)}
+}
+
 // noBuffer and noRecvBuffer stand for freed buffers: empty, and with no
 // room.
 var (

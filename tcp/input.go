@@ -119,7 +119,7 @@ func (l *Listener) input(seg *segment, local, remote netip.AddrPort, isn Seq) {
 		t.stats.ListenDrops++
 		return
 	}
-	c := t.newConn(local, remote, isn)
+	c := t.newConn(local, remote, isn, false)
 	c.passive, c.listener = true, l
 	l.synq++
 	c.state = SynReceived
@@ -201,6 +201,9 @@ func (c *Conn) inputSynSent(seg *segment) {
 // establish enters ESTABLISHED (or FIN-WAIT-1 when the app closed its
 // write side during the handshake).
 func (c *Conn) establish() {
+	if c.rcv == noRecvBuffer {
+		c.allocBuffers()
+	}
 	c.state = Established
 	if c.finQueued {
 		c.state = FinWait1

@@ -260,6 +260,9 @@ func (c *Conn) emitWith(b []byte, seq Seq, n int, flags uint8, opts wire.TCPOpti
 func (c *Conn) windowToAdvertise() uint32 {
 	cur := uint32(max(0, c.rcvAdv.Sub(c.rcvNxt)))
 	free := uint32(c.rcv.Free())
+	if c.state == SynReceived && c.rcv == noRecvBuffer {
+		free = uint32(c.t.rcvCap) // allocated when established
+	}
 	if free <= cur {
 		return cur
 	}

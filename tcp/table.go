@@ -48,6 +48,7 @@ type Table struct {
 	fire           func(*wheel.Timer) // t.fire, made once: a method value allocates
 	stats          Stats
 	mssSelf        int // the MSS we announce: MTU − 40
+	rcvCap         int // the receive buffer's size
 }
 
 // rst is a reset to send for a segment no connection took.
@@ -96,6 +97,7 @@ func New(cfg Config) (*Table, error) {
 		conns:     make(map[tuple]*Conn),
 		listeners: make(map[netip.AddrPort]*Listener),
 		mssSelf:   cfg.MTU - ipv4HeaderLen - 20,
+		rcvCap:    roundPow2(cfg.RecvBuffer),
 		wheel:     wheel.New(timerSlot, timerSlots),
 	}
 	t.fire = t.fireTimer
@@ -252,7 +254,7 @@ func (t *Table) Dial(now time.Duration, local, remote netip.AddrPort) (*Conn, er
 	} else if t.conns[tupleOf(local, remote)] != nil {
 		return nil, ErrPortInUse
 	}
-	c := t.newConn(local, remote, t.isns.ISN(now, local, remote))
+	c := t.newConn(local, remote, t.isns.ISN(now, local, remote), true)
 	c.state = SynSent
 	c.pub.store(c) // the app sees SYN-SENT, not CLOSED, until news
 	if t.cfg.ConnectTimeout > 0 {
@@ -288,20 +290,25 @@ func (t *Table) ephemeral(la netip.Addr, remote netip.AddrPort) (uint16, bool) {
 	return 0, false
 }
 
-// newConn makes a connection with its buffers and puts it in the table.
-func (t *Table) newConn(local, remote netip.AddrPort, iss Seq) *Conn {
+// newConn makes a connection and puts it in the table. An active one
+// gets its buffers now (the app may write before the handshake ends); a
+// passive one when it is established, so a flood of SYNs costs the
+// half-open queue no buffer memory.
+func (t *Table) newConn(local, remote netip.AddrPort, iss Seq, active bool) *Conn {
 	c := &Conn{
 		t: t, local: local, remote: remote, key: tupleOf(local, remote),
 		iss: iss, sndUna: iss, sndNxt: iss, sndMax: iss,
-		snd:   newRing(t.cfg.SendBuffer),
-		rcv:   &recvBuffer{ring: newRing(t.cfg.RecvBuffer)},
+		snd: noBuffer, rcv: noRecvBuffer,
 		mss:   defaultMSS,
 		nagle: t.cfg.Nagle,
 		rto:   *NewRTOEstimator(t.cfg.MinRTO, t.cfg.InitialRTO, t.cfg.MaxRTO),
 	}
+	if active {
+		c.allocBuffers()
+	}
 	// The window scale we ask for: the smallest shift that lets the
 	// 16-bit field cover the whole receive buffer (RFC 7323 2.2).
-	for c.rcv.Cap()>>c.rcvShift > 0xffff {
+	for t.rcvCap>>c.rcvShift > 0xffff {
 		c.rcvShift++
 	}
 	c.tm.Owner = c
