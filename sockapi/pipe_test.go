@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/net/nettest"
@@ -64,4 +65,21 @@ func TestNettestConnPipe(t *testing.T) {
 		}
 		return c1, c2, stop, nil
 	})
+}
+
+// TestStackFailed: when a poller's link breaks, Failed is closed and Err
+// says why, so a server can stop instead of serving nothing.
+func TestStackFailed(t *testing.T) {
+	la, _ := nic.NewPipe(nic.PipeConfig{})
+	s, err := sockapi.New(sockapi.Config{Addr: netip.PrefixFrom(addrA, 24)}, la)
+	require.NoError(t, err)
+	require.NoError(t, s.Err())
+	la.Close()
+	select {
+	case <-s.Failed():
+	case <-time.After(5 * time.Second):
+		t.Fatal("a broken link did not fail the stack")
+	}
+	require.ErrorIs(t, s.Err(), nic.ErrClosed)
+	require.ErrorIs(t, s.Close(), nic.ErrClosed, "Close reports the failure too")
 }

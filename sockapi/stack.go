@@ -60,10 +60,14 @@ type Stack struct {
 	dev     *nic.XDPDevice // nil for New
 	pollers []*fastpath.Poller
 	pumps   []*udpPump // per poller
-	stops   []func() error
-	next    atomic.Uint32 // round robin of Dial over the pollers
-	done    chan struct{} // closed by Close
-	stopped chan struct{} // closed by Close once the pollers stopped
+	cancel  context.CancelFunc
+	running sync.WaitGroup // the pollers' goroutines
+	next    atomic.Uint32  // round robin of Dial over the pollers
+	done    chan struct{}  // closed by Close
+	stopped chan struct{}  // closed by Close once the pollers stopped
+	failed  chan struct{}  // closed when a poller fails; err says why
+	failure sync.Once
+	err     error
 	closing sync.Once
 	mu      sync.Mutex
 	socks   map[closer]struct{} // open connections, listeners and packet conns
@@ -117,7 +121,7 @@ func newStack(cfg Config, rss fastpath.RSS, links []nic.Link) (*Stack, error) {
 	if len(links) == 0 {
 		return nil, errors.New("sockapi: no link")
 	}
-	s := &Stack{cfg: cfg, done: make(chan struct{}), stopped: make(chan struct{}), socks: map[closer]struct{}{}}
+	s := &Stack{cfg: cfg, done: make(chan struct{}), stopped: make(chan struct{}), failed: make(chan struct{}), socks: map[closer]struct{}{}}
 	for _, link := range links {
 		p, err := fastpath.New(fastpath.Config{
 			Link: link,
@@ -149,13 +153,38 @@ func newStack(cfg Config, rss fastpath.RSS, links []nic.Link) (*Stack, error) {
 			return nil, fmt.Errorf("sockapi: %w", err)
 		}
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
 	for q, p := range s.pollers {
 		u := &udpPump{}
 		s.pumps = append(s.pumps, u)
 		p.OnRound(func(time.Duration) { u.run(q) })
-		s.stops = append(s.stops, p.Start())
+		s.running.Add(1)
+		go func() {
+			defer s.running.Done()
+			if err := p.Run(ctx); err != nil {
+				s.failure.Do(func() {
+					s.err = fmt.Errorf("sockapi: queue %d: %w", q, err)
+					close(s.failed)
+				})
+			}
+		}()
 	}
 	return s, nil
+}
+
+// Failed is closed when a poller fails (its link broke); Err then says
+// why. The stack's sockets stop moving data: close it.
+func (s *Stack) Failed() <-chan struct{} { return s.failed }
+
+// Err is why a poller failed, or nil.
+func (s *Stack) Err() error {
+	select {
+	case <-s.failed:
+		return s.err
+	default:
+		return nil
+	}
 }
 
 // Pollers are the stack's pollers, one per queue (for counters).
@@ -179,9 +208,9 @@ func (s *Stack) Close() error {
 		// Let the pollers send the FINs and RSTs of the closes.
 		s.each(func(p *fastpath.Poller) {})
 		close(s.done)
-		for _, stop := range s.stops {
-			err = errors.Join(err, stop())
-		}
+		s.cancel()
+		s.running.Wait()
+		err = s.Err()
 		close(s.stopped)
 		for _, p := range s.pollers {
 			p.Close()
@@ -196,15 +225,9 @@ func (s *Stack) Close() error {
 
 // each runs fn on every poller's goroutine and waits for all.
 func (s *Stack) each(fn func(*fastpath.Poller)) {
-	var wg sync.WaitGroup
 	for _, p := range s.pollers {
-		wg.Add(1)
-		p.Do(func() {
-			defer wg.Done()
-			fn(p)
-		})
+		s.do(background, p, func() { fn(p) })
 	}
-	wg.Wait()
 }
 
 // do runs fn on p's goroutine and waits for it, or for ctx or the
@@ -219,6 +242,8 @@ func (s *Stack) do(ctx context.Context, p *fastpath.Poller, fn func()) error {
 	case <-done:
 		return nil
 	case <-s.done:
+		return net.ErrClosed
+	case <-s.failed:
 		return net.ErrClosed
 	case <-ctx.Done():
 		return ctx.Err()

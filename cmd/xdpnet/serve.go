@@ -90,7 +90,11 @@ func serve(args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "xdpnet: serving %s on %s: %d queue(s), %s XDP, %s; ARP, ICMP echo; echo (7) and discard (9) on UDP and TCP, chargen (19) on TCP%s\n",
 		c.addr, c.iface, c.queues, dev.Program().Mode(), copyMode, httpNote)
 
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-stack.Failed():
+		cancel(stack.Err())
+	}
 	if srv != nil {
 		sctx, scancel := context.WithTimeout(context.Background(), shutdownGrace)
 		if err := srv.Shutdown(sctx); err != nil {
