@@ -33,9 +33,13 @@ lint:
 # both sides in one run: the ring layer against asavie/xdp (RxDrop, for
 # BENCHTIME frames), then UDP echo, ping, a UDP flood, TCP request/response
 # and TCP bulk throughput against the Linux kernel on the same veth pair
-# (their own sizes: RxDrop's count would make 2M paced pings).
+# (their own sizes: RxDrop's count would make 2M paced pings), then the
+# public API (sockapi) against the kernel: request/response xdpnet-to-xdpnet
+# and for a kernel client, bulk over 1 and 4 streams, new connections per
+# second, and an idle stack's CPU (each run bounded in bytes, connections
+# and time; about a minute per count).
 bench:
-	$(GO) test -run '^$$' -bench 'RxDrop' -benchtime $(BENCHTIME) -count $(BENCHCOUNT) -timeout 20m ./bench/ && $(GO) test -run '^$$' -bench 'UDPEcho|Ping|UDPFlood|TCPRR|TCPBulk' -count $(BENCHCOUNT) -timeout 20m ./bench/
+	$(GO) test -run '^$$' -bench 'RxDrop' -benchtime $(BENCHTIME) -count $(BENCHCOUNT) -timeout 20m ./bench/ && $(GO) test -run '^$$' -bench 'UDPEcho|Ping|UDPFlood|TCPRR|TCPBulk|SockRR|SockBulk|SockConnect|SockIdle' -count $(BENCHCOUNT) -timeout 20m ./bench/
 
 # Micro-benchmarks of the ring layer and links, with allocations.
 bench-micro:

@@ -56,6 +56,13 @@ func kernelTCP(b *testing.B, h *lab.Host, port uint16, serve func(net.Conn)) {
 		ln, err = net.Listen("tcp4", netip.AddrPortFrom(h.Addr.Addr(), port).String())
 		return err
 	}))
+	serveTCP(b, ln, serve)
+}
+
+// serveTCP accepts connections on ln, the kernel's or xdpnet's, and
+// serves each on a goroutine of its own until b ends, when it closes ln
+// and every connection and waits for the goroutines.
+func serveTCP(b *testing.B, ln net.Listener, serve func(net.Conn)) {
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
