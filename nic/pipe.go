@@ -252,9 +252,10 @@ func (p *Pipe) Arm(deadline time.Time) error {
 	return nil
 }
 
-// Park sleeps until the peer transmits, the armed deadline, or Wake.
+// Park sleeps until the peer transmits, the armed deadline, or Wake
+// (Close wakes it too).
 func (p *Pipe) Park() error {
-	if !p.rx.empty() {
+	if !p.rx.empty() || p.closed.Load() {
 		return nil
 	}
 	var timeout <-chan time.Time
@@ -341,6 +342,7 @@ func (p *Pipe) BadFrames() uint64 { return p.bad }
 // nothing). The peer's later frames count as its TxErrors.
 func (p *Pipe) Close() error {
 	p.closed.Store(true)
+	p.Wake() // a parked poller sees the close at once
 	return nil
 }
 
