@@ -21,8 +21,10 @@ setup:
 test:
 	$(GO) test -count=1 -timeout 20m $(PKGS)
 
+# The tests under the race detector; RACEFLAGS=-short trims the long
+# simulations (CI runs it so on the packages where goroutines meet).
 race:
-	$(GO) test -count=1 -race -timeout 20m $(PKGS)
+	$(GO) test -count=1 -race $(RACEFLAGS) -timeout 20m $(PKGS)
 
 lint:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
