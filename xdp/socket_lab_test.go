@@ -117,7 +117,9 @@ func TestSocketOnVeth(t *testing.T) {
 }
 
 // TestWaitDoesNotAllocate: the poller waits on every idle spell.
-func TestWaitDoesNotAllocate(t *testing.T) {
+// smallSocket binds a socket with 64-entry rings on a new lab's Local
+// end, closed when the test ends.
+func smallSocket(t *testing.T) *xdp.Socket {
 	l := lab.New(t, lab.Config{})
 	var umem *xdp.Umem
 	var sock *xdp.Socket
@@ -128,26 +130,22 @@ func TestWaitDoesNotAllocate(t *testing.T) {
 		sock, err = xdp.NewSocket(umem, xdp.SocketConfig{Ifindex: l.Local.Ifindex, RxSize: 64, TxSize: 64, FillSize: 64, CompletionSize: 64})
 		return err
 	}))
-	defer umem.Close()
-	defer sock.Close()
+	t.Cleanup(func() {
+		sock.Close()
+		umem.Close()
+	})
+	return sock
+}
+
+func TestWaitDoesNotAllocate(t *testing.T) {
+	sock := smallSocket(t)
 	assert.Zero(t, testing.AllocsPerRun(100, func() { sock.Wait(0) }))
 }
 
 // TestParker: Park returns at its deadline, at once after a Wake, and when
 // another goroutine wakes it; with no deadline it waits for the Wake.
 func TestParker(t *testing.T) {
-	l := lab.New(t, lab.Config{})
-	var umem *xdp.Umem
-	var sock *xdp.Socket
-	require.NoError(t, l.Local.Do(func() (err error) {
-		if umem, err = xdp.NewUmem(xdp.UmemConfig{FrameCount: 64, FrameSize: 2048}); err != nil {
-			return err
-		}
-		sock, err = xdp.NewSocket(umem, xdp.SocketConfig{Ifindex: l.Local.Ifindex, RxSize: 64, TxSize: 64, FillSize: 64, CompletionSize: 64})
-		return err
-	}))
-	defer umem.Close()
-	defer sock.Close()
+	sock := smallSocket(t)
 	p, err := sock.NewParker()
 	require.NoError(t, err)
 	defer p.Close()
