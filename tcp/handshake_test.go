@@ -104,16 +104,12 @@ func TestActiveOpen(t *testing.T) {
 // 2.2): the peer's window field 4 with shift 7 is 512 bytes.
 func TestActiveOpenPeerWindowScale(t *testing.T) {
 	s := newStack(t, tcp.Config{})
-	c, err := s.tb.Dial(s.now, netip.AddrPort{}, peerServer)
-	require.NoError(t, err)
-	p := s.peer(c.LocalAddr(), peerServer)
-	iss := p.isn()
-	p.expect(t, seg{flags: "S", seq: iss, win: synWin, mss: 1460, ws: wscale(ourShift)})
+	p, c, iss := dialSYN(t, s)
 	p.send(t, seg{flags: "S.", seq: peerISN, ack: iss + 1, win: 1000, mss: 1460, ws: wscale(peerShift)})
 	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 1, win: fullWin})
 
 	p.send(t, seg{flags: ".", seq: peerISN + 1, ack: iss + 1, win: 4})
-	_, err = c.Write(data(0, 2000))
+	_, err := c.Write(data(0, 2000))
 	require.NoError(t, err)
 	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 1, win: fullWin, payload: data(0, 512)})
 	s.expectNothing(t)
@@ -123,14 +119,10 @@ func TestActiveOpenPeerWindowScale(t *testing.T) {
 // windows go unscaled, capped at 65535.
 func TestActiveOpenPeerWithoutWindowScale(t *testing.T) {
 	s := newStack(t, tcp.Config{})
-	c, err := s.tb.Dial(s.now, netip.AddrPort{}, peerServer)
-	require.NoError(t, err)
-	p := s.peer(c.LocalAddr(), peerServer)
-	iss := p.isn()
-	p.expect(t, seg{flags: "S", seq: iss, win: synWin, mss: 1460, ws: wscale(ourShift)})
+	p, c, iss := dialSYN(t, s)
 	p.send(t, seg{flags: "S.", seq: peerISN, ack: iss + 1, win: 300, mss: 1460})
 	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 1, win: 65535})
-	_, err = c.Write(data(0, 500))
+	_, err := c.Write(data(0, 500))
 	require.NoError(t, err)
 	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 1, win: 65535, payload: data(0, 300)})
 	s.expectNothing(t)
@@ -141,11 +133,7 @@ func TestActiveOpenPeerWithoutWindowScale(t *testing.T) {
 // SYN-RECEIVED establishes the connection.
 func TestSimultaneousOpen(t *testing.T) {
 	s := newStack(t, tcp.Config{})
-	c, err := s.tb.Dial(s.now, netip.AddrPort{}, peerServer)
-	require.NoError(t, err)
-	p := s.peer(c.LocalAddr(), peerServer)
-	iss := p.isn()
-	p.expect(t, seg{flags: "S", seq: iss, win: synWin, mss: 1460, ws: wscale(ourShift)})
+	p, c, iss := dialSYN(t, s)
 
 	s.advance(20 * ms)
 	p.send(t, seg{flags: "S", seq: peerISN, win: 65535, mss: 1000, ws: wscale(peerShift)})
@@ -162,7 +150,7 @@ func TestSimultaneousOpen(t *testing.T) {
 
 	// The peer's MSS and window scale hold.
 	p.send(t, seg{flags: ".", seq: peerISN + 1, ack: iss + 1, win: 12}) // 1536 bytes
-	_, err = c.Write(data(0, 1500))
+	_, err := c.Write(data(0, 1500))
 	require.NoError(t, err)
 	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 1, win: fullWin, payload: data(0, 1000)})
 	p.expect(t, seg{flags: "P.", seq: iss + 1001, ack: peerISN + 1, win: fullWin, payload: data(1000, 500)})
@@ -173,11 +161,7 @@ func TestSimultaneousOpen(t *testing.T) {
 // ACK: the ACK establishes the connection.
 func TestSimultaneousOpenACK(t *testing.T) {
 	s := newStack(t, tcp.Config{})
-	c, err := s.tb.Dial(s.now, netip.AddrPort{}, peerServer)
-	require.NoError(t, err)
-	p := s.peer(c.LocalAddr(), peerServer)
-	iss := p.isn()
-	p.expect(t, seg{flags: "S", seq: iss, win: synWin, mss: 1460, ws: wscale(ourShift)})
+	p, c, iss := dialSYN(t, s)
 	p.send(t, seg{flags: "S", seq: peerISN, win: 65535, mss: 1000})
 	p.expect(t, seg{flags: "S.", seq: iss, ack: peerISN + 1, win: synWin, mss: 1460})
 	p.send(t, seg{flags: ".", seq: peerISN + 1, ack: iss + 1, win: 65535})

@@ -1,7 +1,6 @@
 package tcp_test
 
 import (
-	"net/netip"
 	"syscall"
 	"testing"
 
@@ -37,11 +36,7 @@ func TestClosedPortRST(t *testing.T) {
 // ignored; an unacceptable ACK without RST draws a RST.
 func TestSynSentRST(t *testing.T) {
 	s := newStack(t, tcp.Config{})
-	c, err := s.tb.Dial(s.now, netip.AddrPort{}, peerServer)
-	require.NoError(t, err)
-	p := s.peer(c.LocalAddr(), peerServer)
-	iss := p.isn()
-	p.expect(t, seg{flags: "S", seq: iss, win: synWin, mss: 1460, ws: wscale(ourShift)})
+	p, c, iss := dialSYN(t, s)
 
 	p.send(t, seg{flags: "R", seq: 0})
 	p.send(t, seg{flags: "R.", seq: 0, ack: iss + 2})

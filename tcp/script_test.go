@@ -355,13 +355,21 @@ func serverConn(t testing.TB, s *stack, mss uint16) (*peer, *tcp.Conn, uint32) {
 // clientConn runs an active open from the table to the peer at
 // peerServer: the peer answers with mss and window scale 7. It returns
 // the peer, the connection and the table's ISS.
-func clientConn(t testing.TB, s *stack, mss uint16) (*peer, *tcp.Conn, uint32) {
+// dialSYN dials peerServer and expects our SYN, with the MSS and window
+// scale we offer.
+func dialSYN(t testing.TB, s *stack) (*peer, *tcp.Conn, uint32) {
 	t.Helper()
 	c, err := s.tb.Dial(s.now, netip.AddrPort{}, peerServer)
 	require.NoError(t, err)
 	p := s.peer(c.LocalAddr(), peerServer)
 	iss := p.isn()
 	p.expect(t, seg{flags: "S", seq: iss, win: s.synWin(), mss: 1460, ws: wscale(s.shift())})
+	return p, c, iss
+}
+
+func clientConn(t testing.TB, s *stack, mss uint16) (*peer, *tcp.Conn, uint32) {
+	t.Helper()
+	p, c, iss := dialSYN(t, s)
 	s.advance(100 * ms)
 	p.send(t, seg{flags: "S.", seq: peerISN, ack: iss + 1, win: 65535, mss: mss, ws: wscale(peerShift)})
 	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 1, win: uint16(s.rcvCap() >> s.shift())})
