@@ -81,6 +81,9 @@ func (c *Conn) Read(b []byte) (int, error) {
 	}
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
+	if c.closed.Load() { // closed while this call waited for the lock
+		return 0, c.opError("read", net.ErrClosed)
+	}
 	for {
 		if avail := c.st.Readable(); avail > 0 {
 			n := c.st.Read(b)
@@ -126,6 +129,9 @@ func (c *Conn) Write(b []byte) (int, error) {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.closed.Load() {
+		return 0, c.opError("write", net.ErrClosed)
+	}
 	n := 0
 	for {
 		st := c.tc.Status()
@@ -174,7 +180,12 @@ func (c *Conn) Close() error {
 	}
 	close(c.done)
 	c.s.untrack(c)
+	// Hand the close to the poller only once the Reads and Writes in
+	// flight let go of the rings (close(done) ended their waits): after
+	// it, the poller may give the rings to another connection.
 	linger := c.linger.Load()
+	c.rmu.Lock()
+	c.wmu.Lock()
 	c.p.Do(func() {
 		if linger == 0 {
 			c.tc.Abort()
@@ -182,6 +193,8 @@ func (c *Conn) Close() error {
 			c.tc.Close()
 		}
 	})
+	c.wmu.Unlock()
+	c.rmu.Unlock()
 	if linger > 0 {
 		return c.lingerWait(time.Duration(linger) * time.Second)
 	}

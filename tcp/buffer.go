@@ -114,6 +114,43 @@ func (r *ring) Read(p []byte) int {
 // Discard drops the oldest n bytes (n <= Len).
 func (r *ring) Discard(n int) { r.head.Add(uint64(n)) }
 
+// bufferPool keeps the rings of ended connections for new ones, up to
+// maxPooled of each.
+type bufferPool struct {
+	snd []*ring
+	rcv []*recvBuffer
+}
+
+const maxPooled = 64
+
+func (p *bufferPool) get(cfg *Config) (*ring, *recvBuffer) {
+	if n := len(p.snd); n > 0 {
+		s, r := p.snd[n-1], p.rcv[n-1]
+		p.snd[n-1], p.rcv[n-1] = nil, nil
+		p.snd, p.rcv = p.snd[:n-1], p.rcv[:n-1]
+		return s, r
+	}
+	return newRing(cfg.SendBuffer), &recvBuffer{ring: newRing(cfg.RecvBuffer)}
+}
+
+// put empties s and r and keeps them, unless the pool is full.
+func (p *bufferPool) put(s *ring, r *recvBuffer) {
+	if len(p.snd) == maxPooled || s == noBuffer || r == noRecvBuffer {
+		return
+	}
+	s.reset()
+	r.reset()
+	r.nooo = 0
+	p.snd, p.rcv = append(p.snd, s), append(p.rcv, r)
+}
+
+// reset empties the ring and lifts its limit; its old bytes stay but lie
+// outside [head, tail), so no reader sees them.
+func (r *ring) reset() {
+	r.head.Store(r.tail.Load())
+	r.limit.Store(0)
+}
+
 // maxOutOfOrder bounds the disjoint ranges the receive buffer tracks past
 // its in-order end. Their bytes live in the ring itself, so memory is
 // bounded by the ring; the count bounds the work per segment.

@@ -179,3 +179,36 @@ func TestPeekSum(t *testing.T) {
 		require.Equal(t, wire.Fold(wire.Sum(p[:n], 0)), wire.Fold(sum), "head %d, off %d, n %d", skip, off, n)
 	}
 }
+
+// TestBufferPool: rings come back empty, unlimited and with no
+// out-of-order ranges, so nothing of a connection reaches the next one;
+// the pool keeps at most maxPooled of each.
+func TestBufferPool(t *testing.T) {
+	var p bufferPool
+	cfg := Config{SendBuffer: 64, RecvBuffer: 64}
+	s, r := p.get(&cfg)
+	s.Write([]byte("old data"))
+	s.setLimit(16)
+	r.Insert(0, []byte("old"))
+	r.Insert(10, []byte("out of order"))
+	p.put(s, r)
+	s2, r2 := p.get(&cfg)
+	require.Same(t, s, s2)
+	require.Same(t, r, r2)
+	assert.Zero(t, s2.Len())
+	assert.Equal(t, 64, s2.Cap(), "the limit is lifted")
+	assert.Zero(t, r2.Len())
+	assert.Zero(t, r2.OutOfOrder())
+	n, ok := r2.Insert(0, []byte("new"))
+	assert.True(t, ok)
+	assert.Equal(t, 3, n)
+	got := make([]byte, 8)
+	assert.Equal(t, "new", string(got[:r2.Read(got)]))
+
+	for range maxPooled + 10 {
+		p.put(newRing(64), &recvBuffer{ring: newRing(64)})
+	}
+	assert.Len(t, p.snd, maxPooled)
+	p.put(noBuffer, noRecvBuffer)
+	assert.Len(t, p.snd, maxPooled, "the shared empty buffers are never pooled")
+}

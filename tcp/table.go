@@ -49,6 +49,7 @@ type Table struct {
 	stats          Stats
 	mssSelf        int // the MSS we announce: MTU − 40
 	rcvCap         int // the receive buffer's size
+	pool           bufferPool
 }
 
 // rst is a reset to send for a segment no connection took.
