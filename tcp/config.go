@@ -54,6 +54,12 @@ type Config struct {
 	// Nagle, if true, turns Nagle's algorithm on for new connections
 	// (RFC 9293 3.7.4). Off by default, as Go's net sets TCP_NODELAY.
 	Nagle bool
+	// NoTimestamps, if true, stops offering the timestamps option (RFC
+	// 7323) in our SYNs and accepting it in the peer's. By default it is
+	// offered, as Linux's tcp_timestamps=1: it gives an RTT sample per
+	// ACK, PAWS, and lets a Linux client reuse its TIME-WAIT ports towards
+	// us (tcp_tw_reuse works only on connections that had timestamps).
+	NoTimestamps bool
 }
 
 // Header lengths that bound a segment.

@@ -77,6 +77,16 @@ type Conn struct {
 	nagle       bool
 	passive     bool // opened by a listener
 
+	// Timestamps (timestamps.go, RFC 7323). ts: offered, in SYN-SENT;
+	// in use, once the peer's SYN came. tsOff is our clock's offset;
+	// TS.Recent is the peer's TSval to echo, taken at tsRecentAt;
+	// Last.ACK.sent the acknowledgment number we sent last (4.3).
+	ts          bool
+	tsOff       uint32
+	tsRecent    uint32
+	tsRecentAt  time.Duration
+	lastAckSent Seq
+
 	ackNow    bool // an ACK (or window update) is due
 	probe     bool // the persist timer fired: probe the zero window
 	wsOffered bool // the peer's SYN offered window scaling

@@ -178,15 +178,14 @@ func TestSYNRetransmitAndConnectTimeout(t *testing.T) {
 	require.NoError(t, err)
 	p := s.peer(c.LocalAddr(), peerServer)
 	iss := p.isn()
-	syn := seg{flags: "S", seq: iss, win: synWin, mss: 1460, ws: wscale(ourShift)}
-	p.expect(t, syn)
+	p.expect(t, p.syn(iss))
 	s.expectNothing(t)
 	for _, rto := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second} {
 		s.expectDeadline(t, s.now+rto)
 		s.advance(rto - 1)
 		s.expectNothing(t)
 		s.advance(1)
-		p.expect(t, syn)
+		p.expect(t, p.syn(iss))
 		s.expectNothing(t)
 	}
 	s.expectDeadline(t, s.now+8*time.Second)
@@ -217,10 +216,9 @@ func TestSYNRetransmitKarn(t *testing.T) {
 	require.NoError(t, err)
 	p := s.peer(c.LocalAddr(), peerServer)
 	iss := p.isn()
-	syn := seg{flags: "S", seq: iss, win: synWin, mss: 1460, ws: wscale(ourShift)}
-	p.expect(t, syn)
+	p.expect(t, p.syn(iss))
 	s.advance(time.Second)
-	p.expect(t, syn)
+	p.expect(t, p.syn(iss))
 	s.advance(50 * ms)
 	p.send(t, seg{flags: "S.", seq: peerISN, ack: iss + 1, win: 65535, mss: 1460})
 	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 1, win: 65535})
@@ -236,10 +234,9 @@ func TestConnectTimeout(t *testing.T) {
 	require.NoError(t, err)
 	p := s.peer(c.LocalAddr(), peerServer)
 	iss := p.isn()
-	syn := seg{flags: "S", seq: iss, win: synWin, mss: 1460, ws: wscale(ourShift)}
-	p.expect(t, syn)
+	p.expect(t, p.syn(iss))
 	s.advance(time.Second)
-	p.expect(t, syn)
+	p.expect(t, p.syn(iss))
 	s.expectDeadline(t, 2500*ms)
 	s.advance(1500 * ms)
 	s.expectNothing(t)

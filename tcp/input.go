@@ -60,10 +60,11 @@ func (t *Table) Input(now time.Duration, src, dst netip.Addr, b []byte) {
 	local, remote := netip.AddrPortFrom(dst, s.DstPort()), netip.AddrPortFrom(src, s.SrcPort())
 	c := t.conns[tupleOf(local, remote)]
 	if c != nil && c.state == TimeWait && seg.flags&(wire.TCPFlagSYN|wire.TCPFlagACK|wire.TCPFlagRST) == wire.TCPFlagSYN {
-		// RFC 6191 without timestamps is RFC 1122 4.2.2.13's rule, as
-		// Linux applies it: a SYN beyond what the old incarnation received
-		// may open a new one, whose ISN starts past the old sequence space.
-		if c.rcvNxt.LessThan(seg.seq) {
+		// RFC 6191: a SYN with a newer timestamp, or without timestamps
+		// one beyond what the old incarnation received, may open a new
+		// incarnation, whose ISN starts past the old sequence space. A
+		// refused one goes on to TIME-WAIT, which answers with an ACK.
+		if c.timeWaitReopens(&seg) {
 			if l := t.lookupListener(local); l != nil {
 				isn := c.sndNxt.Add(65535 + 2)
 				t.remove(c)
@@ -152,6 +153,8 @@ func (c *Conn) takeSYN(seg *segment) {
 	// RFC 7323 2.2: the window of a SYN is never scaled.
 	c.sndWnd, c.maxSndWnd = seg.wnd, seg.wnd
 	c.sndWl1 = seg.seq
+	c.lastAckSent = c.rcvNxt
+	c.takeTS(seg)
 }
 
 // input runs a segment through the connection (RFC 9293 3.10.7.3–4).
@@ -193,7 +196,7 @@ func (c *Conn) inputSynSent(seg *segment) {
 		return
 	}
 	c.sndWl2 = seg.ack
-	c.acked(seg.ack)
+	c.acked(seg)
 	c.establish()
 	c.ackNow = true
 }
@@ -236,7 +239,9 @@ func (c *Conn) inputSynchronized(seg *segment) {
 		if !seg.has(wire.TCPFlagACK) {
 			// The peer's SYN again: our SYN,ACK was lost. Send it again
 			// now, as Linux does; the bare ACK of the acceptability check
-			// would not move a peer in SYN-SENT.
+			// would not move a peer in SYN-SENT. Its TSval is the one to
+			// echo now (RFC 7323 4.3: it starts at Last.ACK.sent).
+			c.updateTSRecent(seg)
 			c.sndNxt = c.iss
 			t.wantOutput(c)
 			return
@@ -248,17 +253,24 @@ func (c *Conn) inputSynchronized(seg *segment) {
 			// not scaled (RFC 7323 2.2). Like Linux, acknowledge it.
 			c.sndWnd, c.maxSndWnd = seg.wnd, max(c.maxSndWnd, seg.wnd)
 			c.sndWl1, c.sndWl2 = seg.seq, seg.ack
-			c.acked(seg.ack)
+			c.acked(seg)
+			c.updateTSRecent(seg)
 			c.establish()
 			c.ackNow = true
 			return
 		}
 	}
-	// First: the sequence number.
-	if !c.acceptable(seg) {
+	// First: PAWS (RFC 7323 5.3 R1), then the sequence number (R2). An
+	// old duplicate is acknowledged and dropped as an unacceptable
+	// segment is.
+	paws := c.pawsReject(seg)
+	if paws {
+		t.stats.PAWSDrops++
+	}
+	if paws || !c.acceptable(seg) {
 		if !seg.has(wire.TCPFlagRST) {
 			c.ackNow = true
-			if c.state == TimeWait && seg.has(wire.TCPFlagFIN) {
+			if c.state == TimeWait && seg.has(wire.TCPFlagFIN) && !paws {
 				// A retransmitted FIN: our last ACK was lost.
 				c.setTimer(t.now+2*t.cfg.MSL, timerTimeWait)
 			}
@@ -335,6 +347,8 @@ func (c *Conn) inputSynchronized(seg *segment) {
 	if !c.inputACK(seg) {
 		return
 	}
+	c.updateTSRecent(seg) // RFC 7323 4.3, R3 of 5.3
+
 	// Seventh: the data.
 	kept := true // all of the payload stored (or old)
 	if len(seg.payload) > 0 {
@@ -384,7 +398,7 @@ func (c *Conn) inputACK(seg *segment) bool {
 		return false
 	}
 	if c.sndUna.LessThan(seg.ack) {
-		c.acked(seg.ack)
+		c.acked(seg)
 	} else if seg.ack == c.sndUna && len(seg.payload) == 0 && !seg.has(wire.TCPFlagFIN) &&
 		seg.wnd<<c.sndShift == c.sndWnd && c.sndUna != c.sndMax && c.sndWnd != 0 {
 		// A duplicate ACK (RFC 5681 2): the third asks for the missing
@@ -423,10 +437,11 @@ func (c *Conn) inputACK(seg *segment) bool {
 	return c.state != Closed
 }
 
-// acked takes an acknowledgment of new data up to ack (SND.UNA < ack <=
+// acked takes seg's acknowledgment of new data (SND.UNA < SEG.ACK <=
 // SND.MAX).
-func (c *Conn) acked(ack Seq) {
+func (c *Conn) acked(seg *segment) {
 	t := c.t
+	ack := seg.ack
 	n := uint32(ack.Sub(c.sndUna))
 	if !c.synAcked { // the SYN
 		n--
@@ -440,11 +455,20 @@ func (c *Conn) acked(ack Seq) {
 	if c.sndNxt.LessThan(ack) {
 		c.sndNxt = ack
 	}
-	// RFC 6298 and Karn: a sample from the timed segment if it was not
-	// retransmitted; a new ACK ends the backoff.
+	// An RTT sample (RFC 6298) on every ACK of new data. From the timed
+	// segment if the ACK covers it and it was not retransmitted (Karn):
+	// that one is timed to the nanosecond, as Linux prefers its own
+	// timing to the echo. Else from the timestamp echo (RFC 7323 4.1),
+	// which a retransmission does not make ambiguous. Either ends the
+	// backoff (RFC 6298 5.7 lets it). Every ACK's sample goes through
+	// RFC 6298's gains unscaled, as Linux's do (RFC 7323 4.2 suggests
+	// smaller gains with many samples per round trip; the RTO's floor
+	// keeps the sooner-settling RTTVAR harmless).
 	if c.rttTiming && !ack.LessThan(c.rttSeq) {
 		c.rto.Sample(t.now - c.rttStart)
 		c.rttTiming = false
+	} else if rtt, ok := c.tsRTT(seg); ok {
+		c.rto.Sample(rtt)
 	}
 	c.retries, c.dupAcks = 0, 0
 	if c.sndUna == c.sndMax {

@@ -99,7 +99,9 @@ func (c *Conn) output(b []byte) int {
 		c.dupAcksDue--
 		return c.emit(b, c.sndNxt, 0, wire.TCPFlagACK)
 	}
-	maxPayload := min(c.mss, len(b)-wire.TCPMinLen)
+	// The MSS the peer announced counts no options: ours come out of
+	// the payload (RFC 9293 3.7.1, RFC 6691).
+	maxPayload := min(c.mss, len(b)-wire.TCPMinLen) - c.optLen()
 	if c.fastRetransmit {
 		c.fastRetransmit = false
 		n := min(maxPayload, c.snd.Len())
@@ -175,24 +177,26 @@ func (c *Conn) sendSmall(n, unsent int) bool {
 func (c *Conn) finSeq() Seq { return c.sndUna.Add(uint32(c.snd.Len())) }
 
 // emitSYN writes our SYN (SYN-SENT) or SYN,ACK (SYN-RECEIVED), with the
-// MSS we take and our window scale (RFC 7323 2.2: offered in a SYN, and
-// in a SYN,ACK only if the peer offered it).
+// MSS we take (the MTU less 40: RFC 6691, options not counted), our window
+// scale and timestamps (RFC 7323 2.2 and 3.2: offered in a SYN, and in a
+// SYN,ACK only if the peer offered them).
 func (c *Conn) emitSYN(b []byte) int {
-	opts := wire.TCPOptions{MSS: uint16(min(c.t.mssSelf, 0xffff)), WindowScale: -1}
 	flags := uint8(wire.TCPFlagSYN)
-	if c.state == SynSent || c.wsOffered {
-		opts.WindowScale = int8(c.rcvShift)
-	}
 	if c.state == SynReceived {
 		flags |= wire.TCPFlagACK
+	}
+	opts := c.options(flags)
+	opts.MSS = uint16(min(c.t.mssSelf, 0xffff))
+	if c.state == SynSent || c.wsOffered {
+		opts.WindowScale = int8(c.rcvShift)
 	}
 	return c.emitWith(b, c.iss, 0, flags, opts)
 }
 
 // emit writes a segment of n payload bytes from the send buffer at
-// sequence number seq.
+// sequence number seq, with the options of every segment (timestamps).
 func (c *Conn) emit(b []byte, seq Seq, n int, flags uint8) int {
-	return c.emitWith(b, seq, n, flags, wire.TCPOptions{WindowScale: -1})
+	return c.emitWith(b, seq, n, flags, c.options(flags))
 }
 
 func (c *Conn) emitWith(b []byte, seq Seq, n int, flags uint8, opts wire.TCPOptions) int {
@@ -210,6 +214,7 @@ func (c *Conn) emitWith(b []byte, seq Seq, n int, flags uint8, opts wire.TCPOpti
 	}
 	if flags&wire.TCPFlagACK != 0 {
 		f.Ack = uint32(c.rcvNxt)
+		c.lastAckSent = c.rcvNxt // RFC 7323 4.3's Last.ACK.sent
 		c.rcvAdv = c.rcvNxt.Add(wnd)
 		c.ackNow = false
 	}

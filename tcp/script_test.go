@@ -44,11 +44,18 @@ type seg struct {
 	win     uint16
 	mss     uint16 // 0: no MSS option
 	ws      *uint8 // nil: no window scale option
+	ts      *tsOpt // nil: no timestamps option
 	payload []byte
 }
 
 // wscale is a window scale option of shift n.
 func wscale(n uint8) *uint8 { return &n }
+
+// tsOpt is a timestamps option (RFC 7323 3).
+type tsOpt struct{ val, ecr uint32 }
+
+// ts is a timestamps option of TSval val and TSecr ecr.
+func ts(val, ecr uint32) *tsOpt { return &tsOpt{val, ecr} }
 
 // String writes s as tcpdump and packetdrill do:
 // "S. 1000:1000(0) ack 5001 win 65535 <mss 1460,wscale 7>".
@@ -65,6 +72,9 @@ func (s seg) String() string {
 	}
 	if s.ws != nil {
 		opts = append(opts, fmt.Sprintf("wscale %d", *s.ws))
+	}
+	if s.ts != nil {
+		opts = append(opts, fmt.Sprintf("TS val %d ecr %d", s.ts.val, s.ts.ecr))
 	}
 	if len(opts) > 0 {
 		fmt.Fprintf(&b, " <%s>", strings.Join(opts, ","))
@@ -172,6 +182,27 @@ func (s *stack) peer(local, remote netip.AddrPort) *peer {
 // isn is the initial sequence number the table picks now for p's 4-tuple.
 func (p *peer) isn() uint32 { return p.stack.isn(p.local, p.remote) }
 
+// tsval is the TSval the table sends p now: the 4-tuple's offset plus
+// the milliseconds of virtual time (RFC 7323 5.4).
+func (p *peer) tsval() uint32 {
+	return tcp.NewISNs(p.cfg.Secret).TSOffset(p.local, p.remote) + uint32(p.now/ms)
+}
+
+// ourTS is the timestamps option the table's segments carry now if it
+// uses them, echoing ecr; nil with Config.NoTimestamps.
+func (p *peer) ourTS(ecr uint32) *tsOpt {
+	if p.cfg.NoTimestamps {
+		return nil
+	}
+	return ts(p.tsval(), ecr)
+}
+
+// syn is the SYN the table sends now as it dials p from iss: the MSS,
+// window scale and timestamps it offers.
+func (p *peer) syn(iss uint32) seg {
+	return seg{flags: "S", seq: iss, win: p.synWin(), mss: 1460, ws: wscale(p.shift()), ts: p.ourTS(0)}
+}
+
 // send feeds the table the segment s from the peer.
 func (p *peer) send(t testing.TB, s seg) {
 	t.Helper()
@@ -182,6 +213,9 @@ func (p *peer) send(t testing.TB, s seg) {
 	}
 	if s.ws != nil {
 		f.Options.WindowScale = int8(*s.ws)
+	}
+	if s.ts != nil {
+		f.Options.HasTimestamps, f.Options.TSVal, f.Options.TSEcr = true, s.ts.val, s.ts.ecr
 	}
 	b := make([]byte, f.HeaderLen()+len(s.payload))
 	copy(b[f.HeaderLen():], s.payload)
@@ -210,7 +244,10 @@ func (s *stack) next(t testing.TB) (seg, tcp.Outgoing, wire.TCP, bool) {
 	if opts.WindowScale >= 0 {
 		got.ws = wscale(uint8(opts.WindowScale))
 	}
-	assert.False(t, opts.HasTimestamps || opts.SACKPermitted || opts.NSACK > 0, "unexpected options")
+	if opts.HasTimestamps {
+		got.ts = ts(opts.TSVal, opts.TSEcr)
+	}
+	assert.False(t, opts.SACKPermitted || opts.NSACK > 0, "unexpected options")
 	return got, out, b, true
 }
 
@@ -352,21 +389,21 @@ func serverConn(t testing.TB, s *stack, mss uint16) (*peer, *tcp.Conn, uint32) {
 	return p, c, iss
 }
 
-// clientConn runs an active open from the table to the peer at
-// peerServer: the peer answers with mss and window scale 7. It returns
-// the peer, the connection and the table's ISS.
-// dialSYN dials peerServer and expects our SYN, with the MSS and window
-// scale we offer.
+// dialSYN dials peerServer and expects our SYN, with the MSS, window
+// scale and timestamps we offer.
 func dialSYN(t testing.TB, s *stack) (*peer, *tcp.Conn, uint32) {
 	t.Helper()
 	c, err := s.tb.Dial(s.now, netip.AddrPort{}, peerServer)
 	require.NoError(t, err)
 	p := s.peer(c.LocalAddr(), peerServer)
 	iss := p.isn()
-	p.expect(t, seg{flags: "S", seq: iss, win: s.synWin(), mss: 1460, ws: wscale(s.shift())})
+	p.expect(t, p.syn(iss))
 	return p, c, iss
 }
 
+// clientConn runs an active open from the table to the peer at
+// peerServer: the peer answers with mss and window scale 7, and no
+// timestamps. It returns the peer, the connection and the table's ISS.
 func clientConn(t testing.TB, s *stack, mss uint16) (*peer, *tcp.Conn, uint32) {
 	t.Helper()
 	p, c, iss := dialSYN(t, s)

@@ -81,6 +81,7 @@ type Stats struct {
 	RSTDrops                  uint64 // resets not sent: too many pending
 	Timeouts                  uint64 // retransmission timeouts
 	TimeWaitRecycled          uint64 // TIME-WAIT connections a new SYN took over (RFC 6191)
+	PAWSDrops                 uint64 // segments dropped as old duplicates by PAWS (RFC 7323 5; TcpExt PAWSEstab)
 }
 
 // New returns an empty table for cfg, or an error if cfg is invalid.
@@ -302,6 +303,8 @@ func (t *Table) newConn(local, remote netip.AddrPort, iss Seq, active bool) *Con
 		snd: noBuffer, rcv: noRecvBuffer,
 		mss:   defaultMSS,
 		nagle: t.cfg.Nagle,
+		ts:    !t.cfg.NoTimestamps, // offered; takeTS keeps it if the peer's SYN agrees
+		tsOff: t.isns.TSOffset(local, remote),
 		rto:   *NewRTOEstimator(t.cfg.MinRTO, t.cfg.InitialRTO, t.cfg.MaxRTO),
 	}
 	if active {
