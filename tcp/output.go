@@ -69,7 +69,7 @@ func (c *Conn) output(b []byte) int {
 	switch c.state {
 	case Closed, TimeWait:
 		if c.state == TimeWait && c.ackNow {
-			return c.emit(b, c.sndNxt, 0, wire.TCPFlagACK)
+			return c.emit(b, c.ackSeq(), 0, wire.TCPFlagACK)
 		}
 		return 0
 	case SynSent, SynReceived:
@@ -82,7 +82,7 @@ func (c *Conn) output(b []byte) int {
 	}
 	if c.state == SynReceived || !c.synAcked {
 		if c.ackNow {
-			return c.emit(b, c.sndNxt, 0, wire.TCPFlagACK)
+			return c.emit(b, c.ackSeq(), 0, wire.TCPFlagACK)
 		}
 		return 0
 	}
@@ -97,7 +97,7 @@ func (c *Conn) output(b []byte) int {
 		// no data (the sender counts only pure ACKs as duplicates, RFC
 		// 5681 2).
 		c.dupAcksDue--
-		return c.emit(b, c.sndNxt, 0, wire.TCPFlagACK)
+		return c.emit(b, c.ackSeq(), 0, wire.TCPFlagACK)
 	}
 	// The MSS the peer announced counts no options: ours come out of
 	// the payload (RFC 9293 3.7.1, RFC 6691).
@@ -143,7 +143,7 @@ func (c *Conn) output(b []byte) int {
 			c.setTimer(c.t.now+c.rto.RTO(), timerPersist)
 		}
 		if c.ackNow {
-			return c.emit(b, c.sndNxt, 0, wire.TCPFlagACK)
+			return c.emit(b, c.ackSeq(), 0, wire.TCPFlagACK)
 		}
 		return 0
 	}
@@ -160,6 +160,24 @@ func (c *Conn) output(b []byte) int {
 		c.rto.Backoff()
 	}
 	return c.emit(b, c.sndNxt, n, flags)
+}
+
+// ackSeq is the sequence number of a segment with no data: SND.MAX, not
+// SND.NXT, which a retransmission timeout moves back. The peer may have
+// received everything up to SND.MAX already, and would find a pure ACK
+// from further back unacceptable (RFC 9293 3.10.7.4) and drop it unread:
+// were both sides going back after timeouts at once, with everything
+// their retransmissions carry old to the other, neither would hear the
+// other's ACKs again. Like Linux's tcp_acceptable_seq, it stays within
+// the window the peer offered, should that have shrunk below SND.MAX.
+func (c *Conn) ackSeq() Seq {
+	if end := c.sndUna.Add(c.sndWnd); end.LessThan(c.sndMax) && c.synAcked {
+		if end.LessThan(c.sndNxt) {
+			return c.sndNxt
+		}
+		return end
+	}
+	return c.sndMax
 }
 
 // sendSmall is the sender's silly window avoidance (RFC 9293 3.8.6.2.1)

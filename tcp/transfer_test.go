@@ -369,3 +369,25 @@ func TestFastRetransmit(t *testing.T) {
 	assert.Zero(t, c.Unacked())
 	assert.Zero(t, s.tb.Timers())
 }
+
+// After a retransmission timeout moved SND.NXT back, a segment without
+// data still goes out from SND.MAX: the peer may have everything up to
+// there, and would drop a pure ACK from further back as unacceptable. (A
+// two-stack simulation deadlocked on it: both sides going back at once,
+// each one's retransmissions and ACKs all old to the other.)
+func TestPureACKFromSndMaxAfterTimeout(t *testing.T) {
+	s := newStack(t, tcp.Config{})
+	p, c, iss := clientConn(t, s, 1000)
+	_, err := c.Write(data(0, 3000))
+	require.NoError(t, err)
+	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 1, win: fullWin, payload: data(0, 1000)})
+	p.expect(t, seg{flags: ".", seq: iss + 1001, ack: peerISN + 1, win: fullWin, payload: data(1000, 1000)})
+	p.expect(t, seg{flags: "P.", seq: iss + 2001, ack: peerISN + 1, win: fullWin, payload: data(2000, 1000)})
+	s.advance(300 * ms)
+	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 1, win: fullWin, payload: data(0, 1000)})
+	// SND.NXT is now ISS+1001. Out-of-order data draws a duplicate ACK
+	// at once: from SND.MAX.
+	p.send(t, seg{flags: ".", seq: peerISN + 101, ack: iss + 1, win: 512, payload: data(100, 10)})
+	p.expect(t, seg{flags: ".", seq: iss + 3001, ack: peerISN + 1, win: fullWin})
+	p.expect(t, seg{flags: ".", seq: iss + 1001, ack: peerISN + 1, win: fullWin, payload: data(1000, 1000)})
+}
