@@ -208,10 +208,11 @@ func TestSYNRetransmitAndConnectTimeout(t *testing.T) {
 	s.expectEmpty(t)
 }
 
-// Karn's rule on the SYN: the SYN,ACK after a retransmitted SYN gives no
-// RTT sample, so the RTO stays the backed-off initial one.
+// Karn's rule on the SYN, without timestamps: the SYN,ACK after a
+// retransmitted SYN gives no RTT sample, so the RTO stays the backed-off
+// initial one.
 func TestSYNRetransmitKarn(t *testing.T) {
-	s := newStack(t, tcp.Config{})
+	s := newStack(t, tcp.Config{NoTimestamps: true})
 	c, err := s.tb.Dial(s.now, netip.AddrPort{}, peerServer)
 	require.NoError(t, err)
 	p := s.peer(c.LocalAddr(), peerServer)
@@ -229,7 +230,7 @@ func TestSYNRetransmitKarn(t *testing.T) {
 
 // ConnectTimeout cuts the SYN retransmissions short.
 func TestConnectTimeout(t *testing.T) {
-	s := newStack(t, tcp.Config{ConnectTimeout: 2500 * ms})
+	s := newStack(t, tcp.Config{ConnectTimeout: 2500 * ms, NoTimestamps: true})
 	c, err := s.tb.Dial(s.now, netip.AddrPort{}, peerServer)
 	require.NoError(t, err)
 	p := s.peer(c.LocalAddr(), peerServer)
