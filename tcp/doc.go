@@ -34,6 +34,11 @@
 // RFC 6298 retransmission timeouts with Karn's rule and backoff, fast
 // retransmit on three duplicate ACKs, retry limits; FIN, half-close, RST
 // on close with unread data; TIME-WAIT of 2×MSL with the RFC 6191 rule for
-// a new SYN; RFC 6056 ephemeral ports. Congestion control, SACK and
-// timestamps come later (DESIGN.md's TCP scope).
+// a new SYN; RFC 6056 ephemeral ports. Timestamps (RFC 7323 3–5, off with
+// Config.NoTimestamps): a keyed per-4-tuple offset on a millisecond clock,
+// TS.Recent by the Last.ACK.sent rule, an RTT sample on every ACK of new
+// data (retransmitted ones included), PAWS with its 24-day limit, a SYN
+// with a newer TSval reopening TIME-WAIT, and data segments shrunk by the
+// option (RFC 6691). Congestion control and SACK come later (DESIGN.md's
+// TCP scope).
 package tcp

@@ -54,6 +54,31 @@ func (c *Conn) checkInvariants() error {
 		if c.rcvNxt.Sub(c.rcvAdv) > slack {
 			return fmt.Errorf("RCV.NXT %d right of RCV.ADV %d", c.rcvNxt, c.rcvAdv)
 		}
+		// RFC 7323 4.3's Last.ACK.sent is an RCV.NXT of the past.
+		if c.rcvNxt.LessThan(c.lastAckSent) {
+			return fmt.Errorf("Last.ACK.sent %d right of RCV.NXT %d", c.lastAckSent, c.rcvNxt)
+		}
+	}
+	return nil
+}
+
+// checkSegment checks a segment c sent: every one but a RST carries
+// timestamps if c uses them and none otherwise (RFC 7323 3.2), with
+// TSecr zero unless it is an ACK; the payload fits the MSS less the
+// options (RFC 6691).
+func (c *Conn) checkSegment(s wire.TCP) error {
+	opts, err := wire.ParseTCPOptions(s.Options())
+	switch {
+	case err != nil:
+		return err
+	case s.Flags()&wire.TCPFlagRST != 0:
+		return nil
+	case opts.HasTimestamps != c.ts:
+		return fmt.Errorf("timestamps %v in a segment of a connection that uses them: %v", opts.HasTimestamps, c.ts)
+	case opts.HasTimestamps && s.Flags()&wire.TCPFlagACK == 0 && opts.TSEcr != 0:
+		return fmt.Errorf("TSecr %d without ACK", opts.TSEcr)
+	case len(s.Payload()) > c.mss-c.optLen():
+		return fmt.Errorf("%d bytes of payload, MSS %d, %d of options", len(s.Payload()), c.mss, c.optLen())
 	}
 	return nil
 }
@@ -88,6 +113,8 @@ type fzPeer struct {
 	lport    uint16 // our port
 	seq      Seq    // its next sequence number
 	ack      Seq    // the last ack it knows of us (our ISS+1 once seen)
+	ts       bool   // it sends timestamps
+	tsval    uint32 // its timestamp clock
 	c        *Conn
 	wantName string // the state the script leaves it in
 }
@@ -98,6 +125,7 @@ type fzHarness struct {
 	now   time.Duration
 	peers []*fzPeer
 	out   []byte
+	err   error // the first bad segment drain saw
 }
 
 func (h *fzHarness) input(p *fzPeer, flags uint8, seq, ack Seq, wnd uint16, payload []byte, opts wire.TCPOptions) {
@@ -109,8 +137,8 @@ func (h *fzHarness) input(p *fzPeer, flags uint8, seq, ack Seq, wnd uint16, payl
 	h.t.Input(h.now, fzRemote, fzLocal, b[:hl+len(payload)])
 }
 
-// drain collects every segment due and records our sequence numbers in
-// the peers.
+// drain collects every segment due, checks it (checkSegment: the first
+// error stays in h.err), and records our sequence numbers in the peers.
 func (h *fzHarness) drain() {
 	for range 10000 {
 		o, ok := h.t.Output(h.now, h.out)
@@ -118,6 +146,11 @@ func (h *fzHarness) drain() {
 			return
 		}
 		s := wire.TCP(h.out[:o.Len])
+		if c := h.t.conns[tupleOf(netip.AddrPortFrom(o.Src, s.SrcPort()), netip.AddrPortFrom(o.Dst, s.DstPort()))]; c != nil && h.err == nil {
+			if err := c.checkSegment(s); err != nil {
+				h.err = fmt.Errorf("segment to %d: %w", s.DstPort(), err)
+			}
+		}
 		for _, p := range h.peers {
 			if p.port == s.DstPort() && p.lport == s.SrcPort() && s.Flags()&wire.TCPFlagSYN != 0 {
 				p.ack = Seq(s.Seq()).Add(1)
@@ -125,6 +158,16 @@ func (h *fzHarness) drain() {
 		}
 	}
 	panic("Output never ran dry")
+}
+
+// opts adds p's timestamps to o, if it sends them: its clock, which
+// ticks once per segment, and an echo of nothing in particular.
+func (p *fzPeer) opts(o wire.TCPOptions) wire.TCPOptions {
+	if p.ts {
+		p.tsval++
+		o.HasTimestamps, o.TSVal, o.TSEcr = true, p.tsval, 1
+	}
+	return o
 }
 
 const fzAck = wire.TCPFlagACK
@@ -143,16 +186,16 @@ func newFzHarness() (*fzHarness, error) {
 		return nil, err
 	}
 	// An active open per peer port, the handshake completed unless SYN-SENT.
-	active := func(port uint16, established bool) (*fzPeer, error) {
+	active := func(port uint16, established, ts bool) (*fzPeer, error) {
 		c, err := t.Dial(h.now, netip.AddrPort{}, netip.AddrPortFrom(fzRemote, port))
 		if err != nil {
 			return nil, err
 		}
-		p := &fzPeer{port: port, lport: c.LocalAddr().Port(), seq: Seq(port) << 16, c: c}
+		p := &fzPeer{port: port, lport: c.LocalAddr().Port(), seq: Seq(port) << 16, c: c, ts: ts, tsval: uint32(port) << 20}
 		h.peers = append(h.peers, p)
 		h.drain()
 		if established {
-			h.input(p, wire.TCPFlagSYN|fzAck, p.seq, p.ack, 8192, nil, wire.TCPOptions{MSS: 1000, WindowScale: 0})
+			h.input(p, wire.TCPFlagSYN|fzAck, p.seq, p.ack, 8192, nil, p.opts(wire.TCPOptions{MSS: 1000, WindowScale: 0}))
 			p.seq = p.seq.Add(1)
 			h.drain()
 		}
@@ -165,7 +208,7 @@ func newFzHarness() (*fzHarness, error) {
 		p.wantName = s.String()
 		return nil
 	}
-	p, err := active(1001, false)
+	p, err := active(1001, false, false)
 	if err != nil {
 		return nil, err
 	}
@@ -174,25 +217,25 @@ func newFzHarness() (*fzHarness, error) {
 	}
 	// ESTABLISHED with data in flight both ways and a hole in what we
 	// received.
-	if p, err = active(1002, true); err != nil {
+	if p, err = active(1002, true, true); err != nil {
 		return nil, err
 	}
 	p.c.Write(make([]byte, 3000))
 	h.drain()
-	h.input(p, fzAck, p.seq.Add(500), p.ack, 8192, make([]byte, 300), fzNoOpts)
-	h.input(p, fzAck, p.seq.Add(1200), p.ack, 8192, make([]byte, 100), fzNoOpts)
+	h.input(p, fzAck, p.seq.Add(500), p.ack, 8192, make([]byte, 300), p.opts(fzNoOpts))
+	h.input(p, fzAck, p.seq.Add(1200), p.ack, 8192, make([]byte, 100), p.opts(fzNoOpts))
 	h.drain()
 	if err := want(p, Established); err != nil {
 		return nil, err
 	}
 	// A passive open, accepted.
 	{
-		p := &fzPeer{port: 2001, lport: 80, seq: 7 << 20}
+		p := &fzPeer{port: 2001, lport: 80, seq: 7 << 20, ts: true, tsval: 1 << 31}
 		h.peers = append(h.peers, p)
-		h.input(p, wire.TCPFlagSYN, p.seq, 0, 8192, nil, wire.TCPOptions{MSS: 1200, WindowScale: 2})
+		h.input(p, wire.TCPFlagSYN, p.seq, 0, 8192, nil, p.opts(wire.TCPOptions{MSS: 1200, WindowScale: 2}))
 		p.seq = p.seq.Add(1)
 		h.drain()
-		h.input(p, fzAck, p.seq, p.ack, 8192, []byte("hello"), fzNoOpts)
+		h.input(p, fzAck, p.seq, p.ack, 8192, []byte("hello"), p.opts(fzNoOpts))
 		p.seq = p.seq.Add(5)
 		h.drain()
 		l := t.lookupListener(netip.AddrPortFrom(fzLocal, 80))
@@ -204,7 +247,7 @@ func newFzHarness() (*fzHarness, error) {
 		}
 	}
 	// FIN-WAIT-1: our FIN unacknowledged.
-	if p, err = active(1003, true); err != nil {
+	if p, err = active(1003, true, false); err != nil {
 		return nil, err
 	}
 	p.c.Write([]byte("bye"))
@@ -214,55 +257,55 @@ func newFzHarness() (*fzHarness, error) {
 		return nil, err
 	}
 	// FIN-WAIT-2: our FIN acknowledged.
-	if p, err = active(1004, true); err != nil {
+	if p, err = active(1004, true, true); err != nil {
 		return nil, err
 	}
 	p.c.CloseWrite()
 	h.drain()
-	h.input(p, fzAck, p.seq, p.ack.Add(1), 8192, nil, fzNoOpts)
+	h.input(p, fzAck, p.seq, p.ack.Add(1), 8192, nil, p.opts(fzNoOpts))
 	h.drain()
 	if err := want(p, FinWait2); err != nil {
 		return nil, err
 	}
 	// TIME-WAIT: then the peer's FIN.
-	if p, err = active(1005, true); err != nil {
+	if p, err = active(1005, true, true); err != nil {
 		return nil, err
 	}
 	p.c.CloseWrite()
 	h.drain()
-	h.input(p, fzAck|wire.TCPFlagFIN, p.seq, p.ack.Add(1), 8192, nil, fzNoOpts)
+	h.input(p, fzAck|wire.TCPFlagFIN, p.seq, p.ack.Add(1), 8192, nil, p.opts(fzNoOpts))
 	p.seq = p.seq.Add(1)
 	h.drain()
 	if err := want(p, TimeWait); err != nil {
 		return nil, err
 	}
 	// CLOSING: FINs crossing.
-	if p, err = active(1006, true); err != nil {
+	if p, err = active(1006, true, false); err != nil {
 		return nil, err
 	}
 	p.c.CloseWrite()
 	h.drain()
-	h.input(p, fzAck|wire.TCPFlagFIN, p.seq, p.ack, 8192, nil, fzNoOpts)
+	h.input(p, fzAck|wire.TCPFlagFIN, p.seq, p.ack, 8192, nil, p.opts(fzNoOpts))
 	p.seq = p.seq.Add(1)
 	h.drain()
 	if err := want(p, Closing); err != nil {
 		return nil, err
 	}
 	// CLOSE-WAIT: the peer's FIN, with data unread.
-	if p, err = active(1007, true); err != nil {
+	if p, err = active(1007, true, true); err != nil {
 		return nil, err
 	}
-	h.input(p, fzAck|wire.TCPFlagFIN, p.seq, p.ack, 8192, []byte("data"), fzNoOpts)
+	h.input(p, fzAck|wire.TCPFlagFIN, p.seq, p.ack, 8192, []byte("data"), p.opts(fzNoOpts))
 	p.seq = p.seq.Add(5)
 	h.drain()
 	if err := want(p, CloseWait); err != nil {
 		return nil, err
 	}
 	// LAST-ACK: then our FIN.
-	if p, err = active(1008, true); err != nil {
+	if p, err = active(1008, true, false); err != nil {
 		return nil, err
 	}
-	h.input(p, fzAck|wire.TCPFlagFIN, p.seq, p.ack, 8192, nil, fzNoOpts)
+	h.input(p, fzAck|wire.TCPFlagFIN, p.seq, p.ack, 8192, nil, p.opts(fzNoOpts))
 	p.seq = p.seq.Add(1)
 	h.drain()
 	p.c.Write([]byte("last words"))
@@ -271,11 +314,14 @@ func newFzHarness() (*fzHarness, error) {
 	if err := want(p, LastAck); err != nil {
 		return nil, err
 	}
+	if h.err != nil {
+		return nil, h.err
+	}
 	return h, h.t.checkTableInvariants()
 }
 
-// TestFuzzHarnessStates: the scripted handshakes reach every state, and
-// the invariants hold there.
+// TestFuzzHarnessStates: the scripted handshakes reach every state, with
+// timestamps where the peer sends them, and the invariants hold there.
 func TestFuzzHarnessStates(t *testing.T) {
 	h, err := newFzHarness()
 	if err != nil {
@@ -284,6 +330,9 @@ func TestFuzzHarnessStates(t *testing.T) {
 	var names []string
 	for _, p := range h.peers {
 		names = append(names, p.wantName)
+		if p.c != nil && p.c.ts != p.ts && p.c.State() != SynSent {
+			t.Errorf("peer %d: timestamps %v, peer sends them: %v", p.port, p.c.ts, p.ts)
+		}
 	}
 	t.Log(names)
 }
@@ -339,6 +388,19 @@ func runFz(t *testing.T, in []byte) {
 				if flags&wire.TCPFlagSYN != 0 {
 					opts.MSS, opts.WindowScale = 536, int8(next()%16)
 				}
+				if p.ts {
+					// A TSval near the peer's clock (older ones test
+					// PAWS), and an echo of one of ours from the last
+					// 255 ms (an RTT sample).
+					d := int8(next())
+					opts.HasTimestamps, opts.TSVal = true, p.tsval+uint32(int32(d))
+					if d > 0 {
+						p.tsval += uint32(d)
+					}
+					if p.c != nil {
+						opts.TSEcr = p.c.tsOff + uint32(h.now/tsTick) - uint32(next())
+					}
+				}
 				seq, ack := p.seq.Add(uint32(int32(dseq))), p.ack.Add(uint32(int32(dack)))
 				if p.c != nil {
 					ack = p.c.sndNxt.Add(uint32(int32(dack)))
@@ -377,6 +439,9 @@ func runFz(t *testing.T, in []byte) {
 			if err := h.t.checkTableInvariants(); err != nil {
 				t.Fatalf("step %d (op %d, peer %d): %v", step, op%6, p.port, err)
 			}
+			if h.err != nil {
+				t.Fatalf("step %d (op %d, peer %d): %v", step, op%6, p.port, h.err)
+			}
 		}
 		// Run out the clock: everything ends, and nothing is left.
 		for range 10000 {
@@ -389,6 +454,9 @@ func runFz(t *testing.T, in []byte) {
 			h.t.Tick(h.now)
 			if err := h.t.checkTableInvariants(); err != nil {
 				t.Fatalf("running out: %v", err)
+			}
+			if h.err != nil {
+				t.Fatalf("running out: %v", h.err)
 			}
 		}
 		for _, p := range h.peers {
