@@ -221,35 +221,27 @@ func TestHTTPServerLab(t *testing.T) {
 	for range 1000 {
 		args = append(args, "-o", "/dev/null", base+"/bytes/100")
 	}
-	out = l.Peer.Run(t, "curl", args...)
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	require.Len(t, lines, 1000)
-	connects := 0
-	for _, line := range lines {
-		var code, size, n int
-		_, err := fmt.Sscan(line, &code, &size, &n)
-		require.NoError(t, err, line)
-		require.Equal(t, 200, code)
-		require.Equal(t, 100, size)
-		connects += n
+	// connects checks curl's 1000 lines of "code size connects" and
+	// returns how many connections it opened.
+	connects := func(out string) int {
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		require.Len(t, lines, 1000)
+		n := 0
+		for _, line := range lines {
+			var code, size, c int
+			_, err := fmt.Sscan(line, &code, &size, &c)
+			require.NoError(t, err, line)
+			require.Equal(t, 200, code)
+			require.Equal(t, 100, size)
+			n += c
+		}
+		return n
 	}
-	assert.Equal(t, 1, connects, "keep-alive: one connection")
+	assert.Equal(t, 1, connects(l.Peer.Run(t, "curl", args...)), "keep-alive: one connection")
 
 	// And 1,000 connections: "Connection: close" makes curl open one for
 	// each URL.
-	out = l.Peer.Run(t, "curl", append([]string{"-H", "Connection: close"}, args...)...)
-	lines = strings.Split(strings.TrimSpace(out), "\n")
-	require.Len(t, lines, 1000)
-	connects = 0
-	for _, line := range lines {
-		var code, size, n int
-		_, err := fmt.Sscan(line, &code, &size, &n)
-		require.NoError(t, err, line)
-		require.Equal(t, 200, code)
-		require.Equal(t, 100, size)
-		connects += n
-	}
-	assert.Equal(t, 1000, connects, "a connection each")
+	assert.Equal(t, 1000, connects(l.Peer.Run(t, "curl", append([]string{"-H", "Connection: close"}, args...)...)), "a connection each")
 
 	data := bytes.Repeat([]byte("xdpnet"), 100_000)
 	file := filepath.Join(t.TempDir(), "body")

@@ -29,18 +29,7 @@ func TestMultiQueueLab(t *testing.T) {
 	ln, err := s.Listen("tcp", ":7007")
 	require.NoError(t, err)
 	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				io.Copy(c, c)
-			}()
-		}
-	}()
+	go serveEach(ln, func(c net.Conn) { io.Copy(c, c) })
 	errs := make(chan error, conns)
 	for i := range conns {
 		go func() {
@@ -92,6 +81,21 @@ func TestMultiQueueLab(t *testing.T) {
 	}
 	t.Logf("handovers: %d out, %d in", out, in)
 	assert.Positive(t, out, "some segments landed on the other queue")
+}
+
+// serveEach runs serve on a goroutine for every connection ln accepts,
+// and closes the connection after; it returns when ln is closed.
+func serveEach(ln net.Listener, serve func(net.Conn)) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			serve(c)
+		}()
+	}
 }
 
 // roundTrip writes b on an echo connection, half-closes, reads the echo

@@ -29,20 +29,11 @@ func twReuseRun(t *testing.T, cfg sockapi.Config, n int, lo, hi, delayMS int, pa
 	s := labStack(t, l, cfg)
 	ln, err := s.Listen("tcp", ":7010")
 	require.NoError(t, err)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.Write([]byte("y"))
-				c.SetReadDeadline(time.Now().Add(10 * time.Second))
-				io.Copy(io.Discard, c) // until the client's FIN
-			}()
-		}
-	}()
+	go serveEach(ln, func(c net.Conn) {
+		c.Write([]byte("y"))
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		io.Copy(io.Discard, c) // until the client's FIN
+	})
 	l.Peer.Run(t, "sysctl", "-q", "-w", "net.ipv4.tcp_tw_reuse=1",
 		fmt.Sprintf("net.ipv4.ip_local_port_range=%d %d", lo, hi),
 		fmt.Sprintf("net.ipv4.tcp_tw_reuse_delay=%d", delayMS))
