@@ -231,9 +231,7 @@ func TestDataAfterCloseDrawsRST(t *testing.T) {
 // old SND.NXT; one with an old sequence number only gets an ACK.
 func TestSYNInTimeWait(t *testing.T) {
 	s := newStack(t, tcp.Config{})
-	l, err := s.tb.Listen(serverAddr, 4)
-	require.NoError(t, err)
-	p := s.peer(serverAddr, clientAddr)
+	l, p := listen(t, s, 4)
 	iss := p.isn()
 	p.send(t, seg{flags: "S", seq: peerISN, win: 65535, mss: 1460})
 	p.expect(t, seg{flags: "S.", seq: iss, ack: peerISN + 1, win: 65535, mss: 1460})

@@ -49,9 +49,7 @@ func TestPassiveOpen(t *testing.T) {
 // 7323 2.2) and announce unscaled windows.
 func TestPassiveOpenNoOptions(t *testing.T) {
 	s := newStack(t, tcp.Config{})
-	l, err := s.tb.Listen(serverAddr, 1)
-	require.NoError(t, err)
-	p := s.peer(serverAddr, clientAddr)
+	l, p := listen(t, s, 1)
 	iss := p.isn()
 	p.send(t, seg{flags: "S", seq: peerISN, win: 8192})
 	p.expect(t, seg{flags: "S.", seq: iss, ack: peerISN + 1, win: 65535, mss: 1460})
@@ -249,9 +247,7 @@ func TestConnectTimeout(t *testing.T) {
 // SYN-RECEIVED is answered.
 func TestSYNACKRetransmit(t *testing.T) {
 	s := newStack(t, tcp.Config{})
-	l, err := s.tb.Listen(serverAddr, 1)
-	require.NoError(t, err)
-	p := s.peer(serverAddr, clientAddr)
+	l, p := listen(t, s, 1)
 	iss := p.isn()
 	synack := seg{flags: "S.", seq: iss, ack: peerISN + 1, win: synWin, mss: 1460, ws: wscale(ourShift)}
 	p.send(t, seg{flags: "S", seq: peerISN, win: 65535, mss: 1460, ws: wscale(peerShift)})
@@ -279,9 +275,7 @@ func TestSYNACKRetransmit(t *testing.T) {
 // sequence number is the ACK's acknowledgment (RFC 9293 3.10.7.2).
 func TestListenerACKDrawsRST(t *testing.T) {
 	s := newStack(t, tcp.Config{})
-	_, err := s.tb.Listen(serverAddr, 1)
-	require.NoError(t, err)
-	p := s.peer(serverAddr, clientAddr)
+	_, p := listen(t, s, 1)
 	p.send(t, seg{flags: ".", seq: 100, ack: 777, win: 100})
 	p.expect(t, seg{flags: "R", seq: 777})
 	p.send(t, seg{flags: "R", seq: 100})
@@ -294,15 +288,13 @@ func TestListenerACKDrawsRST(t *testing.T) {
 // draws a RST and leaves the half-open connection be.
 func TestSynReceivedBadACK(t *testing.T) {
 	s := newStack(t, tcp.Config{})
-	l, err := s.tb.Listen(serverAddr, 1)
-	require.NoError(t, err)
-	p := s.peer(serverAddr, clientAddr)
+	l, p := listen(t, s, 1)
 	iss := p.isn()
 	p.send(t, seg{flags: "S", seq: peerISN, win: 65535, mss: 1460})
 	p.expect(t, seg{flags: "S.", seq: iss, ack: peerISN + 1, win: 65535, mss: 1460})
 	p.send(t, seg{flags: ".", seq: peerISN + 1, ack: iss + 7, win: 100})
 	p.expect(t, seg{flags: "R", seq: iss + 7})
-	_, err = l.Accept()
+	_, err := l.Accept()
 	assert.ErrorIs(t, err, tcp.ErrWouldBlock)
 	p.send(t, seg{flags: ".", seq: peerISN + 1, ack: iss + 1, win: 100})
 	_, err = l.Accept()
@@ -389,9 +381,7 @@ func TestListenAcceptQueueLimit(t *testing.T) {
 // silently (RFC 9293 3.10.7.4): the app never hears of it.
 func TestSynReceivedRST(t *testing.T) {
 	s := newStack(t, tcp.Config{SynBacklog: 1})
-	l, err := s.tb.Listen(serverAddr, 1)
-	require.NoError(t, err)
-	p := s.peer(serverAddr, clientAddr)
+	l, p := listen(t, s, 1)
 	iss := p.isn()
 	p.send(t, seg{flags: "S", seq: peerISN, win: 65535, mss: 1460})
 	p.expect(t, seg{flags: "S.", seq: iss, ack: peerISN + 1, win: 65535, mss: 1460})
@@ -400,7 +390,7 @@ func TestSynReceivedRST(t *testing.T) {
 	s.expectEmpty(t)
 	_, ok := s.tb.NextReady()
 	assert.False(t, ok)
-	_, err = l.Accept()
+	_, err := l.Accept()
 	assert.ErrorIs(t, err, tcp.ErrWouldBlock)
 	// Its place in the SYN queue is free again.
 	p2 := s.peer(serverAddr, netip.AddrPortFrom(remoteAddr, 40009))
@@ -413,9 +403,7 @@ func TestSynReceivedRST(t *testing.T) {
 // back to LISTEN (RFC 9293 3.10.7.4, fourth).
 func TestSynReceivedSYNInWindow(t *testing.T) {
 	s := newStack(t, tcp.Config{})
-	_, err := s.tb.Listen(serverAddr, 1)
-	require.NoError(t, err)
-	p := s.peer(serverAddr, clientAddr)
+	_, p := listen(t, s, 1)
 	iss := p.isn()
 	p.send(t, seg{flags: "S", seq: peerISN, win: 65535, mss: 1460})
 	p.expect(t, seg{flags: "S.", seq: iss, ack: peerISN + 1, win: 65535, mss: 1460})

@@ -374,9 +374,7 @@ func (s *stack) synWin() uint16 { return uint16(min(s.rcvCap(), 0xffff)) }
 // It returns the peer, the accepted connection and the table's ISS.
 func serverConn(t testing.TB, s *stack, mss uint16) (*peer, *tcp.Conn, uint32) {
 	t.Helper()
-	l, err := s.tb.Listen(serverAddr, 16)
-	require.NoError(t, err)
-	p := s.peer(serverAddr, clientAddr)
+	l, p := listen(t, s, 16)
 	iss := p.isn()
 	p.send(t, seg{flags: "S", seq: peerISN, win: 65535, mss: mss, ws: wscale(peerShift)})
 	p.expect(t, seg{flags: "S.", seq: iss, ack: peerISN + 1, win: s.synWin(), mss: 1460, ws: wscale(s.shift())})
@@ -387,6 +385,15 @@ func serverConn(t testing.TB, s *stack, mss uint16) (*peer, *tcp.Conn, uint32) {
 	require.NoError(t, err)
 	require.Equal(t, tcp.Established, c.State())
 	return p, c, iss
+}
+
+// listen listens on serverAddr with backlog and returns the listener and
+// the peer that plays clientAddr.
+func listen(t testing.TB, s *stack, backlog int) (*tcp.Listener, *peer) {
+	t.Helper()
+	l, err := s.tb.Listen(serverAddr, backlog)
+	require.NoError(t, err)
+	return l, s.peer(serverAddr, clientAddr)
 }
 
 // dialSYN dials peerServer and expects our SYN, with the MSS, window

@@ -17,9 +17,7 @@ const peerTS = 7_000_000
 // peerTS in its SYN, peerTS+10 in its ACK 10 ms later.
 func serverConnTS(t testing.TB, s *stack, mss uint16) (*peer, *tcp.Conn, uint32) {
 	t.Helper()
-	l, err := s.tb.Listen(serverAddr, 16)
-	require.NoError(t, err)
-	p := s.peer(serverAddr, clientAddr)
+	l, p := listen(t, s, 16)
 	iss := p.isn()
 	p.send(t, seg{flags: "S", seq: peerISN, win: 65535, mss: mss, ws: wscale(peerShift), ts: ts(peerTS, 0)})
 	synack := p.expect(t, seg{flags: "S.", seq: iss, ack: peerISN + 1, win: s.synWin(), mss: 1460, ws: wscale(s.shift()),
