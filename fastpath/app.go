@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/xdpnet/xdpnet/internal/mpsc"
-	"github.com/xdpnet/xdpnet/tcp"
 )
 
 // Notifier is what an app layer hangs on a tcp.Conn or tcp.Listener
@@ -25,11 +24,20 @@ func (p *Poller) Do(fn func()) {
 	p.Wake()
 }
 
+// Kickable is the poller's side of something an app goroutine shares
+// rings with: a *tcp.Conn or a *udp.Endpoint.
+type Kickable interface {
+	// AppActivity runs on the poller when the app kicked: data to send,
+	// or room read free.
+	AppActivity()
+}
+
 // Kick tells the poller that the app wrote into or read from the Stream
-// of n.Value: it sends the new data, or a window update, at its next
-// round. Any goroutine may call it; a node already queued costs one
-// atomic compare-and-swap and nothing else, and no allocation ever.
-func (p *Poller) Kick(n *mpsc.Node[*tcp.Conn]) {
+// of n.Value (a TCP connection's or a UDP endpoint's): it sends the new
+// data, or a window update, at its next round. Any goroutine may call
+// it; a node already queued costs one atomic compare-and-swap and nothing
+// else, and no allocation ever.
+func (p *Poller) Kick(n *mpsc.Node[Kickable]) {
 	if p.kicks.Push(n) {
 		p.Wake()
 	}
@@ -65,7 +73,7 @@ func (p *Poller) takeAppWork() {
 
 func (p *Poller) runTask(n *mpsc.Node[func()]) { n.Value() }
 
-func (p *Poller) kickConn(n *mpsc.Node[*tcp.Conn]) { n.Value.AppActivity() }
+func (p *Poller) kickConn(n *mpsc.Node[Kickable]) { n.Value.AppActivity() }
 
 // notifyApps tells the app layer of the connections and listeners with
 // news this round.
@@ -85,6 +93,15 @@ func (p *Poller) notifyApps() {
 			break
 		}
 		if n, ok := l.Owner.(Notifier); ok && n.Notify() {
+			p.woke = true
+		}
+	}
+	for {
+		e, ok := p.udp.NextNews()
+		if !ok {
+			break
+		}
+		if n, ok := e.Owner.(Notifier); ok && n.Notify() {
 			p.woke = true
 		}
 	}

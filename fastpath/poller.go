@@ -67,7 +67,7 @@ type Poller struct {
 	// The app side (see app.go): work app goroutines hand the poller,
 	// and the sleeping flag they check to wake it.
 	tasks    mpsc.Queue[func()]
-	kicks    mpsc.Queue[*tcp.Conn]
+	kicks    mpsc.Queue[Kickable]
 	sleeping atomic.Bool
 	parker   nic.Parker // the link's, if it has one
 	woke     bool       // this round rang an app goroutine's bell

@@ -26,7 +26,7 @@ type Conn struct {
 	p      *fastpath.Poller
 	tc     *tcp.Conn  // the poller's; only Status is read here
 	st     tcp.Stream // the rings
-	kick   mpsc.Node[*tcp.Conn]
+	kick   mpsc.Node[fastpath.Kickable]
 	rbell  bell
 	wbell  bell
 	rdl    deadline

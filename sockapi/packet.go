@@ -5,31 +5,39 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/xdpnet/xdpnet/fastpath"
+	"github.com/xdpnet/xdpnet/internal/mpsc"
 	"github.com/xdpnet/xdpnet/udp"
 )
 
 // PacketConn is a UDP socket: a net.PacketConn, and a net.Conn once
 // connected (DialContext "udp"), which is what Go's DNS resolver needs.
-// It is bound on every poller, since a datagram may land on any queue;
-// each poller moves what its endpoint received into the socket's queue.
-//
-// Datagrams cross between the app and the pollers through a channel and
-// the poller's Do queue, one allocation each: UDP here serves control
-// traffic such as DNS. (TCP data goes through lock-free rings.)
+// It is bound on every poller, since a datagram may land on any queue.
+// Datagrams cross between the app and the pollers through each
+// endpoint's lock-free queues (udp.Stream), as TCP's bytes do: reads take
+// from every queue's receive side, writes go to the first poller's send
+// side and kick it.
 type PacketConn struct {
-	s      *Stack
-	eps    []*udp.Endpoint // one per poller, the pollers'
-	recv   chan datagram
-	rdl    deadline
-	wdl    deadline
-	laddr  *net.UDPAddr
-	raddr  *net.UDPAddr // nil unless connected
-	done   chan struct{}
-	closed atomic.Bool
-	drops  atomic.Uint64 // datagrams dropped for a full queue
+	s       *Stack
+	eps     []*udp.Endpoint // one per poller, the pollers'
+	streams []udp.Stream    // the app's sides of eps
+	kick    mpsc.Node[fastpath.Kickable]
+	rbell   bell
+	wbell   bell
+	rdl     deadline
+	wdl     deadline
+	laddr   *net.UDPAddr
+	raddr   *net.UDPAddr // nil unless connected
+	done    chan struct{}
+	closed  atomic.Bool
+	// rmu and wmu serialize concurrent reads and concurrent writes: each
+	// queue has one producer and one consumer.
+	rmu, wmu sync.Mutex
+	next     int // the queue a read looks at first, round robin; under rmu
 }
 
 var (
@@ -37,49 +45,11 @@ var (
 	_ net.Conn       = (*PacketConn)(nil)
 )
 
-type datagram struct {
-	b    []byte
-	from netip.AddrPort
-	err  error // an asynchronous error instead (ECONNREFUSED)
-}
-
-// recvQueue bounds the datagrams waiting for ReadFrom; more stay in the
-// endpoints' own bounded queues.
-const recvQueue = 256
-
-// udpPump is a poller's part: its sockets' endpoints, emptied each round.
-type udpPump struct {
-	socks []*PacketConn
-	buf   [65536]byte
-}
-
-// run moves received datagrams into the sockets' queues.
-func (u *udpPump) run(q int) {
-	for _, pc := range u.socks {
-		ep := pc.eps[q]
-		for len(pc.recv) < cap(pc.recv) {
-			n, from, err := ep.ReadFrom(u.buf[:])
-			if errors.Is(err, udp.ErrWouldBlock) {
-				break
-			}
-			d := datagram{from: from, err: err}
-			if err == nil {
-				d.b = append([]byte(nil), u.buf[:n]...)
-			}
-			select {
-			case pc.recv <- d:
-			default: // another poller filled it: dropped, as by a full socket buffer
-				pc.drops.Add(1)
-			}
-		}
-	}
-}
-
 // listenUDP binds laddr on every poller, connected to raddr if valid.
 func (s *Stack) listenUDP(laddr, raddr netip.AddrPort) (*PacketConn, error) {
 	pc := &PacketConn{
-		s: s, eps: make([]*udp.Endpoint, len(s.pollers)), recv: make(chan datagram, recvQueue),
-		rdl: newDeadline(), wdl: newDeadline(), done: make(chan struct{}),
+		s: s, eps: make([]*udp.Endpoint, len(s.pollers)), streams: make([]udp.Stream, len(s.pollers)),
+		rbell: newBell(), wbell: newBell(), rdl: newDeadline(), wdl: newDeadline(), done: make(chan struct{}),
 	}
 	var err error
 	for q, p := range s.pollers {
@@ -94,9 +64,9 @@ func (s *Stack) listenUDP(laddr, raddr netip.AddrPort) (*PacketConn, error) {
 					return
 				}
 			}
-			pc.eps[q] = ep
+			ep.Owner = pc
+			pc.eps[q], pc.streams[q] = ep, ep.Stream()
 			laddr = ep.LocalAddr() // the first picks the port; all share it
-			s.pumps[q].socks = append(s.pumps[q].socks, pc)
 		}); e != nil {
 			err = e
 		}
@@ -105,6 +75,7 @@ func (s *Stack) listenUDP(laddr, raddr netip.AddrPort) (*PacketConn, error) {
 			return nil, err
 		}
 	}
+	pc.kick.Value = pc.eps[0]
 	local := laddr
 	if local.Addr().IsUnspecified() {
 		local = netip.AddrPortFrom(s.Addr(), local.Port())
@@ -118,6 +89,14 @@ func (s *Stack) listenUDP(laddr, raddr netip.AddrPort) (*PacketConn, error) {
 		return nil, net.ErrClosed
 	}
 	return pc, nil
+}
+
+// Notify is called by a poller when one of the endpoints received a
+// datagram or an error, or found room to send.
+func (c *PacketConn) Notify() bool {
+	r := c.rbell.ring()
+	w := c.wbell.ring()
+	return r || w
 }
 
 // ReadFrom reads the next datagram, blocking until one comes, the read
@@ -134,18 +113,37 @@ func (c *PacketConn) readFrom(b []byte) (int, netip.AddrPort, error) {
 	if c.closed.Load() {
 		return 0, netip.AddrPort{}, c.opError("read", nil, net.ErrClosed)
 	}
-	select {
-	case d := <-c.recv:
-		if d.err != nil {
-			return 0, netip.AddrPort{}, c.opError("read", nil, d.err)
-		}
-		return copy(b, d.b), d.from, nil
-	case <-c.rdl.wait():
+	if isClosed(c.rdl.wait()) {
 		return 0, netip.AddrPort{}, c.opError("read", nil, os.ErrDeadlineExceeded)
-	case <-c.done:
-	case <-c.s.done:
 	}
-	return 0, netip.AddrPort{}, c.opError("read", nil, net.ErrClosed)
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	ready := func() bool {
+		for _, st := range c.streams {
+			if st.Ready() {
+				return true
+			}
+		}
+		return false
+	}
+	for {
+		if c.closed.Load() {
+			return 0, netip.AddrPort{}, c.opError("read", nil, net.ErrClosed)
+		}
+		for range c.streams {
+			st := c.streams[c.next]
+			c.next = (c.next + 1) % len(c.streams)
+			if st.Refused() {
+				return 0, netip.AddrPort{}, c.opError("read", nil, udp.ErrConnRefused)
+			}
+			if n, from, ok := st.Recv(b); ok {
+				return n, from, nil
+			}
+		}
+		if err := c.wait(&c.rbell, &c.rdl, ready); err != nil {
+			return 0, netip.AddrPort{}, c.opError("read", nil, err)
+		}
+	}
 }
 
 // Read reads a datagram from the connected peer.
@@ -171,9 +169,9 @@ func (c *PacketConn) Write(b []byte) (int, error) {
 	return c.write(b, c.raddr.AddrPort(), c.raddr)
 }
 
-// write hands a copy of b to poller 0's endpoint and waits for its
-// verdict, so a datagram too large or a refused peer is this call's
-// error.
+// write queues b on the first poller's endpoint and kicks it, waiting
+// while the queue is full (as a UDP socket blocks on a full send buffer)
+// until the write deadline.
 func (c *PacketConn) write(b []byte, dst netip.AddrPort, addr net.Addr) (int, error) {
 	if c.closed.Load() {
 		return 0, c.opError("write", addr, net.ErrClosed)
@@ -181,39 +179,63 @@ func (c *PacketConn) write(b []byte, dst netip.AddrPort, addr net.Addr) (int, er
 	if isClosed(c.wdl.wait()) {
 		return 0, c.opError("write", addr, os.ErrDeadlineExceeded)
 	}
-	p := append([]byte(nil), b...)
-	var n int
-	var err error
-	if e := c.s.do(background, c.s.pollers[0], func() { n, err = c.eps[0].WriteTo(p, dst) }); e != nil {
-		err = e
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	st := c.streams[0]
+	for {
+		if c.closed.Load() {
+			return 0, c.opError("write", addr, net.ErrClosed)
+		}
+		if c.raddr != nil && st.Refused() {
+			return 0, c.opError("write", addr, udp.ErrConnRefused)
+		}
+		err := st.Send(b, dst)
+		if err == nil {
+			c.s.pollers[0].Kick(&c.kick)
+			return len(b), nil
+		}
+		if !errors.Is(err, udp.ErrWouldBlock) {
+			return 0, c.opError("write", addr, err)
+		}
+		c.s.pollers[0].Kick(&c.kick) // the queue drains as the poller sends
+		if err := c.wait(&c.wbell, &c.wdl, func() bool { return st.Fits(len(b)) }); err != nil {
+			return 0, c.opError("write", addr, err)
+		}
 	}
-	if err != nil {
-		return 0, c.opError("write", addr, err)
-	}
-	return n, nil
 }
 
-// Close closes the socket on every poller.
+// wait waits on b, mapping the end of the wait to a net error.
+func (c *PacketConn) wait(b *bell, dl *deadline, ready func() bool) error {
+	switch b.wait(ready, dl.wait(), c.done, c.s.done) {
+	case nil:
+		return nil
+	case c.done, c.s.done:
+		return net.ErrClosed
+	default:
+		return os.ErrDeadlineExceeded
+	}
+}
+
+// Close closes the socket on every poller, once the reads and writes in
+// flight let go of the queues.
 func (c *PacketConn) Close() error {
 	if !c.closed.CompareAndSwap(false, true) {
 		return c.opError("close", nil, net.ErrClosed)
 	}
 	close(c.done)
 	c.s.untrack(c)
+	c.rmu.Lock()
+	c.wmu.Lock()
 	for q, p := range c.s.pollers {
 		c.s.do(background, p, func() {
 			if ep := c.eps[q]; ep != nil {
+				ep.Owner = nil
 				ep.Close()
-			}
-			u := c.s.pumps[q]
-			for i, pc := range u.socks {
-				if pc == c {
-					u.socks = append(u.socks[:i], u.socks[i+1:]...)
-					break
-				}
 			}
 		})
 	}
+	c.wmu.Unlock()
+	c.rmu.Unlock()
 	return nil
 }
 
@@ -243,7 +265,7 @@ func (c *PacketConn) SetReadDeadline(t time.Time) error {
 	return nil
 }
 
-// SetWriteDeadline sets the write deadline.
+// SetWriteDeadline sets the write deadline, blocked writes included.
 func (c *PacketConn) SetWriteDeadline(t time.Time) error {
 	c.wdl.set(t)
 	return nil

@@ -59,7 +59,6 @@ type Stack struct {
 	cfg     Config
 	dev     *nic.XDPDevice // nil for New
 	pollers []*fastpath.Poller
-	pumps   []*udpPump // per poller
 	cancel  context.CancelFunc
 	running sync.WaitGroup // the pollers' goroutines
 	next    atomic.Uint32  // round robin of Dial over the pollers
@@ -156,9 +155,6 @@ func newStack(cfg Config, rss fastpath.RSS, links []nic.Link) (*Stack, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	for q, p := range s.pollers {
-		u := &udpPump{}
-		s.pumps = append(s.pumps, u)
-		p.OnRound(func(time.Duration) { u.run(q) })
 		s.running.Add(1)
 		go func() {
 			defer s.running.Done()

@@ -20,21 +20,21 @@
 //     included, straight into the poller's TX frame behind the IPv4 header
 //     it writes itself.
 //
-// Until issue 5, Bind and the Endpoint methods (Connect, ReadFrom,
-// WriteTo, Close) are called by the poller goroutine too, and nothing here
-// is safe for concurrent use.
+// Bind and the Endpoint methods (Connect, ReadFrom, WriteTo, Close) are
+// for the poller goroutine (poller-side services use them directly). An
+// app goroutine uses the endpoint's Stream instead, and the table tells
+// the endpoint's Owner of news (NextNews): datagrams received, an ICMP
+// error, room in a send queue a writer found full.
 //
-// # Queues, and issue 5
+// # Queues
 //
 // Each endpoint has two bounded FIFOs, each a preallocated record ring and
 // byte ring, so steady state allocates nothing: the receive queue (Input
-// produces, ReadFrom consumes) and the send queue (WriteTo produces,
-// NextOutput/EmitOutput consume). Each has exactly one producer and one
-// consumer, which write disjoint counters. Issue 5 turns them into the
-// lock-free SPSC rings between an app goroutine and the poller by making
-// those counters atomic; the pending error becomes an atomic too, and Bind,
-// Connect and Close travel the poller's command queue. The protocol logic
-// (demux, checksums, limits, counters) stays as it is.
+// produces, ReadFrom or the Stream consumes) and the send queue (WriteTo or
+// the Stream produces, NextOutput/EmitOutput consume). Each has exactly one
+// producer and one consumer, which write disjoint atomic counters: a
+// lock-free SPSC ring between an app goroutine and the poller. The
+// protocol logic (demux, checksums, limits, counters) stays on the poller.
 //
 // # Memory
 //

@@ -3,11 +3,13 @@ package udp
 import (
 	"net"
 	"net/netip"
+	"sync/atomic"
 )
 
 // Endpoint is a bound UDP endpoint, shaped like net.PacketConn over
 // netip.AddrPort. Its methods never block: where a socket would wait they
-// return ErrWouldBlock. Until issue 5 only the table's owner calls them.
+// return ErrWouldBlock. Only the table's owner calls them; an app
+// goroutine uses the Stream.
 type Endpoint struct {
 	t      *Table
 	local  netip.AddrPort // address 0.0.0.0 for the wildcard
@@ -16,8 +18,15 @@ type Endpoint struct {
 	closed bool
 	err    error // pending asynchronous error, returned once
 
-	rcv queue // Input produces, ReadFrom consumes
-	snd queue // WriteTo produces, Output consumes
+	rcv *queue // Input produces, ReadFrom (or the Stream) consumes
+	snd *queue // WriteTo (or the Stream) produces, Output consumes
+
+	// Owner is the app layer's handle, for the owner of the table to find
+	// when NextNews returns the endpoint.
+	Owner       any
+	inNews      bool
+	refused     atomic.Bool // an ICMP port unreachable for the Stream's reader
+	sendWaiting atomic.Bool // the Stream's writer found the send queue full
 
 	next      *Endpoint // same port, older
 	nextReady *Endpoint // in the table's ready list
@@ -128,6 +137,6 @@ func (e *Endpoint) Close() error {
 	}
 	e.closed = true
 	e.t.unlink(e)
-	e.rcv = queue{}
+	e.rcv = &queue{}
 	return nil
 }

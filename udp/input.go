@@ -68,6 +68,7 @@ func (t *Table) Input(src, dst netip.Addr, seg []byte) Result {
 		return Dropped
 	}
 	e.rcv.push(netip.AddrPortFrom(src, u.SrcPort()), p)
+	t.notify(e)
 	t.stats.InDatagrams++
 	return Delivered
 }

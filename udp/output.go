@@ -58,6 +58,9 @@ func (t *Table) DropOutput() { t.consume(t.ready.head) }
 // list, or off it when it has nothing more to send.
 func (t *Table) consume(e *Endpoint) {
 	e.snd.pop()
+	if e.sendWaiting.Load() && e.sendWaiting.CompareAndSwap(true, false) {
+		t.notify(e) // room for the app's writer
+	}
 	t.ready.popHead()
 	if !e.snd.empty() {
 		t.ready.add(e)

@@ -1,6 +1,9 @@
 package udp
 
-import "net/netip"
+import (
+	"net/netip"
+	"sync/atomic"
+)
 
 // queue is a bounded FIFO of datagrams: a ring of records (peer address and
 // length) and a ring of payload bytes, both preallocated on first use, so
@@ -9,19 +12,19 @@ import "net/netip"
 //
 // One side produces (push) and the other consumes (front, copyFront, pop).
 // Each side writes only its own pair of counters, which only grow; the
-// other side only reads them. That is the shape of a single-producer,
-// single-consumer ring: issue 5 makes the counters atomic and puts the
-// producer and the consumer on different goroutines without touching the
-// protocol logic around the queue.
+// other side only reads them, atomically: a single-producer,
+// single-consumer ring, so an app goroutine may be one side and the poller
+// the other (Stream). The record is written before the producer's
+// counters and read after them, so the atomics order it.
 type queue struct {
 	maxBytes, maxDatagrams int
 	recs                   []record // nil until the first push; then maxDatagrams long
 	buf                    []byte   // nil until the first push; then maxBytes long
 
 	// Producer's counters: datagrams and bytes ever pushed.
-	recWr, byteWr uint64
+	recWr, byteWr atomic.Uint64
 	// Consumer's counters: datagrams and bytes ever popped.
-	recRd, byteRd uint64
+	recRd, byteRd atomic.Uint64
 }
 
 // record is one queued datagram: the peer (source on receive, destination
@@ -33,43 +36,50 @@ type record struct {
 	n    uint32
 }
 
-func newQueue(maxBytes, maxDatagrams int) queue {
-	return queue{maxBytes: maxBytes, maxDatagrams: maxDatagrams}
+func newQueue(maxBytes, maxDatagrams int) *queue {
+	return &queue{maxBytes: maxBytes, maxDatagrams: maxDatagrams}
+}
+
+// alloc allocates the rings, if not yet: before two goroutines share the
+// queue, since the lazy allocation in push would race with the consumer.
+func (q *queue) alloc() {
+	if q.buf == nil {
+		q.buf = make([]byte, q.maxBytes)
+		q.recs = make([]record, q.maxDatagrams)
+	}
 }
 
 // fits reports whether a datagram of n payload bytes can be pushed now:
 // both the datagram limit and the byte limit hold after it, exactly.
 func (q *queue) fits(n int) bool {
-	return q.recWr-q.recRd < uint64(q.maxDatagrams) &&
-		q.byteWr-q.byteRd+uint64(n) <= uint64(q.maxBytes)
+	return q.recWr.Load()-q.recRd.Load() < uint64(q.maxDatagrams) &&
+		q.byteWr.Load()-q.byteRd.Load()+uint64(n) <= uint64(q.maxBytes)
 }
 
 // push appends a datagram from peer with payload p. The caller checked fits.
 func (q *queue) push(peer netip.AddrPort, p []byte) {
-	if q.buf == nil {
-		q.buf = make([]byte, q.maxBytes)
-		q.recs = make([]record, q.maxDatagrams)
-	}
-	at := int(q.byteWr % uint64(q.maxBytes))
+	q.alloc()
+	bw, rw := q.byteWr.Load(), q.recWr.Load()
+	at := int(bw % uint64(q.maxBytes))
 	if c := copy(q.buf[at:], p); c < len(p) {
 		copy(q.buf, p[c:])
 	}
-	q.recs[q.recWr%uint64(len(q.recs))] = record{addr: peer.Addr().As4(), port: peer.Port(), n: uint32(len(p))}
-	q.byteWr += uint64(len(p))
-	q.recWr++
+	q.recs[rw%uint64(len(q.recs))] = record{addr: peer.Addr().As4(), port: peer.Port(), n: uint32(len(p))}
+	q.byteWr.Store(bw + uint64(len(p)))
+	q.recWr.Store(rw + 1) // publishes the record and bytes
 }
 
 // empty reports whether no datagram is queued.
-func (q *queue) empty() bool { return q.recWr == q.recRd }
+func (q *queue) empty() bool { return q.recWr.Load() == q.recRd.Load() }
 
 // datagrams and bytes are the queue's occupancy.
-func (q *queue) datagrams() int { return int(q.recWr - q.recRd) }
-func (q *queue) bytes() int     { return int(q.byteWr - q.byteRd) }
+func (q *queue) datagrams() int { return int(q.recWr.Load() - q.recRd.Load()) }
+func (q *queue) bytes() int     { return int(q.byteWr.Load() - q.byteRd.Load()) }
 
 // front returns the oldest datagram's peer and payload length. The queue
 // must not be empty.
 func (q *queue) front() (netip.AddrPort, int) {
-	r := q.recs[q.recRd%uint64(len(q.recs))]
+	r := q.recs[q.recRd.Load()%uint64(len(q.recs))]
 	return netip.AddrPortFrom(netip.AddrFrom4(r.addr), r.port), int(r.n)
 }
 
@@ -78,7 +88,7 @@ func (q *queue) front() (netip.AddrPort, int) {
 func (q *queue) copyFront(p []byte) int {
 	_, n := q.front()
 	p = p[:min(n, len(p))]
-	at := int(q.byteRd % uint64(q.maxBytes))
+	at := int(q.byteRd.Load() % uint64(q.maxBytes))
 	if c := copy(p, q.buf[at:]); c < len(p) {
 		copy(p[c:], q.buf)
 	}
@@ -88,6 +98,6 @@ func (q *queue) copyFront(p []byte) int {
 // pop removes the oldest datagram. The queue must not be empty.
 func (q *queue) pop() {
 	_, n := q.front()
-	q.byteRd += uint64(n)
-	q.recRd++
+	q.byteRd.Add(uint64(n))
+	q.recRd.Add(1) // frees the slot for the producer
 }

@@ -24,6 +24,8 @@ type Table struct {
 
 	// Endpoints with datagrams to send, served round robin.
 	ready readyList
+	// Endpoints with news for their app layer (NextNews).
+	news []*Endpoint
 
 	stats Stats
 }
@@ -190,5 +192,7 @@ func (t *Table) PortUnreachable(local, remote netip.AddrPort) bool {
 		return false
 	}
 	e.err = ErrConnRefused
+	e.refused.Store(true)
+	t.notify(e)
 	return true
 }

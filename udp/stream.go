@@ -1,0 +1,95 @@
+package udp
+
+import "net/netip"
+
+// Stream is the app's side of an endpoint's queues: the receive queue it
+// drains and the send queue it fills, each shared lock-free with the
+// poller (one goroutine on each side of each queue). Get it on the
+// poller's goroutine with Endpoint.Stream; then one app goroutine reads
+// and one writes, without touching the Endpoint, and tells the poller
+// when it queued datagrams (AppActivity on the poller's side).
+type Stream struct {
+	rcv, snd   *queue
+	maxPayload int
+	e          *Endpoint // for the refused flag, an atomic
+}
+
+// Stream returns the endpoint's queues for the app, allocating them now
+// so that the two goroutines never race on a first push. Call it on the
+// poller's goroutine.
+func (e *Endpoint) Stream() Stream {
+	e.rcv.alloc()
+	e.snd.alloc()
+	return Stream{e.rcv, e.snd, e.t.cfg.maxPayload(), e}
+}
+
+// Recv moves the oldest received datagram into p (cutting what does not
+// fit, as a UDP socket does) and returns its length and source; false
+// when none is queued.
+func (s Stream) Recv(p []byte) (int, netip.AddrPort, bool) {
+	if s.rcv.empty() {
+		return 0, netip.AddrPort{}, false
+	}
+	src, _ := s.rcv.front()
+	n := s.rcv.copyFront(p)
+	s.rcv.pop()
+	return n, src, true
+}
+
+// Send queues p as one datagram to dst: ErrMessageTooLong over MTU − 28
+// bytes, ErrInvalidAddr, or ErrWouldBlock when the send queue is full.
+func (s Stream) Send(p []byte, dst netip.AddrPort) error {
+	dst, ok := checkDst(dst)
+	switch {
+	case !ok:
+		return ErrInvalidAddr
+	case len(p) > s.maxPayload:
+		return ErrMessageTooLong
+	case !s.snd.fits(len(p)):
+		// Ask the poller to say when the queue drains (NextNews).
+		s.e.sendWaiting.Store(true)
+		return ErrWouldBlock
+	}
+	s.snd.push(dst, p)
+	return nil
+}
+
+// Fits reports whether a datagram of n bytes fits the send queue now.
+func (s Stream) Fits(n int) bool { return s.snd.fits(n) }
+
+// Ready reports whether Recv has a datagram or Refused an error.
+func (s Stream) Ready() bool { return !s.rcv.empty() || s.e.refused.Load() }
+
+// Refused reports, once, that an ICMP port unreachable came back for a
+// connected endpoint (ECONNREFUSED for the next read or write).
+func (s Stream) Refused() bool { return s.e.refused.Swap(false) }
+
+// AppActivity tells the endpoint, on the poller's goroutine, that its app
+// queued datagrams to send.
+func (e *Endpoint) AppActivity() {
+	if !e.snd.empty() {
+		e.t.ready.add(e)
+	}
+}
+
+// notify queues e for NextNews, if an app layer owns it.
+func (t *Table) notify(e *Endpoint) {
+	if e.Owner != nil && !e.inNews {
+		e.inNews = true
+		t.news = append(t.news, e)
+	}
+}
+
+// NextNews returns an endpoint that received datagrams (or an error)
+// since it was last returned; only endpoints with an Owner are reported.
+func (t *Table) NextNews() (*Endpoint, bool) {
+	n := len(t.news)
+	if n == 0 {
+		return nil, false
+	}
+	e := t.news[n-1]
+	t.news[n-1] = nil
+	t.news = t.news[:n-1]
+	e.inNews = false
+	return e, true
+}

@@ -1,0 +1,105 @@
+package udp
+
+import (
+	"fmt"
+	"net/netip"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestStreamNewsAndOutput: a datagram received is news for an owned
+// endpoint and comes out of the Stream; one sent through the Stream goes
+// out once the poller hears of it; a full send queue says so and the
+// drain is news; a port unreachable is news and fails the next call once.
+func TestStreamNewsAndOutput(t *testing.T) {
+	tbl := newTable(t, Config{SendQueueDatagrams: 1})
+	e := bind(t, tbl, "198.18.0.1:53")
+	st := e.Stream()
+	from := netip.AddrPortFrom(peer1, 4000)
+
+	tbl.Input(peer1, local1, segment(from, netip.AddrPortFrom(local1, 53), []byte("unowned")))
+	_, ok := tbl.NextNews()
+	assert.False(t, ok, "no news without an owner")
+	e.Owner = "app"
+	tbl.Input(peer1, local1, segment(from, netip.AddrPortFrom(local1, 53), []byte("query")))
+	got, ok := tbl.NextNews()
+	require.True(t, ok)
+	assert.Same(t, e, got)
+	buf := make([]byte, 64)
+	for _, want := range []string{"unowned", "query"} {
+		n, src, ok := st.Recv(buf)
+		require.True(t, ok)
+		assert.Equal(t, want, string(buf[:n]))
+		assert.Equal(t, from, src)
+	}
+	_, _, ok = st.Recv(buf)
+	assert.False(t, ok)
+
+	require.NoError(t, st.Send([]byte("answer"), from))
+	assert.ErrorIs(t, st.Send([]byte("more"), from), ErrWouldBlock, "one datagram fills the queue")
+	_, ok = tbl.NextOutput()
+	assert.False(t, ok, "nothing goes out before the poller hears of it")
+	e.AppActivity()
+	out, b := emit(t, tbl, local1)
+	assert.Equal(t, from, out.Dst)
+	assert.Contains(t, string(b), "answer")
+	_, ok = tbl.NextNews()
+	assert.True(t, ok, "the drained queue is news for the blocked writer")
+	assert.True(t, st.Fits(4))
+	assert.ErrorIs(t, st.Send(make([]byte, 2000), from), ErrMessageTooLong)
+
+	require.NoError(t, e.Connect(from))
+	assert.True(t, tbl.PortUnreachable(netip.AddrPortFrom(local1, 53), from))
+	assert.True(t, st.Ready())
+	assert.True(t, st.Refused())
+	assert.False(t, st.Refused(), "reported once")
+}
+
+// TestStreamTwoGoroutines: an app goroutine sends through the Stream
+// while the table's owner drains, and the owner receives while the app
+// reads: every datagram arrives once, whole and in order (run with
+// -race, this checks the atomics).
+func TestStreamTwoGoroutines(t *testing.T) {
+	tbl := newTable(t, Config{SendQueueDatagrams: 16, RecvQueueDatagrams: 16})
+	e := bind(t, tbl, "198.18.0.1:53")
+	e.Owner = "app"
+	st := e.Stream()
+	from := netip.AddrPortFrom(peer1, 4000)
+	const n = 20000
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // the app
+		defer wg.Done()
+		buf := make([]byte, 64)
+		sent, got := 0, 0
+		for sent < n || got < n {
+			if sent < n && st.Send([]byte(fmt.Sprint(sent)), from) == nil {
+				sent++
+			}
+			if m, _, ok := st.Recv(buf); ok {
+				if string(buf[:m]) != fmt.Sprint(got) {
+					t.Errorf("received %q, want %d", buf[:m], got)
+					return
+				}
+				got++
+			}
+		}
+	}()
+	out := 0
+	for in := 0; in < n || out < n; { // the poller
+		if in < n && tbl.Input(peer1, local1, segment(from, netip.AddrPortFrom(local1, 53), []byte(fmt.Sprint(in)))) == Delivered {
+			in++
+		}
+		e.AppActivity()
+		if o, ok := tbl.NextOutput(); ok {
+			b := make([]byte, o.Len)
+			tbl.EmitOutput(b, local1)
+			require.Equal(t, fmt.Sprint(out), string(b[8:]))
+			out++
+		}
+	}
+	wg.Wait()
+}
