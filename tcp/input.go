@@ -492,6 +492,9 @@ func (c *Conn) acked(seg *segment) {
 			// forever for the peer's FIN.
 			c.setTimer(t.now+2*t.cfg.MSL, timerFinWait2)
 		}
+		// News for an app that waits for its data and FIN to be
+		// acknowledged (a lingering close).
+		t.notify(c)
 	case Closing:
 		c.enterTimeWait()
 	case LastAck:

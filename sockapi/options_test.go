@@ -1,0 +1,87 @@
+package sockapi_test
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/xdpnet/xdpnet/sockapi"
+)
+
+// TestBufferLimits: with the receiver's buffer limited to 4 KiB and the
+// sender's to 4 KiB, a writer whose reader does not read gets only the
+// window offered at the handshake (64 KiB, unscaled in the SYN,ACK,
+// which the limit does not take back: RFC 9293 3.8.6) and about 8 KiB
+// more queued before its deadline; the reader then gets exactly those
+// bytes.
+func TestBufferLimits(t *testing.T) {
+	client, server := pipeConns(t)
+	require.NoError(t, server.(*sockapi.Conn).SetReadBuffer(4096))
+	require.NoError(t, client.(*sockapi.Conn).SetWriteBuffer(4096))
+	var e *net.OpError
+	require.ErrorAs(t, client.(*sockapi.Conn).SetReadBuffer(0), &e)
+	assert.ErrorIs(t, e, syscall.EINVAL)
+
+	data := make([]byte, 256<<10)
+	for i := range data {
+		data[i] = byte(i * 31)
+	}
+	require.NoError(t, client.SetWriteDeadline(time.Now().Add(300*time.Millisecond)))
+	n, err := client.Write(data)
+	assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
+	assert.Less(t, n, 64<<10+16<<10, "queued %d bytes with 8 KiB of buffers", n)
+	assert.GreaterOrEqual(t, n, 64<<10)
+	require.NoError(t, client.(*sockapi.Conn).CloseWrite())
+	got, err := io.ReadAll(server)
+	require.NoError(t, err)
+	assert.Equal(t, data[:n], got)
+}
+
+// TestLinger: SetLinger(0) resets the connection on Close; a positive
+// linger makes Close wait until the peer acknowledged everything.
+func TestLinger(t *testing.T) {
+	t.Run("Zero", func(t *testing.T) {
+		client, server := pipeConns(t)
+		require.NoError(t, client.(*sockapi.Conn).SetLinger(0))
+		require.NoError(t, client.Close())
+		server.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err := server.Read(make([]byte, 10))
+		assert.ErrorIs(t, err, syscall.ECONNRESET)
+	})
+	t.Run("Positive", func(t *testing.T) {
+		client, server := pipeConns(t)
+		require.NoError(t, client.(*sockapi.Conn).SetLinger(5))
+		data := make([]byte, 100<<10)
+		_, err := client.Write(data)
+		require.NoError(t, err)
+		read := make(chan int64, 1)
+		go func() {
+			n, _ := io.Copy(io.Discard, server)
+			read <- n
+		}()
+		require.NoError(t, client.Close(), "the peer acknowledged everything within the linger")
+		assert.EqualValues(t, len(data), <-read)
+	})
+}
+
+// TestOptions: options on a closed connection fail with
+// net.ErrClosed; bad values with EINVAL; keepalive and no-delay apply.
+func TestOptions(t *testing.T) {
+	client, _ := pipeConns(t)
+	c := client.(*sockapi.Conn)
+	assert.NoError(t, c.SetNoDelay(false))
+	assert.NoError(t, c.SetKeepAlive(true))
+	assert.NoError(t, c.SetKeepAlivePeriod(time.Minute))
+	assert.ErrorIs(t, c.SetKeepAlivePeriod(0), syscall.EINVAL)
+	require.NoError(t, c.Close())
+	for _, err := range []error{c.SetNoDelay(true), c.SetKeepAlive(false), c.SetLinger(1), c.SetDeadline(time.Now()), c.Close()} {
+		assert.True(t, errors.Is(err, net.ErrClosed), "%v", err)
+	}
+}
