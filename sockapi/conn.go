@@ -155,17 +155,9 @@ func (c *Conn) Write(b []byte) (int, error) {
 	}
 }
 
-// wait waits on b until ready, mapping the end of the wait to the error
-// a blocked net.Conn call returns.
+// wait waits on b until ready or the end of the connection or stack.
 func (c *Conn) wait(b *bell, dl *deadline, ready func() bool) error {
-	switch b.wait(ready, dl.wait(), c.done, c.s.done) {
-	case nil:
-		return nil
-	case c.done, c.s.done:
-		return net.ErrClosed
-	default:
-		return os.ErrDeadlineExceeded
-	}
+	return waitErr(b, dl, ready, c.done, c.s.done)
 }
 
 // Close closes the connection. Written data still goes out, followed by

@@ -204,16 +204,9 @@ func (c *PacketConn) write(b []byte, dst netip.AddrPort, addr net.Addr) (int, er
 	}
 }
 
-// wait waits on b, mapping the end of the wait to a net error.
+// wait waits on b until ready or the end of the socket or stack.
 func (c *PacketConn) wait(b *bell, dl *deadline, ready func() bool) error {
-	switch b.wait(ready, dl.wait(), c.done, c.s.done) {
-	case nil:
-		return nil
-	case c.done, c.s.done:
-		return net.ErrClosed
-	default:
-		return os.ErrDeadlineExceeded
-	}
+	return waitErr(b, dl, ready, c.done, c.s.done)
 }
 
 // Close closes the socket on every poller, once the reads and writes in

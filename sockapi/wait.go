@@ -1,6 +1,8 @@
 package sockapi
 
 import (
+	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,6 +50,20 @@ func (b *bell) wait(ready func() bool, deadline, closed, stack <-chan struct{}) 
 		return closed
 	case <-stack:
 		return stack
+	}
+}
+
+// waitErr waits on b until ready (see bell.wait) and maps the end of the
+// wait to the error a blocked net call returns: net.ErrClosed for the
+// socket's or the stack's close, os.ErrDeadlineExceeded for the deadline.
+func waitErr(b *bell, dl *deadline, ready func() bool, closed, stack <-chan struct{}) error {
+	switch b.wait(ready, dl.wait(), closed, stack) {
+	case nil:
+		return nil
+	case closed, stack:
+		return net.ErrClosed
+	default:
+		return os.ErrDeadlineExceeded
 	}
 }
 
