@@ -61,20 +61,18 @@ func (t *Table) Tick(now time.Duration) {
 // fireTimer runs the timer of a connection that came due.
 func (t *Table) fireTimer(tm *wheel.Timer) {
 	c := tm.Owner.(*Conn)
-	{
-		kind := c.timerKind
-		c.timerKind = timerNone
-		switch kind {
-		case timerRetransmit:
-			c.retransmitTimeout()
-		case timerPersist:
-			c.probe = true
-			t.wantOutput(c)
-		case timerKeepalive:
-			c.keepaliveTimeout()
-		case timerTimeWait, timerFinWait2:
-			t.remove(c)
-		}
+	kind := c.timerKind
+	c.timerKind = timerNone
+	switch kind {
+	case timerRetransmit:
+		c.retransmitTimeout()
+	case timerPersist:
+		c.probe = true
+		t.wantOutput(c)
+	case timerKeepalive:
+		c.keepaliveTimeout()
+	case timerTimeWait, timerFinWait2:
+		t.remove(c)
 	}
 }
 
