@@ -108,9 +108,7 @@ func OpenXDP(cfg XDPConfig) (_ *XDPDevice, err error) {
 		}
 		link := &XDPLink{umem: d.umem, sock: sock, mac: ifi.HardwareAddr, mtu: ifi.MTU}
 		d.links = append(d.links, link)
-		if link.parker, err = sock.NewParker(); err != nil {
-			return nil, err
-		}
+		link.parker = sock.NewParker()
 		if err := d.prog.Register(q, sock.FD()); err != nil {
 			return nil, err
 		}
@@ -285,9 +283,6 @@ func (l *XDPLink) Stats() Stats {
 func (l *XDPLink) Close() error {
 	if l.sock == nil {
 		return nil
-	}
-	if l.parker != nil {
-		l.parker.Close()
 	}
 	err := l.sock.Close()
 	l.sock = nil

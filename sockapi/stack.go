@@ -183,9 +183,6 @@ func (s *Stack) Err() error {
 	}
 }
 
-// Pollers are the stack's pollers, one per queue (for counters).
-func (s *Stack) Pollers() []*fastpath.Poller { return s.pollers }
-
 // Close closes every socket of the stack, stops the pollers, and, for a
 // stack from Open, detaches the XDP program and frees the UMEM. Blocked
 // calls on the stack's sockets return net.ErrClosed.

@@ -35,7 +35,7 @@ type Parker struct {
 }
 
 // NewParker returns a parker for s.
-func (s *Socket) NewParker() (*Parker, error) { return &Parker{sock: s}, nil }
+func (s *Socket) NewParker() *Parker { return &Parker{sock: s} }
 
 // Arm sets when Park returns at the latest; the zero time means never.
 func (p *Parker) Arm(deadline time.Time) error {
@@ -103,6 +103,3 @@ func (p *Parker) Wake() {
 	}
 	p.mu.Unlock()
 }
-
-// Close releases the parker.
-func (p *Parker) Close() error { return nil }
