@@ -43,21 +43,51 @@ func toeplitz(key, input []byte) uint32 {
 type RSS struct {
 	Key   []byte
 	Indir []uint32
+	// table holds the hash's contribution of each byte value at each of
+	// the 12 input positions: the Toeplitz hash is linear over XOR, so a
+	// segment's hash is 12 lookups instead of 96 key-window steps (it is
+	// computed for every TCP segment of a multi-queue stack). Built on
+	// first use, by the poller.
+	table *[rssInput][256]uint32
+}
+
+// rssInput is the length of the hash input of IPv4 TCP: two addresses
+// and two ports.
+const rssInput = 12
+
+// hash is the Toeplitz hash of in under the key, through the table.
+func (r *RSS) hash(in *[rssInput]byte) uint32 {
+	if r.table == nil {
+		key := r.Key
+		if len(key) < rssInput+4 {
+			key = defaultRSSKey
+		}
+		r.table = new([rssInput][256]uint32)
+		var one [rssInput]byte
+		for i := range rssInput {
+			for v := range 256 {
+				one[i] = byte(v)
+				r.table[i][v] = toeplitz(key, one[:])
+			}
+			one[i] = 0
+		}
+	}
+	var h uint32
+	for i, b := range in {
+		h ^= r.table[i][b]
+	}
+	return h
 }
 
 // queueOf is the queue the NIC steers a TCP segment from src to dst to.
 func (r *RSS) queueOf(src, dst netip.AddrPort, queues int) int {
-	var in [12]byte
+	var in [rssInput]byte
 	s, d := src.Addr().As4(), dst.Addr().As4()
 	copy(in[0:4], s[:])
 	copy(in[4:8], d[:])
 	binary.BigEndian.PutUint16(in[8:], src.Port())
 	binary.BigEndian.PutUint16(in[10:], dst.Port())
-	key := r.Key
-	if len(key) < len(in)+4 {
-		key = defaultRSSKey
-	}
-	h := toeplitz(key, in[:])
+	h := r.hash(&in)
 	if len(r.Indir) > 0 {
 		return int(r.Indir[h%uint32(len(r.Indir))]) % queues
 	}

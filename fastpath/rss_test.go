@@ -1,6 +1,7 @@
 package fastpath
 
 import (
+	"math/rand/v2"
 	"net/netip"
 	"testing"
 
@@ -40,4 +41,38 @@ func TestQueueOfUsesIndirection(t *testing.T) {
 	}
 	assert.Equal(t, int(0x51ccc178%128%3), r.queueOf(src, dst, 3))
 	assert.Equal(t, int(0x51ccc178%4), (&RSS{}).queueOf(src, dst, 4))
+}
+
+// TestRSSTable: the table-driven hash equals the bitwise Toeplitz hash,
+// for the default key and for another one.
+func TestRSSTable(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	otherKey := make([]byte, 40)
+	for i := range otherKey {
+		otherKey[i] = byte(rng.Uint32())
+	}
+	for _, key := range [][]byte{nil, otherKey} {
+		r := &RSS{Key: key}
+		want := key
+		if want == nil {
+			want = defaultRSSKey
+		}
+		for range 1000 {
+			var in [rssInput]byte
+			for i := range in {
+				in[i] = byte(rng.Uint32())
+			}
+			assert.Equal(t, toeplitz(want, in[:]), r.hash(&in))
+		}
+	}
+}
+
+func BenchmarkQueueOf(b *testing.B) {
+	src, dst := netip.MustParseAddrPort("198.18.0.3:40000"), netip.MustParseAddrPort("198.18.0.2:80")
+	r := &RSS{}
+	n := 0
+	for b.Loop() {
+		n += r.queueOf(src, dst, 4)
+	}
+	_ = n
 }
