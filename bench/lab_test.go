@@ -261,14 +261,21 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// napiThread moves the receive processing of h's link from softirq into a
+// kernel thread of its own. The link must have a NAPI instance (an XDP
+// program attached, or GRO on), or the write fails with EIO.
+func napiThread(b *testing.B, h *lab.Host) {
+	// ip netns exec mounts the namespace's own /sys, where the link is.
+	h.Run(b, "sh", "-c", "echo 1 > /sys/class/net/"+h.Link+"/threaded")
+}
+
 // threadedNAPI moves the receive processing of Local's veth from softirq
 // into a kernel thread of its own (/sys/class/net/<link>/threaded), pins
 // that thread to cpu and returns its pid. veth has a NAPI instance, and so
 // a thread, only while an XDP program is attached (or GRO is on): call it
 // after the steering program is attached.
 func threadedNAPI(b *testing.B, l *lab.Lab, cpu int) int {
-	// ip netns exec mounts the namespace's own /sys, where the link is.
-	l.Local.Run(b, "sh", "-c", "echo 1 > /sys/class/net/"+l.Local.Link+"/threaded")
+	napiThread(b, l.Local)
 	procs, err := os.ReadDir("/proc")
 	require.NoError(b, err)
 	var pids []int

@@ -91,7 +91,6 @@ func peerGROLab(b *testing.B) *lab.Lab {
 	l := lab.New(b, lab.Config{Mode: lab.Native})
 	l.Local.Run(b, "ethtool", "-K", l.Local.Link, "tso", "off")
 	l.Peer.Run(b, "ethtool", "-K", l.Peer.Link, "gro", "on")
-	// ip netns exec mounts the namespace's own /sys, where the link is.
-	l.Peer.Run(b, "sh", "-c", "echo 1 > /sys/class/net/"+l.Peer.Link+"/threaded")
+	napiThread(b, l.Peer)
 	return l
 }
