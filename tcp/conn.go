@@ -156,10 +156,16 @@ func (c *Conn) SRTT() (srtt, rto time.Duration) {
 }
 
 // Readable is the number of bytes Read returns at once.
-func (c *Conn) Readable() int { return c.rcv.Len() }
+func (c *Conn) Readable() int {
+	c.t.visits++
+	return c.rcv.Len()
+}
 
 // Writable is the room in the send buffer.
-func (c *Conn) Writable() int { return c.snd.Free() }
+func (c *Conn) Writable() int {
+	c.t.visits++
+	return c.snd.Free()
+}
 
 // Unacked is the number of written bytes the peer has not acknowledged.
 func (c *Conn) Unacked() int { return c.snd.Len() }
@@ -172,6 +178,7 @@ func (c *Conn) SetNagle(on bool) { c.nagle = on }
 // came and every byte before it was read, the connection's error if it
 // ended badly, and ErrWouldBlock when nothing is there yet.
 func (c *Conn) Read(p []byte) (int, error) {
+	c.t.visits++
 	if c.rcv.Len() > 0 && len(p) > 0 {
 		n := c.rcv.Read(p)
 		c.windowOpened()
@@ -203,6 +210,7 @@ func (c *Conn) windowOpened() {
 // much; ErrWouldBlock if none. Data written before the handshake ends
 // waits for it.
 func (c *Conn) Write(p []byte) (int, error) {
+	c.t.visits++
 	switch {
 	case c.err != nil:
 		return 0, c.err

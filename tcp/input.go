@@ -75,6 +75,7 @@ func (t *Table) Input(now time.Duration, src, dst netip.Addr, b []byte) {
 		}
 	}
 	if c != nil {
+		t.visits++
 		c.stats.SegsIn++
 		c.lastRecv, c.keepProbes = now, 0
 		c.input(&seg)

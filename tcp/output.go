@@ -39,6 +39,7 @@ func (t *Table) Output(now time.Duration, b []byte) (Outgoing, bool) {
 	}
 	for t.txHead < len(t.txq) {
 		c := t.txq[t.txHead]
+		t.visits++
 		if n := c.output(b); n > 0 {
 			// Round robin: c goes to the back, so a bulk sender does not
 			// starve the others.

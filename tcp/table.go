@@ -50,6 +50,7 @@ type Table struct {
 	mssSelf        int // the MSS we announce: MTU − 40
 	rcvCap         int // the receive buffer's size
 	pool           bufferPool
+	visits         uint64 // see Visits
 }
 
 // rst is a reset to send for a segment no connection took.
@@ -111,6 +112,14 @@ func (t *Table) Stats() Stats { return t.stats }
 
 // Len is the number of connections, in any state (TIME-WAIT included).
 func (t *Table) Len() int { return len(t.conns) }
+
+// Visits counts the times a connection was touched: given a segment,
+// looked at for output, its timer fired, returned by NextReady, or called
+// through the inline API (Read, Write, Readable, Writable), plus the
+// timers the wheel looked at. It is a measure of work for tests: a round's
+// must follow the connections with news or due timers, never the number
+// of connections.
+func (t *Table) Visits() uint64 { return t.visits + t.wheel.Visits() }
 
 // Timers is the number of running timers (for leak checks).
 func (t *Table) Timers() int { return t.wheel.Len() }
@@ -393,6 +402,7 @@ func (t *Table) NextReady() (*Conn, bool) {
 	t.ready[len(t.ready)-1] = nil
 	t.ready = t.ready[:len(t.ready)-1]
 	c.inReady = false
+	t.visits++
 	return c, true
 }
 

@@ -61,6 +61,7 @@ func (t *Table) Tick(now time.Duration) {
 // fireTimer runs the timer of a connection that came due.
 func (t *Table) fireTimer(tm *wheel.Timer) {
 	c := tm.Owner.(*Conn)
+	t.visits++
 	kind := c.timerKind
 	c.timerKind = timerNone
 	switch kind {

@@ -32,12 +32,13 @@ func (t *Timer) When() time.Duration { return t.at }
 
 // Wheel holds timers in slots of a fixed granularity.
 type Wheel struct {
-	gran  time.Duration
-	slots []Timer  // sentinels of circular lists
-	busy  []uint64 // bitmap of non-empty slots
-	now   time.Duration
-	n     int
-	due   Timer // sentinel of the timers Advance is firing
+	gran   time.Duration
+	slots  []Timer  // sentinels of circular lists
+	busy   []uint64 // bitmap of non-empty slots
+	now    time.Duration
+	n      int
+	due    Timer  // sentinel of the timers Advance is firing
+	visits uint64 // see Visits
 }
 
 // New returns a wheel of slots (rounded up to a power of two, at least
@@ -54,6 +55,10 @@ func New(gran time.Duration, slots int) *Wheel {
 	}
 	return w
 }
+
+// Visits counts the timers Advance and Next looked at, a measure of their
+// work for tests.
+func (w *Wheel) Visits() uint64 { return w.visits }
 
 // Len is the number of running timers.
 func (w *Wheel) Len() int { return w.n }
@@ -115,6 +120,7 @@ func (w *Wheel) Advance(now time.Duration, fire func(*Timer)) {
 		// or schedule any timer without disturbing this walk.
 		s := &w.slots[i]
 		for t := s.next; t != s; {
+			w.visits++
 			next := t.next
 			if t.at <= now {
 				t.prev.next, t.next.prev = t.next, t.prev
@@ -160,6 +166,7 @@ func (w *Wheel) Next() (time.Duration, bool) {
 		s := &w.slots[i]
 		turnEnd := (w.now/w.gran + time.Duration(k) + 1) * w.gran
 		for t := s.next; t != s; t = t.next {
+			w.visits++
 			if !found || t.at < best {
 				best, found = t.at, true
 			}
