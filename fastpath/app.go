@@ -56,7 +56,8 @@ func (p *Poller) Wake() {
 func (p *Poller) Now() time.Duration { return p.now }
 
 // OnRound adds fn to what runs on every round, after the received
-// frames went through the protocol cores (as Config.Serve); call it on
+// frames went through the protocol cores and the news was told (as
+// Config.Serve); call it on
 // the poller's goroutine (in a Do function). It is for app layers that
 // move data in bulk each round, such as UDP sockets.
 func (p *Poller) OnRound(fn func(now time.Duration)) { p.hooks = append(p.hooks, fn) }

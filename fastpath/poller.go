@@ -29,9 +29,11 @@ type Config struct {
 	TCP   tcp.Config
 	Batch int // frames per receive and transmit batch; default 64
 	// Serve, if set, runs on every Poll after the received frames went
-	// through the protocol cores and before output is collected: services
-	// that answer from the poller's endpoints (echo) answer in the same
-	// batch.
+	// through the protocol cores, the due timers ran and the owners of
+	// connections with news heard Notify, and before output is collected:
+	// services that answer from the poller's endpoints (echo) answer in
+	// the same batch. It must not walk every connection: a round's work
+	// follows the connections with news (see Notifier).
 	Serve func(now time.Duration)
 	// Spin is how long Run keeps polling after the last frame or app work
 	// before it parks; default 200 µs. Spinning is what buys latency (a
@@ -213,14 +215,17 @@ func (p *Poller) Poll(now time.Duration) (int, error) {
 	p.stats.RxFrames += uint64(n)
 	// The received frames go back only now: replies copied from them.
 	p.link.Release(p.rx[:n])
+	p.timers()
+	p.notifyApps()
+	// The inline services run after the news, so they answer what came
+	// this round in this round's batch, visiting only the connections
+	// with news (their Owners heard Notify) rather than all of them.
 	if p.serve != nil {
 		p.serve(now)
 	}
 	for _, h := range p.hooks {
 		h(now)
 	}
-	p.timers()
-	p.notifyApps()
 	if p.woke {
 		runtime.Gosched()
 		p.takeAppWork()

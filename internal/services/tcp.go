@@ -16,10 +16,15 @@ const ChargenPort = 19
 
 // TCPServices serves echo, discard and chargen over TCP on one poller, any
 // number of connections at once. Listen it on the poller's TCP table and
-// call Serve from the poller's Config.Serve.
+// call Serve from the poller's Config.Serve or OnRound.
+//
+// Serve visits only the connections the poller reported news for (each
+// connection's Owner is its serviceConn, a fastpath.Notifier), never every
+// open one: walking 20,000 idle connections each round made every ping
+// wait 2 ms.
 type TCPServices struct {
 	echo, discard, chargen *tcp.Listener
-	conns                  []*serviceConn
+	ready                  []*serviceConn // connections with news since the last Serve
 	buf                    [64 << 10]byte
 	stats                  struct{ accepted, active, echoed, discarded, generated atomic.Int64 }
 }
@@ -34,8 +39,20 @@ const (
 
 type serviceConn struct {
 	*tcp.Conn
-	kind serviceKind
-	pos  int // chargen's place in its pattern
+	s       *TCPServices
+	kind    serviceKind
+	pos     int  // chargen's place in its pattern
+	inReady bool // in s.ready
+}
+
+// Notify queues c for the next Serve. The poller calls it after a round in
+// which c had news (data, room, the peer's FIN, the end).
+func (c *serviceConn) Notify() bool {
+	if !c.inReady {
+		c.inReady = true
+		c.s.ready = append(c.s.ready, c)
+	}
+	return false // no goroutine to wake: Serve runs on the poller
 }
 
 // TCPServiceStats count what the services did; safe to read from any
@@ -58,22 +75,23 @@ func (s *TCPServices) Listen(t *tcp.Table) (err error) {
 	return nil
 }
 
-// Serve accepts new connections and moves the data of every open one.
+// Serve accepts new connections and moves the data of those with news.
 func (s *TCPServices) Serve(time.Duration) {
 	s.accept(s.echo, echoService)
 	s.accept(s.discard, discardService)
 	s.accept(s.chargen, chargenService)
-	open := s.conns[:0]
-	for _, c := range s.conns {
-		if s.serve(c) {
-			open = append(open, c)
-		} else {
+	// Closing a connection queues no news for a service (its Owner goes
+	// first), so the list does not grow under the loop.
+	for i, c := range s.ready {
+		s.ready[i] = nil
+		c.inReady = false
+		if !s.serve(c) {
+			c.Owner = nil
 			c.Close()
+			s.stats.active.Add(-1)
 		}
 	}
-	clear(s.conns[len(open):])
-	s.conns = open
-	s.stats.active.Store(int64(len(s.conns)))
+	s.ready = s.ready[:0]
 }
 
 func (s *TCPServices) accept(l *tcp.Listener, kind serviceKind) {
@@ -83,8 +101,12 @@ func (s *TCPServices) accept(l *tcp.Listener, kind serviceKind) {
 			return
 		}
 		s.stats.accepted.Add(1)
+		s.stats.active.Add(1)
 		c.SetNagle(false)
-		s.conns = append(s.conns, &serviceConn{Conn: c, kind: kind})
+		sc := &serviceConn{Conn: c, s: s, kind: kind}
+		c.Owner = sc
+		// What came before the accept brought no news: serve it now.
+		sc.Notify()
 	}
 }
 
