@@ -60,6 +60,18 @@ type Config struct {
 	// ACK, PAWS, and lets a Linux client reuse its TIME-WAIT ports towards
 	// us (tcp_tw_reuse works only on connections that had timestamps).
 	NoTimestamps bool
+	// InvalidRateLimit is the least time between two ACKs a connection
+	// sends in answer to unacceptable segments, challenge ACKs included
+	// (RFC 5961 7): Linux's tcp_invalid_ratelimit, default 500 ms. A
+	// negative value sends them all.
+	InvalidRateLimit time.Duration
+	// ChallengeACKLimit is the mean number of challenge ACKs (RFC 5961)
+	// the table sends per second, over all its connections, drawn afresh
+	// each second between half of it and one and a half times it, as
+	// Linux's tcp_challenge_ack_limit. Default 1000, Linux's from 4.7 to
+	// 5.19 (since 6.0 Linux sets no bound and relies on the limit per
+	// connection); negative: no bound.
+	ChallengeACKLimit int
 }
 
 // Header lengths that bound a segment.
@@ -83,6 +95,8 @@ func (c Config) withDefaults() (Config, error) {
 	c.SynRetries = orDefault(c.SynRetries, 6)
 	c.Retries = orDefault(c.Retries, 15)
 	c.SynBacklog = orDefault(c.SynBacklog, 256)
+	c.InvalidRateLimit = orDefault(c.InvalidRateLimit, 500*time.Millisecond)
+	c.ChallengeACKLimit = orDefault(c.ChallengeACKLimit, 1000)
 	if c.EphemeralLo == 0 && c.EphemeralHi == 0 {
 		c.EphemeralLo, c.EphemeralHi = 32768, 60999
 	}

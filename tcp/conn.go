@@ -102,6 +102,9 @@ type Conn struct {
 	dupAcksDue      int  // duplicate ACKs owed, one per out-of-order segment (RFC 5681 4.2)
 	fastRetransmit  bool // resend the segment at sndUna now (three duplicate ACKs)
 	connectDeadline time.Duration
+	// The last ACK sent for an unacceptable segment (ratelimit.go).
+	oowAt   time.Duration
+	oowSent bool
 
 	tm        wheel.Timer // the one timer, running for timerKind
 	timerKind timerKind

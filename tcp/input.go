@@ -105,11 +105,18 @@ func (l *Listener) input(seg *segment, local, remote netip.AddrPort, isn Seq) {
 	t := l.t
 	switch {
 	case seg.has(wire.TCPFlagRST):
+		if seg.has(wire.TCPFlagSYN) {
+			t.stats.FlagDrops++
+		}
 		return
 	case seg.has(wire.TCPFlagACK):
 		t.queueRST(local, remote, seg.ack, 0, false)
 		return
-	case !seg.has(wire.TCPFlagSYN):
+	case !seg.has(wire.TCPFlagSYN), seg.has(wire.TCPFlagFIN):
+		// Neither a SYN nor anything a listener answers, or SYN+FIN,
+		// a scanner's probe no TCP sends: dropped, as Linux's
+		// tcp_rcv_state_process does (drop reason TCP_FLAGS).
+		t.stats.FlagDrops++
 		return
 	case l.synq >= t.cfg.SynBacklog:
 		t.stats.ListenDrops++
@@ -236,15 +243,27 @@ func (c *Conn) acceptable(seg *segment) bool {
 // inputSynchronized is RFC 9293 3.10.7.4, for SYN-RECEIVED and after.
 func (c *Conn) inputSynchronized(seg *segment) {
 	t := c.t
+	if seg.flags&(wire.TCPFlagSYN|wire.TCPFlagACK|wire.TCPFlagRST) == 0 &&
+		c.state != TimeWait && (c.state != SynReceived || !c.passive) {
+		// Nothing a synchronized TCP sends: dropped unanswered, even out
+		// of the window, as Linux's tcp_rcv_established does. (Linux's
+		// half-open and time-wait sockets go on to acknowledge it.)
+		t.stats.FlagDrops++
+		return
+	}
 	if c.state == SynReceived && seg.seq == c.irs && seg.flags&(wire.TCPFlagSYN|wire.TCPFlagRST) == wire.TCPFlagSYN {
 		if !seg.has(wire.TCPFlagACK) {
 			// The peer's SYN again: our SYN,ACK was lost. Send it again
 			// now, as Linux does; the bare ACK of the acceptability check
 			// would not move a peer in SYN-SENT. Its TSval is the one to
 			// echo now (RFC 7323 4.3: it starts at Last.ACK.sent).
+			// At most one per InvalidRateLimit (Linux's tcp_check_req):
+			// a flood of copies must not draw a flood of SYN,ACKs.
 			c.updateTSRecent(seg)
-			c.sndNxt = c.iss
-			t.wantOutput(c)
+			if !c.oowLimited(&t.stats.ACKSkippedSynRecv) {
+				c.sndNxt = c.iss
+				t.wantOutput(c)
+			}
 			return
 		}
 		if !c.passive && c.sndUna.LessThan(seg.ack) && seg.ack.LessEq(c.sndMax) {
@@ -263,18 +282,30 @@ func (c *Conn) inputSynchronized(seg *segment) {
 	}
 	// First: PAWS (RFC 7323 5.3 R1), then the sequence number (R2). An
 	// old duplicate is acknowledged and dropped as an unacceptable
-	// segment is.
+	// segment is, within the rate limit (RFC 5961 7, ratelimit.go); a
+	// SYN draws a challenge ACK, as Linux's tcp_validate_incoming does.
 	paws := c.pawsReject(seg)
 	if paws {
 		t.stats.PAWSDrops++
 	}
 	if paws || !c.acceptable(seg) {
-		if !seg.has(wire.TCPFlagRST) {
-			c.ackNow = true
-			if c.state == TimeWait && seg.has(wire.TCPFlagFIN) && !paws {
+		switch {
+		case seg.has(wire.TCPFlagRST):
+		case c.state == TimeWait:
+			if seg.has(wire.TCPFlagFIN) && !paws {
 				// A retransmitted FIN: our last ACK was lost.
 				c.setTimer(t.now+2*t.cfg.MSL, timerTimeWait)
 			}
+			c.oowACK(seg, &t.stats.ACKSkippedTimeWait)
+		case c.state == SynReceived && c.passive:
+			c.oowACK(seg, &t.stats.ACKSkippedSynRecv)
+		case seg.has(wire.TCPFlagSYN):
+			t.stats.SYNChallenges++
+			c.challengeACK(seg)
+		case paws:
+			c.oowACK(seg, &t.stats.ACKSkippedPAWS)
+		default:
+			c.oowACK(seg, &t.stats.ACKSkippedSeq)
 		}
 		return
 	}
@@ -290,7 +321,7 @@ func (c *Conn) inputSynchronized(seg *segment) {
 			return
 		}
 		if seg.seq != c.rcvNxt {
-			c.ackNow = true
+			c.challengeACK(seg)
 			return
 		}
 		switch {
@@ -316,7 +347,10 @@ func (c *Conn) inputSynchronized(seg *segment) {
 			t.remove(c)
 			return
 		}
-		c.ackNow = true
+		if c.state != TimeWait {
+			t.stats.SYNChallenges++
+		}
+		c.challengeACK(seg)
 		return
 	}
 	// Fifth: the ACK field.
@@ -390,12 +424,12 @@ func (c *Conn) inputACK(seg *segment) bool {
 	t := c.t
 	switch {
 	case c.sndMax.LessThan(seg.ack):
-		// Acknowledges something not yet sent.
-		c.ackNow = true
+		// Acknowledges something not yet sent (RFC 5961 5.2).
+		c.challengeACK(seg)
 		return false
 	case seg.ack.LessThan(c.sndUna.Add(-c.maxSndWnd)):
 		// RFC 5961 5.2: far too old, a blind injection.
-		c.ackNow = true
+		c.challengeACK(seg)
 		return false
 	}
 	if c.sndUna.LessThan(seg.ack) {

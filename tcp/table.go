@@ -51,6 +51,10 @@ type Table struct {
 	rcvCap         int // the receive buffer's size
 	pool           bufferPool
 	visits         uint64 // see Visits
+	// The challenge ACKs left this second (ratelimit.go).
+	challengeLeft    int
+	challengeEpoch   int64 // t.now in whole seconds when the count was drawn
+	challengeStarted bool
 }
 
 // rst is a reset to send for a segment no connection took.
@@ -83,6 +87,15 @@ type Stats struct {
 	Timeouts                  uint64 // retransmission timeouts
 	TimeWaitRecycled          uint64 // TIME-WAIT connections a new SYN took over (RFC 6191)
 	PAWSDrops                 uint64 // segments dropped as old duplicates by PAWS (RFC 7323 5; TcpExt PAWSEstab)
+	// RFC 5961 and its ACK throttling (ratelimit.go), as TcpExt names them.
+	ChallengeACKs       uint64 // challenge ACKs sent (TCPChallengeACK)
+	SYNChallenges       uint64 // SYNs in a synchronized state answered by a challenge (TCPSYNChallenge)
+	ACKSkippedSynRecv   uint64 // ACKs (or SYN,ACKs) not sent in SYN-RECEIVED: rate limit (TCPACKSkippedSynRecv)
+	ACKSkippedPAWS      uint64 // ACKs for PAWS rejects not sent: rate limit (TCPACKSkippedPAWS)
+	ACKSkippedSeq       uint64 // ACKs for out-of-window segments not sent: rate limit (TCPACKSkippedSeq)
+	ACKSkippedChallenge uint64 // challenge ACKs not sent: the connection's rate limit (TCPACKSkippedChallenge)
+	ACKSkippedTimeWait  uint64 // ACKs in TIME-WAIT not sent: rate limit (TCPACKSkippedTimeWait)
+	FlagDrops           uint64 // segments dropped for their flags: SYN with FIN or RST to a listener, none of SYN, ACK, RST (Linux's drop reason TCP_FLAGS)
 }
 
 // New returns an empty table for cfg, or an error if cfg is invalid.
