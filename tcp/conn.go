@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/xdpnet/xdpnet/internal/wheel"
+	"github.com/xdpnet/xdpnet/internal/wire"
 )
 
 // State is a connection state of RFC 9293 3.3.2.
@@ -305,6 +306,13 @@ var (
 	noRecvBuffer = &recvBuffer{ring: noBuffer}
 )
 
+// finDue reports whether our FIN is queued and would go out next: the
+// data before it all sent, the FIN itself not, and room for it in the
+// peer's window.
+func (c *Conn) finDue() bool {
+	return c.finQueued && c.synAcked && c.sndMax == c.finSeq() && c.sndMax.LessThan(c.sndUna.Add(c.sndWnd))
+}
+
 // Abort resets the connection at once (SO_LINGER 0): a RST goes out in
 // the synchronized states (RFC 9293 3.10.5) and unsent data is dropped.
 func (c *Conn) Abort() {
@@ -314,7 +322,16 @@ func (c *Conn) Abort() {
 	if (c.state.synchronized() && c.state != TimeWait) || c.state == SynReceived {
 		// From SND.MAX, not SND.NXT, which a timeout may have moved back:
 		// the peer takes a reset only at the edge it expects (RFC 5961).
-		c.t.queueRST(c.local, c.remote, c.sndMax, c.rcvNxt, true)
+		seq := c.sndMax
+		if c.finDue() {
+			// CloseWrite queued a FIN that has not gone out yet (Linux's
+			// shutdown sends it at once): it goes first, then the RST
+			// from past it, so the peer sees the order the app asked for.
+			c.t.queueCtl(rst{local: c.local, remote: c.remote, seq: seq, ack: c.rcvNxt, withAck: true,
+				fin: true, wnd: uint16(c.windowToAdvertise() >> c.rcvShift), opts: c.options(wire.TCPFlagFIN | wire.TCPFlagACK)})
+			seq = seq.Add(1)
+		}
+		c.t.queueRST(c.local, c.remote, seq, c.rcvNxt, true)
 	}
 	if c.err == nil {
 		c.err = ErrAborted

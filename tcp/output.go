@@ -34,7 +34,11 @@ func (t *Table) Output(now time.Duration, b []byte) (Outgoing, bool) {
 			f.Ack, f.Flags = uint32(r.ack), wire.TCPFlagRST|wire.TCPFlagACK
 		}
 		t.stats.OutSegs++
-		t.stats.OutRsts++
+		if r.fin {
+			f.Flags, f.Window, f.Options = wire.TCPFlagFIN|wire.TCPFlagACK, r.wnd, r.opts
+		} else {
+			t.stats.OutRsts++
+		}
 		return Outgoing{r.local.Addr(), r.remote.Addr(), f.Encode(b, 0, r.local.Addr(), r.remote.Addr())}, true
 	}
 	for t.txHead < len(t.txq) {

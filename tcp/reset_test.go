@@ -170,3 +170,39 @@ func TestAbort(t *testing.T) {
 	assert.ErrorIs(t, c.Err(), syscall.ECONNABORTED)
 	s.expectEmpty(t)
 }
+
+// CloseWrite then Abort (SO_LINGER 0) before the FIN went out: the FIN
+// goes first, then the RST from past it, as Linux (whose shutdown sends
+// the FIN at once) puts them on the wire. With data still unsent the FIN
+// is not due: only the RST.
+func TestCloseWriteThenAbort(t *testing.T) {
+	s := newStack(t, tcp.Config{})
+	p, c, iss := clientConn(t, s, 1460)
+	require.NoError(t, c.CloseWrite())
+	c.Abort()
+	p.expect(t, seg{flags: "F.", seq: iss + 1, ack: peerISN + 1, win: fullWin})
+	p.expect(t, seg{flags: "R.", seq: iss + 2, ack: peerISN + 1})
+	s.expectNothing(t)
+	assert.Equal(t, uint64(1), s.tb.Stats().OutRsts)
+	s.expectEmpty(t)
+
+	// The FIN sent already: the RST alone, from past it.
+	s = newStack(t, tcp.Config{})
+	p, c, iss = clientConn(t, s, 1460)
+	require.NoError(t, c.CloseWrite())
+	p.expect(t, seg{flags: "F.", seq: iss + 1, ack: peerISN + 1, win: fullWin})
+	c.Abort()
+	p.expect(t, seg{flags: "R.", seq: iss + 2, ack: peerISN + 1})
+	s.expectNothing(t)
+
+	// Data not sent yet (a zero window): the RST alone.
+	s = newStack(t, tcp.Config{})
+	p, c, iss = clientConn(t, s, 1460)
+	p.send(t, seg{flags: ".", seq: peerISN + 1, ack: iss + 1, win: 0})
+	_, err := c.Write(data(0, 100))
+	require.NoError(t, err)
+	require.NoError(t, c.CloseWrite())
+	c.Abort()
+	p.expect(t, seg{flags: "R.", seq: iss + 1, ack: peerISN + 1})
+	s.expectNothing(t)
+}

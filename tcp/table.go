@@ -8,6 +8,7 @@ import (
 
 	"github.com/xdpnet/xdpnet/internal/siphash"
 	"github.com/xdpnet/xdpnet/internal/wheel"
+	"github.com/xdpnet/xdpnet/internal/wire"
 )
 
 // tuple is a connection's 4-tuple, the key of the demux table: 12 bytes
@@ -57,11 +58,16 @@ type Table struct {
 	challengeStarted bool
 }
 
-// rst is a reset to send for a segment no connection took.
+// rst is a reset to send for a segment no connection took, or the FIN of
+// a connection aborted before it went out (fin: a FIN,ACK with the
+// window field wnd and options opts).
 type rst struct {
 	local, remote netip.AddrPort
 	seq, ack      Seq
 	withAck       bool
+	fin           bool
+	wnd           uint16
+	opts          wire.TCPOptions
 }
 
 // maxPendingRSTs bounds the resets waiting for output: a flood of
@@ -421,6 +427,11 @@ func (t *Table) NextReady() (*Conn, bool) {
 
 // queueRST queues a reset from local to remote.
 func (t *Table) queueRST(local, remote netip.AddrPort, seq, ack Seq, withAck bool) {
+	t.queueCtl(rst{local: local, remote: remote, seq: seq, ack: ack, withAck: withAck})
+}
+
+// queueCtl queues r for Output, ahead of the connections' segments.
+func (t *Table) queueCtl(r rst) {
 	if t.nrsts == maxPendingRSTs {
 		t.stats.RSTDrops++
 		return
@@ -428,7 +439,7 @@ func (t *Table) queueRST(local, remote netip.AddrPort, seq, ack Seq, withAck boo
 	if t.rsts == nil {
 		t.rsts = new([maxPendingRSTs]rst)
 	}
-	t.rsts[(t.rstHead+t.nrsts)%maxPendingRSTs] = rst{local, remote, seq, ack, withAck}
+	t.rsts[(t.rstHead+t.nrsts)%maxPendingRSTs] = r
 	t.nrsts++
 }
 
