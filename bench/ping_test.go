@@ -44,6 +44,9 @@ func BenchmarkPing(b *testing.B) {
 	}
 }
 
+// pingWarmup is how many pings ping sends before the b.N it measures.
+const pingWarmup = 10
+
 var pingTime = regexp.MustCompile(`(?m)^\d+ bytes from .*time=([0-9.]+) ms$`)
 
 // ping pings addr from the peer b.N times, interval seconds apart, and
@@ -64,7 +67,7 @@ func ping(b *testing.B, l *lab.Lab, addr, interval string) map[string]float64 {
 		}
 		return ms
 	}
-	run(10) // ARP, and caches
+	run(pingWarmup) // ARP, and caches
 	b.ResetTimer()
 	ms := run(b.N)
 	b.StopTimer()
