@@ -43,6 +43,11 @@ type Config struct {
 	// FailedTime is how long a Failed neighbour makes Resolve answer
 	// Unreachable before a packet for it starts a new resolution. Default 5 s.
 	FailedTime time.Duration
+	// LockTime is how long after a neighbour's MAC or state last changed
+	// (or it was last confirmed) no ARP but a gratuitous one may give it
+	// another MAC, as Linux's neigh locktime: when several replies answer
+	// one request, the first wins. Default 1 s.
+	LockTime time.Duration
 }
 
 // maxPendingReplies bounds the replies waiting for Poll; more are dropped
@@ -112,6 +117,7 @@ func New(cfg Config) (*Cache, error) {
 		orDefault("ReachableTime", &cf.ReachableTime, 30*time.Second),
 		orDefault("RetransTime", &cf.RetransTime, time.Second),
 		orDefault("FailedTime", &cf.FailedTime, 5*time.Second),
+		orDefault("LockTime", &cf.LockTime, time.Second),
 	); err != nil {
 		return nil, err
 	}
@@ -205,11 +211,14 @@ func (c *Cache) snapshot(e *entry, now time.Duration) Entry {
 // Stats counts what a Cache did. Counters only grow; Entries and
 // QueuedBytes are the current values.
 type Stats struct {
-	RequestsIn uint64 // valid requests received, RFC 5227 probes included
-	RepliesIn  uint64 // valid replies received
-	Malformed  uint64 // dropped: failed wire.ARP.Check, or an operation other than request or reply
-	BadSender  uint64 // ignored: sender MAC not unicast or ours, or sender IP not a unicast IPv4 address
-	Conflicts  uint64 // ignored: sender IP is one of ours (RFC 5227 2.4)
+	RequestsIn  uint64 // valid requests received, RFC 5227 probes included
+	RepliesIn   uint64 // valid replies received
+	Malformed   uint64 // dropped: failed wire.ARP.Check, or an operation other than request or reply
+	BadSender   uint64 // ignored: sender MAC not unicast or ours, or sender IP not a unicast IPv4 address
+	Conflicts   uint64 // ignored: sender IP is one of ours (RFC 5227 2.4)
+	Gratuitous  uint64 // gratuitous ARP received (sender IP = target IP); it updates a known neighbour, never adds one
+	LockedOut   uint64 // ignored: a new MAC for a neighbour within LockTime of its last update
+	Unsolicited uint64 // ignored: a new MAC for a known neighbour from ARP that answered no request of ours
 
 	RequestsOut    uint64 // requests sent to resolve or probe a neighbour
 	RepliesOut     uint64 // replies sent to requests for our addresses

@@ -48,9 +48,12 @@
 //	PROBE                request due                            PROBE       request, the first to the old MAC; back off
 //	PROBE                MaxRetries+1 requests unanswered       FAILED
 //	FAILED               Resolve, FailedTime after the failure  INCOMPLETE  queue the packet; request at next Poll
-//	not STATIC           reply addressed to us from it          REACHABLE   release the queue
-//	not STATIC           other ARP from it with a new MAC       STALE       release the queue
+//	INCOMPLETE, FAILED   reply addressed to us from it          REACHABLE   release the queue
 //	INCOMPLETE, FAILED   other ARP from it                      STALE       release the queue
+//	not STATIC           reply to us from it, same MAC          REACHABLE   release the queue
+//	PROBE                reply to us, new MAC, after LockTime   REACHABLE   release the queue
+//	not STATIC           gratuitous ARP from it, new MAC        STALE       release the queue
+//	REACHABLE            other ARP from it, new MAC             STALE       keep the old MAC (refused)
 //	any                  AddStatic                              STATIC      release the queue
 //
 // INCOMPLETE: the first Poll broadcasts a request; retries follow after
@@ -82,8 +85,17 @@
 // # Input rules
 //
 // RFC 826's merge rule: a packet from a sender in the table updates its
-// MAC, whoever the target is; a sender not in the table is added only when
-// the packet is addressed to one of our addresses. A request for one of
+// entry, whoever the target is; a sender not in the table is added only
+// when the packet is addressed to one of our addresses, so gratuitous ARP
+// adds nobody (Linux's arp_accept=0). A known MAC is guarded against
+// spoofing, more than Linux guards it (Cache.merge says how): it is
+// replaced only by gratuitous ARP, or by a reply that answers our probe
+// and comes more than LockTime (1 s, Linux's locktime) after the entry's
+// last update. Other ARP with a new MAC is refused and counted
+// (Stats.LockedOut, Stats.Unsolicited), and a REACHABLE entry goes STALE
+// with its old MAC, so that its next use revalidates that MAC. The XDP
+// steering program passes us only ARP that targets our addresses, so
+// gratuitous ARP reaches the cache only from a caller that feeds it. A request for one of
 // our addresses gets a reply, even from a sender we did not know. Ignored
 // and counted: packets whose sender MAC is zero, multicast, broadcast or
 // ours; whose sender IP is one of ours (a conflict, RFC 5227 2.4) or not a

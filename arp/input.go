@@ -52,12 +52,23 @@ func (c *Cache) Input(now time.Duration, a wire.ARP) {
 	}
 
 	// RFC 826, "Packet Reception": if the sender is in the table, update
-	// its MAC (Merge_flag); if not, add it only when we are the target.
-	confirm := op == wire.ARPReply && forUs
+	// its MAC (Merge_flag, within the limits of merge); if not, add it only
+	// when we are the target. Gratuitous ARP is never addressed to us, so
+	// it adds nobody, as in Linux with arp_accept=0.
+	how := heard
+	switch {
+	case op == wire.ARPReply && forUs:
+		how = confirmed
+	case spa == tpa && (op == wire.ARPRequest || [6]byte(a.TargetMAC()) == sha):
+		// RFC 5227 2.3 announcement, request or reply form; Linux
+		// (arp_is_garp) asks a reply to carry the sender MAC as target MAC.
+		how = gratuitous
+		c.stats.Gratuitous++
+	}
 	if e := c.table[spa.As4()]; e != nil {
-		c.merge(now, e, sha, confirm)
+		c.merge(now, e, sha, how)
 	} else if forUs {
-		c.learn(now, spa, sha, confirm)
+		c.learn(now, spa, sha, how == confirmed)
 	}
 	// RFC 826: "Is the opcode ares_op$REQUEST? Yes: ... send the packet to
 	// the (new) target hardware address".
@@ -66,22 +77,63 @@ func (c *Cache) Input(now time.Duration, a wire.ARP) {
 	}
 }
 
-// merge updates e from an ARP packet its neighbour sent. A reply addressed
-// to us confirms the neighbour (Reachable). Any other packet only tells us
-// its MAC: an entry without one, or with another one, goes Stale (as in
-// Linux), and the same MAC again changes nothing. Static entries are left
-// alone.
-func (c *Cache) merge(now time.Duration, e *entry, mac [6]byte, confirm bool) {
+// claim is what a received ARP packet says about its sender's MAC.
+type claim uint8
+
+const (
+	heard      claim = iota // any other packet: the sender uses this MAC
+	confirmed               // a reply addressed to us: the sender answers at this MAC
+	gratuitous              // an announcement: the sender says its MAC is this one
+)
+
+// merge updates e from an ARP packet its neighbour sent. A neighbour
+// without a MAC (Incomplete, Failed) takes the one given, Reachable from a
+// reply to us and Stale from anything else; the same MAC again is
+// confirmed by a reply and otherwise changes nothing; static entries are
+// left alone. A known neighbour's MAC is replaced only
+//
+//   - by gratuitous ARP, at any time, leaving it Stale (as Linux does with
+//     arp_accept=0: its is_garp overrides the lock time), or
+//   - by a reply to us that answers our Probe, and not within LockTime of
+//     the entry's last update (Linux's locktime: the first reply wins).
+//
+// Linux lets any reply to us, and any other ARP from the sender, replace
+// the MAC once the lock time is past, and a request for our address replace
+// it at once; so one spoofed reply or request takes over a neighbour there.
+// Here any other new MAC is refused and counted, and a Reachable entry goes
+// Stale with its old MAC (RFC 4861 7.2.5's rule for an advertisement that
+// does not claim to override): its next use probes the old MAC first, so
+// the real neighbour confirms itself, and a neighbour that really moved
+// answers a broadcast retry a RetransTime later.
+func (c *Cache) merge(now time.Duration, e *entry, mac [6]byte, how claim) {
+	s := c.stateAt(e, now)
 	switch {
-	case e.state == Static:
+	case s == Static:
 		return
-	case confirm:
+	case s == Incomplete || s == Failed || mac == e.mac:
+		if how == confirmed {
+			c.setState(e, Reachable, now)
+		} else if s == Incomplete || s == Failed {
+			c.setState(e, Stale, now)
+		} else {
+			return
+		}
 		e.mac = mac
-		c.setState(e, Reachable, now)
-	case e.state == Incomplete || e.state == Failed || e.mac != mac:
+	case how == gratuitous:
 		e.mac = mac
 		c.setState(e, Stale, now)
+	case now-e.updated <= c.cfg.LockTime:
+		// Linux overrides only when time_after(now, updated + locktime).
+		c.stats.LockedOut++
+		return
+	case how == confirmed && s == Probe:
+		e.mac = mac
+		c.setState(e, Reachable, now)
 	default:
+		c.stats.Unsolicited++
+		if s == Reachable {
+			c.setState(e, Stale, now)
+		}
 		return
 	}
 	c.settle(e, now)

@@ -35,15 +35,17 @@ func TestReplyToRequestForUs(t *testing.T) {
 	assert.Equal(t, uint64(1), s.RepliesOut)
 }
 
-// TestMergeRule: RFC 826's merge: a known sender's MAC is updated from any
-// packet; an unknown sender is learnt only from packets addressed to us.
+// TestMergeRule: RFC 826's merge: an unknown sender is learnt only from
+// packets addressed to us; a known sender's MAC is confirmed by a reply to
+// us, and a new one is taken only from gratuitous ARP (lock_test.go has
+// the rest). Packets arrive 2 s after the entry was made, past LockTime.
 func TestMergeRule(t *testing.T) {
 	ours := func(mac net.HardwareAddr) wire.ARP { return reply(mac, ipA, ourMAC, ourIP) }
 	for _, tc := range []struct {
 		name   string
 		before wire.ARP // received at 0 s, nil for no entry
-		in     wire.ARP // received at 1 s
-		want   Entry    // at 1 s; the zero Entry for none
+		in     wire.ARP // received at 2 s
+		want   Entry    // at 2 s; the zero Entry for none
 	}{
 		{"unknown, request for us: learnt stale", nil, request(macA, ipA, ourIP),
 			Entry{IP: ipA, MAC: macA, State: Stale}},
@@ -52,26 +54,28 @@ func TestMergeRule(t *testing.T) {
 		{"unknown, request for another host: not learnt", nil, request(macA, ipA, ipB), Entry{}},
 		{"unknown, gratuitous: not learnt", nil, request(macA, ipA, ipA), Entry{}},
 		{"unknown, reply to another host: not learnt", nil, reply(macA, ipA, macB, ipB), Entry{}},
-		{"known, request for another host, new MAC: updated, stale", ours(macA), request(macA2, ipA, ipB),
-			Entry{IP: ipA, MAC: macA2, State: Stale}},
-		{"known, gratuitous with a new MAC: updated, stale", ours(macA), request(macA2, ipA, ipA),
+		{"known, request for another host, new MAC: refused, revalidated", ours(macA), request(macA2, ipA, ipB),
+			Entry{IP: ipA, MAC: macA, State: Stale}},
+		{"known, request for us, new MAC: refused, revalidated", ours(macA), request(macA2, ipA, ourIP),
+			Entry{IP: ipA, MAC: macA, State: Stale}},
+		{"known, gratuitous request with a new MAC: updated, stale", ours(macA), request(macA2, ipA, ipA),
 			Entry{IP: ipA, MAC: macA2, State: Stale}},
 		{"known, request for another host, same MAC: unchanged", ours(macA), request(macA, ipA, ipB),
-			Entry{IP: ipA, MAC: macA, State: Reachable, Age: time.Second}},
+			Entry{IP: ipA, MAC: macA, State: Reachable, Age: 2 * time.Second}},
 		{"known, request for us, same MAC: unchanged", ours(macA), request(macA, ipA, ourIP),
-			Entry{IP: ipA, MAC: macA, State: Reachable, Age: time.Second}},
+			Entry{IP: ipA, MAC: macA, State: Reachable, Age: 2 * time.Second}},
 		{"known stale, reply to us: confirmed", request(macA, ipA, ourIP), ours(macA),
 			Entry{IP: ipA, MAC: macA, State: Reachable}},
-		{"known, reply to us with a new MAC: updated, confirmed", ours(macA), ours(macA2),
-			Entry{IP: ipA, MAC: macA2, State: Reachable}},
+		{"known, unsolicited reply to us with a new MAC: refused, revalidated", ours(macA), ours(macA2),
+			Entry{IP: ipA, MAC: macA, State: Stale}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCache(t, Config{})
 			if tc.before != nil {
 				c.Input(0, tc.before)
 			}
-			c.Input(time.Second, tc.in)
-			got, ok := c.Lookup(time.Second, ipA)
+			c.Input(2*time.Second, tc.in)
+			got, ok := c.Lookup(2*time.Second, ipA)
 			assert.Equal(t, tc.want.IP.IsValid(), ok)
 			assert.Equal(t, tc.want, got)
 			checkInvariants(t, c)

@@ -23,6 +23,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		"negative MaxQueue":    func(c *Config) { c.MaxQueue = -1 },
 		"negative RetransTime": func(c *Config) { c.RetransTime = -time.Second },
 		"MaxRetries 17":        func(c *Config) { c.MaxRetries = 17 },
+		"negative LockTime":    func(c *Config) { c.LockTime = -1 },
 	} {
 		cfg := ok
 		mod(&cfg)
@@ -32,7 +33,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	c, err := New(ok)
 	require.NoError(t, err)
 	assert.Equal(t, Config{MAC: ourMAC, Addrs: ok.Addrs, MaxEntries: 1024, MaxQueue: 8, MaxQueueBytes: 64 << 10,
-		ReachableTime: 30 * time.Second, RetransTime: time.Second, MaxRetries: 3, FailedTime: 5 * time.Second}, c.cfg)
+		ReachableTime: 30 * time.Second, RetransTime: time.Second, MaxRetries: 3, FailedTime: 5 * time.Second, LockTime: time.Second}, c.cfg)
 }
 
 // TestAnnounceAtStart: the first Poll sends one RFC 5227 announcement per
