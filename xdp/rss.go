@@ -34,7 +34,7 @@ func ReadRSS(ifname string) (key []byte, indir []uint32, err error) {
 	hdr := make([]byte, rxfhHeaderLen)
 	binary.NativeEndian.PutUint32(hdr, ethtoolGRSSH)
 	if err := ethtool(fd, ifname, hdr); err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("xdp: rss of %s: %w", ifname, err)
 	}
 	indirSize, keySize := binary.NativeEndian.Uint32(hdr[8:]), binary.NativeEndian.Uint32(hdr[12:])
 	if indirSize > 1<<16 || keySize > 1<<10 {
@@ -43,7 +43,7 @@ func ReadRSS(ifname string) (key []byte, indir []uint32, err error) {
 	buf := make([]byte, rxfhHeaderLen+4*indirSize+keySize)
 	copy(buf, hdr)
 	if err := ethtool(fd, ifname, buf); err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("xdp: rss of %s: %w", ifname, err)
 	}
 	if buf[16]&rssHashToeplitz == 0 {
 		return nil, nil, ErrRSSNotToeplitz
@@ -69,7 +69,7 @@ func ethtool(fd int, ifname string, data []byte) error {
 	_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr)))
 	runtime.KeepAlive(data)
 	if errno != 0 {
-		return fmt.Errorf("xdp: rss of %s: %w", ifname, errno)
+		return errno
 	}
 	return nil
 }

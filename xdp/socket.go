@@ -94,6 +94,19 @@ type Socket struct {
 	pollFD     [1]unix.PollFd // Wait's argument, kept so that waiting does not allocate
 }
 
+// openXSK opens an AF_XDP socket. The kernel (xsk_create) allows it only
+// with CAP_NET_RAW, and says EPERM without naming it.
+func openXSK() (int, error) {
+	fd, err := unix.Socket(unix.AF_XDP, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+	if errors.Is(err, unix.EPERM) {
+		return -1, fmt.Errorf("AF_XDP socket (needs CAP_NET_RAW): %w", err)
+	}
+	if err != nil {
+		return -1, fmt.Errorf("AF_XDP socket: %w", err)
+	}
+	return fd, nil
+}
+
 // NewSocket creates an AF_XDP socket on u and binds it to cfg's queue. The
 // first socket on a UMEM uses the UMEM's own file descriptor; later ones
 // bind with XDP_SHARED_UMEM and get their own fill and completion rings.
@@ -115,8 +128,8 @@ func newSocket(u *Umem, cfg SocketConfig) (_ *Socket, err error) {
 	shared := u.sockets > 0
 	s := &Socket{fd: u.fd, umem: u}
 	if shared {
-		if s.fd, err = unix.Socket(unix.AF_XDP, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0); err != nil {
-			return nil, fmt.Errorf("AF_XDP socket: %w", err)
+		if s.fd, err = openXSK(); err != nil {
+			return nil, err
 		}
 	}
 	defer func() {

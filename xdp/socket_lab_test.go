@@ -179,3 +179,19 @@ func TestReadRSSOnVeth(t *testing.T) {
 		return nil
 	}))
 }
+
+// TestQueuesOnVeth: Queues counts the queues ethtool -l shows, one and
+// three here, and fails with ENODEV for no interface.
+func TestQueuesOnVeth(t *testing.T) {
+	for _, want := range []int{1, 3} {
+		l := lab.New(t, lab.Config{Queues: want})
+		require.NoError(t, l.Local.Do(func() error {
+			n, err := xdp.Queues(l.Local.Link)
+			assert.NoError(t, err)
+			assert.Equal(t, want, n)
+			_, err = xdp.Queues("xdpnet-no-such-if")
+			assert.ErrorIs(t, err, unix.ENODEV)
+			return nil
+		}))
+	}
+}

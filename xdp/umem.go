@@ -78,8 +78,8 @@ func NewUmem(cfg UmemConfig) (*Umem, error) {
 
 // register opens the UMEM's socket and registers the area on it.
 func (u *Umem) register() (err error) {
-	if u.fd, err = unix.Socket(unix.AF_XDP, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0); err != nil {
-		return fmt.Errorf("umem: AF_XDP socket: %w", err)
+	if u.fd, err = openXSK(); err != nil {
+		return fmt.Errorf("umem: %w", err)
 	}
 	reg := unix.XDPUmemReg{
 		Addr:     uint64(uintptr(unsafe.Pointer(&u.area[0]))),
@@ -88,9 +88,25 @@ func (u *Umem) register() (err error) {
 		Headroom: uint32(u.cfg.Headroom),
 	}
 	if err := setsockopt(u.fd, unix.XDP_UMEM_REG, unsafe.Pointer(&reg), unsafe.Sizeof(reg)); err != nil {
-		return fmt.Errorf("umem: XDP_UMEM_REG (%d frames of %d bytes): %w", u.cfg.FrameCount, u.cfg.FrameSize, err)
+		return fmt.Errorf("umem: XDP_UMEM_REG (%d frames of %d bytes)%s: %w", u.cfg.FrameCount, u.cfg.FrameSize, lockedMemoryCause(err, len(u.area)), err)
 	}
 	return nil
+}
+
+// lockedMemoryCause says why XDP_UMEM_REG failed with ENOBUFS: the kernel
+// pins the UMEM's pages and, unless the process has CAP_IPC_LOCK, refuses
+// (xdp_umem_account_pages) when they exceed RLIMIT_MEMLOCK. Otherwise it
+// returns "".
+func lockedMemoryCause(err error, size int) string {
+	if !errors.Is(err, unix.ENOBUFS) {
+		return ""
+	}
+	limit := "unknown"
+	var r unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_MEMLOCK, &r) == nil {
+		limit = fmt.Sprintf("%d KiB", r.Cur>>10)
+	}
+	return fmt.Sprintf(": locking its %d KiB in memory exceeds RLIMIT_MEMLOCK (%s); grant CAP_IPC_LOCK or raise the limit (ulimit -l, LimitMEMLOCK=)", size>>10, limit)
 }
 
 // reregister replaces the UMEM's socket after a first bind on it failed:

@@ -27,6 +27,7 @@
 // closes the descriptors of objects the garbage collector frees, so losing
 // every reference to a Program detaches it at some later collection. Attach never replaces an XDP program it did not attach: it
 // returns ErrForeignProgram unless Config.Replace asks to remove a program
-// attached through netlink (a bpf_link of another process cannot be
-// removed by anyone but its owner).
+// attached through netlink. A bpf_link of another process cannot be
+// removed by anyone but its owner: for it Attach returns a LinkHeldError,
+// which names the processes that hold the link.
 package steer

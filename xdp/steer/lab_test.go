@@ -128,9 +128,13 @@ func TestSecondAttachIsRefused(t *testing.T) {
 				require.ErrorIs(t, err, steer.ErrForeignProgram, "replace=%v", replace)
 				assert.ErrorContains(t, err, l.Local.Link)
 				assert.ErrorContains(t, err, strconv.Itoa(int(id)))
-				if replace {
-					assert.ErrorContains(t, err, "bpf_link", "a bpf_link cannot be replaced: say so")
-				}
+				// Replace or not, the bpf_link is this process's own: say
+				// who holds it, and that Replace cannot take it over.
+				var held *steer.LinkHeldError
+				require.ErrorAs(t, err, &held, "replace=%v", replace)
+				require.Len(t, held.Holders, 1)
+				assert.Equal(t, os.Getpid(), held.Holders[0].PID)
+				assert.ErrorContains(t, err, "-replace cannot take over a bpf_link")
 			}
 			assert.Equal(t, id, xdpState(t, l.Local).ProgId, "the first program is still in place")
 		})

@@ -86,7 +86,8 @@ type Config struct {
 	Mode    Mode
 	// Replace detaches an XDP program that someone attached through
 	// netlink (ip link set ... xdp) before attaching. A program held by a
-	// bpf_link cannot be detached by anyone but its owner, Replace or not.
+	// bpf_link cannot be detached by anyone but its owner, Replace or not:
+	// Attach returns a LinkHeldError for it.
 	Replace bool
 }
 
@@ -137,12 +138,24 @@ func Attach(cfg Config) (*Program, error) {
 	}
 	name := nlink.Attrs().Name
 	x := nlink.Attrs().Xdp
-	if x != nil && x.Attached && !cfg.Replace {
-		return nil, fmt.Errorf("steer: %s runs XDP program id %d: %w", name, x.ProgId, ErrForeignProgram)
+	if x != nil && x.Attached {
+		if hs := linkHolders(x.ProgId); len(hs) > 0 {
+			return nil, fmt.Errorf("steer: %w", &LinkHeldError{Interface: name, ProgID: x.ProgId, Holders: hs})
+		}
+		if !cfg.Replace {
+			return nil, fmt.Errorf("steer: %s runs XDP program id %d: %w", name, x.ProgId, ErrForeignProgram)
+		}
 	}
 	// Load before detaching anything, so that a program that fails to
 	// load leaves the interface as it was.
 	p, err := load(cfg.Rules, cfg.Addrs, max(nlink.Attrs().NumRxQueues, 1))
+	if errors.Is(err, syscall.EPERM) {
+		// The kernel asks CAP_BPF of any map or program, and CAP_NET_ADMIN
+		// of an XSKMAP and an XDP program (CAP_SYS_ADMIN stands for both).
+		// cilium/ebpf's error blames RLIMIT_MEMLOCK, which only kernels
+		// before 5.11 charge BPF memory to, so it is left out.
+		return nil, fmt.Errorf("steer: load for %s: creating BPF maps and the XDP program needs CAP_BPF and CAP_NET_ADMIN: %w", name, syscall.EPERM)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("steer: load for %s: %w", name, err)
 	}
@@ -207,8 +220,7 @@ func detachNetlink(nlink netlink.Link, x *netlink.LinkXdp) error {
 	for _, f := range flags {
 		err := netlink.LinkSetXdpFdWithFlags(nlink, -1, f)
 		if errors.Is(err, syscall.EBUSY) {
-			return fmt.Errorf("steer: %s runs XDP program id %d through a bpf_link, which only its owner can detach (close it or end its process): %w",
-				name, x.ProgId, ErrForeignProgram)
+			return fmt.Errorf("steer: %w", &LinkHeldError{Interface: name, ProgID: x.ProgId})
 		}
 		if err != nil && len(flags) == 1 {
 			return fmt.Errorf("steer: detach XDP program id %d from %s: %w", x.ProgId, name, err)
