@@ -84,6 +84,12 @@ func OpenXDP(cfg XDPConfig) (_ *XDPDevice, err error) {
 	if cfg.Queues < 0 {
 		return nil, fmt.Errorf("%d queues: must be positive", cfg.Queues)
 	}
+	// The kernel refuses a bind beyond the NIC's queues with a bare
+	// EINVAL; say so first. A driver that does not report its channels is
+	// left to the bind.
+	if n, err := xdp.Queues(cfg.Interface); err == nil && cfg.Queues > n {
+		return nil, fmt.Errorf("%d queues asked for, but %s has %d (see ethtool -l %s)", cfg.Queues, cfg.Interface, n, cfg.Interface)
+	}
 	if cfg.Umem.FrameCount == 0 {
 		cfg.Umem.FrameCount = 4096 * cfg.Queues
 	}
