@@ -36,12 +36,38 @@ func TestParseServe(t *testing.T) {
 		{[]string{"-iface", "eth1", "-addr", "198.18.0.1/24", "-xdp-mode", "hw"}, "want auto, native or generic"},
 		{[]string{"-iface", "eth1", "-addr", "198.18.0.1/24", "extra"}, `unexpected argument "extra"`},
 		{[]string{"-iface", "eth1", "-addr", "198.18.0.1/24", "-http", "80"}, `-http "80": want [host]:port`},
+		{[]string{"-iface", "eth1", "-addr", "198.18.0.1/24", "-http", ":99999"}, `-http ":99999": port "99999": want a number from 1 to 65535`},
+		{[]string{"-iface", "eth1", "-addr", "198.18.0.1/24", "-http", ":0"}, `port "0": want a number from 1 to 65535`},
+		{[]string{"-iface", "eth1", "-addr", "198.18.0.1/24", "-http", ":http"}, `port "http": want a number`},
+		{[]string{"-iface", "eth1", "-addr", "198.18.0.1/24", "-http", "198.18.0.9:80"}, `host "198.18.0.9": want the stack's address 198.18.0.1, or none`},
+		{[]string{"-iface", "eth1", "-addr", "198.18.0.0/24"}, "-addr 198.18.0.0/24: the network address of 198.18.0.0/24, no host's; hosts are 198.18.0.1 to 198.18.0.254"},
+		{[]string{"-iface", "eth1", "-addr", "198.18.0.255/24"}, "-addr 198.18.0.255/24: the broadcast address of 198.18.0.0/24"},
+		{[]string{"-iface", "eth1", "-addr", "198.18.1.255/23"}, "the broadcast address of 198.18.0.0/23"},
+		{[]string{"-iface", "eth1", "-addr", "224.0.0.1/24"}, "not a unicast address"},
+		{[]string{"-iface", "eth1", "-addr", "0.0.0.0/8"}, "not a unicast address"},
+		{[]string{"-iface", "eth1", "-addr", "198.18.0.1/24", "-gw", "198.18.0.255"}, "-gw 198.18.0.255: the broadcast address"},
 		{[]string{"-bogus"}, "flag provided but not defined"},
 	} {
 		_, err := parseServe(bad.args)
 		require.Error(t, err, "%v", bad.args)
 		assert.ErrorContains(t, err, bad.want, "%v", bad.args)
 		assert.Equal(t, 2, exitCode(err), "a command-line mistake exits 2: %v", bad.args)
+	}
+}
+
+// TestParseServeHostAddrs: /31 and /32 subnets have no network or
+// broadcast address (RFC 3021), and -http takes the stack's own address.
+func TestParseServeHostAddrs(t *testing.T) {
+	for _, args := range [][]string{
+		{"-addr", "198.18.0.0/31"},
+		{"-addr", "198.18.0.1/31"},
+		{"-addr", "198.18.0.0/32"},
+		{"-addr", "198.18.0.254/24", "-gw", "198.18.0.1"},
+		{"-addr", "198.18.0.2/24", "-http", "198.18.0.2:8080"},
+		{"-addr", "198.18.0.2/24", "-http", "0.0.0.0:65535"},
+	} {
+		_, err := parseServe(append([]string{"-iface", "eth1"}, args...))
+		assert.NoError(t, err, "%v", args)
 	}
 }
 
@@ -58,4 +84,43 @@ func TestExplain(t *testing.T) {
 	assert.ErrorContains(t, err, "pass -replace")
 	assert.ErrorIs(t, err, steer.ErrForeignProgram)
 	assert.ErrorContains(t, explain("eth1", fmt.Errorf("socket: %w", syscall.EPERM)), "permission denied")
+
+	held := fmt.Errorf("open: %w", &steer.LinkHeldError{Interface: "eth1", ProgID: 7, Holders: []steer.Holder{{PID: 42, Command: "xdpnet"}}})
+	err = explain("eth1", held)
+	assert.EqualError(t, err, "eth1 is in use by another process: open: eth1 runs XDP program id 7 through a bpf_link that process 42 (xdpnet) holds; "+
+		"only its holder can detach it, so stop that process (-replace cannot take over a bpf_link)")
+	assert.ErrorIs(t, err, steer.ErrForeignProgram)
+	assert.NotContains(t, err.Error(), "pass -replace")
+}
+
+// TestMissingCaps reads the effective set as /proc/PID/status prints it;
+// CAP_SYS_ADMIN stands for CAP_BPF and CAP_NET_ADMIN, not CAP_NET_RAW.
+func TestMissingCaps(t *testing.T) {
+	names := func(status string) []string {
+		var n []string
+		for _, c := range missingCaps(status) {
+			n = append(n, c.name)
+		}
+		return n
+	}
+	const all = 1<<13 | 1<<39 | 1<<12
+	for _, tc := range []struct {
+		eff  uint64
+		want []string
+	}{
+		{all, nil},
+		{0x000001ffffffffff, nil}, // root
+		{all &^ (1 << 13), []string{"CAP_NET_RAW"}},
+		{all &^ (1 << 39), []string{"CAP_BPF"}},
+		{all &^ (1 << 12), []string{"CAP_NET_ADMIN"}},
+		{1<<13 | 1<<21, nil},
+		{1 << 21, []string{"CAP_NET_RAW"}},
+		{0, []string{"CAP_NET_RAW", "CAP_BPF", "CAP_NET_ADMIN"}},
+	} {
+		status := fmt.Sprintf("Name:\txdpnet\nCapInh:\t0000000000000000\nCapPrm:\t%016x\nCapEff:\t%016x\n", tc.eff, tc.eff)
+		assert.Equal(t, tc.want, names(status), "CapEff %x", tc.eff)
+	}
+	err := permissionError(missingCaps("CapEff:\t0000008000001000\n"), syscall.EPERM)
+	assert.EqualError(t, err, "permission denied: missing CAP_NET_RAW (for AF_XDP sockets); "+
+		"xdpnet needs CAP_NET_RAW, CAP_BPF, CAP_NET_ADMIN and CAP_IPC_LOCK, or root: operation not permitted")
 }

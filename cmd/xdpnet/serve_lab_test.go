@@ -185,7 +185,7 @@ func TestServeLab(t *testing.T) {
 		var ee *exec.ExitError
 		require.ErrorAs(t, err, &ee)
 		assert.Equal(t, 1, ee.ExitCode())
-		assert.Contains(t, string(out), "already runs an XDP program")
+		assert.Contains(t, string(out), l.Local.Link+" is in use by another process")
 		assert.Equal(t, 1, strings.Count(strings.TrimSpace(string(out)), "\n")+1, "one line: %s", out)
 	})
 
@@ -292,7 +292,7 @@ func TestServeWithoutPrivileges(t *testing.T) {
 	require.ErrorAs(t, err, &ee, "output: %s", out)
 	assert.Equal(t, 1, ee.ExitCode())
 	msg := strings.TrimSpace(string(out))
-	assert.Contains(t, msg, "permission denied: run as root, or with CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF and CAP_IPC_LOCK")
+	assert.Contains(t, msg, "permission denied: missing CAP_NET_RAW (for AF_XDP sockets), CAP_BPF (for BPF maps and programs), CAP_NET_ADMIN (for the XSKMAP and the XDP program); xdpnet needs CAP_NET_RAW, CAP_BPF, CAP_NET_ADMIN and CAP_IPC_LOCK, or root")
 	assert.NotContains(t, msg, "\n", "one line")
 	assert.False(t, xdpAttached(t, l.Local))
 }
