@@ -16,6 +16,7 @@ func TestNoAllocations(t *testing.T) {
 	echo := echoRequest(ours, 1, 1, pattern(56, 0), 0)
 	errMsg := icmpError(wire.ICMPDestUnreachable, wire.ICMPFragNeeded, 1400, sent(t, l, far, 1500))
 	fs := split(9, pattern(3000, 0), 1480)
+	echoFrags := splitAs(10, wire.ProtoICMP, icmpMsg(wire.ICMPEcho, 0, 1, pattern(2992, 0)), 1480)
 	out := make([]byte, 1500)
 	var now time.Duration
 	paths := map[string]func(){
@@ -42,6 +43,17 @@ func TestNoAllocations(t *testing.T) {
 			l.Input(now, fs[0])
 			now += time.Minute
 			l.Tick(now, out)
+		},
+		"reassembled echo, reply in place, fragmented": func() {
+			for _, f := range echoFrags {
+				d, ok := l.Input(now, f)
+				if ok {
+					n, _ := l.ICMPInput(now, d, d.Header)
+					for i := range Fragments(d.Header[:n], 1500) {
+						l.WriteFragment(out, d.Header[:n], 1500, i)
+					}
+				}
+			}
 		},
 		"WriteHeader": func() { _, _ = l.WriteHeader(out, far, wire.ProtoTCP, 1000) },
 		"Route":       func() { _, _ = l.Route(far) },
@@ -106,6 +118,20 @@ func BenchmarkReassemble3Fragments(b *testing.B) {
 	for b.Loop() {
 		for _, f := range fs {
 			l.Input(0, f)
+		}
+	}
+}
+
+func BenchmarkFragment8K(b *testing.B) {
+	l := newLayer(b)
+	pkt := make([]byte, 8028)
+	_, _ = l.WriteHeader(pkt, peer, wire.ProtoUDP, 8008)
+	out := make([]byte, 1500)
+	b.SetBytes(int64(len(pkt)))
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range Fragments(pkt, 1500) {
+			l.WriteFragment(out, pkt, 1500, i)
 		}
 	}
 }

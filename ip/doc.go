@@ -20,7 +20,10 @@
 //     layer's reassembly buffer: use it before the next Input.
 //   - per datagram to send, Route(dst) for the next hop (for ARP), the
 //     transport's bytes at frame[34:], then WriteHeader(frame[14:], …);
-//     transports size datagrams by PathMTU.
+//     TCP sizes its segments by PathMTU. A datagram without DF longer
+//     than PathMTU (UDP, an echo reply) is written whole into a buffer of
+//     up to 65,535 bytes, then cut into frames: WriteFragment(frame[14:],
+//     pkt, mtu, i) for i below Fragments(pkt, mtu).
 //   - at Deadline, Tick(now, txFrame[14:]) until it returns 0: it expires
 //     reassembly and may write ICMP time exceeded messages.
 //
@@ -38,8 +41,11 @@
 //     datagram, exact duplicates are ignored, the oldest datagram is
 //     evicted under pressure, and a datagram times out 30 s after its first
 //     fragment.
-//   - Output is never fragmented; TCP sets DF. Identification fields come
-//     from RFC 7739's hash-based per-destination counters (ident.go).
+//   - TCP sets DF and is never fragmented. UDP (unless
+//     Config.DontFragmentUDP) and echo replies are fragmented at the path
+//     MTU (fragment.go), as Linux does for sockets without
+//     IP_PMTUDISC_DO. Identification fields come from RFC 7739's
+//     hash-based per-destination counters (ident.go).
 //   - ICMP errors are limited by one token bucket, 1000 a second in bursts
 //     of 50 (ratelimit.go); echo replies are not limited. Path MTUs learned
 //     from "fragmentation needed" are floored at 552 bytes and expire
@@ -49,5 +55,5 @@
 // # Allocation
 //
 // New allocates everything; Input, ICMPInput, Unreachable, WriteHeader,
-// Route, PathMTU and Tick allocate nothing.
+// Fragments, WriteFragment, Route, PathMTU and Tick allocate nothing.
 package ip

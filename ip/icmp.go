@@ -60,9 +60,13 @@ type ICMPEvent struct {
 
 // ICMPInput handles an ICMP datagram that Input delivered (d.Proto is
 // wire.ProtoICMP). An echo request is answered (RFC 792; RFC 1122 section
-// 3.2.2.6): the whole IPv4 echo reply, truncated to the MTU if need be, is
-// written into reply, which may alias d's bytes for a reply in place, and
-// n is its length; n is 0 otherwise. Echo replies are not rate-limited. Messages of interest to the layers above come back as ev.
+// 3.2.2.6): the whole IPv4 echo reply, as long as the request, is written
+// into reply, which may alias d.Header for a reply in place (so a
+// reassembled request of up to 65,535 bytes is answered in the reassembly
+// buffer), and n is its length; n is 0 otherwise, and OutErrors counts a
+// reply too short for it. A reply longer than the path MTU goes out in
+// fragments (WriteFragment): it never carries DF. Echo replies are not
+// rate-limited. Messages of interest to the layers above come back as ev.
 // "Fragmentation needed" also lowers the path MTU to the quoted
 // destination (RFC 1191 section 3).
 //
@@ -108,10 +112,10 @@ func (l *Layer) ICMPInput(now time.Duration, d Datagram, reply []byte) (n int, e
 // length, or 0 if reply is too short.
 func (l *Layer) echoReply(d Datagram, m wire.ICMP, reply []byte) int {
 	// RFC 1122 section 3.2.2.6: the reply carries the request's data
-	// entirely, unless that needs fragmenting (the request came in
-	// fragments), which the layer does not do: then the reply MUST be
-	// truncated to the maximum size and sent.
-	n := min(headerLen+len(m), l.cfg.MTU)
+	// entirely; the caller fragments it if need be, as Linux does, rather
+	// than truncate it (which the RFC allows only for a host that cannot
+	// fragment).
+	n := headerLen + len(m)
 	if n > len(reply) {
 		l.icmpst.OutErrors++
 		return 0

@@ -92,31 +92,28 @@ func TestEchoReplyWithOptionsInRequest(t *testing.T) {
 	assert.Equal(t, pattern(9, 0), []byte(wire.ICMP(wire.IPv4(reply[:n]).Payload()).Payload()))
 }
 
-func TestEchoReplyTruncatedToMTU(t *testing.T) {
+func TestEchoReplyOfReassembledRequest(t *testing.T) {
 	l := newLayer(t)
-	// A 3000-byte echo request in fragments: its reply would need
-	// fragmenting, which the layer does not do, so RFC 1122 3.2.2.6 has it
-	// truncated to the MTU.
+	// A 3000-byte echo request in fragments: RFC 1122 3.2.2.6 wants the
+	// reply to carry all its data, so it is answered in the reassembly
+	// buffer, in place, at full length, for the caller to fragment.
 	data := pattern(2992, 0)
-	msg := icmpMsg(wire.ICMPEcho, 0, 0x00010002, data)
-	var d Datagram
-	ok := false
-	for off := 0; off < len(msg); off += 1480 {
-		end := min(off+1480, len(msg))
-		d, ok = l.Input(0, pk{src: peer, dst: ours, proto: wire.ProtoICMP, id: 3, off: off, mf: end < len(msg), payload: msg[off:end]}.build())
-	}
+	d, ok := feed(t, l, 0, splitAs(3, wire.ProtoICMP, icmpMsg(wire.ICMPEcho, 0, 0x00010002, data), 1480)...)
 	require.True(t, ok)
-	reply := make([]byte, 4000)
-	n, _ := l.ICMPInput(0, d, reply)
-	require.Equal(t, 1500, n)
-	h := wire.IPv4(reply[:n])
+	n, _ := l.ICMPInput(0, d, d.Header)
+	require.Equal(t, 3020, n)
+	h := wire.IPv4(d.Header[:n])
 	require.NoError(t, h.Check())
 	assert.True(t, h.ChecksumValid())
-	assert.Equal(t, 1500, h.TotalLen())
+	assert.False(t, h.DontFragment(), "an echo reply may be fragmented")
+	assert.False(t, h.IsFragment())
+	assert.Equal(t, peer, h.Dst())
 	m := wire.ICMP(h.Payload())
 	assert.True(t, m.ChecksumValid())
+	assert.EqualValues(t, wire.ICMPEchoReply, m.Type())
 	assert.EqualValues(t, 2, m.Seq())
-	assert.Equal(t, data[:1472], []byte(m.Payload()))
+	assert.Equal(t, data, []byte(m.Payload()))
+	assert.Equal(t, 3, Fragments(h, 1500))
 
 	// A reply buffer too short for the reply is an output error.
 	d, ok = l.Input(0, echoRequest(ours, 1, 1, pattern(64, 0), 0))

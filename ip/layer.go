@@ -24,7 +24,8 @@ type Config struct {
 	Gateway netip.Addr
 
 	// MTU is the link MTU: the largest IPv4 packet, header included, the
-	// link carries. Output is never fragmented. Default 1500; 68–65535.
+	// link carries; longer datagrams without DF go in fragments. Default
+	// 1500; 68–65535.
 	MTU int
 
 	// TTL is the TTL of the datagrams the layer sends. Default 64 (RFC
@@ -32,8 +33,10 @@ type Config struct {
 	// recommendation and Linux's ip_default_ttl).
 	TTL uint8
 
-	// DontFragmentUDP sets DF on UDP datagrams too. TCP segments always
-	// carry DF (path MTU discovery, RFC 1191); ICMP messages never do.
+	// DontFragmentUDP sets DF on UDP datagrams too, as Linux's
+	// IP_PMTUDISC_DO: they are never fragmented, so UDP must refuse those
+	// over the MTU. TCP segments always carry DF (path MTU discovery, RFC
+	// 1191); ICMP messages never do.
 	DontFragmentUDP bool
 
 	// Secret keys the hashes of the identification generator (RFC 7739

@@ -9,9 +9,9 @@ import (
 
 // Errors of WriteHeader.
 var (
-	// ErrTooBig: the datagram would exceed the link MTU. The layer never
-	// fragments what it sends; transports size their datagrams by PathMTU.
-	ErrTooBig = errors.New("ip: datagram larger than the MTU")
+	// ErrTooBig: the datagram would exceed 65,535 bytes, or the link MTU
+	// when it carries DF.
+	ErrTooBig = errors.New("ip: datagram too big")
 	// ErrShortBuffer: the buffer cannot hold a 20-byte header.
 	ErrShortBuffer = errors.New("ip: buffer shorter than an IPv4 header")
 	// ErrNotIPv4: the destination is not an IPv4 address.
@@ -31,19 +31,24 @@ const HeaderLen = headerLen
 // path MTU discovery) and, if Config.DontFragmentUDP, for UDP. It counts
 // in OutRequests.
 //
-// The caller has chosen the next hop with Route. The datagram must fit the
-// link MTU (ErrTooBig otherwise): nothing is fragmented on output, so
-// neither FragOKs nor FragCreates exists.
+// The caller has chosen the next hop with Route. A datagram with DF must
+// fit the link MTU; one without may be up to 65,535 bytes long (ErrTooBig
+// otherwise), and the caller cuts it with Fragments and WriteFragment when
+// it exceeds the path MTU.
 func (l *Layer) WriteHeader(b []byte, dst netip.Addr, proto uint8, payloadLen int) (int, error) {
+	df := proto == wire.ProtoTCP || proto == wire.ProtoUDP && l.cfg.DontFragmentUDP
+	limit := maxPacket
+	if df {
+		limit = l.cfg.MTU
+	}
 	switch {
 	case len(b) < headerLen:
 		return 0, ErrShortBuffer
 	case !dst.Is4():
 		return 0, ErrNotIPv4
-	case payloadLen < 0 || payloadLen > l.cfg.MTU-headerLen:
+	case payloadLen < 0 || payloadLen > limit-headerLen:
 		return 0, ErrTooBig
 	}
-	df := proto == wire.ProtoTCP || proto == wire.ProtoUDP && l.cfg.DontFragmentUDP
 	l.writeIP(b, dst, proto, headerLen+payloadLen, df, 0)
 	return headerLen, nil
 }

@@ -44,9 +44,9 @@ func TestWriteHeader(t *testing.T) {
 func TestWriteHeaderErrors(t *testing.T) {
 	l := newLayer(t)
 	b := make([]byte, 1500)
-	_, err := l.WriteHeader(b, far, wire.ProtoUDP, 1480)
+	_, err := l.WriteHeader(b, far, wire.ProtoTCP, 1480)
 	assert.NoError(t, err, "exactly the MTU")
-	_, err = l.WriteHeader(b, far, wire.ProtoUDP, 1481)
+	_, err = l.WriteHeader(b, far, wire.ProtoTCP, 1481)
 	assert.ErrorIs(t, err, ErrTooBig)
 	_, err = l.WriteHeader(b, far, wire.ProtoUDP, -1)
 	assert.ErrorIs(t, err, ErrTooBig)

@@ -17,12 +17,18 @@ func frag(id uint16, off int, mf bool, data []byte) []byte {
 	return pk{src: peer, dst: ours, proto: wire.ProtoUDP, id: id, ttl: 64, off: off, mf: mf, payload: data}.build()
 }
 
-// split cuts payload into fragments of size bytes (a multiple of 8).
+// split cuts payload into UDP fragments of size bytes (a multiple of 8).
 func split(id uint16, payload []byte, size int) [][]byte {
+	return splitAs(id, wire.ProtoUDP, payload, size)
+}
+
+// splitAs cuts payload of protocol proto from peer to ours into fragments
+// of size bytes (a multiple of 8).
+func splitAs(id uint16, proto uint8, payload []byte, size int) [][]byte {
 	var fs [][]byte
 	for off := 0; off < len(payload); off += size {
 		end := min(off+size, len(payload))
-		fs = append(fs, frag(id, off, end < len(payload), payload[off:end]))
+		fs = append(fs, pk{src: peer, dst: ours, proto: proto, id: id, ttl: 64, off: off, mf: end < len(payload), payload: payload[off:end]}.build())
 	}
 	return fs
 }

@@ -17,9 +17,9 @@ type Stats struct {
 //	InReceives = InHdrErrors + InAddrErrors + ReasmReqds + InDelivers + InUnknownProtos − ReasmOKs
 //
 // InDiscards (dropped for lack of resources) has no cause here: fragments
-// dropped for lack of reassembly memory count in ReasmFails, and
-// FragOKs/FragCreates would count output fragmentation, which the layer
-// never does.
+// dropped for lack of reassembly memory count in ReasmFails. FragFails has
+// none either: a datagram with DF set is never cut, and a transport never
+// hands the layer one larger than the link MTU.
 type IPStats struct {
 	InReceives   uint64 // packets handed to Input
 	InHdrErrors  uint64 // bad version, IHL, length, checksum, or a source that is no valid host
@@ -39,6 +39,8 @@ type IPStats struct {
 	// counts datagrams, not fragments (RFC 4293).
 	ReasmFails    uint64
 	ReasmOverlaps uint64 // of ReasmFails, overlaps (Linux's IpExt ReasmOverlaps)
+	FragOKs       uint64 // datagrams sent in fragments (WriteFragment)
+	FragCreates   uint64 // fragments written
 }
 
 // ICMPStats counts ICMP messages. InType and OutType count by type, as

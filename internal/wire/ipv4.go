@@ -114,6 +114,20 @@ func (p IPv4) SetTTL(ttl uint8) {
 
 func (p IPv4) setChecksum(c uint16) { binary.BigEndian.PutUint16(p[ipv4CsumOffset:], c) }
 
+// SetFragment makes the header p[:HeaderLen()] that of a fragment (RFC 791
+// section 3.2): total length totalLen, offset off bytes into the datagram
+// (a multiple of 8), MF if more, DF clear, and a new checksum.
+func (p IPv4) SetFragment(totalLen, off int, more bool) {
+	binary.BigEndian.PutUint16(p[ipv4TotalLenOff:], uint16(totalLen))
+	frag := uint16(off/8) & ipv4FragOffMask
+	if more {
+		frag |= ipv4FlagMF
+	}
+	binary.BigEndian.PutUint16(p[ipv4FlagsOffset:], frag)
+	p.setChecksum(0)
+	p.setChecksum(Checksum(p[:p.HeaderLen()], 0))
+}
+
 // IPv4Fields describes a 20-byte IPv4 header to encode (no options).
 type IPv4Fields struct {
 	TOS          uint8
