@@ -100,6 +100,14 @@ func (s *pipeStack) echoRequest(seq uint16, data []byte) []byte {
 	return s.ipv4(wire.ProtoICMP, m)
 }
 
+// arpReply is the peer's ARP reply to the stack's request.
+func (s *pipeStack) arpReply() []byte {
+	b := make([]byte, wire.EthernetLen+wire.ARPLen)
+	wire.Ethernet(b).Encode(s.Link().MAC(), s.peer.MAC(), wire.EtherTypeARP)
+	wire.ARPFields{Op: wire.ARPReply, SenderMAC: s.peer.MAC(), SenderIP: peerAddr, TargetMAC: s.Link().MAC(), TargetIP: stackAddr}.Encode(b[wire.EthernetLen:])
+	return b
+}
+
 // TestPingOverPipe: an echo request gets its reply byte for byte, after
 // the stack resolved the peer by ARP.
 func TestPingOverPipe(t *testing.T) {
@@ -111,10 +119,7 @@ func TestPingOverPipe(t *testing.T) {
 	require.NoError(t, arpReq.Check())
 	assert.Equal(t, peerAddr, arpReq.TargetIP())
 
-	reply := make([]byte, wire.EthernetLen+wire.ARPLen)
-	wire.Ethernet(reply).Encode(s.Link().MAC(), s.peer.MAC(), wire.EtherTypeARP)
-	wire.ARPFields{Op: wire.ARPReply, SenderMAC: s.peer.MAC(), SenderIP: peerAddr, TargetMAC: s.Link().MAC(), TargetIP: stackAddr}.Encode(reply[wire.EthernetLen:])
-	s.send(t, reply)
+	s.send(t, s.arpReply())
 	out = s.collect(t)
 	require.Len(t, out, 1, "the queued echo reply")
 	e := wire.Ethernet(out[0])

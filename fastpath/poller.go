@@ -64,7 +64,10 @@ type Poller struct {
 	arpInput      func(wire.ARP) // p.arp.Input at p.now, made once: a method value allocates
 	txn           int
 	spare         []nic.Frame // transmit buffers allocated but not yet filled
-	stats         Stats
+	// big holds a UDP datagram longer than the path MTU while it is cut
+	// into fragments: 65,535 bytes, allocated with the first one.
+	big   []byte
+	stats Stats
 
 	// The app side (see app.go): work app goroutines hand the poller,
 	// and the sleeping flag they check to wake it.
@@ -136,6 +139,10 @@ func New(cfg Config) (*Poller, error) {
 	}
 	p.arpInput = func(a wire.ARP) { p.arp.Input(p.now, a) }
 	p.parker, _ = cfg.Link.(nic.Parker)
+	// DF on UDP is one choice for both layers: ip sets it, udp then
+	// refuses what would need fragmenting.
+	df := cfg.IP.DontFragmentUDP || cfg.UDP.DontFragment
+	cfg.IP.DontFragmentUDP, cfg.UDP.DontFragment = df, df
 	var err error
 	if p.ip, err = ip.New(cfg.IP); err != nil {
 		return nil, fmt.Errorf("fastpath: %w", err)
@@ -272,17 +279,7 @@ func (p *Poller) input(frame []byte) {
 func (p *Poller) deliver(d ip.Datagram) {
 	switch d.Proto {
 	case wire.ProtoICMP:
-		f, ok := p.txBuffer()
-		if !ok {
-			return
-		}
-		n, ev := p.ip.ICMPInput(p.now, d, f.Data[wire.EthernetLen:])
-		if n > 0 {
-			p.sendIP(f, d.Src, n)
-		} else {
-			p.spare = append(p.spare, f)
-		}
-		p.icmpError(ev)
+		p.icmp(d)
 	case wire.ProtoUDP:
 		if p.udp.Input(d.Src, d.Dst, d.Payload) == udp.NoPort {
 			p.unreachable(d, wire.ICMPPortUnreachable)
@@ -301,6 +298,33 @@ func (p *Poller) deliver(d ip.Datagram) {
 		// RFC 1122 3.2.2.1's answer to a protocol we do not speak.
 		p.unreachable(d, wire.ICMPProtoUnreachable)
 	}
+}
+
+// icmp answers an ICMP datagram (an echo request) and passes on what it
+// tells about ours.
+func (p *Poller) icmp(d ip.Datagram) {
+	// An echo reply longer than the path MTU (the request came in
+	// fragments) is written in place, over the request, then cut into
+	// frames: never truncated (RFC 1122 section 3.2.2.6).
+	if mtu := p.ip.PathMTU(p.now, d.Src); ip.HeaderLen+len(d.Payload) > mtu {
+		n, ev := p.ip.ICMPInput(p.now, d, d.Header)
+		if n > 0 {
+			p.sendFragments(d.Header[:n], d.Src, mtu)
+		}
+		p.icmpError(ev)
+		return
+	}
+	f, ok := p.txBuffer()
+	if !ok {
+		return
+	}
+	n, ev := p.ip.ICMPInput(p.now, d, f.Data[wire.EthernetLen:])
+	if n > 0 {
+		p.sendIP(f, d.Src, n)
+	} else {
+		p.spare = append(p.spare, f)
+	}
+	p.icmpError(ev)
 }
 
 // icmpError passes an ICMP error about a datagram we sent to its
@@ -400,6 +424,10 @@ func (p *Poller) outputUDP() {
 			p.udp.DropOutput()
 			continue
 		}
+		if mtu := p.ip.PathMTU(p.now, dst); ip.HeaderLen+out.Len > mtu {
+			p.outputBigUDP(dst, mtu)
+			continue
+		}
 		f, ok := p.txBuffer()
 		if !ok {
 			return // stays queued for the next Poll
@@ -412,6 +440,37 @@ func (p *Poller) outputUDP() {
 			continue
 		}
 		p.sendIP(f, dst, ip.HeaderLen+n)
+	}
+}
+
+// outputBigUDP sends the next UDP datagram, longer than mtu, in
+// fragments: written whole into p.big, then cut into frames.
+func (p *Poller) outputBigUDP(dst netip.Addr, mtu int) {
+	if p.big == nil {
+		p.big = make([]byte, 65535)
+	}
+	n := p.udp.EmitOutput(p.big[ip.HeaderLen:], p.ip.Addr())
+	if _, err := p.ip.WriteHeader(p.big, dst, wire.ProtoUDP, n); err != nil {
+		p.stats.TxNoRoute++
+		return
+	}
+	p.sendFragments(p.big[:ip.HeaderLen+n], dst, mtu)
+}
+
+// sendFragments sends pkt, a whole IPv4 datagram outside the transmit
+// frames, to dst in fragments that fit mtu (whole if it carries DF). Each
+// fragment is a packet of its own to sendIP, so those that wait for the
+// neighbour wait in its queue, within its bounds. A fragment short of a
+// transmit buffer is lost, and the rest with it: the datagram could not
+// be reassembled anyway.
+func (p *Poller) sendFragments(pkt []byte, dst netip.Addr, mtu int) {
+	for i := range ip.Fragments(pkt, mtu) {
+		f, ok := p.txBuffer()
+		if !ok {
+			return
+		}
+		n := p.ip.WriteFragment(f.Data[wire.EthernetLen:], pkt, mtu, i)
+		p.sendIP(f, dst, n)
 	}
 }
 

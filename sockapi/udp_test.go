@@ -86,3 +86,31 @@ func TestUDPSteadyStateAllocs(t *testing.T) {
 	// and its IP slice) is all: no allocation per packet in the stack.
 	assert.Equal(t, 2.0, testing.AllocsPerRun(200, round))
 }
+
+// TestUDPFragmentedPipe: datagrams larger than the MTU, up to the largest
+// IPv4 carries, go between two stacks' sockets in fragments and arrive
+// whole; one byte more is EMSGSIZE, as from a Linux UDP socket.
+func TestUDPFragmentedPipe(t *testing.T) {
+	a, b := pipeStacks(t)
+	server, err := b.ListenPacket("udp", ":5302")
+	require.NoError(t, err)
+	defer server.Close()
+	client, err := a.ListenPacket("udp", ":0")
+	require.NoError(t, err)
+	defer client.Close()
+	require.NoError(t, server.SetDeadline(time.Now().Add(5*time.Second)))
+	buf := make([]byte, 70000)
+	for _, size := range []int{8000, 65507} {
+		msg := make([]byte, size)
+		for i := range msg {
+			msg[i] = byte(i * 13)
+		}
+		_, err := client.WriteTo(msg, server.LocalAddr())
+		require.NoError(t, err, "%d bytes", size)
+		n, _, err := server.ReadFrom(buf)
+		require.NoError(t, err)
+		require.Equal(t, msg, buf[:n], "%d bytes intact", size)
+	}
+	_, err = client.WriteTo(make([]byte, 65508), server.LocalAddr())
+	assert.ErrorIs(t, err, syscall.EMSGSIZE)
+}

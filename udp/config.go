@@ -26,13 +26,22 @@ type Config struct {
 
 	// SendQueueBytes and SendQueueDatagrams bound each endpoint's send
 	// queue; a write that would pass either limit returns ErrWouldBlock.
-	// SendQueueBytes must hold the largest datagram, MTU − 28 bytes.
-	// Defaults: 212992 bytes and 256 datagrams.
+	// SendQueueBytes must hold an unfragmented datagram, MTU − 28 bytes;
+	// a datagram longer than SendQueueBytes is refused (ErrMessageTooLong),
+	// since it could never be queued. Defaults: 212992 bytes and 256
+	// datagrams.
 	SendQueueBytes, SendQueueDatagrams int
 
-	// MTU is the link MTU. Output is never fragmented, so a datagram may
-	// carry at most MTU − 28 bytes (IPv4 and UDP headers). Default: 1500.
+	// MTU is the link MTU. Default: 1500.
 	MTU int
+
+	// DontFragment says the ip layer sets DF on UDP datagrams (its
+	// Config.DontFragmentUDP, Linux's IP_PMTUDISC_DO): a datagram may then
+	// carry at most MTU − 28 bytes (IPv4 and UDP headers). Without it a
+	// datagram may carry up to 65,507 bytes, fragmented by the ip layer
+	// when it exceeds the path MTU, as Linux's default (IP_PMTUDISC_WANT)
+	// does.
+	DontFragment bool
 
 	// Seed seeds the ephemeral port choice, for reproducible simulations.
 	// Zero means an unpredictable seed (RFC 6056 wants ports hard to guess).
@@ -44,6 +53,8 @@ const (
 	ipv4HeaderLen = 20 // without options, as we send
 	udpHeaderLen  = 8
 	maxIPv4Packet = 65535
+	// maxUDPPayload fills the largest IPv4 datagram: 65,535 − 20 − 8.
+	maxUDPPayload = maxIPv4Packet - ipv4HeaderLen - udpHeaderLen
 	minIPv4MTU    = 68 // RFC 791: every host must handle this MTU
 )
 
@@ -76,8 +87,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("udp: config: MTU %d outside %d–%d", c.MTU, minIPv4MTU, maxIPv4Packet)
 	case c.RecvQueueBytes < 0 || c.RecvQueueDatagrams < 0 || c.SendQueueDatagrams < 0:
 		return c, errors.New("udp: config: negative queue limit")
-	case c.SendQueueBytes < c.maxPayload():
-		return c, fmt.Errorf("udp: config: SendQueueBytes %d cannot hold a %d-byte datagram", c.SendQueueBytes, c.maxPayload())
+	case c.SendQueueBytes < c.MTU-ipv4HeaderLen-udpHeaderLen:
+		return c, fmt.Errorf("udp: config: SendQueueBytes %d cannot hold a %d-byte datagram", c.SendQueueBytes, c.MTU-ipv4HeaderLen-udpHeaderLen)
 	}
 	return c, nil
 }
@@ -89,9 +100,15 @@ func orDefault(v, def int) int {
 	return v
 }
 
-// maxPayload is the largest payload we send: an unfragmented IPv4 packet
-// without options fills the MTU.
-func (c *Config) maxPayload() int { return c.MTU - ipv4HeaderLen - udpHeaderLen }
+// maxPayload is the largest payload we send: with DF, what an unfragmented
+// IPv4 packet without options carries in the MTU; without, what fills the
+// largest IPv4 datagram, or the send queue if that is smaller.
+func (c *Config) maxPayload() int {
+	if c.DontFragment {
+		return c.MTU - ipv4HeaderLen - udpHeaderLen
+	}
+	return min(maxUDPPayload, c.SendQueueBytes)
+}
 
 // Errors callers branch on. Each wraps the errno the Linux socket call
 // would return, so errors.Is(err, syscall.EADDRINUSE) and the like work;
@@ -110,8 +127,8 @@ var (
 	ErrAddrNotAvailable = fmt.Errorf("udp: address not local: %w", syscall.EADDRNOTAVAIL)
 	// ErrInvalidAddr: a destination that is not IPv4 or has port 0.
 	ErrInvalidAddr = fmt.Errorf("udp: invalid destination: %w", syscall.EINVAL)
-	// ErrMessageTooLong: a payload over MTU − 28 bytes (we do not
-	// fragment on output).
+	// ErrMessageTooLong: a payload over 65,507 bytes, over the send
+	// queue, or with Config.DontFragment over MTU − 28 bytes.
 	ErrMessageTooLong = fmt.Errorf("udp: message too long: %w", syscall.EMSGSIZE)
 	// ErrNoDestination: Write on an endpoint that is not connected.
 	ErrNoDestination = fmt.Errorf("udp: destination address required: %w", syscall.EDESTADDRREQ)

@@ -82,8 +82,9 @@ func (e *Endpoint) ReadFrom(p []byte) (int, netip.AddrPort, error) {
 
 // WriteTo queues p as one datagram to dst and returns len(p). The poller
 // sends it from the table's output (Table.NextOutput). Errors:
-// ErrMessageTooLong over MTU − 28 bytes, ErrInvalidAddr, ErrWouldBlock when
-// the send queue is full, a pending ErrConnRefused, net.ErrClosed.
+// ErrMessageTooLong over 65,507 bytes (see Config.DontFragment),
+// ErrInvalidAddr, ErrWouldBlock when the send queue is full, a pending
+// ErrConnRefused, net.ErrClosed.
 func (e *Endpoint) WriteTo(p []byte, dst netip.AddrPort) (int, error) {
 	if err := e.pendingErr(); err != nil {
 		return 0, err
@@ -92,9 +93,8 @@ func (e *Endpoint) WriteTo(p []byte, dst netip.AddrPort) (int, error) {
 	if !ok {
 		return 0, ErrInvalidAddr
 	}
-	// We never fragment (DESIGN: one datagram, one frame), so a datagram
-	// larger than the path allows is refused as Linux does with
-	// IP_PMTUDISC_DO.
+	// As Linux's udp_sendmsg: EMSGSIZE past the largest IPv4 datagram,
+	// or past the MTU when DF is asked for (IP_PMTUDISC_DO).
 	if len(p) > e.t.cfg.maxPayload() {
 		return 0, ErrMessageTooLong
 	}

@@ -15,7 +15,9 @@ type Outgoing struct {
 	// Dst is the destination.
 	Dst netip.AddrPort
 	// Len is the UDP length, header and payload: the bytes EmitOutput
-	// writes and the IPv4 payload length. At most MTU − 20.
+	// writes and the IPv4 payload length: at most 65,515, or MTU − 20
+	// with Config.DontFragment. The poller fragments a datagram longer
+	// than the path MTU.
 	Len int
 }
 

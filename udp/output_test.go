@@ -54,20 +54,40 @@ func TestMessageTooLong(t *testing.T) {
 	tbl := newTable(t, Config{})
 	e := bind(t, tbl, "0.0.0.0:4000")
 	dst := netip.MustParseAddrPort("198.18.1.1:53")
-	_, err := e.WriteTo(make([]byte, 1473), dst)
-	assert.ErrorIs(t, err, syscall.EMSGSIZE, "MTU 1500 − 28")
+	// Without DF, Linux's default: up to the largest IPv4 datagram, which
+	// the ip layer fragments.
+	_, err := e.WriteTo(make([]byte, 65508), dst)
+	assert.ErrorIs(t, err, syscall.EMSGSIZE, "65,535 − 28")
 	assert.ErrorIs(t, err, ErrMessageTooLong)
+	_, err = e.WriteTo(make([]byte, 65507), dst)
+	assert.NoError(t, err)
+	out, _ := emit(t, tbl, local1)
+	assert.Equal(t, 65515, out.Len, "65,535 − 20")
+
+	// With DF (IP_PMTUDISC_DO): the MTU.
+	df := newTable(t, Config{DontFragment: true})
+	e = bind(t, df, "0.0.0.0:4000")
+	_, err = e.WriteTo(make([]byte, 1473), dst)
+	assert.ErrorIs(t, err, syscall.EMSGSIZE, "MTU 1500 − 28")
 	_, err = e.WriteTo(make([]byte, 1472), dst)
 	assert.NoError(t, err)
 
-	jumbo := newTable(t, Config{MTU: 9000, SendQueueBytes: 9000})
+	jumbo := newTable(t, Config{MTU: 9000, SendQueueBytes: 9000, DontFragment: true})
 	e = bind(t, jumbo, "0.0.0.0:4000")
 	_, err = e.WriteTo(make([]byte, 8972), dst)
 	assert.NoError(t, err)
 	_, err = e.WriteTo(make([]byte, 8973), dst)
 	assert.ErrorIs(t, err, syscall.EMSGSIZE)
-	out, _ := emit(t, jumbo, local1)
+	out, _ = emit(t, jumbo, local1)
 	assert.Equal(t, 8980, out.Len, "MTU − 20")
+
+	// Never more than the send queue holds: it could never be queued.
+	small := newTable(t, Config{SendQueueBytes: 3000})
+	e = bind(t, small, "0.0.0.0:4000")
+	_, err = e.WriteTo(make([]byte, 3001), dst)
+	assert.ErrorIs(t, err, syscall.EMSGSIZE)
+	_, err = e.WriteTo(make([]byte, 3000), dst)
+	assert.NoError(t, err)
 }
 
 func TestWriteErrors(t *testing.T) {

@@ -36,8 +36,8 @@ func (s Stream) Recv(p []byte) (int, netip.AddrPort, bool) {
 	return n, src, true
 }
 
-// Send queues p as one datagram to dst: ErrMessageTooLong over MTU − 28
-// bytes, ErrInvalidAddr, or ErrWouldBlock when the send queue is full.
+// Send queues p as one datagram to dst: ErrMessageTooLong over 65,507
+// bytes (see Config.DontFragment), ErrInvalidAddr, or ErrWouldBlock when the send queue is full.
 func (s Stream) Send(p []byte, dst netip.AddrPort) error {
 	dst, ok := checkDst(dst)
 	switch {

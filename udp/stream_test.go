@@ -49,7 +49,7 @@ func TestStreamNewsAndOutput(t *testing.T) {
 	_, ok = tbl.NextNews()
 	assert.True(t, ok, "the drained queue is news for the blocked writer")
 	assert.True(t, st.Fits(4))
-	assert.ErrorIs(t, st.Send(make([]byte, 2000), from), ErrMessageTooLong)
+	assert.ErrorIs(t, st.Send(make([]byte, 65508), from), ErrMessageTooLong)
 
 	require.NoError(t, e.Connect(from))
 	assert.True(t, tbl.PortUnreachable(netip.AddrPortFrom(local1, 53), from))

@@ -16,7 +16,13 @@ func TestNewConfig(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, uint16(49152), tbl.cfg.EphemeralLo, "IANA dynamic range by default")
 	assert.Equal(t, uint16(65535), tbl.cfg.EphemeralHi)
-	assert.Equal(t, 1472, tbl.cfg.maxPayload())
+	assert.Equal(t, 65507, tbl.cfg.maxPayload(), "fragmented by the ip layer")
+	tbl, err = New(Config{DontFragment: true})
+	require.NoError(t, err)
+	assert.Equal(t, 1472, tbl.cfg.maxPayload(), "DF: MTU − 28")
+	tbl, err = New(Config{SendQueueBytes: 2000})
+	require.NoError(t, err)
+	assert.Equal(t, 2000, tbl.cfg.maxPayload(), "no more than the send queue holds")
 
 	for name, cfg := range map[string]Config{
 		"IPv6 address":       {Addrs: []netip.Addr{netip.MustParseAddr("::1")}},
