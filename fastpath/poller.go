@@ -3,6 +3,7 @@ package fastpath
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -102,6 +103,10 @@ type Stats struct {
 	// ARPShareDrops counts ARP replies not passed to another poller of
 	// the device because its ring was full (see Share).
 	ARPShareDrops uint64
+	// TxLinkDown counts frames handed to the link while it was down
+	// (nic.ErrLinkDown: interface down, carrier lost); the link kept or
+	// dropped them, and TCP retransmits what was lost once it is up.
+	TxLinkDown uint64
 	// Parks counts the times Run parked (slept until woken).
 	Parks uint64
 	// HandoversOut and HandoversIn count TCP segments passed to and taken
@@ -533,6 +538,8 @@ func (p *Poller) txBuffer() (nic.Frame, bool) {
 
 // flush transmits the batch. Frames the link could not take are dropped
 // (given back) and counted: a full TX ring means the link is saturated.
+// A link that is down for now is counted, not a failure: the stack and its
+// connections outlive a flap, as the kernel's do.
 func (p *Poller) flush() error {
 	if p.txn == 0 {
 		return nil
@@ -543,7 +550,10 @@ func (p *Poller) flush() error {
 		p.link.Release(p.tx[n:p.txn])
 	}
 	p.txn = 0
-	if err != nil {
+	switch {
+	case errors.Is(err, nic.ErrLinkDown):
+		p.stats.TxLinkDown += uint64(n)
+	case err != nil:
 		return fmt.Errorf("fastpath: transmit: %w", err)
 	}
 	return nil

@@ -241,7 +241,14 @@ func (l *XDPLink) Transmit(fs []Frame) (int, error) {
 	tx.Cancel(n - put)
 	tx.Submit(put)
 	l.stats.TxFrames += uint64(put)
-	if err := l.sock.Kick(); err != nil {
+	switch err := l.sock.Kick(); err {
+	case nil:
+	case xdp.ErrNetDown, xdp.ErrUnbound:
+		// Down (the frames wait on the ring for the interface to come
+		// up) or unbound (the device is gone, or a zero-copy driver is
+		// reconfiguring): the device's watch tells the two apart.
+		return int(n), ErrLinkDown
+	default:
 		l.stats.TxErrors += uint64(put)
 		return int(n), err
 	}

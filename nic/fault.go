@@ -60,6 +60,8 @@ type FaultStats struct {
 	Delayed    uint64 // frames held for a delay above zero (Delay, Jitter)
 	Overflowed uint64 // frames dropped because MaxHeld frames were held
 	Held       uint64 // frames held now
+	// LinkDown counts frames dropped while SetDown held the link down.
+	LinkDown uint64
 }
 
 // Faulty is a Link that impairs the frames transmitted through it, for tests
@@ -82,6 +84,7 @@ type Faulty struct {
 	batch   []Frame // frames due now, on their way to the inner link
 	one     [1]Frame
 	stats   FaultStats
+	down    bool
 	closed  bool
 }
 
@@ -120,11 +123,23 @@ func NewFaulty(inner Link, cfg FaultConfig) *Faulty {
 	}
 }
 
+// SetDown takes the link down or brings it back up, as a flap of its
+// interface: while down, Transmit drops every frame it is given (counted in
+// LinkDown) and returns ErrLinkDown; frames already held wait until it is
+// up again. Receive still delivers what arrives.
+func (f *Faulty) SetDown(down bool) { f.down = down }
+
 // Transmit impairs each frame, then sends every frame that is due. It takes
-// all of fs (n is len(fs)); an error is the inner link's.
+// all of fs (n is len(fs)); an error is ErrLinkDown (see SetDown) or the
+// inner link's.
 func (f *Faulty) Transmit(fs []Frame) (int, error) {
 	if f.closed {
 		return 0, ErrClosed
+	}
+	if f.down {
+		f.stats.LinkDown += uint64(len(fs))
+		f.inner.Release(fs)
+		return len(fs), ErrLinkDown
 	}
 	now := f.cfg.Now()
 	if err := f.sendDue(now); err != nil {
@@ -210,7 +225,7 @@ func (f *Faulty) hold(fr Frame, due, now time.Duration, late bool) bool {
 // the inner link refuses go back to the queue, in front, and wait for the
 // next call.
 func (f *Faulty) sendDue(now time.Duration) error {
-	for f.held.due(now) {
+	for !f.down && f.held.due(now) {
 		f.batch = f.batch[:0]
 		var popped [faultBatch]heldFrame
 		for len(f.batch) < faultBatch && f.held.due(now) {

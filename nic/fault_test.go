@@ -445,3 +445,39 @@ func BenchmarkFaulty(b *testing.B) {
 	b.ReportMetric(float64(frames)/b.Elapsed().Seconds(), "frames/s")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(frames), "ns/frame")
 }
+
+// TestFaultySetDown: a down link takes and drops what it is given, says
+// ErrLinkDown, and gives every buffer back; frames held for a delay wait
+// for it to come up.
+func TestFaultySetDown(t *testing.T) {
+	var clock vclock
+	a, b := NewPipe(PipeConfig{Buffers: 8})
+	f := NewFaulty(a, FaultConfig{Now: clock.Now, Delay: time.Millisecond})
+	send(t, f, seqFrame(0, 64)) // held for its delay
+	f.SetDown(true)
+	fs := make([]Frame, 3)
+	if n := f.Alloc(fs); n != 3 {
+		t.Fatalf("Alloc: %d buffers, want 3", n)
+	}
+	if n, err := f.Transmit(fs); n != 3 || !errors.Is(err, ErrLinkDown) {
+		t.Fatalf("Transmit while down: %d, %v; want 3, ErrLinkDown", n, err)
+	}
+	clock.t += time.Second
+	if got := drain(t, b); len(got) != 0 {
+		t.Fatalf("a down link delivered %d frames", len(got))
+	}
+	if s := f.FaultStats(); s.LinkDown != 3 || s.Held != 1 {
+		t.Errorf("stats %+v: want 3 frames dropped for the link down, 1 held", s)
+	}
+	f.SetDown(false)
+	if err := f.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got := drain(t, b); len(got) != 1 || frameSeq(got[0]) != 0 {
+		t.Fatalf("after the link came up: got %d frames, want the held frame 0", len(got))
+	}
+	all := make([]Frame, 9)
+	if n := f.Alloc(all); n != 8 {
+		t.Errorf("%d of 8 buffers back in the pool", n)
+	}
+}

@@ -30,8 +30,12 @@ type Link interface {
 	Alloc(fs []Frame) int
 	// Transmit queues fs[:n] for sending and takes ownership of them; the
 	// buffers fs[n:] it could not queue stay the caller's (to retry or
-	// Release). An error means the link failed; frames already counted in n
-	// are the link's either way.
+	// Release). An error that is ErrLinkDown means the link is down for
+	// now (the interface is down or its carrier is lost): the link kept
+	// or dropped the frames it counted in n, and the caller carries on, as
+	// a kernel does, leaving recovery to TCP's retransmission. Any other
+	// error means the link failed; frames counted in n are the link's
+	// either way.
 	Transmit(fs []Frame) (n int, err error)
 	// Release gives frames back to the link: received frames, and transmit
 	// buffers that will not be sent.
@@ -76,3 +80,7 @@ const EthernetHeaderLen = 14
 
 // ErrClosed is returned by a Link used after Close.
 var ErrClosed = errors.New("nic: link closed")
+
+// ErrLinkDown is returned by Transmit while the link cannot send for now:
+// a fault it recovers from, not a failure (see Link.Transmit).
+var ErrLinkDown = errors.New("nic: link down")

@@ -334,8 +334,13 @@ func (s *Socket) Reap(max uint32) uint32 {
 // Kick makes the kernel send what is on the TX ring. With need_wakeup it
 // makes a syscall only when the ring's flag asks for one. Transient
 // conditions (EAGAIN, EBUSY, ENOBUFS: the kernel is still busy with earlier
-// frames or out of skbs) are not errors: the frames stay on the ring and the
-// next Kick retries. ENETDOWN, ENXIO and the rest are returned.
+// frames, out of skbs, or dropped a frame for want of carrier) are not
+// errors: the frames stay on the ring and the next Kick retries. ENETDOWN
+// (the interface is down: the kernel leaves the ring alone, and sends it
+// once the interface is up) and ENXIO (the socket is unbound: its device
+// was removed, or a zero-copy driver is reconfiguring) come back as
+// ErrNetDown and ErrUnbound, made once so that a flap does not allocate
+// per batch; the rest as a *SyscallError.
 func (s *Socket) Kick() error {
 	if s.needWakeup && !s.TX.NeedWakeup() {
 		return nil
@@ -344,9 +349,20 @@ func (s *Socket) Kick() error {
 	switch e {
 	case 0, unix.EAGAIN, unix.EBUSY, unix.ENOBUFS:
 		return nil
+	case unix.ENETDOWN:
+		return ErrNetDown
+	case unix.ENXIO:
+		return ErrUnbound
 	}
 	return &SyscallError{Op: "sendto", Errno: e}
 }
+
+// Kick's errors for a link that is down or gone; errors.Is matches them
+// with their errno too.
+var (
+	ErrNetDown error = &SyscallError{Op: "sendto", Errno: unix.ENETDOWN}
+	ErrUnbound error = &SyscallError{Op: "sendto", Errno: unix.ENXIO}
+)
 
 // WakeRx tells the kernel that the fill ring has buffers again, when
 // need_wakeup says it waits for that (driver mode after the fill ring ran
