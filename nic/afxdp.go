@@ -46,7 +46,12 @@ type XDPDevice struct {
 	umem  *xdp.Umem
 	prog  *steer.Program
 	links []*XDPLink
+	watch *xdp.LinkWatch
+	gone  <-chan struct{} // the watch's, kept past Close
 }
+
+// ErrInterfaceRemoved is why a device is Gone.
+var ErrInterfaceRemoved = errors.New("interface removed")
 
 // XDPLink is a Link over one AF_XDP socket, one queue of an XDPDevice. Its
 // frames are views into the UMEM: a received frame's Data points where the
@@ -81,6 +86,11 @@ func OpenXDP(cfg XDPConfig) (_ *XDPDevice, err error) {
 	if len(ifi.HardwareAddr) != 6 {
 		return nil, fmt.Errorf("not an Ethernet interface (hardware address %q)", ifi.HardwareAddr)
 	}
+	// Watched from before the first bind, so that no removal is missed.
+	if d.watch, err = xdp.WatchLink(ifi.Index); err != nil {
+		return nil, err
+	}
+	d.gone = d.watch.Gone()
 	if cfg.Queues < 0 {
 		return nil, fmt.Errorf("%d queues: must be positive", cfg.Queues)
 	}
@@ -128,9 +138,19 @@ func (d *XDPDevice) Links() []*XDPLink { return d.links }
 // Program is the steering program, to add or remove addresses at run time.
 func (d *XDPDevice) Program() *steer.Program { return d.prog }
 
+// Gone is closed when the interface leaves the namespace for good (deleted,
+// moved to another namespace, or a veth whose peer was destroyed): its
+// sockets never send or receive again. A link that is merely down makes
+// Transmit return ErrLinkDown instead, and comes back.
+func (d *XDPDevice) Gone() <-chan struct{} { return d.gone }
+
 // Close detaches the steering program and frees the sockets and the UMEM.
 func (d *XDPDevice) Close() error {
 	var errs []error
+	if d.watch != nil {
+		errs = append(errs, d.watch.Close())
+		d.watch = nil
+	}
 	if d.prog != nil {
 		errs = append(errs, d.prog.Close())
 		d.prog = nil

@@ -106,6 +106,17 @@ func Open(cfg Config) (*Stack, error) {
 		return nil, err
 	}
 	s.dev = dev
+	// A parked poller cannot see its interface go (the socket's poll
+	// reports nothing once unbound): the device's netlink watch tells.
+	s.running.Add(1)
+	go func() {
+		defer s.running.Done()
+		select {
+		case <-dev.Gone():
+			s.fail(fmt.Errorf("sockapi: %s: %w", cfg.Interface, nic.ErrInterfaceRemoved))
+		case <-s.done:
+		}
+	}()
 	return s, nil
 }
 
@@ -159,21 +170,29 @@ func newStack(cfg Config, rss fastpath.RSS, links []nic.Link) (*Stack, error) {
 		go func() {
 			defer s.running.Done()
 			if err := p.Run(ctx); err != nil {
-				s.failure.Do(func() {
-					s.err = fmt.Errorf("sockapi: queue %d: %w", q, err)
-					close(s.failed)
-				})
+				s.fail(fmt.Errorf("sockapi: queue %d: %w", q, err))
 			}
 		}()
 	}
 	return s, nil
 }
 
-// Failed is closed when a poller fails (its link broke); Err then says
-// why. The stack's sockets stop moving data: close it.
+// fail records the stack's first failure.
+func (s *Stack) fail(err error) {
+	s.failure.Do(func() {
+		s.err = err
+		close(s.failed)
+	})
+}
+
+// Failed is closed when the stack fails: a poller's link broke, or the
+// interface was removed (nic.ErrInterfaceRemoved, seen within
+// milliseconds even when idle); Err then says why. The stack's sockets
+// stop moving data: close it. A link that only goes down (a flap, a lost
+// carrier) is no failure: connections resume when it is back.
 func (s *Stack) Failed() <-chan struct{} { return s.failed }
 
-// Err is why a poller failed, or nil.
+// Err is why the stack failed, or nil.
 func (s *Stack) Err() error {
 	select {
 	case <-s.failed:

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
 
@@ -98,4 +99,20 @@ func (h *Host) Run(tb testing.TB, name string, args ...string) string {
 		tb.Fatalf("lab: %s in %s: %v\n%s", cmd, h.NS, err, out)
 	}
 	return string(out)
+}
+
+// SetLinkUp brings h's veth end up or takes it down, as `ip link set dev
+// Link up|down` does, but through netlink on a thread already there, so
+// a test's flap starts within microseconds of its decision.
+func (h *Host) SetLinkUp(up bool) error {
+	return h.Do(func() error {
+		link, err := netlink.LinkByName(h.Link)
+		if err != nil {
+			return err
+		}
+		if up {
+			return netlink.LinkSetUp(link)
+		}
+		return netlink.LinkSetDown(link)
+	})
 }

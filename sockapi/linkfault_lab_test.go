@@ -1,0 +1,230 @@
+package sockapi_test
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/vishvananda/netlink"
+
+	"github.com/xdpnet/xdpnet/internal/lab"
+	"github.com/xdpnet/xdpnet/nic"
+	"github.com/xdpnet/xdpnet/sockapi"
+	"github.com/xdpnet/xdpnet/xdp/steer"
+)
+
+// flapSize is the transfer a flap interrupts.
+const flapSize = 64 << 20
+
+// flapDown is how long a flap keeps the link down.
+const flapDown = time.Second
+
+// flapResult is one transfer: how long it took, and how far the receiver
+// had got when the link went down.
+type flapResult struct {
+	took   time.Duration
+	atDown int64
+}
+
+// flapTransfer sends flapSize bytes of a seeded stream over a connection
+// dial makes to the kernel listening on the peer, and has the receiver
+// send back the SHA-256 of what it read; the sender compares it with its
+// own. With flap set, once 4 MiB have arrived, flap's veth end goes down
+// for flapDown and comes back up.
+func flapTransfer(t *testing.T, ln net.Listener, dial func() (net.Conn, error), flap *lab.Host) flapResult {
+	t.Helper()
+	var received atomic.Int64
+	recvErr := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			recvErr <- err
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(time.Minute))
+		h := sha256.New()
+		if _, err := io.CopyN(io.MultiWriter(h, counter{&received}), c, flapSize); err != nil {
+			recvErr <- fmt.Errorf("receiver after %d bytes: %w", received.Load(), err)
+			return
+		}
+		_, err = c.Write(h.Sum(nil))
+		recvErr <- err
+	}()
+	flapped := make(chan error, 1)
+	var res flapResult
+	if flap != nil {
+		go func() {
+			for received.Load() < 4<<20 {
+				time.Sleep(100 * time.Microsecond)
+			}
+			if err := flap.SetLinkUp(false); err != nil {
+				flapped <- err
+				return
+			}
+			res.atDown = received.Load()
+			// The fault being injected: a link down for a second.
+			time.Sleep(flapDown)
+			flapped <- flap.SetLinkUp(true)
+		}()
+	}
+
+	start := time.Now()
+	c, err := dial()
+	require.NoError(t, err)
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Minute))
+	rng := rand.NewChaCha8([32]byte{7})
+	h := sha256.New()
+	buf := make([]byte, 256<<10)
+	for sent := 0; sent < flapSize; sent += len(buf) {
+		rng.Read(buf)
+		h.Write(buf)
+		_, err := c.Write(buf)
+		require.NoError(t, err, "write after %d bytes", sent)
+	}
+	sum := make([]byte, sha256.Size)
+	_, err = io.ReadFull(c, sum)
+	require.NoError(t, err, "read the receiver's hash")
+	res.took = time.Since(start)
+	require.NoError(t, <-recvErr)
+	assert.Equal(t, h.Sum(nil), sum, "the receiver read other bytes than were sent")
+	if flap != nil {
+		require.NoError(t, <-flapped)
+		require.Less(t, res.atDown, int64(flapSize), "the flap came after the transfer")
+		assert.Greater(t, res.took, flapDown, "the transfer outlived the flap")
+	}
+	return res
+}
+
+// counter counts the bytes written to it.
+type counter struct{ n *atomic.Int64 }
+
+func (c counter) Write(b []byte) (int, error) {
+	c.n.Add(int64(len(b)))
+	return len(b), nil
+}
+
+// TestLinkFlapLab: a 64 MiB transfer from xdpnet to the kernel survives
+// its link going down for a second, on either end (down on xdpnet's end:
+// sendto says ENETDOWN; down on the peer's end: xdpnet's loses its
+// carrier and the kernel drops what it sends); the kernel's own transfer
+// over the same veth, from the Local namespace, takes the same flap.
+func TestLinkFlapLab(t *testing.T) {
+	l := lab.New(t, lab.Config{})
+	s := labStack(t, l, sockapi.Config{})
+	ln := kernelListen(t, l)
+	xdpnetDial := func() (net.Conn, error) { return s.Dial("tcp", ln.Addr().String()) }
+	kernelDial := func() (c net.Conn, err error) {
+		err = l.Local.Do(func() error {
+			c, err = net.Dial("tcp4", ln.Addr().String())
+			return err
+		})
+		return c, err
+	}
+	cc, err := os.ReadFile("/proc/sys/net/ipv4/tcp_congestion_control")
+	require.NoError(t, err)
+	t.Logf("the kernel runs %s", strings.TrimSpace(string(cc)))
+
+	for _, c := range []struct {
+		name string
+		dial func() (net.Conn, error)
+	}{{"xdpnet", xdpnetDial}, {"kernel", kernelDial}} {
+		t.Run(c.name, func(t *testing.T) {
+			before := s.Stats()[0]
+			calm := flapTransfer(t, ln, c.dial, nil)
+			local := flapTransfer(t, ln, c.dial, l.Local)
+			peer := flapTransfer(t, ln, c.dial, l.Peer)
+			after := s.Stats()[0]
+			t.Logf("%s: 64 MiB in %v without a flap; %v with a 1 s flap of its own end (down at %d MiB), %v of the peer's (down at %d MiB)",
+				c.name, calm.took.Round(time.Millisecond), local.took.Round(time.Millisecond), local.atDown>>20,
+				peer.took.Round(time.Millisecond), peer.atDown>>20)
+			if c.name == "xdpnet" {
+				t.Logf("xdpnet: %d frames handed to the link while down, %d segments retransmitted",
+					after.Poller.TxLinkDown-before.Poller.TxLinkDown, after.TCP.RetransSegs-before.TCP.RetransSegs)
+				assert.Greater(t, after.Poller.TxLinkDown, before.Poller.TxLinkDown, "sendto saw the link down")
+				assert.Greater(t, after.TCP.RetransSegs, before.TCP.RetransSegs, "TCP retransmitted what the flap lost")
+			}
+		})
+	}
+	require.NoError(t, s.Err(), "the flaps did not fail the stack")
+}
+
+// TestLinkFlapGenericLab: the same flap of xdpnet's end with the steering
+// program attached in generic (SKB) mode: the program and the socket
+// survive down and up there too.
+func TestLinkFlapGenericLab(t *testing.T) {
+	l := lab.New(t, lab.Config{Mode: lab.Generic})
+	s := labStack(t, l, sockapi.Config{Attach: steer.Generic})
+	ln := kernelListen(t, l)
+	res := flapTransfer(t, ln, func() (net.Conn, error) { return s.Dial("tcp", ln.Addr().String()) }, l.Local)
+	t.Logf("generic XDP: 64 MiB in %v with a 1 s flap of xdpnet's end (down at %d MiB)", res.took.Round(time.Millisecond), res.atDown>>20)
+	require.NoError(t, s.Err(), "the flap did not fail the stack")
+}
+
+// TestInterfaceRemovedLab: an idle stack, its poller parked, learns within
+// 5 s that its interface was deleted: Failed closes, Err says so, and
+// Close leaves no goroutine or descriptor behind.
+func TestInterfaceRemovedLab(t *testing.T) {
+	l := lab.New(t, lab.Config{})
+	goroutines, fds := runtime.NumGoroutine(), openFDs(t)
+	var s *sockapi.Stack
+	require.NoError(t, l.Local.Do(func() (err error) {
+		s, err = sockapi.Open(sockapi.Config{Interface: l.Local.Link, Addr: netip.PrefixFrom(l.StackAddr, 24)})
+		return err
+	}))
+	defer s.Close()
+	for deadline := time.Now().Add(5 * time.Second); s.Stats()[0].Poller.Parks == 0; {
+		require.True(t, time.Now().Before(deadline), "the idle poller never parked")
+		time.Sleep(time.Millisecond)
+	}
+
+	require.NoError(t, l.Local.Do(func() error {
+		link, err := netlink.LinkByName(l.Local.Link)
+		if err != nil {
+			return err
+		}
+		return netlink.LinkDel(link)
+	}))
+	deleted := time.Now()
+	select {
+	case <-s.Failed():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stack did not notice its interface deleted within 5 s")
+	}
+	t.Logf("the stack noticed the interface deleted after %v", time.Since(deleted))
+	require.ErrorIs(t, s.Err(), nic.ErrInterfaceRemoved)
+	assert.Equal(t, "sockapi: "+l.Local.Link+": interface removed", s.Err().Error())
+	assert.EqualError(t, s.Close(), s.Err().Error(), "Close reports the failure, and nothing else")
+
+	for deadline := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > goroutines && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	assert.LessOrEqual(t, runtime.NumGoroutine(), goroutines, "goroutines after Close")
+	// Polled too: Host.Do's goroutine closes its namespace handles just
+	// after it hands back fn's result.
+	var leaked []string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		leaked = leaked[:0]
+		for fd, target := range openFDs(t) {
+			if fds[fd] != target {
+				leaked = append(leaked, fd+" ("+target+")")
+			}
+		}
+		if len(leaked) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	assert.Empty(t, leaked, "descriptors opened and not closed")
+}
