@@ -18,9 +18,11 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netlink"
 
+	"github.com/xdpnet/xdpnet/fastpath"
 	"github.com/xdpnet/xdpnet/internal/lab"
 	"github.com/xdpnet/xdpnet/nic"
 	"github.com/xdpnet/xdpnet/sockapi"
+	"github.com/xdpnet/xdpnet/xdp"
 	"github.com/xdpnet/xdpnet/xdp/steer"
 )
 
@@ -123,7 +125,8 @@ func (c counter) Write(b []byte) (int, error) {
 // over the same veth, from the Local namespace, takes the same flap.
 func TestLinkFlapLab(t *testing.T) {
 	l := lab.New(t, lab.Config{})
-	s := labStack(t, l, sockapi.Config{})
+	var poller *fastpath.Poller
+	s := labStack(t, l, sockapi.Config{OnPoller: func(p *fastpath.Poller) error { poller = p; return nil }})
 	ln := kernelListen(t, l)
 	xdpnetDial := func() (net.Conn, error) { return s.Dial("tcp", ln.Addr().String()) }
 	kernelDial := func() (c net.Conn, err error) {
@@ -155,10 +158,48 @@ func TestLinkFlapLab(t *testing.T) {
 					after.Poller.TxLinkDown-before.Poller.TxLinkDown, after.TCP.RetransSegs-before.TCP.RetransSegs)
 				assert.Greater(t, after.Poller.TxLinkDown, before.Poller.TxLinkDown, "sendto saw the link down")
 				assert.Greater(t, after.TCP.RetransSegs, before.TCP.RetransSegs, "TCP retransmitted what the flap lost")
+				checkFramesHome(t, s, poller)
 			}
 		})
 	}
 	require.NoError(t, s.Err(), "the flaps did not fail the stack")
+}
+
+// checkFramesHome asserts that no UMEM frame of the stack's socket is
+// left on its TX ring once the stack is idle (the frames a flap kept
+// there went out when the link came up), that the poller holds no more
+// than its batch of spare buffers, and that the kernel never handed back
+// a frame it did not hold. It counts on p's goroutine, which owns
+// the socket.
+func checkFramesHome(t *testing.T, s *sockapi.Stack, p *fastpath.Poller) {
+	t.Helper()
+	type census struct {
+		owners     map[xdp.Owner]int
+		violations uint64
+	}
+	var c census
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		done := make(chan census)
+		p.Do(func() {
+			sock := s.Device().Links()[0].Socket()
+			sock.Reap(uint32(sock.Completion.Size()))
+			c := census{owners: map[xdp.Owner]int{}, violations: sock.Frames.Violations}
+			for i := range sock.Umem().FrameCount() {
+				if o, ok := sock.Frames.Owner(uint64(i * sock.Umem().FrameSize())); ok {
+					c.owners[o]++
+				}
+			}
+			done <- c
+		})
+		c = <-done
+		if c.owners[xdp.OwnerTX] == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	t.Logf("UMEM frames by owner once idle: %v", c.owners)
+	assert.Zero(t, c.owners[xdp.OwnerTX], "frames stranded on the TX ring")
+	assert.LessOrEqual(t, c.owners[xdp.OwnerApp], 64, "frames lent to the poller: at most its spare batch")
+	assert.Zero(t, c.violations, "frames the kernel handed back that it did not hold")
 }
 
 // TestLinkFlapGenericLab: the same flap of xdpnet's end with the steering
