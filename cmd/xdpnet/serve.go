@@ -15,6 +15,7 @@ import (
 	"github.com/xdpnet/xdpnet/fastpath"
 	"github.com/xdpnet/xdpnet/internal/httpsvc"
 	"github.com/xdpnet/xdpnet/internal/services"
+	"github.com/xdpnet/xdpnet/nic"
 	"github.com/xdpnet/xdpnet/sockapi"
 )
 
@@ -115,6 +116,11 @@ func serve(args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "xdpnet: http: %d request(s), %d byte(s) sent, %d byte(s) hashed\n", hs.Requests, hs.Sent, hs.Hashed)
 	}
 	if err := context.Cause(ctx); !errors.Is(err, context.Canceled) {
+		if errors.Is(err, nic.ErrInterfaceRemoved) && closeErr != nil && closeErr.Error() == err.Error() {
+			// One line that says what happened to what: Close's error
+			// is the same failure again.
+			return fmt.Errorf("%s: %w", c.iface, nic.ErrInterfaceRemoved)
+		}
 		return fmt.Errorf("serve: %w", errors.Join(err, closeErr))
 	}
 	if closeErr != nil {
