@@ -16,7 +16,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/vishvananda/netlink"
 
 	"github.com/xdpnet/xdpnet/fastpath"
 	"github.com/xdpnet/xdpnet/internal/lab"
@@ -231,13 +230,7 @@ func TestInterfaceRemovedLab(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 
-	require.NoError(t, l.Local.Do(func() error {
-		link, err := netlink.LinkByName(l.Local.Link)
-		if err != nil {
-			return err
-		}
-		return netlink.LinkDel(link)
-	}))
+	require.NoError(t, l.Local.DeleteLink())
 	deleted := time.Now()
 	select {
 	case <-s.Failed():

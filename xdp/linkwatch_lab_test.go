@@ -6,7 +6,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/vishvananda/netlink"
 
 	"github.com/xdpnet/xdpnet/internal/lab"
 	"github.com/xdpnet/xdpnet/xdp"
@@ -57,13 +56,7 @@ func TestLinkWatchLab(t *testing.T) {
 		p.Park()
 		parked <- time.Since(start)
 	}()
-	require.NoError(t, l.Local.Do(func() error {
-		link, err := netlink.LinkByName(l.Local.Link)
-		if err != nil {
-			return err
-		}
-		return netlink.LinkDel(link)
-	}))
+	require.NoError(t, l.Local.DeleteLink())
 	deleted := time.Now()
 	select {
 	case <-w.Gone():

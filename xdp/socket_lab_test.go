@@ -6,7 +6,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/xdpnet/xdpnet/internal/lab"
@@ -100,13 +99,7 @@ func TestSocketOnVeth(t *testing.T) {
 		// Drain the completion ring first: this kernel completes even
 		// the invalid descriptor of the subtest before.
 		sock.Reap(uint32(sock.Completion.Size()))
-		require.NoError(t, l.Local.Do(func() error {
-			link, err := netlink.LinkByName(l.Local.Link)
-			if err != nil {
-				return err
-			}
-			return netlink.LinkSetDown(link)
-		}))
+		require.NoError(t, l.Local.SetLinkUp(false))
 		addr, _ := sock.Frames.Alloc(xdp.OwnerTX)
 		idx, _ := sock.TX.Reserve(1)
 		sock.TX.Set(idx, xdp.Desc{Addr: addr, Len: 60})

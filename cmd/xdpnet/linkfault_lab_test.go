@@ -90,7 +90,7 @@ func TestServeInterfaceRemoved(t *testing.T) {
 	l := lab.New(t, lab.Config{})
 	s := startServe(t, l, bin)
 	assert.Contains(t, s.next(t), "xdpnet: serving")
-	l.Local.Run(t, "ip", "link", "del", l.Local.Link)
+	require.NoError(t, l.Local.DeleteLink())
 	exited := make(chan error, 1)
 	go func() {
 		for range s.lines { // the statistics serve prints as it stops

@@ -116,3 +116,15 @@ func (h *Host) SetLinkUp(up bool) error {
 		return netlink.LinkSetDown(link)
 	})
 }
+
+// DeleteLink deletes h's veth end, and with it the other end: for tests
+// of an interface that goes away for good. The lab's teardown copes.
+func (h *Host) DeleteLink() error {
+	return h.Do(func() error {
+		link, err := netlink.LinkByName(h.Link)
+		if err != nil {
+			return err
+		}
+		return netlink.LinkDel(link)
+	})
+}
