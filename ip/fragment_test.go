@@ -220,3 +220,43 @@ func TestWriteHeaderSizes(t *testing.T) {
 	_, err = df.WriteHeader(b, far, wire.ProtoUDP, 1481)
 	assert.ErrorIs(t, err, ErrTooBig, "UDP with DF: the MTU at most")
 }
+
+// FuzzFragment cuts datagrams of any size, with any option bytes, at any
+// MTU: no fragment exceeds the MTU, and the peer's reassembly gives back
+// the payload.
+func FuzzFragment(f *testing.F) {
+	f.Add(uint16(3000), uint16(1500), []byte{})
+	f.Add(uint16(65515), uint16(68), []byte{7, 7, 4, 0, 0, 0, 0, 1})
+	f.Add(uint16(100), uint16(76), []byte{0x83, 3, 9, 0xff})
+	l, p := newLayer(f), peerLayer(f)
+	f.Fuzz(func(t *testing.T, size, mtu uint16, opts []byte) {
+		opts = opts[:min(len(opts), 40)&^3]
+		if int(size)+20+len(opts) > maxPacket || mtu < minMTU {
+			return
+		}
+		pkt := wire.IPv4(pk{src: ours, dst: peer, proto: wire.ProtoUDP, ttl: 64, id: size, opts: opts, payload: pattern(int(size), byte(mtu))}.build())
+		n := Fragments(pkt, int(mtu))
+		if n == 0 {
+			require.Less(t, int(mtu), pkt.HeaderLen()+8, "only a header that leaves no 8 bytes cannot be cut")
+			return
+		}
+		b := make([]byte, maxPacket)
+		var d Datagram
+		ok := false
+		for i := range n {
+			m := l.WriteFragment(b, pkt, int(mtu), i)
+			if n == 1 {
+				require.Equal(t, len(pkt), m, "a datagram that fits goes whole")
+			} else {
+				require.LessOrEqual(t, m, int(mtu), "fragment %d of %d", i, n)
+			}
+			if n <= maxFrags {
+				d, ok = p.Input(0, b[:m])
+			}
+		}
+		if n <= maxFrags {
+			require.True(t, ok)
+			require.Equal(t, []byte(pkt.Payload()), d.Payload)
+		}
+	})
+}
