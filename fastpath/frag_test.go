@@ -9,10 +9,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/xdpnet/xdpnet/fastpath"
 	"github.com/xdpnet/xdpnet/internal/wire"
 	"github.com/xdpnet/xdpnet/ip"
 	"github.com/xdpnet/xdpnet/nic"
 	"github.com/xdpnet/xdpnet/tcp"
+	"github.com/xdpnet/xdpnet/udp"
 )
 
 // payloadOf is n bytes of a pattern that no offset error hides.
@@ -178,4 +180,34 @@ func TestFragmentationDoesNotAllocate(t *testing.T) {
 	assert.EqualValues(t, 502, st.ICMP.OutEchoReps, "every ping was answered")
 	assert.EqualValues(t, 502*(3+6), st.IP.FragCreates, "3 fragments a reply, 6 a datagram")
 	assert.EqualValues(t, 502*(3+6), s.Stats().TxFrames-1, "all sent (and one ARP announcement)")
+}
+
+// TestUDPDontFragment: with UDP.DontFragment (IP_PMTUDISC_DO for every
+// socket) a datagram over the MTU is refused and one that fits carries DF.
+func TestUDPDontFragment(t *testing.T) {
+	a, b := nic.NewPipe(nic.PipeConfig{})
+	p, err := fastpath.New(fastpath.Config{Link: a, IP: ip.Config{Addr: netip.PrefixFrom(stackAddr, 24)}, UDP: udp.Config{DontFragment: true}})
+	require.NoError(t, err)
+	require.NoError(t, p.ARP().AddStatic(0, peerAddr, b.MAC()))
+	ep, err := p.UDP().Bind(netip.AddrPortFrom(netip.Addr{}, 4000))
+	require.NoError(t, err)
+	_, err = ep.WriteTo(make([]byte, 1473), netip.AddrPortFrom(peerAddr, 9))
+	assert.ErrorIs(t, err, syscall.EMSGSIZE)
+	_, err = ep.WriteTo(make([]byte, 1472), netip.AddrPortFrom(peerAddr, 9))
+	require.NoError(t, err)
+	_, err = p.Poll(time.Millisecond)
+	require.NoError(t, err)
+	fs := make([]nic.Frame, 4)
+	n, err := b.Receive(fs)
+	require.NoError(t, err)
+	var udps []wire.IPv4
+	for _, f := range fs[:n] {
+		if e := wire.Ethernet(f.Data); e.Type() == wire.EtherTypeIPv4 {
+			udps = append(udps, wire.IPv4(e.Payload()))
+		}
+	}
+	require.Len(t, udps, 1)
+	assert.True(t, udps[0].DontFragment())
+	assert.Equal(t, 1500, udps[0].TotalLen())
+	b.Release(fs[:n])
 }
