@@ -1,6 +1,7 @@
 package sockapi
 
 import (
+	"github.com/xdpnet/xdpnet/arp"
 	"github.com/xdpnet/xdpnet/fastpath"
 	"github.com/xdpnet/xdpnet/ip"
 	"github.com/xdpnet/xdpnet/nic"
@@ -13,6 +14,7 @@ import (
 type QueueStats struct {
 	Link   nic.Stats
 	Poller fastpath.Stats
+	ARP    arp.Stats
 	IP     ip.Stats
 	UDP    udp.Stats
 	TCP    tcp.Stats
@@ -26,7 +28,7 @@ func (s *Stack) Stats() []QueueStats {
 	for q, p := range s.pollers {
 		read := func() {
 			out[q] = QueueStats{
-				Link: p.Link().Stats(), Poller: p.Stats(), IP: p.IP().Stats(),
+				Link: p.Link().Stats(), Poller: p.Stats(), ARP: p.ARP().Stats(), IP: p.IP().Stats(),
 				UDP: p.UDP().Stats(), TCP: p.TCP().Stats(),
 			}
 		}

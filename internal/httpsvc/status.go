@@ -18,6 +18,9 @@ func StackStatus(s *sockapi.Stack) func(w io.Writer) {
 				q, st.Link.RxFrames, st.Link.TxFrames, st.Link.RxDropped,
 				st.TCP.ActiveOpens, st.TCP.PassiveOpens, st.TCP.InSegs, st.TCP.OutSegs, st.TCP.RetransSegs,
 				st.UDP.InDatagrams, st.UDP.OutDatagrams)
+			a := st.ARP
+			fmt.Fprintf(w, "queue %d ARP: %d entries; requests in %d, out %d; replies in %d, out %d; new MACs refused: %d locked out, %d unsolicited; %d conflicts\n",
+				q, a.Entries, a.RequestsIn, a.RequestsOut, a.RepliesIn, a.RepliesOut, a.LockedOut, a.Unsolicited, a.Conflicts)
 		}
 	}
 }
