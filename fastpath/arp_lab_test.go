@@ -19,12 +19,16 @@ import (
 	"github.com/xdpnet/xdpnet/xdp/steer"
 )
 
-// spoofedReply is an Ethernet frame carrying an ARP reply, unicast to
-// (toMAC, to), that claims the peer's address is at mac.
-func spoofedReply(mac net.HardwareAddr, peer netip.Addr, toMAC net.HardwareAddr, to netip.Addr) []byte {
+// spoofed is an Ethernet frame carrying an ARP packet with operation op,
+// unicast to (toMAC, to), that claims the peer's address is at mac.
+func spoofed(op uint16, mac net.HardwareAddr, peer netip.Addr, toMAC net.HardwareAddr, to netip.Addr) []byte {
 	b := make([]byte, wire.EthernetLen+wire.ARPLen)
 	wire.Ethernet(b).Encode(toMAC, mac, wire.EtherTypeARP)
-	wire.ARPFields{Op: wire.ARPReply, SenderMAC: mac, SenderIP: peer, TargetMAC: toMAC, TargetIP: to}.Encode(b[wire.EthernetLen:])
+	f := wire.ARPFields{Op: op, SenderMAC: mac, SenderIP: peer, TargetIP: to}
+	if op == wire.ARPReply {
+		f.TargetMAC = toMAC
+	}
+	f.Encode(b[wire.EthernetLen:])
 	return b
 }
 
@@ -37,13 +41,21 @@ func kernelNeighMAC(t *testing.T, l *lab.Lab, ip netip.Addr) string {
 	return out
 }
 
-// TestSpoofedARPReplyIgnored: while the kernel peer exchanges UDP echoes
-// with xdpnet, the peer's namespace sends, every 50 ms for 3 s, a unicast
-// ARP reply that remaps the peer's address to another MAC, both to xdpnet
-// and to the Linux kernel on the same interface (198.18.0.1). The kernel
-// takes the spoofed MAC once its locktime is past; xdpnet keeps sending
+// TestSpoofedARPIgnored: while the kernel peer exchanges UDP echoes with
+// xdpnet, the peer's namespace sends, every 50 ms for 3 s, a unicast ARP
+// reply (or a request for our address) that remaps the peer's address to
+// another MAC, both to xdpnet and to the Linux kernel on the same
+// interface (198.18.0.1). The kernel takes the spoofed MAC, from a reply
+// once its locktime is past, from a request at once; xdpnet keeps sending
 // to the real MAC, and every echo comes back.
-func TestSpoofedARPReplyIgnored(t *testing.T) {
+func TestSpoofedARPIgnored(t *testing.T) {
+	for _, op := range []uint16{wire.ARPReply, wire.ARPRequest} {
+		name := map[uint16]string{wire.ARPReply: "reply", wire.ARPRequest: "request"}[op]
+		t.Run(name, func(t *testing.T) { testSpoofedARP(t, op) })
+	}
+}
+
+func testSpoofedARP(t *testing.T, op uint16) {
 	l := lab.New(t, lab.Config{})
 	peer := l.Peer.Addr.Addr()
 	fake := net.HardwareAddr{0x02, 0xde, 0xad, 0xbe, 0xef, 0x01}
@@ -93,8 +105,8 @@ func TestSpoofedARPReplyIgnored(t *testing.T) {
 	}))
 	defer unix.Close(fd)
 	to := &unix.SockaddrLinklayer{Ifindex: l.Peer.Ifindex}
-	toStack := spoofedReply(fake, peer, l.Local.MAC, l.StackAddr)
-	toKernel := spoofedReply(fake, peer, l.Local.MAC, l.Local.Addr.Addr())
+	toStack := spoofed(op, fake, peer, l.Local.MAC, l.StackAddr)
+	toKernel := spoofed(op, fake, peer, l.Local.MAC, l.Local.Addr.Addr())
 
 	start := time.Now()
 	tick := time.NewTicker(50 * time.Millisecond)
@@ -117,9 +129,9 @@ func TestSpoofedARPReplyIgnored(t *testing.T) {
 		}
 		echoes++
 	}
-	t.Logf("%d spoofed replies to each, %d echoes during them", spoofs, echoes)
+	t.Logf("%d spoofed packets to each, %d echoes during them", spoofs, echoes)
 	t.Logf("Linux took the spoofed MAC after %v of spoofing", kernelTook)
-	assert.NotZero(t, kernelTook, "the Linux kernel beside xdpnet takes a spoofed reply past its locktime")
+	assert.NotZero(t, kernelTook, "the Linux kernel beside xdpnet takes the spoofed MAC")
 	assert.Zero(t, failed, "echoes lost while the peer's MAC was spoofed")
 
 	s.stop()
@@ -128,5 +140,5 @@ func TestSpoofedARPReplyIgnored(t *testing.T) {
 	assert.Equal(t, l.Peer.MAC, e.MAC, "xdpnet kept the real MAC")
 	st := s.ARP().Stats()
 	t.Logf("xdpnet ARP: %+v", st)
-	assert.Equal(t, uint64(spoofs), st.LockedOut+st.Unsolicited, "every spoofed reply refused and counted")
+	assert.Equal(t, uint64(spoofs), st.LockedOut+st.Unsolicited, "every spoofed packet refused and counted")
 }
