@@ -39,7 +39,7 @@ func loadForTest(t *testing.T, rules []Rule, noSocket bool) *Program {
 // xskFD returns a fresh AF_XDP socket. The XSKMAP takes a socket that is
 // not bound yet (Linux 6.18 checks only the address family), which is all
 // test runs need: they never deliver to it.
-func xskFD(t *testing.T) int {
+func xskFD(t testing.TB) int {
 	t.Helper()
 	fd, err := unix.Socket(unix.AF_XDP, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
 	require.NoError(t, err, "AF_XDP socket")
