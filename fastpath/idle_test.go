@@ -75,6 +75,9 @@ func newIdleSim(t testing.TB, idle int, keepalive bool) *idleSim {
 		require.Equal(t, tcp.Established, c.State())
 	}
 	require.Zero(t, s.a.TCP().Stats().ListenDrops, "no SYN dropped")
+	if keepalive {
+		require.GreaterOrEqual(t, s.b.TCP().Timers(), idle, "a keepalive timer each")
+	}
 	return s
 }
 
@@ -132,9 +135,12 @@ func (s *idleSim) frames() uint64 { return s.a.pipe.Stats().TxFrames + s.b.pipe.
 // TestIdleConnectionsCostNoWork: the work of a request/response, counted
 // as the connections and timers the two stacks touched (tcp.Table.Visits),
 // is the same with 10,000 idle connections open as with none, by UDP (the
-// inline echo service) and on a TCP echo connection. Walking every
+// inline echo service) and on a TCP echo connection, with the idle ones'
+// keepalive timers running (two hours out) or not. Walking every
 // connection per round (serve's TCP services did, making a ping 13×
-// slower at 20,000) counts thousands per exchange.
+// slower at 20,000), or every far timer when the poller asks for its next
+// deadline before it parks (the one-level timer wheel did), counts
+// thousands per exchange.
 func TestIdleConnectionsCostNoWork(t *testing.T) {
 	const exchanges = 100
 	perExchange := func(s *idleSim, f func(testing.TB)) float64 {
@@ -145,40 +151,50 @@ func TestIdleConnectionsCostNoWork(t *testing.T) {
 		}
 		return float64(s.visits()-v) / exchanges
 	}
-	var udpWork, tcpWork [2]float64
-	for i, idle := range []int{0, 10000} {
-		s := newIdleSim(t, idle, false)
-		udpWork[i] = perExchange(s, s.udpEcho)
-		tcpWork[i] = perExchange(s, s.tcpEcho)
-		t.Logf("%d idle: %.1f visits per UDP echo, %.1f per TCP echo", idle, udpWork[i], tcpWork[i])
+	for _, keepalive := range []bool{false, true} {
+		t.Run(fmt.Sprintf("keepalive=%v", keepalive), func(t *testing.T) {
+			var udpWork, tcpWork [2]float64
+			for i, idle := range []int{0, 10000} {
+				s := newIdleSim(t, idle, keepalive)
+				udpWork[i] = perExchange(s, s.udpEcho)
+				tcpWork[i] = perExchange(s, s.tcpEcho)
+				t.Logf("%d idle: %.1f visits per UDP echo, %.1f per TCP echo", idle, udpWork[i], tcpWork[i])
+			}
+			// Generous: twice the work, and a few visits more.
+			assert.LessOrEqual(t, udpWork[1], 2*udpWork[0]+8, "UDP echo's work grows with idle connections")
+			assert.LessOrEqual(t, tcpWork[1], 2*tcpWork[0]+8, "TCP echo's work grows with idle connections")
+		})
 	}
-	// Generous: twice the work, and a few visits more.
-	assert.LessOrEqual(t, udpWork[1], 2*udpWork[0]+8, "UDP echo's work grows with idle connections")
-	assert.LessOrEqual(t, tcpWork[1], 2*tcpWork[0]+8, "TCP echo's work grows with idle connections")
 }
 
 // BenchmarkIdleConnections measures a request/response between two
 // stacks over the pipe, both pollers on one goroutine, with 0, 1k, 10k
-// and 50k idle TCP connections open between them: ns/op is the round trip, ns/frame the cost of each frame sent
-// and received, visits/op the connections and timers touched. Each
-// stack holds every connection, so the server side (serve's services)
-// and the client side both count.
+// and 50k idle TCP connections open between them, with keepalive on (a
+// timer each, two hours out) or off: ns/op is the round trip, ns/frame
+// the cost of each frame sent and received, visits/op the connections
+// and timers touched. Each stack holds every connection, so the server
+// side (serve's services) and the client side both count.
 func BenchmarkIdleConnections(b *testing.B) {
-	for _, idle := range []int{0, 1000, 10000, 50000} {
-		s := newIdleSim(b, idle, false)
-		for _, rr := range []struct {
-			name string
-			f    func(testing.TB)
-		}{{"udp-echo", s.udpEcho}, {"tcp-echo", s.tcpEcho}} {
-			b.Run(fmt.Sprintf("idle=%d/%s", idle, rr.name), func(b *testing.B) {
-				v, fr := s.visits(), s.frames()
-				b.ReportAllocs()
-				for b.Loop() {
-					rr.f(b)
+	for _, keepalive := range []bool{false, true} {
+		for _, idle := range []int{0, 1000, 10000, 50000} {
+			// A benchmark with sub-benchmarks runs once: the connections
+			// open once per count, and only for the counts asked for.
+			b.Run(fmt.Sprintf("keepalive=%v/idle=%d", keepalive, idle), func(b *testing.B) {
+				s := newIdleSim(b, idle, keepalive)
+				for _, rr := range []struct {
+					name string
+					f    func(testing.TB)
+				}{{"udp-echo", s.udpEcho}, {"tcp-echo", s.tcpEcho}} {
+					b.Run(rr.name, func(b *testing.B) {
+						v, fr := s.visits(), s.frames()
+						b.ReportAllocs()
+						for b.Loop() {
+							rr.f(b)
+						}
+						b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(s.frames()-fr), "ns/frame")
+						b.ReportMetric(float64(s.visits()-v)/float64(b.N), "visits/op")
+					})
 				}
-				n := float64(b.N)
-				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(s.frames()-fr), "ns/frame")
-				b.ReportMetric(float64(s.visits()-v)/n, "visits/op")
 			})
 		}
 	}

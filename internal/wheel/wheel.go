@@ -4,9 +4,16 @@
 // a poller needs for thousands of connections whose retransmission timers
 // restart on nearly every ACK.
 //
+// The ring's slots hold only the timers due in its current turn; timers
+// further out (a keepalive two hours away, a TIME-WAIT's end) wait in a
+// min-heap, O(log n) to start or stop, and move into the ring when their
+// turn comes. So Advance looks only at timers that are due or about to
+// be, and Next at the first busy slot or the heap's top: neither walks
+// the timers of idle connections, which a ring of every timer made Next
+// walk on every call (and so every poller before it parked).
+//
 // Timers are intrusive: the owner embeds a Timer and gets it back when it
-// fires. A timer further out than one turn of the wheel waits in its slot
-// through whole turns. A Wheel is not safe for concurrent use.
+// fires. A Wheel is not safe for concurrent use.
 package wheel
 
 import (
@@ -20,6 +27,7 @@ type Timer struct {
 	at         time.Duration
 	prev, next *Timer
 	wheel      *Wheel
+	heapPos    int // its index in the heap of far timers, plus one; 0 in the ring
 	// Owner is what the timer belongs to, for the fire callback.
 	Owner any
 }
@@ -30,11 +38,67 @@ func (t *Timer) Active() bool { return t.wheel != nil }
 // When is the deadline of a running timer.
 func (t *Timer) When() time.Duration { return t.at }
 
+// level is a ring of slots, each the sentinel of a circular list, and a
+// bitmap of the busy ones.
+type level struct {
+	slots []Timer
+	busy  []uint64
+}
+
+func newLevel(n int) level {
+	l := level{slots: make([]Timer, n), busy: make([]uint64, n/64)}
+	for i := range l.slots {
+		s := &l.slots[i]
+		s.prev, s.next = s, s
+	}
+	return l
+}
+
+// push appends t to slot i.
+func (l *level) push(i int, t *Timer) {
+	s := &l.slots[i]
+	t.prev, t.next = s.prev, s
+	s.prev.next = t
+	s.prev = t
+	l.busy[i/64] |= 1 << (i % 64)
+}
+
+// unlink takes t out of slot i.
+func (l *level) unlink(i int, t *Timer) {
+	t.prev.next, t.next.prev = t.next, t.prev
+	t.prev, t.next = nil, nil
+	if l.slots[i].next == &l.slots[i] {
+		l.busy[i/64] &^= 1 << (i % 64)
+	}
+}
+
+func (l *level) isBusy(i int) bool { return l.busy[i/64]&(1<<(i%64)) != 0 }
+
+// firstBusy returns k, the least offset below n such that slot
+// (from+k) mod len(slots) is busy: O(n/64) words.
+func (l *level) firstBusy(from, n int) (int, bool) {
+	size := len(l.slots)
+	for k := 0; k < n; {
+		i := (from + k) % size
+		word := l.busy[i/64] >> (i % 64)
+		if word == 0 {
+			k += 64 - i%64
+			continue
+		}
+		if k += bits.TrailingZeros64(word); k < n {
+			return k, true
+		}
+	}
+	return 0, false
+}
+
 // Wheel holds timers in slots of a fixed granularity.
 type Wheel struct {
 	gran   time.Duration
-	slots  []Timer  // sentinels of circular lists
-	busy   []uint64 // bitmap of non-empty slots
+	span   time.Duration // a turn of the ring: gran × slots
+	mask   int
+	near   level    // the ring: the timers due in the current turn
+	far    []*Timer // the others: a min-heap by deadline
 	now    time.Duration
 	n      int
 	due    Timer  // sentinel of the timers Advance is firing
@@ -42,18 +106,14 @@ type Wheel struct {
 }
 
 // New returns a wheel of slots (rounded up to a power of two, at least
-// 64) of granularity gran each; it covers slots×gran per turn.
+// 64) of granularity gran each; its ring covers slots×gran per turn.
 func New(gran time.Duration, slots int) *Wheel {
 	n := 64
 	for n < slots {
 		n <<= 1
 	}
-	w := &Wheel{gran: max(gran, 1), slots: make([]Timer, n), busy: make([]uint64, n/64)}
-	for i := range w.slots {
-		s := &w.slots[i]
-		s.prev, s.next = s, s
-	}
-	return w
+	gran = max(gran, 1)
+	return &Wheel{gran: gran, span: gran * time.Duration(n), mask: n - 1, near: newLevel(n)}
 }
 
 // Visits counts the timers Advance and Next looked at, a measure of their
@@ -63,7 +123,7 @@ func (w *Wheel) Visits() uint64 { return w.visits }
 // Len is the number of running timers.
 func (w *Wheel) Len() int { return w.n }
 
-func (w *Wheel) slot(at time.Duration) int { return int(uint64(at/w.gran) & uint64(len(w.slots)-1)) }
+func (w *Wheel) nearSlot(at time.Duration) int { return int(uint64(at/w.gran) & uint64(w.mask)) }
 
 // Schedule (re)starts t to fire at at. A time already past fires on the
 // next Advance.
@@ -71,15 +131,21 @@ func (w *Wheel) Schedule(t *Timer, at time.Duration) {
 	if t.wheel != nil {
 		t.wheel.Stop(t)
 	}
-	at = max(at, w.now)
-	i := w.slot(at)
-	s := &w.slots[i]
-	t.at, t.wheel = at, w
-	t.prev, t.next = s.prev, s
-	s.prev.next = t
-	s.prev = t
-	w.busy[i/64] |= 1 << (i % 64)
+	t.at, t.wheel = max(at, w.now), w
 	w.n++
+	w.place(t)
+}
+
+// place puts t in the ring if it is due in the current turn, else in
+// the heap.
+func (w *Wheel) place(t *Timer) {
+	if t.at/w.span == w.now/w.span {
+		w.near.push(w.nearSlot(t.at), t)
+		return
+	}
+	w.far = append(w.far, t)
+	t.heapPos = len(w.far)
+	w.up(len(w.far) - 1)
 }
 
 // Stop stops t if it runs.
@@ -87,53 +153,39 @@ func (w *Wheel) Stop(t *Timer) {
 	if t.wheel != w {
 		return
 	}
-	t.prev.next, t.next.prev = t.next, t.prev
-	t.prev, t.next, t.wheel = nil, nil, nil
-	w.n--
-	if i := w.slot(t.at); w.slots[i].next == &w.slots[i] {
-		w.busy[i/64] &^= 1 << (i % 64)
+	if t.heapPos > 0 {
+		w.remove(t.heapPos - 1)
+	} else {
+		w.near.unlink(w.nearSlot(t.at), t)
 	}
+	t.wheel = nil
+	w.n--
 }
 
 // Advance moves the wheel to now and calls fire for every timer due,
 // stopped before the call (so fire may schedule it again, or stop
-// others). Timers fire in slot order; within a slot, in the order they
-// were scheduled. A timer that fire schedules at or before now fires on
-// the next Advance, not this one, so Advance always ends.
+// others). Timers fire near enough in deadline order: by slot of the
+// granularity, except that after a pause past the end of a turn the
+// heap's due timers come before those of the new turn's ring. A timer that fire schedules at or
+// before now fires on the next Advance, not this one, so Advance always
+// ends.
 func (w *Wheel) Advance(now time.Duration, fire func(*Timer)) {
 	if now < w.now {
 		return
 	}
-	from, to := w.now/w.gran, now/w.gran
-	if to-from >= time.Duration(len(w.slots)) {
-		from = to - time.Duration(len(w.slots)) + 1 // a whole turn visits every slot
-	}
-	w.now = now
 	due := &w.due
 	due.prev, due.next = due, due
-	for tick := from; tick <= to; tick++ {
-		i := int(uint64(tick) & uint64(len(w.slots)-1))
-		if w.busy[i/64]&(1<<(i%64)) == 0 {
-			continue
-		}
-		// Move the due timers to the due list first: fire may then stop
-		// or schedule any timer without disturbing this walk.
-		s := &w.slots[i]
-		for t := s.next; t != s; {
-			w.visits++
-			next := t.next
-			if t.at <= now {
-				t.prev.next, t.next.prev = t.next, t.prev
-				t.prev, t.next = due.prev, due
-				due.prev.next = t
-				due.prev = t
-			}
-			t = next
-		}
-		if s.next == s {
-			w.busy[i/64] &^= 1 << (i % 64)
-		}
+	perTurn := w.span / w.gran
+	oldTurn, newTurn := w.now/w.span, now/w.span
+	if newTurn == oldTurn {
+		w.collect(w.now/w.gran, now/w.gran, now)
+	} else {
+		// The ring holds only the old turn's timers: all due.
+		w.collect(w.now/w.gran, (oldTurn+1)*perTurn-1, now)
+		w.cascade(newTurn, now)
+		w.collect(newTurn*perTurn, now/w.gran, now)
 	}
+	w.now = now
 	for due.next != due {
 		t := due.next
 		t.prev.next, t.next.prev = t.next, t.prev
@@ -143,38 +195,125 @@ func (w *Wheel) Advance(now time.Duration, fire func(*Timer)) {
 	}
 }
 
-// Next returns the earliest deadline of a running timer, if any. It
-// scans the slot bitmap from now: O(slots/64) words and the timers of the
-// first busy slot with one due this turn.
+// collect moves the timers due by now in ring slots from..to (in units
+// of the granularity, within one turn) to the due list. A slot holds only
+// timers of its own tick, so this looks at due timers and those of now's
+// own slot only.
+func (w *Wheel) collect(from, to, now time.Duration) {
+	for tick := from; tick <= to; tick++ {
+		i := int(uint64(tick) & uint64(w.mask))
+		if !w.near.isBusy(i) {
+			continue
+		}
+		s := &w.near.slots[i]
+		for t := s.next; t != s; {
+			w.visits++
+			next := t.next
+			if t.at <= now {
+				w.near.unlink(i, t)
+				w.pushDue(t)
+			}
+			t = next
+		}
+	}
+}
+
+// cascade takes from the heap the timers due by the end of turn, which
+// is now's: those due by now go to the due list, the others to the ring.
+func (w *Wheel) cascade(turn, now time.Duration) {
+	for len(w.far) > 0 && w.far[0].at/w.span <= turn {
+		t := w.far[0]
+		w.remove(0)
+		if t.at <= now {
+			w.pushDue(t)
+		} else {
+			w.near.push(w.nearSlot(t.at), t)
+		}
+	}
+}
+
+func (w *Wheel) pushDue(t *Timer) {
+	due := &w.due
+	t.prev, t.next = due.prev, due
+	due.prev.next = t
+	due.prev = t
+}
+
+// Next returns the earliest deadline of a running timer, if any: the
+// first busy slot's earliest (O(slots/64) words and that slot's timers),
+// or the heap's top.
 func (w *Wheel) Next() (time.Duration, bool) {
 	if w.n == 0 {
 		return 0, false
 	}
-	start := w.slot(w.now)
-	n := len(w.slots)
-	best, found := time.Duration(0), false
-	for k := 0; k < n; {
-		i := (start + k) % n
-		word := w.busy[i/64] >> (i % 64)
-		if word == 0 {
-			k += 64 - i%64
-			continue
-		}
-		skip := bits.TrailingZeros64(word)
-		k += skip
-		i = (start + k) % n
-		s := &w.slots[i]
-		turnEnd := (w.now/w.gran + time.Duration(k) + 1) * w.gran
+	// The ring's timers are all in the current turn, at or after now's
+	// slot.
+	cur := w.nearSlot(w.now)
+	if k, ok := w.near.firstBusy(cur, len(w.near.slots)-cur); ok {
+		s := &w.near.slots[cur+k]
+		best := s.next.at
 		for t := s.next; t != s; t = t.next {
 			w.visits++
-			if !found || t.at < best {
-				best, found = t.at, true
+			best = min(best, t.at)
+		}
+		return best, true
+	}
+	return w.far[0].at, true
+}
+
+// The heap of far timers: each knows its index (Timer.heapPos, plus one), so
+// Stop removes it in O(log n).
+
+func (w *Wheel) swap(i, j int) {
+	w.far[i], w.far[j] = w.far[j], w.far[i]
+	w.far[i].heapPos, w.far[j].heapPos = i+1, j+1
+}
+
+// up moves the timer at i towards the root while it is due before its
+// parent.
+func (w *Wheel) up(i int) {
+	for i > 0 {
+		w.visits++
+		p := (i - 1) / 2
+		if w.far[p].at <= w.far[i].at {
+			return
+		}
+		w.swap(i, p)
+		i = p
+	}
+}
+
+// down moves the timer at i towards the leaves while a child is due
+// before it.
+func (w *Wheel) down(i int) {
+	for {
+		w.visits++
+		least := i
+		for _, c := range [2]int{2*i + 1, 2*i + 2} {
+			if c < len(w.far) && w.far[c].at < w.far[least].at {
+				least = c
 			}
 		}
-		if found && best < turnEnd {
-			return best, true // nothing in a later slot can be earlier
+		if least == i {
+			return
 		}
-		k++
+		w.swap(i, least)
+		i = least
 	}
-	return best, found
+}
+
+// remove takes the timer at i out of the heap.
+func (w *Wheel) remove(i int) {
+	t, last := w.far[i], len(w.far)-1
+	if i != last {
+		w.swap(i, last)
+	}
+	w.far[last] = nil
+	w.far = w.far[:last]
+	if i < last {
+		w.down(i)
+		w.up(i)
+	}
+	t.heapPos = 0
+	t.prev, t.next = nil, nil
 }
