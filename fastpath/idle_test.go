@@ -132,6 +132,40 @@ func (s *idleSim) visits() uint64 { return s.a.TCP().Visits() + s.b.TCP().Visits
 // frames is the number of frames both stacks sent.
 func (s *idleSim) frames() uint64 { return s.a.pipe.Stats().TxFrames + s.b.pipe.Stats().TxFrames }
 
+// TestTCPServicesServeOnNews: serve's TCP services, which visit only the
+// connections the poller told them had news, keep every stream moving
+// through buffers much smaller than the data: echo gives back 64 KiB
+// through 1 KiB windows (it waits for room, then hears of it), discard
+// takes 64 KiB, chargen keeps sending as its data is acknowledged.
+func TestTCPServicesServeOnNews(t *testing.T) {
+	s := newIdleSim(t, 0, false)
+	dial := func(port uint16) *tcp.Conn {
+		c, err := s.b.TCP().Dial(s.now, netip.AddrPort{}, netip.AddrPortFrom(stackAddr, port))
+		require.NoError(t, err)
+		return c
+	}
+	echo, discard, chargen := dial(services.EchoPort), dial(services.DiscardPort), dial(services.ChargenPort)
+	const size = 64 << 10
+	sent, echoed, generated := 0, 0, 0
+	out, in := make([]byte, 512), make([]byte, 4096)
+	for i := 0; echoed < size || generated < size || s.tcpSvc.Stats().Discarded < size; i++ {
+		require.Less(t, i, 100000, "echoed %d, generated %d, discarded %d", echoed, generated, s.tcpSvc.Stats().Discarded)
+		if sent < 2*size {
+			for _, c := range []*tcp.Conn{echo, discard} {
+				if n, _ := c.Write(out[:min(len(out), 2*size-sent)]); c == echo {
+					sent += n
+				}
+			}
+		}
+		n, _ := echo.Read(in)
+		echoed += n
+		n, _ = chargen.Read(in)
+		generated += n
+		s.round(t)
+	}
+	assert.EqualValues(t, 4, s.tcpSvc.Stats().Active, "the three and the idle sim's echo connection")
+}
+
 // TestIdleConnectionsCostNoWork: the work of a request/response, counted
 // as the connections and timers the two stacks touched (tcp.Table.Visits),
 // is the same with 10,000 idle connections open as with none, by UDP (the
