@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/xdpnet/xdpnet/xdp"
@@ -45,6 +47,7 @@ type XDPConfig struct {
 type XDPDevice struct {
 	umem  *xdp.Umem
 	prog  *steer.Program
+	mu    sync.Mutex // guards links against the watch's goroutine
 	links []*XDPLink
 	watch *xdp.LinkWatch
 	gone  <-chan struct{} // the watch's, kept past Close
@@ -64,6 +67,9 @@ type XDPLink struct {
 	mac    net.HardwareAddr
 	mtu    int
 	stats  Stats
+	// upAgain is set by the device's watch when the interface is back
+	// up, for Receive to kick the TX ring (see XDPDevice.linkUp).
+	upAgain atomic.Bool
 }
 
 // OpenXDP binds an AF_XDP socket to each of cfg's queues and attaches the
@@ -87,7 +93,7 @@ func OpenXDP(cfg XDPConfig) (_ *XDPDevice, err error) {
 		return nil, fmt.Errorf("not an Ethernet interface (hardware address %q)", ifi.HardwareAddr)
 	}
 	// Watched from before the first bind, so that no removal is missed.
-	if d.watch, err = xdp.WatchLink(ifi.Index); err != nil {
+	if d.watch, err = xdp.WatchLink(ifi.Index, d.linkUp); err != nil {
 		return nil, err
 	}
 	d.gone = d.watch.Gone()
@@ -122,9 +128,10 @@ func OpenXDP(cfg XDPConfig) (_ *XDPDevice, err error) {
 		if err != nil {
 			return nil, err
 		}
-		link := &XDPLink{umem: d.umem, sock: sock, mac: ifi.HardwareAddr, mtu: ifi.MTU}
+		link := &XDPLink{umem: d.umem, sock: sock, parker: sock.NewParker(), mac: ifi.HardwareAddr, mtu: ifi.MTU}
+		d.mu.Lock()
 		d.links = append(d.links, link)
-		link.parker = sock.NewParker()
+		d.mu.Unlock()
 		if err := d.prog.Register(q, sock.FD()); err != nil {
 			return nil, err
 		}
@@ -143,6 +150,20 @@ func (d *XDPDevice) Program() *steer.Program { return d.prog }
 // sockets never send or receive again. A link that is merely down makes
 // Transmit return ErrLinkDown instead, and comes back.
 func (d *XDPDevice) Gone() <-chan struct{} { return d.gone }
+
+// linkUp runs on the watch's goroutine when the interface is back up. The
+// frames sendto left on the TX rings while it was down (ENETDOWN) would
+// wait for the next transmit, which may be a TCP retransmission seconds
+// away after the RTO's backoff; so each link's poller is woken to kick
+// its ring (the socket is the poller's: only it makes the syscall).
+func (d *XDPDevice) linkUp() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, l := range d.links {
+		l.upAgain.Store(true)
+		l.parker.Wake()
+	}
+}
 
 // Close detaches the steering program and frees the sockets and the UMEM.
 func (d *XDPDevice) Close() error {
@@ -173,6 +194,11 @@ func (l *XDPLink) Socket() *xdp.Socket { return l.sock }
 func (l *XDPLink) Receive(fs []Frame) (int, error) {
 	if l.sock == nil {
 		return 0, ErrClosed
+	}
+	if l.upAgain.Load() && l.upAgain.Swap(false) {
+		// Back up: what waited on the TX ring goes now. An error
+		// means it went down again, and the next Transmit says so.
+		_ = l.sock.Kick()
 	}
 	rx, frames := l.sock.RX, l.sock.Frames
 	idx, n := rx.Peek(uint32(len(fs)))

@@ -23,6 +23,8 @@ import (
 type LinkWatch struct {
 	f       *os.File
 	ifindex int32
+	up      func() // called when the interface comes (back) up
+	running int    // the last state seen: 0 unknown, 1 up, -1 down
 	gone    chan struct{}
 	goneOne sync.Once
 	done    chan struct{} // closed when the reading goroutine returns
@@ -34,8 +36,11 @@ type LinkWatch struct {
 const linkQuerySeq = 1
 
 // WatchLink starts watching the interface ifindex of the caller's network
-// namespace (the calling OS thread's, as for the sockets).
-func WatchLink(ifindex int) (*LinkWatch, error) {
+// namespace (the calling OS thread's, as for the sockets). If up is not
+// nil, the watch's goroutine calls it each time the interface comes back
+// up and running (administratively up, with carrier) after it was seen
+// down.
+func WatchLink(ifindex int, up func()) (*LinkWatch, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("xdp: link watch: netlink socket: %w", err)
@@ -45,7 +50,7 @@ func WatchLink(ifindex int) (*LinkWatch, error) {
 		return nil, fmt.Errorf("xdp: link watch: bind: %w", err)
 	}
 	w := &LinkWatch{
-		f: os.NewFile(uintptr(fd), "rtnetlink"), ifindex: int32(ifindex),
+		f: os.NewFile(uintptr(fd), "rtnetlink"), ifindex: int32(ifindex), up: up,
 		gone: make(chan struct{}), done: make(chan struct{}),
 	}
 	// Subscribed first, asked second: an interface removed before the
@@ -124,6 +129,7 @@ func (w *LinkWatch) run() {
 			if w.removes(m) {
 				w.goneOne.Do(func() { close(w.gone) })
 			}
+			w.follow(m)
 		}
 	}
 }
@@ -133,11 +139,31 @@ func (w *LinkWatch) run() {
 func (w *LinkWatch) removes(m syscall.NetlinkMessage) bool {
 	switch m.Header.Type {
 	case unix.RTM_DELLINK:
-		// struct ifinfomsg: family, pad, type (2), index (4), flags, change.
 		return len(m.Data) >= unix.SizeofIfInfomsg && int32(binary.NativeEndian.Uint32(m.Data[4:])) == w.ifindex
 	case unix.NLMSG_ERROR:
 		return m.Header.Seq == linkQuerySeq && len(m.Data) >= 4 &&
 			-int32(binary.NativeEndian.Uint32(m.Data)) == int32(unix.ENODEV)
 	}
 	return false
+}
+
+// follow notes the interface's state from m, if m is a link message about
+// it, and calls up when it comes back.
+func (w *LinkWatch) follow(m syscall.NetlinkMessage) {
+	// struct ifinfomsg: family, pad, type (2), index (4), flags (4), change.
+	if m.Header.Type != unix.RTM_NEWLINK || len(m.Data) < unix.SizeofIfInfomsg ||
+		int32(binary.NativeEndian.Uint32(m.Data[4:])) != w.ifindex {
+		return
+	}
+	flags := binary.NativeEndian.Uint32(m.Data[8:])
+	state := -1
+	// IFF_LOWER_UP is the carrier itself; IFF_RUNNING (the operational
+	// state) may follow it later.
+	if flags&unix.IFF_UP != 0 && flags&unix.IFF_LOWER_UP != 0 {
+		state = 1
+	}
+	if state == 1 && w.running == -1 && w.up != nil {
+		w.up()
+	}
+	w.running = state
 }

@@ -1,6 +1,7 @@
 package xdp_test
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,15 +13,16 @@ import (
 )
 
 // TestLinkWatchLab: what a socket and a LinkWatch see of their veth. A
-// flap is no removal; once the veth is deleted the watch says so at once,
+// flap is no removal, and the watch says when the link is back; once the veth is deleted the watch says so at once,
 // sendto says ENXIO, and a parker on the unbound socket is not woken (the
 // socket's poll reports nothing), which is why the watch exists.
 func TestLinkWatchLab(t *testing.T) {
 	l := lab.New(t, lab.Config{})
 	sock := smallSocketOn(t, l)
 	var w *xdp.LinkWatch
+	var ups atomic.Int32
 	require.NoError(t, l.Local.Do(func() (err error) {
-		w, err = xdp.WatchLink(l.Local.Ifindex)
+		w, err = xdp.WatchLink(l.Local.Ifindex, func() { ups.Add(1) })
 		return err
 	}))
 	defer w.Close()
@@ -39,8 +41,17 @@ func TestLinkWatchLab(t *testing.T) {
 	}
 	assert.EqualValues(t, 1, reaped, "the frame dropped for want of carrier came back")
 	require.NoError(t, l.Peer.SetLinkUp(true))
+
+	// Our end down and up: the watch says it is back. (Not asserted for
+	// the peer's flap above: the kernel reports a carrier change later,
+	// from its linkwatch work, and a flap that short may never show.)
+	before := ups.Load()
 	require.NoError(t, l.Local.SetLinkUp(false))
 	require.NoError(t, l.Local.SetLinkUp(true))
+	for deadline := time.Now().Add(5 * time.Second); ups.Load() == before && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	assert.Equal(t, before+1, ups.Load(), "up is called once when the link comes back up")
 	select {
 	case <-w.Gone():
 		t.Fatal("a flap is not a removal")
@@ -72,7 +83,7 @@ func TestLinkWatchLab(t *testing.T) {
 	// first answer.
 	var late *xdp.LinkWatch
 	require.NoError(t, l.Local.Do(func() (err error) {
-		late, err = xdp.WatchLink(l.Local.Ifindex)
+		late, err = xdp.WatchLink(l.Local.Ifindex, nil)
 		return err
 	}))
 	defer late.Close()
