@@ -77,7 +77,9 @@ func wantRedirect(rules []Rule, addrs []netip.Addr, frame []byte) bool {
 // that is not the stack's (the host's own traffic would vanish), nor pass
 // one that is. aim steers the fuzzer towards the interesting shapes: its
 // low bits make the frame IPv4 or ARP, its next bits put one of
-// fuzzAims where the program looks for an address. Frames too short for
+// fuzzAims where the program looks for an address, and the bits above
+// make the IPv4 version and IHL, or the ARP hardware and protocol fields,
+// valid. Frames too short for
 // an Ethernet header cannot be test-run (the kernel answers EINVAL).
 func FuzzClassify(f *testing.F) {
 	lab.RequireRoot(f) // loading BPF programs needs CAP_BPF and CAP_NET_ADMIN
@@ -115,9 +117,11 @@ func FuzzClassify(f *testing.F) {
 	} {
 		f.Add(seed, uint8(0))
 	}
-	f.Add(make([]byte, 60), uint8(1|1<<2)) // zeros made IPv4 to ourAddr
-	f.Add(make([]byte, 60), uint8(3|2<<2)) // zeros made ARP for another
-	f.Add(make([]byte, 80), uint8(1|1<<2)) // zeros made IPv4 to ourAddr, IHL zero
+	f.Add(make([]byte, 60), uint8(1|1<<2))           // zeros made IPv4 to ourAddr
+	f.Add(make([]byte, 60), uint8(3|3<<2))           // zeros made ARP for another
+	f.Add(make([]byte, 80), uint8(1|1<<2))           // zeros made IPv4 to ourAddr, IHL zero
+	f.Add(make([]byte, 80), uint8(1|1<<2|0x10|3<<5)) // zeros made IPv4 to ourAddr, IHL 8
+	f.Add(make([]byte, 60), uint8(3|2<<2|0x10))      // zeros made ARP for our second address
 	f.Fuzz(func(t *testing.T, frame []byte, aim uint8) {
 		frame = frame[:min(len(frame), 1600)] // a test run takes one page at most
 		if len(frame) >= ethLen && aim&1 != 0 {
@@ -133,6 +137,15 @@ func FuzzClassify(f *testing.F) {
 				copy(frame[arpTPAOff:], a[:])
 			} else {
 				copy(frame[ipDstOff:], a[:])
+			}
+		}
+		if aim&0x10 != 0 && len(frame) >= ethLen+arpIPv4Len {
+			// The fixed fields right: IPv4 version 4 and an IHL of 5
+			// to 12 words, or ARP for IPv4 over Ethernet.
+			if binary.BigEndian.Uint16(frame[12:]) == etherTypeARP {
+				copy(frame[arpHTypeOff:], []byte{0, 1, 8, 0, 6, 4})
+			} else {
+				frame[ipVerIHLOff] = 0x45 + aim>>5
 			}
 		}
 		for i, p := range progs {
