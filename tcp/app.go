@@ -103,7 +103,7 @@ func (t *Table) NextAcceptable() (*Listener, bool) {
 
 // HasOutput reports whether segments wait for Output: a poller that ran
 // out of transmit buffers keeps polling rather than sleep on them.
-func (t *Table) HasOutput() bool { return t.txHead < len(t.txq) || t.nrsts > 0 }
+func (t *Table) HasOutput() bool { return t.txHead < len(t.txq) || t.nreplies > 0 }
 
 // ReadCap is the receive ring's room when empty.
 func (s Stream) ReadCap() int { return s.rcv.Cap() }

@@ -34,10 +34,21 @@ type Config struct {
 	// ConnectTimeout, if positive, fails a connect that has not completed
 	// after this long, whatever the retries left.
 	ConnectTimeout time.Duration
-	// Backlog bounds a listener's SYN queue (half-open connections) when
-	// Listen is given none; default 256. The accept queue is bounded by
-	// Listen's backlog argument.
+	// SynBacklog bounds each listener's SYN queue (half-open
+	// connections); default 256. The accept queue is bounded by Listen's
+	// backlog argument. A SYN that finds the SYN queue full is answered
+	// with a SYN cookie, or with NoSyncookies takes the place of the
+	// oldest half-open connection.
 	SynBacklog int
+	// NoSyncookies, if true, turns SYN cookies (RFC 4987 3.6) off. By
+	// default they are on, as Linux's tcp_syncookies=1: used only while a
+	// listener's SYN queue is full.
+	NoSyncookies bool
+	// SynAckRetries is how often a passive open's SYN,ACK is
+	// retransmitted before the half-open connection is dropped (Linux's
+	// tcp_synack_retries, default 5: 63 s with a 1 s initial RTO). A
+	// negative value means none.
+	SynAckRetries int
 	// EphemeralLo and EphemeralHi bound, inclusively, the local ports Dial
 	// picks. Default Linux's ip_local_port_range, 32768–60999.
 	EphemeralLo, EphemeralHi uint16
@@ -97,6 +108,7 @@ func (c Config) withDefaults() (Config, error) {
 	c.SynBacklog = orDefault(c.SynBacklog, 256)
 	c.InvalidRateLimit = orDefault(c.InvalidRateLimit, 500*time.Millisecond)
 	c.ChallengeACKLimit = orDefault(c.ChallengeACKLimit, 1000)
+	c.SynAckRetries = orDefault(c.SynAckRetries, 5)
 	if c.EphemeralLo == 0 && c.EphemeralHi == 0 {
 		c.EphemeralLo, c.EphemeralHi = 32768, 60999
 	}
@@ -118,6 +130,7 @@ func (c Config) withDefaults() (Config, error) {
 		return c, errors.New("tcp: config: negative SYN backlog")
 	}
 	c.SynRetries = max(c.SynRetries, 0)
+	c.SynAckRetries = max(c.SynAckRetries, 0)
 	c.Retries = max(c.Retries, 0)
 	return c, nil
 }

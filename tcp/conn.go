@@ -50,8 +50,9 @@ type Conn struct {
 	state         State
 	// listener is the listener a passive connection came from, while it
 	// waits in its SYN or accept queue.
-	listener *Listener
-	queued   bool // in listener's accept queue
+	listener         *Listener
+	queued           bool  // in listener's accept queue
+	synPrev, synNext *Conn // neighbours in listener's SYN queue, if not queued
 
 	// Send sequence variables (RFC 9293 3.3.1). sndNxt is the next
 	// sequence number to send, which a retransmission timeout moves back
@@ -91,6 +92,9 @@ type Conn struct {
 	ackNow    bool // an ACK (or window update) is due
 	probe     bool // the persist timer fired: probe the zero window
 	wsOffered bool // the peer's SYN offered window scaling
+	// sackOffered: the peer's SYN offered SACK (RFC 2018 2). The stack
+	// does not speak SACK yet, so it is recorded, never answered.
+	sackOffered bool
 	// Retransmission (RFC 6298): the estimator, consecutive timeouts,
 	// and the one segment timed for an RTT sample (Karn: never a
 	// retransmitted one).
@@ -152,6 +156,11 @@ func (c *Conn) Err() error { return c.err }
 
 // Stats returns the connection's counters.
 func (c *Conn) Stats() ConnStats { return c.stats }
+
+// PeerSACKPermitted reports whether the peer's SYN offered SACK (RFC 2018;
+// for a connection rebuilt from a SYN cookie, as the cookie remembers it).
+// The stack does not use SACK yet.
+func (c *Conn) PeerSACKPermitted() bool { return c.sackOffered }
 
 // SRTT is the smoothed round-trip time and RTO the retransmission timeout.
 func (c *Conn) SRTT() (srtt, rto time.Duration) {
@@ -327,8 +336,8 @@ func (c *Conn) Abort() {
 			// CloseWrite queued a FIN that has not gone out yet (Linux's
 			// shutdown sends it at once): it goes first, then the RST
 			// from past it, so the peer sees the order the app asked for.
-			c.t.queueCtl(rst{local: c.local, remote: c.remote, seq: seq, ack: c.rcvNxt, withAck: true,
-				fin: true, wnd: uint16(c.windowToAdvertise() >> c.rcvShift), opts: c.options(wire.TCPFlagFIN | wire.TCPFlagACK)})
+			c.t.queueCtl(reply{local: c.local, remote: c.remote, seq: seq, ack: c.rcvNxt, flags: wire.TCPFlagFIN | wire.TCPFlagACK,
+				wnd: uint16(c.windowToAdvertise() >> c.rcvShift), opts: c.options(wire.TCPFlagFIN | wire.TCPFlagACK)})
 			seq = seq.Add(1)
 		}
 		c.t.queueRST(c.local, c.remote, seq, c.rcvNxt, true)

@@ -122,6 +122,7 @@ type fzPeer struct {
 // fzHarness is a table with connections in every state and their peers.
 type fzHarness struct {
 	t     *Table
+	l     *Listener // on port 80, its SYN queue full: SYNs draw cookies
 	now   time.Duration
 	peers []*fzPeer
 	out   []byte
@@ -177,12 +178,12 @@ var fzNoOpts = wire.TCPOptions{WindowScale: -1}
 // newFzHarness scripts a connection into each state.
 func newFzHarness() (*fzHarness, error) {
 	t, err := New(Config{Addrs: []netip.Addr{fzLocal}, Secret: [16]byte{1}, MSL: time.Second,
-		SendBuffer: 8 << 10, RecvBuffer: 8 << 10})
+		SendBuffer: 8 << 10, RecvBuffer: 8 << 10, SynBacklog: 1})
 	if err != nil {
 		return nil, err
 	}
 	h := &fzHarness{t: t, out: make([]byte, 1500)}
-	if _, err := t.Listen(netip.AddrPortFrom(fzLocal, 80), 4); err != nil {
+	if h.l, err = t.Listen(netip.AddrPortFrom(fzLocal, 80), 4); err != nil {
 		return nil, err
 	}
 	// An active open per peer port, the handshake completed unless SYN-SENT.
@@ -245,6 +246,20 @@ func newFzHarness() (*fzHarness, error) {
 		if err := want(p, Established); err != nil {
 			return nil, err
 		}
+	}
+	// SYN-RECEIVED: a passive open that fills the SYN queue, and a SYN
+	// after it that draws a cookie. Their peers' segments reach the
+	// listener's SYN queue and its cookie check.
+	for _, port := range []uint16{2002, 2003} {
+		p := &fzPeer{port: port, lport: 80, seq: Seq(port) << 20, ts: port == 2003, tsval: uint32(port) << 20}
+		h.peers = append(h.peers, p)
+		h.input(p, wire.TCPFlagSYN, p.seq, 0, 8192, nil, p.opts(wire.TCPOptions{MSS: 1400, WindowScale: 3, SACKPermitted: true}))
+		p.seq = p.seq.Add(1)
+		h.drain()
+		p.wantName = map[uint16]string{2002: "SYN-RECEIVED", 2003: "cookie"}[port]
+	}
+	if h.l.HalfOpen() != 1 || t.stats.SyncookiesSent != 1 {
+		return nil, fmt.Errorf("%d half-open, %d cookies sent: want 1 and 1", h.l.HalfOpen(), t.stats.SyncookiesSent)
 	}
 	// FIN-WAIT-1: our FIN unacknowledged.
 	if p, err = active(1003, true, false); err != nil {
@@ -350,6 +365,9 @@ func FuzzSegment(f *testing.F) {
 	f.Add([]byte{0, 20, 0, 80, 0x7d, 0x1, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0x20, 0, 0, 0, 0, 0})
 	f.Add([]byte{1, 3, 0x04, 0, 0, 0, 0, 0, 0, 0, 2, 250, 2, 250, 3})
 	f.Add([]byte{4, 1, 7, 4, 2, 1, 5, 3, 1, 0x18, 0xff, 0x80, 0, 0, 0x10, 0, 200, 2, 100, 3})
+	// The cookie's peer (the fifth) completes the handshake with a data
+	// segment that carries the cookie back; then time passes.
+	f.Add([]byte{1, 4, 0x18, 0, 0, 0, 0, 0x20, 1, 1, 3, 2, 100, 5, 0})
 	f.Fuzz(runFz)
 }
 
@@ -464,6 +482,7 @@ func runFz(t *testing.T, in []byte) {
 				p.c.Abort()
 			}
 		}
+		h.l.Close() // and the connections the app never accepted
 		h.drain()
 		if h.t.Len() != 0 || h.t.Timers() != 0 {
 			t.Fatalf("after every connection ended: %d connections, %d timers", h.t.Len(), h.t.Timers())

@@ -302,36 +302,40 @@ func TestSynReceivedBadACK(t *testing.T) {
 }
 
 // Listen's backlog bounds the accept queue and Config.SynBacklog the
-// half-open connections; SYNs beyond either are dropped and counted, as
-// Linux counts ListenOverflows and ListenDrops.
-func TestListenSynQueueLimit(t *testing.T) {
-	s := newStack(t, tcp.Config{SynBacklog: 2})
+// half-open connections. Without SYN cookies, a SYN that finds the SYN
+// queue full takes the place of the oldest half-open connection, which is
+// dropped silently and counted as ListenDrops.
+func TestListenSynQueueEvictsOldest(t *testing.T) {
+	s := newStack(t, tcp.Config{SynBacklog: 2, NoSyncookies: true})
 	l, err := s.tb.Listen(serverAddr, 8)
 	require.NoError(t, err)
 	var peers []*peer
+	var isss []uint32
 	for i := range 3 {
 		p := s.peer(serverAddr, netip.AddrPortFrom(remoteAddr, uint16(40000+i)))
-		peers = append(peers, p)
-		iss := p.isn()
+		peers, isss = append(peers, p), append(isss, p.isn())
 		p.send(t, seg{flags: "S", seq: peerISN, win: 65535, mss: 1460})
-		if i < 2 {
-			p.expect(t, seg{flags: "S.", seq: iss, ack: peerISN + 1, win: 65535, mss: 1460})
-		}
+		p.expect(t, seg{flags: "S.", seq: isss[i], ack: peerISN + 1, win: 65535, mss: 1460})
+		s.advance(ms)
 	}
 	s.expectNothing(t)
 	assert.Equal(t, 2, s.tb.Len())
-	assert.Equal(t, uint64(1), s.tb.Stats().ListenDrops)
-	assert.Zero(t, s.tb.Stats().ListenOverflows)
+	assert.Equal(t, 2, l.HalfOpen())
+	st := s.tb.Stats()
+	assert.Equal(t, uint64(1), st.ListenDrops)
+	assert.Zero(t, st.ListenOverflows)
+	assert.Equal(t, uint64(1), st.AttemptFails)
 
-	// One completes: the SYN queue has room again.
-	p0 := peers[0]
-	p0.send(t, seg{flags: ".", seq: peerISN + 1, ack: p0.stack.isn(p0.local, p0.remote) + 1, win: 100})
-	_, err = l.Accept()
-	require.NoError(t, err)
-	p2 := peers[2]
-	iss := p2.isn()
-	p2.send(t, seg{flags: "S", seq: peerISN, win: 65535, mss: 1460})
-	p2.expect(t, seg{flags: "S.", seq: iss, ack: peerISN + 1, win: 65535, mss: 1460})
+	// The first is gone: its ACK draws a reset. The other two complete.
+	peers[0].send(t, seg{flags: ".", seq: peerISN + 1, ack: isss[0] + 1, win: 100})
+	peers[0].expect(t, seg{flags: "R", seq: isss[0] + 1})
+	for i, p := range peers[1:] {
+		p.send(t, seg{flags: ".", seq: peerISN + 1, ack: isss[i+1] + 1, win: 100})
+		c, err := l.Accept()
+		require.NoError(t, err)
+		assert.Equal(t, p.remote, c.RemoteAddr())
+	}
+	assert.Zero(t, l.HalfOpen())
 }
 
 func TestListenAcceptQueueLimit(t *testing.T) {
@@ -360,7 +364,8 @@ func TestListenAcceptQueueLimit(t *testing.T) {
 	s.expectNothing(t)
 	st := s.tb.Stats()
 	assert.Equal(t, uint64(2), st.ListenOverflows)
-	assert.Equal(t, uint64(1), st.ListenDrops)
+	assert.Equal(t, uint64(2), st.ListenDrops) // each overflow is a drop too, as Linux counts
+
 	assert.Equal(t, 2, s.tb.Len())
 
 	// The app accepts p1; p2's SYN,ACK retransmission draws its ACK again,

@@ -110,7 +110,9 @@ func (l *Listener) input(seg *segment, local, remote netip.AddrPort, isn Seq) {
 		}
 		return
 	case seg.has(wire.TCPFlagACK):
-		t.queueRST(local, remote, seg.ack, 0, false)
+		if !l.cookieACK(seg, local, remote) {
+			t.queueRST(local, remote, seg.ack, 0, false)
+		}
 		return
 	case !seg.has(wire.TCPFlagSYN), seg.has(wire.TCPFlagFIN):
 		// Neither a SYN nor anything a listener answers, or SYN+FIN,
@@ -118,23 +120,36 @@ func (l *Listener) input(seg *segment, local, remote netip.AddrPort, isn Seq) {
 		// tcp_rcv_state_process does (drop reason TCP_FLAGS).
 		t.stats.FlagDrops++
 		return
-	case l.synq >= t.cfg.SynBacklog:
-		t.stats.ListenDrops++
-		return
-	case len(l.acceptq) >= l.backlog:
+	case l.acceptFull():
 		// Linux drops SYNs while the accept queue is full: the client
 		// retries, by when the app may have accepted.
 		t.stats.ListenOverflows++
 		t.stats.ListenDrops++
 		return
+	case l.synLen >= t.cfg.SynBacklog && !t.cfg.NoSyncookies:
+		l.sendCookie(seg, local, remote)
+		return
+	case l.synLen >= t.cfg.SynBacklog:
+		// No cookies: the oldest half-open connection makes room. Under
+		// a flood of spoofed SYNs it is one of theirs, which would block
+		// the queue until its SYN,ACK retries ran out.
+		t.stats.ListenDrops++
+		t.remove(l.synHead)
 	}
-	c := t.newConn(local, remote, isn, false)
-	c.passive, c.listener = true, l
-	l.synq++
+	c := l.newChild(seg, local, remote, isn)
+	t.wantOutput(c) // the SYN,ACK
+}
+
+// newChild makes the passive connection that seg, a SYN, opens: in
+// SYN-RECEIVED, at the tail of the SYN queue.
+func (l *Listener) newChild(seg *segment, local, remote netip.AddrPort, isn Seq) *Conn {
+	c := l.t.newConn(local, remote, isn, false)
+	c.passive = true
+	l.synPush(c)
 	c.state = SynReceived
 	c.takeSYN(seg)
-	t.stats.PassiveOpens++
-	t.wantOutput(c)
+	l.t.stats.PassiveOpens++
+	return c
 }
 
 // takeSYN records the peer's SYN: its sequence number, window and
@@ -153,6 +168,7 @@ func (c *Conn) takeSYN(seg *segment) {
 		c.mss = min(c.mss, pmtu(c.remote.Addr())-ipv4HeaderLen-20)
 	}
 	c.mss = max(c.mss, minMSS)
+	c.sackOffered = seg.opts.SACKPermitted
 	if seg.opts.WindowScale >= 0 {
 		c.sndShift, c.wsOffered = uint8(seg.opts.WindowScale), true
 	} else {
@@ -363,13 +379,14 @@ func (c *Conn) inputSynchronized(seg *segment) {
 			return
 		}
 		if l := c.listener; l != nil {
-			if len(l.acceptq) >= l.backlog {
+			if l.acceptFull() {
 				// Linux drops the ACK and keeps the connection half-open:
 				// the SYN,ACK retransmission gives the app time to accept.
 				t.stats.ListenOverflows++
+				t.stats.ListenDrops++
 				return
 			}
-			l.synq--
+			l.synUnlink(c)
 			l.acceptq = append(l.acceptq, c)
 			t.notifyListener(l)
 			c.queued = true

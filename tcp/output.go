@@ -24,19 +24,14 @@ func (t *Table) Output(now time.Duration, b []byte) (Outgoing, bool) {
 	if len(b) < wire.TCPMaxHeaderLen+1 {
 		return Outgoing{}, false
 	}
-	if t.nrsts > 0 {
-		r := t.rsts[t.rstHead]
-		t.rstHead = (t.rstHead + 1) % maxPendingRSTs
-		t.nrsts--
-		f := wire.TCPFields{SrcPort: r.local.Port(), DstPort: r.remote.Port(), Seq: uint32(r.seq), Flags: wire.TCPFlagRST,
-			Options: wire.TCPOptions{WindowScale: -1}} // no options: the zero TCPOptions has a window scale of 0
-		if r.withAck {
-			f.Ack, f.Flags = uint32(r.ack), wire.TCPFlagRST|wire.TCPFlagACK
-		}
+	if t.nreplies > 0 {
+		r := &t.replies[t.replyHead]
+		t.replyHead = (t.replyHead + 1) % maxPendingReplies
+		t.nreplies--
+		f := wire.TCPFields{SrcPort: r.local.Port(), DstPort: r.remote.Port(), Seq: uint32(r.seq), Ack: uint32(r.ack),
+			Flags: r.flags, Window: r.wnd, Options: r.opts}
 		t.stats.OutSegs++
-		if r.fin {
-			f.Flags, f.Window, f.Options = wire.TCPFlagFIN|wire.TCPFlagACK, r.wnd, r.opts
-		} else {
+		if r.flags&wire.TCPFlagRST != 0 {
 			t.stats.OutRsts++
 		}
 		return Outgoing{r.local.Addr(), r.remote.Addr(), f.Encode(b, 0, r.local.Addr(), r.remote.Addr())}, true

@@ -45,6 +45,7 @@ type seg struct {
 	mss     uint16 // 0: no MSS option
 	ws      *uint8 // nil: no window scale option
 	ts      *tsOpt // nil: no timestamps option
+	sackOK  bool   // the SACK-permitted option (sent only: the table never offers it)
 	payload []byte
 }
 
@@ -75,6 +76,9 @@ func (s seg) String() string {
 	}
 	if s.ts != nil {
 		opts = append(opts, fmt.Sprintf("TS val %d ecr %d", s.ts.val, s.ts.ecr))
+	}
+	if s.sackOK {
+		opts = append(opts, "sackOK")
 	}
 	if len(opts) > 0 {
 		fmt.Fprintf(&b, " <%s>", strings.Join(opts, ","))
@@ -209,7 +213,7 @@ func (p *peer) send(t testing.TB, s seg) {
 	f := wire.TCPFields{
 		SrcPort: p.remote.Port(), DstPort: p.local.Port(),
 		Seq: s.seq, Ack: s.ack, Flags: flagBits(t, s.flags), Window: s.win,
-		Options: wire.TCPOptions{MSS: s.mss, WindowScale: -1},
+		Options: wire.TCPOptions{MSS: s.mss, WindowScale: -1, SACKPermitted: s.sackOK},
 	}
 	if s.ws != nil {
 		f.Options.WindowScale = int8(*s.ws)

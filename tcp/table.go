@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"slices"
 	"time"
@@ -40,11 +41,12 @@ type Table struct {
 
 	txq            []*Conn // connections that may have segments to send
 	txHead         int
-	ready          []*Conn              // connections with news for the app
-	readyListeners []*Listener          // listeners with connections to accept
-	rsts           *[maxPendingRSTs]rst // resets for segments with no connection: a ring
-	rstHead        int
-	nrsts          int
+	ready          []*Conn                   // connections with news for the app
+	readyListeners []*Listener               // listeners with connections to accept
+	replies        *[maxPendingReplies]reply // for segments with no connection: a ring
+	replyHead      int
+	nreplies       int
+	cookieKeys     [2]cookieKey // by the counter's parity (cookie.go)
 	wheel          *wheel.Wheel
 	fire           func(*wheel.Timer) // t.fire, made once: a method value allocates
 	stats          Stats
@@ -58,22 +60,22 @@ type Table struct {
 	challengeStarted bool
 }
 
-// rst is a reset to send for a segment no connection took, or the FIN of
-// a connection aborted before it went out (fin: a FIN,ACK with the
-// window field wnd and options opts).
-type rst struct {
+// reply is a segment that goes out ahead of the connections' segments: a
+// reset for a segment no connection took, a SYN,ACK that carries a SYN
+// cookie (cookie.go), or the FIN of a connection aborted before it went
+// out.
+type reply struct {
 	local, remote netip.AddrPort
 	seq, ack      Seq
-	withAck       bool
-	fin           bool
+	flags         uint8
 	wnd           uint16
 	opts          wire.TCPOptions
 }
 
-// maxPendingRSTs bounds the resets waiting for output: a flood of
-// segments to closed ports costs bounded memory (and they are sent at the
-// poller's pace).
-const maxPendingRSTs = 256
+// maxPendingReplies bounds the replies waiting for output: a flood of
+// segments to closed ports, or of SYNs, costs bounded memory (and they
+// are sent at the poller's pace).
+const maxPendingReplies = 256
 
 // Stats are the counters of /proc/net/snmp's Tcp line, and a few of
 // /proc/net/netstat's TcpExt.
@@ -87,9 +89,12 @@ type Stats struct {
 	InCsumErrors              uint64
 	OutRsts                   uint64
 	ListenOverflows           uint64 // SYNs or ACKs dropped: accept queue full (TcpExt)
-	ListenDrops               uint64 // SYNs dropped: SYN queue full, or overflow
+	ListenDrops               uint64 // SYNs, ACKs or half-open connections dropped: overflows too
+	SyncookiesSent            uint64 // SYN,ACKs that carried a SYN cookie (TcpExt)
+	SyncookiesRecv            uint64 // ACKs with a valid SYN cookie
+	SyncookiesFailed          uint64 // ACKs whose SYN cookie was not valid
 	OfoDrops                  uint64 // out-of-order segments dropped: too many ranges
-	RSTDrops                  uint64 // resets not sent: too many pending
+	RSTDrops                  uint64 // resets not sent: too many replies pending
 	Timeouts                  uint64 // retransmission timeouts
 	TimeWaitRecycled          uint64 // TIME-WAIT connections a new SYN took over (RFC 6191)
 	PAWSDrops                 uint64 // segments dropped as old duplicates by PAWS (RFC 7323 5; TcpExt PAWSEstab)
@@ -102,6 +107,13 @@ type Stats struct {
 	ACKSkippedChallenge uint64 // challenge ACKs not sent: the connection's rate limit (TCPACKSkippedChallenge)
 	ACKSkippedTimeWait  uint64 // ACKs in TIME-WAIT not sent: rate limit (TCPACKSkippedTimeWait)
 	FlagDrops           uint64 // segments dropped for their flags: SYN with FIN or RST to a listener, none of SYN, ACK, RST (Linux's drop reason TCP_FLAGS)
+}
+
+// ListenSummary writes the counters of SYN floods and full queues, for
+// the places that show a stack's counters.
+func (s Stats) ListenSummary() string {
+	return fmt.Sprintf("SYN cookies: %d sent, %d received, %d failed; listen overflows %d, drops %d",
+		s.SyncookiesSent, s.SyncookiesRecv, s.SyncookiesFailed, s.ListenOverflows, s.ListenDrops)
 }
 
 // New returns an empty table for cfg, or an error if cfg is invalid.
@@ -161,13 +173,23 @@ type Listener struct {
 	t       *Table
 	addr    netip.AddrPort
 	backlog int // accept queue limit
-	synq    int // connections in SYN-RECEIVED from this listener
-	acceptq []*Conn
-	closed  bool
-	inReady bool // in the table's queue of listeners to accept from
+	// The SYN queue: the connections in SYN-RECEIVED from this listener,
+	// oldest first, linked through their synPrev and synNext.
+	synHead, synTail *Conn
+	synLen           int
+	acceptq          []*Conn
+	closed           bool
+	inReady          bool          // in the table's queue of listeners to accept from
+	cookieSent       time.Duration // when a SYN cookie last went out, if cookies
+	cookies          bool          // a SYN cookie went out (at cookieSent)
 	// Owner is the app layer's handle on the listener, for its owner to
 	// find when NextAcceptable returns it.
 	Owner any
+	// Held, if set, is the number of connections the owner took from the
+	// accept queue that its app has not accepted yet. They count against
+	// the backlog: the limit holds in one place, however the owner hands
+	// connections on.
+	Held func() int
 }
 
 // Listen opens a listener on addr (the unspecified address listens on
@@ -210,6 +232,47 @@ func (l *Listener) Addr() netip.AddrPort { return l.addr }
 // Pending is the number of connections waiting in the accept queue.
 func (l *Listener) Pending() int { return len(l.acceptq) }
 
+// HalfOpen is the number of connections in the SYN queue (SYN-RECEIVED).
+func (l *Listener) HalfOpen() int { return l.synLen }
+
+// acceptFull reports whether the accept queue is at its limit, with the
+// connections the owner holds.
+func (l *Listener) acceptFull() bool {
+	n := len(l.acceptq)
+	if l.Held != nil {
+		n += l.Held()
+	}
+	return n >= l.backlog
+}
+
+// synPush puts a new half-open connection at the SYN queue's tail.
+func (l *Listener) synPush(c *Conn) {
+	c.listener, c.synPrev, c.synNext = l, l.synTail, nil
+	if l.synTail != nil {
+		l.synTail.synNext = c
+	} else {
+		l.synHead = c
+	}
+	l.synTail = c
+	l.synLen++
+}
+
+// synUnlink takes c out of the SYN queue: it completed or ended.
+func (l *Listener) synUnlink(c *Conn) {
+	if c.synPrev != nil {
+		c.synPrev.synNext = c.synNext
+	} else {
+		l.synHead = c.synNext
+	}
+	if c.synNext != nil {
+		c.synNext.synPrev = c.synPrev
+	} else {
+		l.synTail = c.synPrev
+	}
+	c.synPrev, c.synNext = nil, nil
+	l.synLen--
+}
+
 // Accept returns the oldest established connection, or ErrWouldBlock.
 func (l *Listener) Accept() (*Conn, error) {
 	if l.closed {
@@ -237,10 +300,8 @@ func (l *Listener) Close() error {
 	for len(l.acceptq) > 0 {
 		l.acceptq[0].Abort()
 	}
-	for _, c := range l.t.conns {
-		if c.listener == l { // still in SYN-RECEIVED
-			c.Abort()
-		}
+	for l.synHead != nil {
+		l.synHead.Abort()
 	}
 	return nil
 }
@@ -338,11 +399,7 @@ func (t *Table) newConn(local, remote netip.AddrPort, iss Seq, active bool) *Con
 	if active {
 		c.allocBuffers()
 	}
-	// The window scale we ask for: the smallest shift that lets the
-	// 16-bit field cover the whole receive buffer (RFC 7323 2.2).
-	for t.rcvCap>>c.rcvShift > 0xffff {
-		c.rcvShift++
-	}
+	c.rcvShift = t.windowShift()
 	c.tm.Owner = c
 	t.conns[c.key] = c
 	return c
@@ -368,7 +425,7 @@ func (t *Table) remove(c *Conn) {
 		if c.queued {
 			l.acceptq = slices.DeleteFunc(l.acceptq, func(q *Conn) bool { return q == c })
 		} else {
-			l.synq--
+			l.synUnlink(c)
 		}
 		c.listener, c.queued = nil, false
 	}
@@ -381,6 +438,16 @@ func (t *Table) remove(c *Conn) {
 	if !unseen {
 		t.notify(c)
 	}
+}
+
+// windowShift is the window scale we ask for: the smallest shift that
+// lets the 16-bit field cover the whole receive buffer (RFC 7323 2.2).
+func (t *Table) windowShift() uint8 {
+	var shift uint8
+	for t.rcvCap>>shift > 0xffff {
+		shift++
+	}
+	return shift
 }
 
 // wantOutput queues c for Output.
@@ -427,20 +494,28 @@ func (t *Table) NextReady() (*Conn, bool) {
 
 // queueRST queues a reset from local to remote.
 func (t *Table) queueRST(local, remote netip.AddrPort, seq, ack Seq, withAck bool) {
-	t.queueCtl(rst{local: local, remote: remote, seq: seq, ack: ack, withAck: withAck})
+	// No options: the zero TCPOptions has a window scale of 0.
+	r := reply{local: local, remote: remote, seq: seq, flags: wire.TCPFlagRST, opts: wire.TCPOptions{WindowScale: -1}}
+	if withAck {
+		r.ack, r.flags = ack, wire.TCPFlagRST|wire.TCPFlagACK
+	}
+	if !t.queueCtl(r) {
+		t.stats.RSTDrops++
+	}
 }
 
-// queueCtl queues r for Output, ahead of the connections' segments.
-func (t *Table) queueCtl(r rst) {
-	if t.nrsts == maxPendingRSTs {
-		t.stats.RSTDrops++
-		return
+// queueCtl queues r for Output, ahead of the connections' segments, or
+// reports that too many wait.
+func (t *Table) queueCtl(r reply) bool {
+	if t.nreplies == maxPendingReplies {
+		return false
 	}
-	if t.rsts == nil {
-		t.rsts = new([maxPendingRSTs]rst)
+	if t.replies == nil {
+		t.replies = new([maxPendingReplies]reply)
 	}
-	t.rsts[(t.rstHead+t.nrsts)%maxPendingRSTs] = r
-	t.nrsts++
+	t.replies[(t.replyHead+t.nreplies)%maxPendingReplies] = r
+	t.nreplies++
+	return true
 }
 
 // FragmentationNeeded takes an ICMP "fragmentation needed" about a

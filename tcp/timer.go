@@ -85,7 +85,10 @@ func (c *Conn) retransmitTimeout() {
 	t.stats.Timeouts++
 	c.stats.Timeouts++
 	limit := t.cfg.Retries
-	if !c.synAcked {
+	switch {
+	case c.state == SynReceived && c.passive:
+		limit = t.cfg.SynAckRetries // a half-open entry of the SYN queue
+	case !c.synAcked:
 		limit = t.cfg.SynRetries
 	}
 	if c.retries >= limit || (c.connectDeadline > 0 && !c.state.synchronized() && t.now >= c.connectDeadline) {
