@@ -14,10 +14,17 @@ import (
 // Listener is a TCP listener: a net.Listener that listens on every
 // poller of the stack (a SYN may land on any queue) and hands their
 // connections out through one channel.
+//
+// The backlog is enforced by the tcp listeners' accept queues alone: the
+// connections in the channel (and those a poller holds for it) count
+// against the backlog there (tcp.Listener.Held), so that with the app
+// not accepting, a handshake's last ACK is dropped and the SYN,ACK sent
+// again, as Linux does, rather than queued here beyond the backlog.
 type Listener struct {
 	s        *Stack
 	addr     *net.TCPAddr
 	accepted chan *Conn
+	held     atomic.Int64 // connections taken from the tcp listeners and not accepted yet
 	queues   []*queueListener
 	dl       deadline
 	done     chan struct{}
@@ -37,16 +44,19 @@ type queueListener struct {
 
 // listenTCP listens on addr on every poller.
 func (s *Stack) listenTCP(addr netip.AddrPort, backlog int) (*Listener, error) {
+	// Each poller's queue holds up to the backlog, less what the others
+	// handed on: the channel never has to hold more than all of them.
 	l := &Listener{
-		s: s, accepted: make(chan *Conn, backlog*len(s.pollers)),
+		s: s, accepted: make(chan *Conn, max(backlog, 1)*len(s.pollers)),
 		dl: newDeadline(), done: make(chan struct{}),
 	}
+	held := func() int { return int(l.held.Load()) }
 	var err error
 	for _, p := range s.pollers {
 		q := &queueListener{l: l, p: p}
 		if e := s.do(background, p, func() {
 			if q.tl, err = p.TCP().Listen(addr, backlog); err == nil {
-				q.tl.Owner = q
+				q.tl.Owner, q.tl.Held = q, held
 			}
 		}); e != nil {
 			err = e
@@ -82,6 +92,7 @@ func (q *queueListener) Notify() bool {
 			if err != nil {
 				return woke
 			}
+			q.l.held.Add(1)
 			q.pending = newConn(q.l.s, q.p, tc)
 		}
 		select {
@@ -107,6 +118,7 @@ func (l *Listener) AcceptTCP() (*Conn, error) {
 	}
 	select {
 	case c := <-l.accepted:
+		l.held.Add(-1)
 		l.refill()
 		if !l.s.track(c) {
 			c.Close()

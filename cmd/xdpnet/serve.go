@@ -110,6 +110,7 @@ func serve(args []string, stdout io.Writer) error {
 			q, st.Link.RxFrames, st.Link.TxFrames, st.IP.ICMP.OutEchoReps, st.UDP.InDatagrams,
 			ts.PassiveOpens, ts.InSegs, ts.OutSegs, ts.RetransSegs, ts.ActiveOpens, ts.OutRsts,
 			st.Link.RxDropped, st.Poller.Parks, tcpSvcs[q].Stats().Accepted, udpSvcs[q].Discarded())
+		fmt.Fprintf(stdout, "xdpnet: queue %d: TCP %s\n", q, ts.ListenSummary())
 	}
 	if handler != nil {
 		hs := handler.Stats()

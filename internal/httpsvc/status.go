@@ -21,6 +21,7 @@ func StackStatus(s *sockapi.Stack) func(w io.Writer) {
 			a := st.ARP
 			fmt.Fprintf(w, "queue %d ARP: %d entries; requests in %d, out %d; replies in %d, out %d; new MACs refused: %d locked out, %d unsolicited; %d conflicts\n",
 				q, a.Entries, a.RequestsIn, a.RequestsOut, a.RepliesIn, a.RepliesOut, a.LockedOut, a.Unsolicited, a.Conflicts)
+			fmt.Fprintf(w, "queue %d: TCP %s\n", q, st.TCP.ListenSummary())
 		}
 	}
 }
