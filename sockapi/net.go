@@ -18,6 +18,14 @@ var background = context.Background()
 // SOMAXCONN.
 const defaultBacklog = 4096
 
+// listenBacklog is the accept queue of Listen: Config.ListenBacklog.
+func (s *Stack) listenBacklog() int {
+	if s.cfg.ListenBacklog > 0 {
+		return s.cfg.ListenBacklog
+	}
+	return defaultBacklog
+}
+
 // Dial connects to address on network ("tcp", "tcp4", "udp" or "udp4"),
 // as net.Dial does; see DialContext.
 func (s *Stack) Dial(network, address string) (net.Conn, error) {
@@ -66,7 +74,7 @@ func (s *Stack) Listen(network, address string) (net.Listener, error) {
 		return nil, err
 	}
 	if addr.Port() != 0 {
-		l, err := s.listenTCP(addr, defaultBacklog)
+		l, err := s.listenTCP(addr, s.listenBacklog())
 		if err != nil {
 			return nil, &net.OpError{Op: "listen", Net: network, Addr: net.TCPAddrFromAddrPort(addr), Err: err}
 		}
@@ -76,7 +84,7 @@ func (s *Stack) Listen(network, address string) (net.Listener, error) {
 	lo, hi := s.ephemeralRange()
 	for range 64 {
 		port := lo + uint16(rand.IntN(int(hi-lo)+1))
-		l, err := s.listenTCP(netip.AddrPortFrom(addr.Addr(), port), defaultBacklog)
+		l, err := s.listenTCP(netip.AddrPortFrom(addr.Addr(), port), s.listenBacklog())
 		if err == nil {
 			return l, nil
 		}

@@ -38,6 +38,10 @@ type Config struct {
 	// TCP and UDP tune the protocols (buffers, timeouts, ports).
 	TCP tcp.Config
 	UDP udp.Config
+	// ListenBacklog bounds the accept queue of every Listen: Linux's
+	// net.core.somaxconn, which Go's net.Listen passes to listen(2).
+	// Default 4096.
+	ListenBacklog int
 	// Spin is how long a poller keeps polling after its last work before
 	// it parks (default 200 µs); SpinOnly never parks, for dedicated
 	// cores. See fastpath.Config.

@@ -27,7 +27,9 @@
 // The RFC 9293 state machine with simultaneous open and close; segment
 // acceptability exactly as 3.10.7.4; RFC 5961 challenge ACKs for RSTs and
 // SYNs in window; RFC 6528 initial sequence numbers; MSS and window scale
-// options; listeners with SYN and accept queue limits; a send buffer kept
+// options; listeners with SYN and accept queue limits, SYN cookies (RFC
+// 4987 3.6, Linux's layout, cookie.go) once the SYN queue is full, or
+// without them the oldest half-open connection evicted; a send buffer kept
 // until acknowledged and a receive buffer that stores out-of-order data in
 // place (memory bounded by the buffer, work by a range count); silly window
 // avoidance on both sides and Nagle as an option; zero-window probing;

@@ -1,0 +1,161 @@
+package sockapi_test
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/xdpnet/xdpnet/internal/lab"
+	"github.com/xdpnet/xdpnet/sockapi"
+	"github.com/xdpnet/xdpnet/tcp"
+)
+
+// connects has the kernel in the peer's namespace make n connections to
+// addr one after the other, each sending a byte and reading its echo. It
+// returns how many succeeded and their latencies, sorted.
+func connects(l *lab.Lab, addr netip.AddrPort, n int) (ok int, lat []time.Duration, err error) {
+	err = l.Peer.Do(func() error {
+		buf := []byte{'x'}
+		for i := range n {
+			start := time.Now()
+			c, err := net.DialTimeout("tcp4", addr.String(), 10*time.Second)
+			if err != nil {
+				return fmt.Errorf("connection %d: %w", i, err)
+			}
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			_, err = c.Write(buf)
+			if err == nil {
+				_, err = io.ReadFull(c, buf)
+			}
+			c.Close()
+			if err != nil {
+				return fmt.Errorf("connection %d: echo: %w", i, err)
+			}
+			lat = append(lat, time.Since(start))
+			ok++
+		}
+		return nil
+	})
+	slices.Sort(lat)
+	return ok, lat, err
+}
+
+// echoServe echoes on every connection ln accepts.
+func echoServe(ln net.Listener) {
+	serveEach(ln, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		io.Copy(c, c)
+	})
+}
+
+// tcpStats sums the stack's TCP counters over its queues.
+func tcpStats(s *sockapi.Stack) tcp.Stats {
+	var sum tcp.Stats
+	for _, q := range s.Stats() {
+		st := q.TCP
+		sum.SyncookiesSent += st.SyncookiesSent
+		sum.SyncookiesRecv += st.SyncookiesRecv
+		sum.SyncookiesFailed += st.SyncookiesFailed
+		sum.ListenOverflows += st.ListenOverflows
+		sum.ListenDrops += st.ListenDrops
+		sum.PassiveOpens += st.PassiveOpens
+		sum.RetransSegs += st.RetransSegs
+	}
+	return sum
+}
+
+// TestSYNFloodLab floods xdpnet's echo listener, and then the kernel's
+// beside it on the same link (Local's 198.18.0.1), with SYNs from five
+// spoofed sources that never answer, while a kernel client makes 100
+// connections, each echoing a byte: all succeed during the flood and
+// after it, on both. The SYN queue fills within the flood's first
+// milliseconds; SYN cookies serve the rest.
+func TestSYNFloodLab(t *testing.T) {
+	l := lab.New(t, lab.Config{})
+	s := labStack(t, l, sockapi.Config{})
+	ln, err := s.Listen("tcp", ":7")
+	require.NoError(t, err)
+	go echoServe(ln)
+	var kln net.Listener
+	require.NoError(t, l.Local.Do(func() (err error) {
+		kln, err = net.Listen("tcp4", netip.AddrPortFrom(l.Local.Addr.Addr(), 7).String())
+		return err
+	}))
+	t.Cleanup(func() { kln.Close() })
+	go echoServe(kln)
+	l.SpoofOnPeer(t)
+
+	const perSource, interval = 6000, 100 * time.Microsecond
+	for _, target := range []struct {
+		name  string
+		addr  netip.Addr
+		stats func() (cookies, recv, failed uint64)
+	}{
+		{"xdpnet", l.StackAddr, func() (uint64, uint64, uint64) {
+			st := tcpStats(s)
+			return st.SyncookiesSent, st.SyncookiesRecv, st.SyncookiesFailed
+		}},
+		{"kernel", l.Local.Addr.Addr(), func() (uint64, uint64, uint64) {
+			m := l.Local.Netstat(t)
+			return m["TcpExtSyncookiesSent"], m["TcpExtSyncookiesRecv"], m["TcpExtSyncookiesFailed"]
+		}},
+	} {
+		t.Run(target.name, func(t *testing.T) {
+			addr := netip.AddrPortFrom(target.addr, 7)
+			retrans0 := l.Peer.Netstat(t)["TcpExtTCPSynRetrans"]
+			cookies0, _, _ := target.stats()
+			start := time.Now()
+			flood := l.StartSYNFlood(t, addr, perSource, interval)
+			// Once the first cookies go out, the SYN queue is full.
+			require.Eventually(t, func() bool { c, _, _ := target.stats(); return c > cookies0 }, 10*time.Second, time.Millisecond)
+			ok, lat, err := connects(l, addr, 100)
+			require.NoError(t, err)
+			during := flood.Running()
+			sent := flood.Wait(t)
+			took := time.Since(start)
+			okAfter, latAfter, err := connects(l, addr, 100)
+			require.NoError(t, err)
+			cookies, recv, failed := target.stats()
+			synRetrans := l.Peer.Netstat(t)["TcpExtTCPSynRetrans"] - retrans0
+			t.Logf("%s: %d SYNs in %v (%.0f/s); %d/100 connects during the flood (p50 %v, max %v), %d/100 after (p50 %v, max %v); %d cookies sent, %d received, %d failed; the client retransmitted %d SYN(s)",
+				target.name, sent, took.Round(time.Millisecond), float64(sent)/took.Seconds(), ok, lat[len(lat)/2], lat[len(lat)-1],
+				okAfter, latAfter[len(latAfter)/2], latAfter[len(latAfter)-1], cookies-cookies0, recv, failed, synRetrans)
+			assert.True(t, during, "the flood ended before the 100 connects did: make it longer")
+			assert.Equal(t, 100, ok)
+			assert.Equal(t, 100, okAfter)
+		})
+	}
+}
+
+// TestSYNFloodThenConnectLab is the case: 260 spoofed SYNs (more
+// than the 256-entry SYN queue holds), then one legitimate connect, which
+// succeeds at once, without a SYN retransmission.
+func TestSYNFloodThenConnectLab(t *testing.T) {
+	l := lab.New(t, lab.Config{})
+	s := labStack(t, l, sockapi.Config{})
+	ln, err := s.Listen("tcp", ":7")
+	require.NoError(t, err)
+	go echoServe(ln)
+	l.SpoofOnPeer(t)
+	addr := netip.AddrPortFrom(l.StackAddr, 7)
+	flood := l.StartSYNFlood(t, addr, 52, time.Millisecond) // 5 × 52 = 260
+	require.Equal(t, 260, flood.Wait(t))
+	require.Eventually(t, func() bool { return tcpStats(s).SyncookiesSent > 0 }, 5*time.Second, time.Millisecond,
+		"the SYN queue fills: 256 half-open, then cookies")
+
+	retrans0 := l.Peer.Netstat(t)["TcpExtTCPSynRetrans"]
+	ok, lat, err := connects(l, addr, 1)
+	require.NoError(t, err)
+	assert.Equal(t, 1, ok)
+	assert.Zero(t, l.Peer.Netstat(t)["TcpExtTCPSynRetrans"]-retrans0, "the connect needed no SYN retransmission")
+	st := tcpStats(s)
+	t.Logf("connect after 260 spoofed SYNs: %v; %d cookies sent, %d received", lat[0], st.SyncookiesSent, st.SyncookiesRecv)
+	assert.Equal(t, uint64(1), st.SyncookiesRecv)
+}
