@@ -36,7 +36,11 @@ func (l *Lab) SpoofOnPeer(tb testing.TB) {
 
 // SYNFlood is hping3 in the peer's namespace sending SYNs from each of
 // SpoofedSources (see SpoofOnPeer): bounded in count, and in time by
-// `timeout`, whatever happens.
+// `timeout`, whatever happens. The senders run at nice 19: a real flood
+// comes from elsewhere, and here the senders share the lab's two CPUs
+// with the stack under test. (The kernel's receive path runs in the
+// sender's system call on veth, at whatever priority; xdpnet's poller is
+// a thread of its own, which five senders at full speed would starve.)
 type SYNFlood struct {
 	cancel context.CancelFunc
 	done   chan struct{} // closed once every sender has exited
@@ -47,18 +51,22 @@ type SYNFlood struct {
 const floodLimit = 30 * time.Second
 
 // StartSYNFlood starts count SYNs from each spoofed source to dst, one
-// every interval (hping3 -i). The flood stops by itself; Stop, or the end
-// of tb, stops it sooner.
+// every interval (hping3 -i), and returns once they flow: once the peer
+// has sent 100 frames more per sender (or the senders ended). The flood stops by
+// itself; Stop, or the end of tb, stops it sooner.
 func (l *Lab) StartSYNFlood(tb testing.TB, dst netip.AddrPort, count int, interval time.Duration) *SYNFlood {
 	tb.Helper()
+	tx0 := l.Peer.LinkStat(tb, "tx_packets")
 	ctx, cancel := context.WithTimeout(context.Background(), floodLimit+5*time.Second)
 	f := &SYNFlood{cancel: cancel, done: make(chan struct{}), out: make([]strings.Builder, len(SpoofedSources))}
 	var wg sync.WaitGroup
 	for i, src := range SpoofedSources {
 		cmd := l.Peer.Command(ctx, "timeout", "-s", "INT", strconv.Itoa(int(floodLimit.Seconds())),
-			"hping3", "-q", "-S", "-a", src.String(), "-p", strconv.Itoa(int(dst.Port())),
+			"nice", "-n", "19", "hping3", "-q", "-S", "-a", src.String(), "-p", strconv.Itoa(int(dst.Port())),
 			"-i", fmt.Sprintf("u%d", max(1, interval.Microseconds())), "-c", strconv.Itoa(count), dst.Addr().String())
 		cmd.Stdout, cmd.Stderr = &f.out[i], &f.out[i]
+		// Stop interrupts timeout, which passes the signal on: killing it
+		// would leave hping3 flooding.
 		cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 		cmd.WaitDelay = 5 * time.Second
 		if err := cmd.Start(); err != nil {
@@ -71,7 +79,25 @@ func (l *Lab) StartSYNFlood(tb testing.TB, dst netip.AddrPort, count int, interv
 	}
 	go func() { wg.Wait(); cancel(); close(f.done) }()
 	tb.Cleanup(func() { cancel(); <-f.done })
+	for deadline := time.Now().Add(10 * time.Second); f.Running() && l.Peer.LinkStat(tb, "tx_packets") < tx0+uint64(100*len(SpoofedSources)); {
+		if time.Now().After(deadline) {
+			tb.Fatalf("lab: the SYN flood sent nothing in 10 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	return f
+}
+
+// LinkStat is the kernel's counter name ("tx_packets", "rx_dropped") of
+// h's end of the link.
+func (h *Host) LinkStat(tb testing.TB, name string) uint64 {
+	tb.Helper()
+	out := h.Run(tb, "cat", "/sys/class/net/"+h.Link+"/statistics/"+name)
+	n, err := strconv.ParseUint(strings.TrimSpace(out), 10, 64)
+	if err != nil {
+		tb.Fatalf("lab: %s of %s: %q", name, h.Link, out)
+	}
+	return n
 }
 
 // Running reports whether some sender still floods.
@@ -103,12 +129,10 @@ func (f *SYNFlood) Wait(tb testing.TB) int {
 	return sent
 }
 
-// Stop interrupts the senders (hping3 then reports its count) and
-// returns how many SYNs they sent.
-func (f *SYNFlood) Stop(tb testing.TB) int {
-	tb.Helper()
+// Stop interrupts the senders and waits for them to exit.
+func (f *SYNFlood) Stop() {
 	f.cancel()
-	return f.Wait(tb)
+	<-f.done
 }
 
 // Netstat reads the counters of h's kernel, /proc/net/netstat's and
