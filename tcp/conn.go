@@ -98,14 +98,21 @@ type Conn struct {
 	// Retransmission (RFC 6298): the estimator, consecutive timeouts,
 	// and the one segment timed for an RTT sample (Karn: never a
 	// retransmitted one).
-	rto             RTOEstimator
-	retries         int
-	rttSeq          Seq
-	rttStart        time.Duration
-	rttTiming       bool
-	dupAcks         int
-	dupAcksDue      int  // duplicate ACKs owed, one per out-of-order segment (RFC 5681 4.2)
-	fastRetransmit  bool // resend the segment at sndUna now (three duplicate ACKs)
+	rto            RTOEstimator
+	retries        int
+	rttSeq         Seq
+	rttStart       time.Duration
+	rttTiming      bool
+	dupAcks        int
+	dupAcksDue     int  // duplicate ACKs owed, one per out-of-order segment (RFC 5681 4.2)
+	fastRetransmit bool // resend the segment at sndUna now (three duplicate ACKs)
+	// After a retransmission timeout, until everything sent before it
+	// (up to recover) is acknowledged, at most lossWnd bytes are in
+	// flight: RFC 5681 3.1's loss window, one segment, grown by slow
+	// start (timer.go).
+	recovering      bool
+	recover         Seq
+	lossWnd         uint32
 	connectDeadline time.Duration
 	// The last ACK sent for an unacceptable segment (ratelimit.go).
 	oowAt   time.Duration

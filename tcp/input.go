@@ -507,6 +507,12 @@ func (c *Conn) acked(seg *segment) {
 	if c.sndNxt.LessThan(ack) {
 		c.sndNxt = ack
 	}
+	if c.recovering {
+		// Slow start (RFC 5681 3.1, with RFC 3465's L = 1 SMSS) until
+		// all that was in flight at the timeout is acknowledged.
+		c.lossWnd += min(n, c.smss())
+		c.recovering = c.sndUna.LessThan(c.recover)
+	}
 	// An RTT sample (RFC 6298) on every ACK of new data. From the timed
 	// segment if the ACK covers it and it was not retransmitted (Karn):
 	// that one is timed to the nanosecond, as Linux prefers its own

@@ -132,6 +132,13 @@ func (c *Conn) output(b []byte) int {
 	if n > 0 && n < maxPayload && !probe && !c.sendSmall(n, unsent) {
 		n = 0
 	}
+	if left := int(c.lossWnd) - int(c.sndNxt.Sub(c.sndUna)); c.recovering && n > left {
+		// The loss window's room, in full segments but for the tail.
+		n = max(0, left)
+		if n < maxPayload && n < unsent {
+			n = 0
+		}
+	}
 	// In FIN-WAIT-2 our FIN is acknowledged (RFC 9293 3.10.7.4) and
 	// finSeq, one past the data, is one past it: nothing more to send.
 	fin := c.finQueued && c.state != FinWait2 && n == unsent && c.sndNxt.Add(uint32(n)) == c.finSeq()

@@ -47,6 +47,10 @@ func (c *Conn) optLen() int {
 	return 0
 }
 
+// smss is RFC 5681's sender maximum segment size: the payload of a full
+// segment, our options left out.
+func (c *Conn) smss() uint32 { return uint32(c.mss - c.optLen()) }
+
 // options are the options of a segment with flags: the timestamps once
 // negotiated (or offered, in our SYN). TSecr echoes TS.Recent, and is zero
 // without the ACK bit (RFC 7323 3.2).

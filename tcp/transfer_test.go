@@ -389,5 +389,51 @@ func TestPureACKFromSndMaxAfterTimeout(t *testing.T) {
 	// at once: from SND.MAX.
 	p.send(t, seg{flags: ".", seq: peerISN + 101, ack: iss + 1, win: 512, payload: data(100, 10)})
 	p.expect(t, seg{flags: ".", seq: iss + 3001, ack: peerISN + 1, win: fullWin})
+	s.expectNothing(t) // the loss window: one segment in flight (RFC 5681 3.1)
+	p.send(t, seg{flags: ".", seq: peerISN + 1, ack: iss + 1001, win: 512})
 	p.expect(t, seg{flags: ".", seq: iss + 1001, ack: peerISN + 1, win: fullWin, payload: data(1000, 1000)})
+}
+
+// After a retransmission timeout one segment goes (RFC 5681 3.1's loss
+// window), and each ACK of new data lets one more segment go besides the
+// ones it frees (slow start), until all that was in flight at the timeout
+// is acknowledged. An ACK of everything sends nothing more: going back N
+// with the whole window resent copies the receiver mostly had, and their
+// duplicate ACKs reached a closed connection as RSTs (issue 9).
+func TestTimeoutLossWindow(t *testing.T) {
+	s := newStack(t, tcp.Config{})
+	p, c, iss := clientConn(t, s, 1000)
+	_, err := c.Write(data(0, 6000))
+	require.NoError(t, err)
+	for i := range 6 {
+		p.expect(t, seg{flags: flagsFor(i == 5), seq: iss + 1 + uint32(1000*i), ack: peerISN + 1, win: fullWin, payload: data(1000*i, 1000)})
+	}
+	s.advance(300 * ms)
+	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 1, win: fullWin, payload: data(0, 1000)})
+	s.expectNothing(t)
+	// ACK of the first: two more (the one it freed, and one of slow start).
+	p.send(t, seg{flags: ".", seq: peerISN + 1, ack: iss + 1001, win: 512})
+	p.expect(t, seg{flags: ".", seq: iss + 1001, ack: peerISN + 1, win: fullWin, payload: data(1000, 1000)})
+	p.expect(t, seg{flags: ".", seq: iss + 2001, ack: peerISN + 1, win: fullWin, payload: data(2000, 1000)})
+	s.expectNothing(t)
+	// The receiver had the rest: one ACK of everything, nothing resent.
+	p.send(t, seg{flags: ".", seq: peerISN + 1, ack: iss + 6001, win: 512})
+	s.expectNothing(t)
+	assert.Zero(t, c.Unacked())
+	assert.Equal(t, uint64(3), c.Stats().Retransmits)
+
+	// Afterwards the window is the peer's again: 6 segments at once.
+	_, err = c.Write(data(0, 6000))
+	require.NoError(t, err)
+	for i := range 6 {
+		p.expect(t, seg{flags: flagsFor(i == 5), seq: iss + 6001 + uint32(1000*i), ack: peerISN + 1, win: fullWin, payload: data(1000*i, 1000)})
+	}
+}
+
+// flagsFor is the flags of a data segment: PSH on the last of a write.
+func flagsFor(last bool) string {
+	if last {
+		return "P."
+	}
+	return "."
 }
