@@ -1,8 +1,6 @@
 package sockapi_test
 
 import (
-	"bufio"
-	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -27,7 +25,7 @@ func TestCloseWriteThenAbortLab(t *testing.T) {
 	s := labStack(t, l, sockapi.Config{})
 	kl := kernelListen(t, l)
 	port := netip.MustParseAddrPort(kl.Addr().String()).Port()
-	lines := tcpdump(t, l.Peer, fmt.Sprintf("tcp port %d", port))
+	lines, _ := l.Peer.Tcpdump(t, "-S", "tcp", "port", fmt.Sprint(port))
 
 	// The kernel first, from its own address on the stack's link, for
 	// the reference; then xdpnet, three times: the order must hold every
@@ -92,40 +90,4 @@ func closingSegments(t *testing.T, lines <-chan string, src netip.Addr, port uin
 		}
 	}
 	return flags, seqs
-}
-
-// tcpdump captures on h's link with filter and returns its output lines,
-// once it is listening; it stops with the test (and after 60 s at most).
-func tcpdump(t *testing.T, h *lab.Host, filter string) <-chan string {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := h.Command(ctx, "timeout", append([]string{"60", "tcpdump", "-i", h.Link, "-n", "-S", "-l", "--immediate-mode"}, strings.Fields(filter)...)...)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	stderr, err := cmd.StderrPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { cancel(); cmd.Wait() })
-	listening := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "listening on") {
-				close(listening)
-			}
-		}
-	}()
-	lines := make(chan string, 1024)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
-	select {
-	case <-listening:
-	case <-time.After(10 * time.Second):
-		t.Fatal("tcpdump did not start listening")
-	}
-	return lines
 }
