@@ -356,6 +356,13 @@ const simMSL = time.Second
 // case's order, TIME-WAIT to its end. It checks every byte, the close
 // path, and that nothing leaked; it returns the virtual time taken.
 func transfer(t testing.TB, c simCase) time.Duration {
+	v, _ := transferStats(t, c)
+	return v
+}
+
+// transferStats is transfer, and returns the client's and the server's
+// counters too.
+func transferStats(t testing.TB, c simCase) (time.Duration, [2]tcp.Stats) {
 	c.faults.Seed = c.seed
 	s := newSim(t, c.faults, tcp.Config{MSL: simMSL})
 	ln, err := s.b.TCP().Listen(netip.AddrPortFrom(netip.Addr{}, 5001), 8)
@@ -403,7 +410,29 @@ func transfer(t testing.TB, c simCase) time.Duration {
 		assert.Zero(t, st.AttemptFails, "failed opens")
 	}
 	s.checkNoLeaks(t)
-	return s.now
+	return s.now, [2]tcp.Stats{s.a.TCP().Stats(), s.b.TCP().Stats()}
+}
+
+// TestTCPLossyEchoNoRSTs is issue 9's lossy echo in simulation: the
+// client sends, the server echoes, the client half-closes first and the
+// server closes after its EOF, over links that lose 1–3 % of frames but
+// keep their order. No RST is justified there: the only kind that is, a
+// late retransmission reaching a connection closed already, needs a link
+// that reorders or duplicates. (The RSTs issue 9 saw against the kernel
+// need a peer that acknowledges every duplicate segment, as Linux does
+// and this stack does not: tcp's TestLastAckTimeoutSendsNoBurst and the
+// lab's TestServeLossyEchoRSTs cover them.)
+func TestTCPLossyEchoNoRSTs(t *testing.T) {
+	var rsts, timeouts uint64
+	for seed := range uint64(12) {
+		c := simCase{seed: 100 + seed, size: [2]int{2 << 20, 2 << 20}, order: clientFirst,
+			faults: nic.FaultConfig{Loss: 0.01 + 0.01*float64(seed%3), Delay: time.Duration(seed%4) * time.Millisecond}}
+		_, st := transferStats(t, c)
+		assert.Zero(t, st[0].OutRsts+st[1].OutRsts, "%v: RSTs sent", c)
+		rsts += st[0].OutRsts + st[1].OutRsts
+		timeouts += st[0].Timeouts + st[1].Timeouts
+	}
+	t.Logf("%d RSTs, %d retransmission timeouts", rsts, timeouts)
 }
 
 // matrixCase derives seed's case: sizes spread over 1–16 MiB each way,

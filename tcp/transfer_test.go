@@ -437,3 +437,35 @@ func flagsFor(last bool) string {
 	}
 	return "."
 }
+
+// Issue 9's RSTs, played as the kernel played them: the server's last
+// flight and FIN go out in LAST-ACK, the first segment is lost, the
+// timeout resends it, and the peer's ACK covers everything and the FIN:
+// the connection ends, and nothing else was sent to draw duplicate ACKs
+// (going back N, the rest of the flight went out with it, and the
+// peer's duplicate ACK for each copy hit a closed connection: RSTs).
+func TestLastAckTimeoutSendsNoBurst(t *testing.T) {
+	s := newStack(t, tcp.Config{})
+	p, c, iss := serverConn(t, s, 1000)
+	p.send(t, seg{flags: "F.", seq: peerISN + 1, ack: iss + 1, win: 512})
+	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 2, win: fullWin})
+	_, err := c.Write(data(0, 4000))
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+	for i := range 4 {
+		flags := "."
+		if i == 3 {
+			flags = "FP."
+		}
+		p.expect(t, seg{flags: flags, seq: iss + 1 + uint32(1000*i), ack: peerISN + 2, win: fullWin, payload: data(1000*i, 1000)})
+	}
+	require.Equal(t, tcp.LastAck, c.State())
+	s.advanceToDeadline(t)
+	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 2, win: fullWin, payload: data(0, 1000)})
+	s.expectNothing(t)
+	p.send(t, seg{flags: ".", seq: peerISN + 2, ack: iss + 4002, win: 512})
+	assert.Equal(t, tcp.Closed, c.State())
+	s.expectNothing(t)
+	assert.Zero(t, s.tb.Stats().OutRsts)
+	assert.Equal(t, uint64(1), s.tb.Stats().RetransSegs)
+}
