@@ -1,8 +1,6 @@
 package bench
 
 import (
-	"io"
-	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -68,36 +66,10 @@ func synFlood(b *testing.B, l *lab.Lab, server netip.AddrPort, counters func() (
 	// (the client's; hping3's raw ones are not counted there).
 	frames := func() uint64 { return l.Peer.LinkStat(b, "tx_packets") - l.Peer.Netstat(b)["TcpOutSegs"] }
 	frames0, start := frames(), time.Now()
-	var lat []time.Duration
-	fails := 0
 	b.ResetTimer()
-	err := l.Peer.Do(func() error {
-		buf := []byte{'x'}
-		for range b.N {
-			t0 := time.Now()
-			c, err := net.DialTimeout("tcp4", server.String(), 10*time.Second)
-			if err != nil {
-				fails++
-				continue
-			}
-			c.SetDeadline(time.Now().Add(10 * time.Second))
-			if _, err = c.Write(buf); err == nil {
-				_, err = io.ReadFull(c, buf)
-			}
-			c.Close()
-			if err != nil {
-				fails++
-				continue
-			}
-			lat = append(lat, time.Since(t0))
-		}
-		return nil
-	})
+	lat, fails := l.EchoConnects(b, server, b.N)
 	b.StopTimer()
 	took := time.Since(start)
-	if err != nil {
-		b.Fatal(err)
-	}
 	cookies, drops := counters()
 	sent := frames() - frames0
 	if !flood.Running() {
@@ -110,12 +82,12 @@ func synFlood(b *testing.B, l *lab.Lab, server netip.AddrPort, counters func() (
 		"cookies/s": float64(cookies-cookies0) / sec,
 		"drops/s":   float64(drops-drops0) / sec,
 		"conns/s":   float64(len(lat)) / sec,
-		"fails":     float64(fails),
+		"fails":     float64(len(fails)),
 	}
 	latencies(m, lat)
 	delete(m, "avg-µs")
-	if fails > 0 {
-		b.Logf("warning: %d of %d connections failed during the flood", fails, b.N)
+	if len(fails) > 0 {
+		b.Logf("warning: %d of %d connections failed during the flood, the first: %v", len(fails), b.N, fails[0])
 	}
 	b.Logf("%s: %d SYNs in %v, %d cookies, %d/%d connections", server, sent, took.Round(time.Millisecond),
 		cookies-cookies0, len(lat), b.N)

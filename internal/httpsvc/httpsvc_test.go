@@ -101,6 +101,7 @@ func TestIndex(t *testing.T) {
 	assert.Contains(t, string(got), "queue 0: frames in")
 	assert.Regexp(t, `queue 0 ARP: 1 entries; requests in \d+, out \d+; replies in \d+, out \d+; new MACs refused: 0 locked out, 0 unsolicited; 0 conflicts`, string(got))
 	assert.Contains(t, string(got), "1 passive opens")
+	assert.Contains(t, string(got), "queue 0: TCP SYN cookies: 0 sent, 0 received, 0 failed; listen overflows 0, drops 0")
 	assert.Contains(t, string(got), "http: 1 request(s)")
 	resp, err = c.Get(base + "/nothing")
 	require.NoError(t, err)

@@ -3,9 +3,12 @@ package lab
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"net/netip"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -159,4 +162,37 @@ func (h *Host) Netstat(tb testing.TB) map[string]uint64 {
 		i++
 	}
 	return m
+}
+
+// EchoConnects has the kernel in the peer's namespace make n connections
+// to addr, an echo server, one after the other: each connects, sends a
+// byte, reads its echo and closes, within 10 s. It returns the latencies
+// of those that succeeded, sorted, and the error of each that did not.
+func (l *Lab) EchoConnects(tb testing.TB, addr netip.AddrPort, n int) (lat []time.Duration, fails []error) {
+	tb.Helper()
+	err := l.Peer.Do(func() error {
+		buf := []byte{'x'}
+		for i := range n {
+			start := time.Now()
+			c, err := net.DialTimeout("tcp4", addr.String(), 10*time.Second)
+			if err == nil {
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				if _, err = c.Write(buf); err == nil {
+					_, err = io.ReadFull(c, buf)
+				}
+				c.Close()
+			}
+			if err != nil {
+				fails = append(fails, fmt.Errorf("connection %d: %w", i, err))
+				continue
+			}
+			lat = append(lat, time.Since(start))
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	slices.Sort(lat)
+	return lat, fails
 }
