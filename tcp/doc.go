@@ -26,15 +26,22 @@
 //
 // The RFC 9293 state machine with simultaneous open and close; segment
 // acceptability exactly as 3.10.7.4; RFC 5961 challenge ACKs for RSTs and
-// SYNs in window; RFC 6528 initial sequence numbers; MSS and window scale
+// SYNs in window and for unacceptable ACKs, and the ACKs that answer
+// unacceptable segments throttled as Linux throttles them (RFC 5961 7:
+// one per 500 ms per connection, challenge ACKs also from a budget per
+// table and second; ratelimit.go); flag combinations no TCP sends
+// (SYN+FIN, SYN+RST, none of SYN, ACK, RST) dropped where Linux drops
+// them; RFC 6528 initial sequence numbers; MSS and window scale
 // options; listeners with SYN and accept queue limits, SYN cookies (RFC
 // 4987 3.6, Linux's layout, cookie.go) once the SYN queue is full, or
 // without them the oldest half-open connection evicted; a send buffer kept
 // until acknowledged and a receive buffer that stores out-of-order data in
 // place (memory bounded by the buffer, work by a range count); silly window
 // avoidance on both sides and Nagle as an option; zero-window probing;
-// RFC 6298 retransmission timeouts with Karn's rule and backoff, fast
-// retransmit on three duplicate ACKs, retry limits; FIN, half-close, RST
+// RFC 6298 retransmission timeouts with Karn's rule and backoff, then
+// RFC 5681 3.1's loss window of one segment and slow start until the
+// flight before the timeout is acknowledged; fast retransmit on three
+// duplicate ACKs, retry limits; FIN, half-close, RST
 // on close with unread data; TIME-WAIT of 2×MSL with the RFC 6191 rule for
 // a new SYN; RFC 6056 ephemeral ports. Timestamps (RFC 7323 3–5, off with
 // Config.NoTimestamps): a keyed per-4-tuple offset on a millisecond clock,
