@@ -575,6 +575,13 @@ func (h *fzStack) step(in *fzInput) error {
 			binary.BigEndian.PutUint16(s, c.port)
 			binary.BigEndian.PutUint16(s[2:], c.lport)
 		}
+		if op&0x20 != 0 {
+			// From another host of the subnet, or beyond it: what the
+			// stack answers waits for ARP, or has no route.
+			src := frame[wire.EthernetLen+12:]
+			src[2], src[3] = in.next()&0x81, in.next()
+			fixChecksum(frame[wire.EthernetLen:])
+		}
 		if op&0x80 == 0 && len(s) >= 18 {
 			fzFixTCP(frame[wire.EthernetLen:])
 		}
@@ -833,12 +840,12 @@ func fzRawFrame(proto uint8, optWords int, payload []byte) []byte {
 	return b
 }
 
-// fzARP is an ARP packet from the peer about target.
-func fzARP(op uint16, target netip.Addr) []byte {
+// fzARP is an ARP packet from the peer's MAC, from sender about target.
+func fzARP(op uint16, sender, target netip.Addr) []byte {
 	b := make([]byte, wire.EthernetLen+wire.ARPLen)
 	peer := net.HardwareAddr{2, 0, 0, 0, 0, 2}
 	wire.Ethernet(b).Encode(wire.BroadcastMAC, peer, wire.EtherTypeARP)
-	wire.ARPFields{Op: op, SenderMAC: peer, SenderIP: peerAddr, TargetIP: target}.Encode(b[wire.EthernetLen:])
+	wire.ARPFields{Op: op, SenderMAC: peer, SenderIP: sender, TargetIP: target}.Encode(b[wire.EthernetLen:])
 	return b
 }
 
@@ -853,6 +860,7 @@ func fzSeeds() [][]byte {
 		ack, syn, fin, rst, psh = wire.TCPFlagACK, wire.TCPFlagSYN, wire.TCPFlagFIN, wire.TCPFlagRST, wire.TCPFlagPSH
 		listener                = 0x80 // a new peer of the listener
 	)
+	other := netip.MustParseAddr("198.18.0.7") // another host of the subnet
 	segSel := func(conn, flags byte, dseq, dack int16, wnd, payload4, sel byte) []byte {
 		return fzStep(fzOpSegment, conn, flags, byte(dseq>>8), byte(dseq), byte(dack>>8), byte(dack), wnd, payload4, sel, 0)
 	}
@@ -901,6 +909,9 @@ func fzSeeds() [][]byte {
 		cat(fzStep(fzOpICMP, 0, 1, 0, 0, 1, 0), fzStep(fzOpICMP, 4, 4, 0, 0, 1, 2), fzStep(fzOpICMP, 9, 5, 0, 0, 0, 3),
 			fzStep(fzOpICMP, 2, 6, 0, 0, 0, 0), fzStep(fzOpICMP, 0x81, 3, 0, 0, 0, 0)),
 		fzStep(fzOpRawTCP, 0, 20, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x10, 0xff, 0xff, 0, 0, 0, 0),
+		cat(fzStep(fzOpRawTCP|0x20, 0x80, 20, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, syn, 0xff, 0xff, 0, 0, 0, 0, 0, 7),
+			fzRaw(fzARP(wire.ARPReply, other, stackAddr)), fzStep(fzOpDeadline), fzStep(fzOpDeadline)), // a SYN from another host, ARP for it
+		fzStep(fzOpRawTCP|0x20, 0, 20, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, ack, 0xff, 0xff, 0, 0, 0, 0, 0x80, 1), // from off the subnet: no route
 		fzStep(fzOpRawTCP, 3, 28, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0x70, 0x10, 0xff, 0xff, 0, 0, 0, 0, 2, 4, 5, 0, 3, 9, 8, 2),
 		fzStep(fzOpRaw|0x80, 0, 18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 2, 8, 6, 0, 1, 8, 0), // a runt ARP packet
 		fzStep(fzOpRaw, 0, 15, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 2, 8, 0, 0x4f),                              // IHL 15, no header
@@ -908,7 +919,7 @@ func fzSeeds() [][]byte {
 		fzRaw(fzRawFrame(wire.ProtoUDP, 0, []byte{0, 53, 0, 9, 0, 12, 0, 0, 'u', 'd', 'p', '!'})), // to a closed port
 		fzRaw(fzRawFrame(wire.ProtoTCP, 1, []byte{0x13, 0x88, 0, 80, 0, 0, 1, 0, 0, 0, 0, 0, 0x50, syn, 0xff, 0xff, 0, 0, 0, 0})),
 		fzRaw(fzRawFrame(47, 0, make([]byte, 20))), // an unknown protocol
-		fzRaw(fzARP(wire.ARPRequest, stackAddr)), fzRaw(fzARP(wire.ARPReply, peerAddr)),
+		fzRaw(fzARP(wire.ARPRequest, peerAddr, stackAddr)), fzRaw(fzARP(wire.ARPReply, peerAddr, peerAddr)),
 		cat(fzStep(fzOpApp, 4, 4), fzStep(fzOpApp, 0, 2), fzStep(fzOpApp, 1, 3), seg(1, ack, 0, 0, 0)),
 	}
 }
