@@ -1,6 +1,7 @@
 package sockapi_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"io"
@@ -214,9 +215,24 @@ func TestLinkFlapGenericLab(t *testing.T) {
 }
 
 // TestInterfaceRemovedLab: an idle stack, its poller parked, learns within
-// 5 s that its interface was deleted: Failed closes, Err says so, and
-// Close leaves no goroutine or descriptor behind.
+// 5 s that its interface was deleted, or moved to another namespace:
+// Failed closes, Err says so, and Close leaves no goroutine or descriptor
+// behind.
 func TestInterfaceRemovedLab(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		remove func(l *lab.Lab) error
+	}{
+		{"Deleted", func(l *lab.Lab) error { return l.Local.DeleteLink() }},
+		{"MovedAway", func(l *lab.Lab) error {
+			return l.Local.Command(context.Background(), "ip", "link", "set", "dev", l.Local.Link, "netns", l.Peer.NS).Run()
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) { testInterfaceRemoved(t, c.remove) })
+	}
+}
+
+func testInterfaceRemoved(t *testing.T, remove func(l *lab.Lab) error) {
 	l := lab.New(t, lab.Config{})
 	goroutines, fds := runtime.NumGoroutine(), openFDs(t)
 	var s *sockapi.Stack
@@ -230,14 +246,14 @@ func TestInterfaceRemovedLab(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 
-	require.NoError(t, l.Local.DeleteLink())
-	deleted := time.Now()
+	require.NoError(t, remove(l))
+	removed := time.Now()
 	select {
 	case <-s.Failed():
 	case <-time.After(5 * time.Second):
-		t.Fatal("the stack did not notice its interface deleted within 5 s")
+		t.Fatal("the stack did not notice its interface removed within 5 s")
 	}
-	t.Logf("the stack noticed the interface deleted after %v", time.Since(deleted))
+	t.Logf("the stack noticed its interface removed after %v", time.Since(removed))
 	require.ErrorIs(t, s.Err(), nic.ErrInterfaceRemoved)
 	assert.Equal(t, "sockapi: "+l.Local.Link+": interface removed", s.Err().Error())
 	assert.EqualError(t, s.Close(), s.Err().Error(), "Close reports the failure, and nothing else")
