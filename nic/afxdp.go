@@ -330,6 +330,7 @@ func (l *XDPLink) MTU() int { return l.mtu }
 func (l *XDPLink) Stats() Stats {
 	s := l.stats
 	if l.sock != nil {
+		s.TxBusy, s.TxDrops = l.sock.KickBusy, l.sock.KickDrops
 		if ks, err := l.sock.Stats(); err == nil {
 			s.RxDropped = ks.RxDropped + ks.RxRingFull
 			s.TxErrors += ks.TxInvalidDescs

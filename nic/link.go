@@ -73,6 +73,12 @@ type Stats struct {
 	TxFrames, TxBytes uint64 // frames accepted by Transmit
 	RxDropped         uint64 // frames the link dropped before Receive (queue full, too large)
 	TxErrors          uint64 // frames accepted by Transmit that could not be sent
+	// TxBusy counts the times the link could not send all it was given
+	// at once and kept the rest for later; TxDrops the times it dropped
+	// a frame it had taken, for want of carrier or of queue room. (The
+	// AF_XDP link counts sendto calls that said EAGAIN or ENOBUFS, and
+	// EBUSY.)
+	TxBusy, TxDrops uint64
 }
 
 // EthernetHeaderLen is the length of an Ethernet II header without VLAN tag.

@@ -154,8 +154,9 @@ func TestLinkFlapLab(t *testing.T) {
 				c.name, calm.took.Round(time.Millisecond), local.took.Round(time.Millisecond), local.atDown>>20,
 				peer.took.Round(time.Millisecond), peer.atDown>>20)
 			if c.name == "xdpnet" {
-				t.Logf("xdpnet: %d frames handed to the link while down, %d segments retransmitted",
-					after.Poller.TxLinkDown-before.Poller.TxLinkDown, after.TCP.RetransSegs-before.TCP.RetransSegs)
+				t.Logf("xdpnet: %d frames handed to the link while down, %d sendto calls that dropped a frame (no carrier), %d segments retransmitted",
+					after.Poller.TxLinkDown-before.Poller.TxLinkDown, after.Link.TxDrops-before.Link.TxDrops, after.TCP.RetransSegs-before.TCP.RetransSegs)
+				assert.Greater(t, after.Link.TxDrops, before.Link.TxDrops, "sendto said the peer's flap cost frames (EBUSY)")
 				assert.Greater(t, after.Poller.TxLinkDown, before.Poller.TxLinkDown, "sendto saw the link down")
 				assert.Greater(t, after.TCP.RetransSegs, before.TCP.RetransSegs, "TCP retransmitted what the flap lost")
 				checkFramesHome(t, s, poller)

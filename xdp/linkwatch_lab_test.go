@@ -40,6 +40,7 @@ func TestLinkWatchLab(t *testing.T) {
 		reaped = sock.Reap(1)
 	}
 	assert.EqualValues(t, 1, reaped, "the frame dropped for want of carrier came back")
+	assert.NotZero(t, sock.KickDrops, "sendto said EBUSY for the frame it dropped")
 	require.NoError(t, l.Peer.SetLinkUp(true))
 
 	// Our end down and up: the watch says it is back. (Not asserted for

@@ -92,6 +92,13 @@ type Socket struct {
 	txBudget   int // 0 when the kernel default is in force
 	maps       [][]byte
 	pollFD     [1]unix.PollFd // Wait's argument, kept so that waiting does not allocate
+
+	// KickBusy counts sendto calls that left frames on the TX ring for
+	// the next Kick (EAGAIN, ENOBUFS: the kernel's per-call budget, or
+	// its skbs, ran out); KickDrops those on which the kernel dropped a
+	// frame it had taken (EBUSY: no carrier, or the device's queue
+	// refused it). Neither is an error: TCP retransmits what was lost.
+	KickBusy, KickDrops uint64
 }
 
 // openXSK opens an AF_XDP socket. The kernel (xsk_create) allows it only
@@ -347,7 +354,13 @@ func (s *Socket) Kick() error {
 	}
 	_, _, e := unix.Syscall6(unix.SYS_SENDTO, uintptr(s.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
 	switch e {
-	case 0, unix.EAGAIN, unix.EBUSY, unix.ENOBUFS:
+	case 0:
+		return nil
+	case unix.EAGAIN, unix.ENOBUFS:
+		s.KickBusy++
+		return nil
+	case unix.EBUSY:
+		s.KickDrops++
 		return nil
 	case unix.ENETDOWN:
 		return ErrNetDown
