@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,4 +139,56 @@ func TestSYNFloodThenConnectLab(t *testing.T) {
 	st := tcpStats(s)
 	t.Logf("connect after 260 spoofed SYNs: %v; %d cookies sent, %d received", lat[0], st.SyncookiesSent, st.SyncookiesRecv)
 	assert.Equal(t, uint64(1), st.SyncookiesRecv)
+}
+
+// TestSyncookieOnTheWireLab: with a SYN queue of one, filled by one
+// spoofed SYN, a kernel client's SYN (MSS, window scale, SACK-permitted
+// and timestamps, as Linux offers them) gets a cookie SYN,ACK with our
+// MSS, window scale and timestamps and no SACK (the stack has none), as
+// tcpdump on the client's side sees it; the handshake's ACK brings the
+// connection back, which then uses both: the client scales our window
+// by our shift (ss), and every segment carries timestamps.
+func TestSyncookieOnTheWireLab(t *testing.T) {
+	l := lab.New(t, lab.Config{})
+	s := labStack(t, l, sockapi.Config{TCP: tcp.Config{SynBacklog: 1}})
+	ln, err := s.Listen("tcp", ":7030")
+	require.NoError(t, err)
+	go echoServe(ln)
+	l.SpoofOnPeer(t)
+	addr := netip.AddrPortFrom(l.StackAddr, 7030)
+	l.StartSYNFlood(t, addr, 1, time.Millisecond).Wait(t)
+	lines, stop := l.Peer.Tcpdump(t, "-v", "tcp", "and", "host", l.Peer.Addr.Addr().String(), "and", "port", "7030")
+
+	var c net.Conn
+	require.NoError(t, l.Peer.Do(func() (err error) {
+		c, err = net.DialTimeout("tcp4", addr.String(), 5*time.Second)
+		return err
+	}))
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	buf := []byte{'x'}
+	_, err = c.Write(buf)
+	require.NoError(t, err)
+	_, err = io.ReadFull(c, buf)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1), tcpStats(s).SyncookiesRecv, "the connection came back from a cookie")
+	// ss prints the send scale (ours, as the client uses it), then the
+	// receive scale.
+	ss := l.Peer.Run(t, "ss", "-tniH", "state", "established", "dst", addr.String())
+	assert.Regexp(t, `wscale:2,\d+`, ss)
+	stop()
+	var synack, data string
+	for line := range lines {
+		switch {
+		case strings.Contains(line, "Flags [S.]"):
+			synack = line
+		case strings.Contains(line, l.StackAddr.String()+".7030 >") && strings.Contains(line, "Flags [P.]"):
+			data = line
+		}
+	}
+	t.Logf("cookie SYN,ACK: %s; echo: %s", synack, data)
+	require.NotEmpty(t, synack, "no SYN,ACK captured")
+	assert.Regexp(t, `options \[mss 1460,nop,wscale 2,nop,nop,TS val \d+ ecr \d+\]`, synack)
+	assert.NotContains(t, synack, "sack")
+	assert.Regexp(t, `TS val \d+ ecr \d+`, data, "the echo carries timestamps")
 }
