@@ -241,15 +241,22 @@ func (c *Conn) establish() {
 }
 
 // acceptable is RFC 9293 3.10.7.4's first check, with the window we
-// advertised.
+// advertised, widened at both edges as Linux's tcp_sequence is: a segment
+// without data at the window's right edge (a peer whose window we filled
+// sends its ACKs from there, SND.MAX), and a retransmission of data that
+// ends at RCV.NXT (its ACK field may be news). Two stacks that both go
+// back after a timeout otherwise drop each other's ACKs for good: each
+// one's ACKs sit at the other's right edge and its data is all old (the
+// two-stack simulation's seed 86). An old SYN or FIN stays unacceptable:
+// the unacceptable segment's ACK (or challenge ACK) answers it.
 func (c *Conn) acceptable(seg *segment) bool {
 	wnd := uint32(max(0, c.rcvAdv.Sub(c.rcvNxt)))
 	n := seg.len()
 	switch {
-	case n == 0 && wnd == 0:
-		return seg.seq == c.rcvNxt
 	case n == 0:
-		return seg.seq.InWindow(c.rcvNxt, wnd)
+		return seg.seq.InWindow(c.rcvNxt, wnd+1)
+	case seg.flags&(wire.TCPFlagSYN|wire.TCPFlagFIN) == 0 && seg.seq.Add(n) == c.rcvNxt:
+		return true
 	case wnd == 0:
 		return false
 	}

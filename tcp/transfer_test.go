@@ -112,6 +112,34 @@ func TestDuplicateAndOldSegments(t *testing.T) {
 	assert.Equal(t, data(1500, 600), readAll(t, c))
 }
 
+// The acceptability check is widened at both edges as Linux's
+// tcp_sequence: a bare ACK at the right edge of the window we advertised
+// (a peer whose window we filled sends from its SND.MAX there), and a
+// retransmission of data that ends at RCV.NXT, have their ACK fields
+// taken. Strictly by RFC 9293 both are unacceptable, and two stacks that
+// went back after timeouts at once dropped each other's ACKs until they
+// timed out (the simulation matrix's seed 86).
+func TestACKsOnWindowEdgeAndOldData(t *testing.T) {
+	s := newStack(t, tcp.Config{})
+	p, c, iss := clientConn(t, s, 1000)
+	_, err := c.Write(data(0, 2000))
+	require.NoError(t, err)
+	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 1, win: fullWin, payload: data(0, 1000)})
+	p.expect(t, seg{flags: "P.", seq: iss + 1001, ack: peerISN + 1, win: fullWin, payload: data(1000, 1000)})
+	// A bare ACK at RCV.NXT + RCV.WND: taken, and not answered.
+	p.send(t, seg{flags: ".", seq: peerISN + 1 + 131072, ack: iss + 1001, win: 512})
+	s.expectNothing(t)
+	assert.Equal(t, 1000, c.Unacked())
+	// Data, then the same data again with news in its ACK field.
+	p.send(t, seg{flags: ".", seq: peerISN + 1, ack: iss + 1001, win: 512, payload: data(0, 100)})
+	p.expect(t, seg{flags: ".", seq: iss + 2001, ack: peerISN + 101, win: (131072 - 100) >> 2})
+	p.send(t, seg{flags: ".", seq: peerISN + 1, ack: iss + 2001, win: 512, payload: data(0, 100)})
+	p.expect(t, seg{flags: ".", seq: iss + 2001, ack: peerISN + 101, win: (131072 - 100) >> 2})
+	s.expectNothing(t)
+	assert.Zero(t, c.Unacked())
+	assert.Equal(t, data(0, 100), readAll(t, c))
+}
+
 // A full receive buffer advertises a zero window; a zero window accepts
 // only bare segments at RCV.NXT (RFC 9293 3.10.7.4's table), and a Read
 // that frees enough room (an MSS, receiver SWS avoidance, 3.8.6.2.2)
