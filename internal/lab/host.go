@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"syscall"
 	"testing"
 	"time"
 
@@ -83,7 +84,12 @@ func (h *Host) Do(fn func() error) error {
 // Command returns a command that runs name with args inside h's namespace
 // (`ip netns exec NS name args...`), killed when ctx is done.
 func (h *Host) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
-	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", h.NS, name}, args...)...)
+	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", h.NS, name}, args...)...)
+	// A test binary killed outright (a -timeout panic, SIGKILL) runs no
+	// cleanup: without this its tcpdump or hping3 would run on, orphaned.
+	// (`ip netns exec` execs the command, so the setting reaches it.)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd
 }
 
 // Run runs name with args inside h's namespace to completion, within a

@@ -3,11 +3,13 @@ package lab_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -133,7 +135,33 @@ func TestHelperProcess(t *testing.T) {
 	case "new":
 		lab.New(t, lab.Config{})
 		t.Fatal("lab.New returned for a non-root user")
+	case "orphan":
+		l := lab.New(t, lab.Config{})
+		cmd := l.Peer.Command(context.Background(), "sleep", "300")
+		require.NoError(t, cmd.Start())
+		fmt.Printf("child: %d\n", cmd.Process.Pid)
+		syscall.Kill(os.Getpid(), syscall.SIGKILL) // no cleanup runs
 	}
+}
+
+// TestCommandDiesWithTheTest: a command a test started in a namespace
+// does not outlive a test binary that was killed outright (no cleanup
+// ran), so a flood or a capture cannot run on unowned.
+func TestCommandDiesWithTheTest(t *testing.T) {
+	lab.RequireRoot(t)
+	out, _ := helperCommand(t, "orphan").CombinedOutput()
+	m := regexp.MustCompile(`child: (\d+)`).FindStringSubmatch(string(out))
+	require.Len(t, m, 2, "helper output:\n%s", out)
+	pid, err := strconv.Atoi(m[1])
+	require.NoError(t, err)
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) }) // should the test fail
+	gone := func() bool {
+		st, err := os.ReadFile("/proc/" + m[1] + "/stat")
+		// Gone, or a zombie nobody has reaped yet: not running either way.
+		return err != nil || strings.Contains(string(st), ") Z ")
+	}
+	assert.Eventually(t, gone, 5*time.Second, 10*time.Millisecond, "the helper's sleep %s outlived it", m[1])
+	lab.New(t, lab.Config{}) // reaps the namespaces the killed helper left
 }
 
 func helperCommand(t *testing.T, scenario string) *exec.Cmd {
