@@ -38,10 +38,12 @@ lint:
 # (their own sizes: RxDrop's count would make 2M paced pings), then the
 # public API (sockapi) against the kernel: request/response xdpnet-to-xdpnet
 # and for a kernel client, bulk over 1 and 4 streams, new connections per
-# second, and an idle stack's CPU (each run bounded in bytes, connections
-# and time; about a minute per count).
+# second, and an idle stack's CPU; then ping and connect times with up to
+# 20k idle connections open (IdlePing) and a listener serving through a
+# SYN flood (SYNFlood) (each run bounded in bytes, packets, connections
+# and time; a minute or two per count).
 bench:
-	$(GO) test -run '^$$' -bench 'RxDrop' -benchtime $(BENCHTIME) -count $(BENCHCOUNT) -timeout 20m ./bench/ && $(GO) test -run '^$$' -bench 'UDPEcho|Ping|UDPFlood|TCPRR|TCPBulk|SockRR|SockBulk|SockConnect|SockIdle' -count $(BENCHCOUNT) -timeout 20m ./bench/
+	$(GO) test -run '^$$' -bench 'RxDrop' -benchtime $(BENCHTIME) -count $(BENCHCOUNT) -timeout 20m ./bench/ && $(GO) test -run '^$$' -bench 'UDPEcho|Ping|UDPFlood|TCPRR|TCPBulk|SockRR|SockBulk|SockConnect|SockIdle|SYNFlood' -count $(BENCHCOUNT) -timeout 30m ./bench/
 
 # Micro-benchmarks of the ring layer and links, with allocations.
 bench-micro:
