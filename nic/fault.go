@@ -37,10 +37,27 @@ type FaultConfig struct {
 
 	// Delay holds every frame for Delay plus a jitter drawn uniformly from
 	// [0, Jitter]. Jitter alone never reorders: a frame leaves no earlier
-	// than the frame sent before it (reordering is Reorder's job).
+	// than the frame sent before it (reordering is Reorder's job). Behind
+	// a bottleneck (Rate) Delay is the propagation delay, counted from the
+	// end of a frame's serialization: a path of round-trip time RTT is
+	// Delay = RTT/2 on each end.
 	Delay, Jitter time.Duration
 
-	// MaxHeld caps the frames held for delay or reordering; a frame that
+	// Rate makes the link a bottleneck of Rate bits per second: frames
+	// are serialized one after another, each taking len(Data)*8/Rate
+	// (Ethernet frame bytes; no preamble or gap), and wait their turn in
+	// a FIFO queue. Zero is no bottleneck. Loss and corruption are
+	// decided before the queue; delay, jitter and reordering after it (a
+	// duplicate follows its original without taking link time).
+	Rate int64
+	// QueueBytes and QueuePackets bound the bottleneck's queue, counting
+	// the frame being serialized; a frame that would exceed either is
+	// dropped (tail drop) and counted in TailDrops. Zero is no bound of
+	// that kind; with neither set the queue is bounded by MaxHeld only.
+	QueueBytes, QueuePackets int
+
+	// MaxHeld caps the frames held for delay, reordering or a bottleneck's
+	// queue; a frame that
 	// would exceed it is dropped and counted in Overflowed. Held frames
 	// are the inner link's transmit buffers, so keep it below the inner
 	// link's pool. Default 1024.
@@ -62,11 +79,18 @@ type FaultStats struct {
 	Held       uint64 // frames held now
 	// LinkDown counts frames dropped while SetDown held the link down.
 	LinkDown uint64
+	// TailDrops counts frames dropped because the bottleneck's queue was
+	// full (Rate, QueueBytes, QueuePackets).
+	TailDrops uint64
+	// Queued and QueuedBytes are the frames in the bottleneck's queue
+	// now (the one being serialized included), and MaxQueuedBytes the
+	// most bytes it ever held.
+	Queued, QueuedBytes, MaxQueuedBytes uint64
 }
 
 // Faulty is a Link that impairs the frames transmitted through it, for tests
 // of how a stack copes with a bad network: loss, duplication, reordering,
-// bit errors and delay, each decided by a seeded generator so that a failing
+// bit errors, delay and a bottleneck of a fixed rate, each decided by a seeded generator so that a failing
 // run can be replayed. It impairs egress only; to impair both directions of
 // a two-stack test, wrap both ends.
 //
@@ -84,6 +108,7 @@ type Faulty struct {
 	batch   []Frame // frames due now, on their way to the inner link
 	one     [1]Frame
 	stats   FaultStats
+	queue   bottleneck
 	down    bool
 	closed  bool
 }
@@ -101,7 +126,8 @@ func NewFaulty(inner Link, cfg FaultConfig) *Faulty {
 			panic(fmt.Sprintf("nic: FaultConfig probability %v outside [0, 1]", p))
 		}
 	}
-	if cfg.ReorderDelay < 0 || cfg.Delay < 0 || cfg.Jitter < 0 || cfg.MaxHeld < 0 || cfg.CorruptFrom < 0 {
+	if cfg.ReorderDelay < 0 || cfg.Delay < 0 || cfg.Jitter < 0 || cfg.MaxHeld < 0 || cfg.CorruptFrom < 0 ||
+		cfg.Rate < 0 || cfg.QueueBytes < 0 || cfg.QueuePackets < 0 {
 		panic(fmt.Sprintf("nic: invalid FaultConfig %+v", cfg))
 	}
 	if cfg.ReorderDelay == 0 {
@@ -120,6 +146,7 @@ func NewFaulty(inner Link, cfg FaultConfig) *Faulty {
 		rng:   rand.New(rand.NewPCG(cfg.Seed, 0x786470_6e6574)),
 		held:  newHeldQueue(cfg.MaxHeld),
 		batch: make([]Frame, 0, faultBatch),
+		queue: newBottleneck(cfg),
 	}
 }
 
@@ -171,10 +198,18 @@ func (f *Faulty) impair(fr Frame, now time.Duration) {
 	if c.Jitter > 0 {
 		delay += time.Duration(f.rng.Int64N(int64(c.Jitter) + 1))
 	}
+	// The bottleneck draws no random number, so a seed replays the same
+	// decisions with it or without it.
+	sent, ok := f.queue.enqueue(len(fr.Data), now)
+	if !ok {
+		f.stats.TailDrops++
+		f.release(fr)
+		return
+	}
 	if delay > 0 {
 		f.stats.Delayed++
 	}
-	due := max(now+delay, f.lastDue)
+	due := max(sent+delay, f.lastDue)
 	if reorder {
 		// Not recorded in lastDue: the frames after this one must not
 		// wait for it.
@@ -185,6 +220,7 @@ func (f *Faulty) impair(fr Frame, now time.Duration) {
 	}
 
 	if !f.hold(fr, due, now, reorder) {
+		f.queue.unqueueLast(len(fr.Data))
 		return
 	}
 	if dup && f.inner.Alloc(f.one[:]) == 1 {
@@ -291,7 +327,80 @@ func (f *Faulty) Stats() Stats { return f.inner.Stats() }
 func (f *Faulty) FaultStats() FaultStats {
 	s := f.stats
 	s.Held = uint64(f.held.len())
+	f.queue.advance(f.cfg.Now())
+	s.Queued, s.QueuedBytes, s.MaxQueuedBytes = uint64(f.queue.size), uint64(f.queue.bytes), uint64(f.queue.maxBytesSeen)
 	return s
+}
+
+// bottleneck is the FIFO queue in front of a link of a fixed rate. It
+// keeps, for each frame in it, the time its serialization ends and its
+// size, in a ring allocated once: a frame in the queue is also held, so
+// MaxHeld bounds how many there are.
+type bottleneck struct {
+	rate                int64 // bits per second; 0: no bottleneck
+	maxBytes, maxFrames int   // the queue's bounds; 0: none
+	ring                []queuedFrame
+	head, size, bytes   int
+	last                time.Duration // when the last frame queued is serialized
+	maxBytesSeen        int
+}
+
+type queuedFrame struct {
+	done time.Duration
+	size int
+}
+
+func newBottleneck(cfg FaultConfig) bottleneck {
+	q := bottleneck{rate: cfg.Rate, maxBytes: cfg.QueueBytes, maxFrames: cfg.QueuePackets}
+	if q.rate > 0 {
+		q.ring = make([]queuedFrame, cfg.MaxHeld)
+	}
+	return q
+}
+
+// enqueue queues a frame of size bytes arriving at now, and returns when
+// it is serialized, or false if the queue has no room for it (tail drop).
+// Without a rate every frame leaves at once.
+func (q *bottleneck) enqueue(size int, now time.Duration) (time.Duration, bool) {
+	if q.rate == 0 {
+		return now, true
+	}
+	q.advance(now)
+	if q.size == len(q.ring) || q.maxFrames > 0 && q.size >= q.maxFrames ||
+		q.maxBytes > 0 && q.bytes+size > q.maxBytes {
+		return 0, false
+	}
+	q.last = max(q.last, now) + q.serialization(size)
+	q.ring[(q.head+q.size)%len(q.ring)] = queuedFrame{done: q.last, size: size}
+	q.size++
+	q.bytes += size
+	q.maxBytesSeen = max(q.maxBytesSeen, q.bytes)
+	return q.last, true
+}
+
+// advance forgets the frames serialized by now.
+func (q *bottleneck) advance(now time.Duration) {
+	for q.size > 0 && q.ring[q.head].done <= now {
+		q.bytes -= q.ring[q.head].size
+		q.head = (q.head + 1) % len(q.ring)
+		q.size--
+	}
+}
+
+// unqueueLast takes back the frame of size bytes enqueue queued last, which
+// the held queue had no room for: it never takes the link's time.
+func (q *bottleneck) unqueueLast(size int) {
+	if q.rate == 0 {
+		return
+	}
+	q.size--
+	q.bytes -= size
+	q.last -= q.serialization(size)
+}
+
+// serialization is how long a frame of size bytes takes on the link.
+func (q *bottleneck) serialization(size int) time.Duration {
+	return time.Duration(int64(size) * 8 * int64(time.Second) / q.rate)
 }
 
 // Close gives the held frames back to the inner link unsent, and closes it.
