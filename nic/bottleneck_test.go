@@ -170,34 +170,11 @@ func benchBottleneckConfig(clock *vclock) FaultConfig {
 }
 
 func TestFaultyBottleneckZeroAllocsPerFrame(t *testing.T) {
-	var clock vclock
-	a, b := NewPipe(PipeConfig{Buffers: 1024, QueueDepth: 1024})
-	f := NewFaulty(a, benchBottleneckConfig(&clock))
-	fs := make([]Frame, 64)
-	for range 100 {
-		faultyRoundTrip(f, b, fs, &clock)
-	}
-	allocs := testing.AllocsPerRun(1000, func() { faultyRoundTrip(f, b, fs, &clock) })
-	if allocs != 0 {
-		t.Errorf("%v allocations per batch, want 0", allocs)
-	}
-	if f.FaultStats().TailDrops == 0 {
+	if f := checkFaultyAllocs(t, benchBottleneckConfig); f.FaultStats().TailDrops == 0 {
 		t.Error("no tail drops: the queue's full path did not run")
 	}
 }
 
 // BenchmarkFaultyBottleneck is BenchmarkFaulty behind a bottleneck that
 // queues and drops.
-func BenchmarkFaultyBottleneck(b *testing.B) {
-	var clock vclock
-	pa, pb := NewPipe(PipeConfig{Buffers: 1024, QueueDepth: 1024})
-	f := NewFaulty(pa, benchBottleneckConfig(&clock))
-	fs := make([]Frame, 64)
-	b.ReportAllocs()
-	frames := 0
-	for b.Loop() {
-		frames += faultyRoundTrip(f, pb, fs, &clock)
-	}
-	b.ReportMetric(float64(frames)/b.Elapsed().Seconds(), "frames/s")
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(frames), "ns/frame")
-}
+func BenchmarkFaultyBottleneck(b *testing.B) { benchmarkFaulty(b, benchBottleneckConfig) }

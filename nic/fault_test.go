@@ -416,10 +416,16 @@ func faultyRoundTrip(f *Faulty, b *Pipe, fs []Frame, clock *vclock) int {
 	}
 }
 
-func TestFaultyZeroAllocsPerFrame(t *testing.T) {
+func TestFaultyZeroAllocsPerFrame(t *testing.T) { checkFaultyAllocs(t, benchFaultConfig) }
+
+// checkFaultyAllocs fails unless faultyRoundTrip allocates nothing, in a
+// steady state, through a Faulty of config's configuration; it returns
+// the Faulty for more checks.
+func checkFaultyAllocs(t *testing.T, config func(*vclock) FaultConfig) *Faulty {
+	t.Helper()
 	var clock vclock
 	a, b := NewPipe(PipeConfig{Buffers: 1024, QueueDepth: 1024})
-	f := NewFaulty(a, benchFaultConfig(&clock))
+	f := NewFaulty(a, config(&clock))
 	fs := make([]Frame, 64)
 	for range 100 { // reach a steady state of held frames first
 		faultyRoundTrip(f, b, fs, &clock)
@@ -428,14 +434,19 @@ func TestFaultyZeroAllocsPerFrame(t *testing.T) {
 	if allocs != 0 {
 		t.Errorf("%v allocations per batch, want 0", allocs)
 	}
+	return f
 }
 
 // BenchmarkFaulty sends batches of 64 frames of 64 bytes through a Faulty
 // with every impairment on over a pipe, and receives them.
-func BenchmarkFaulty(b *testing.B) {
+func BenchmarkFaulty(b *testing.B) { benchmarkFaulty(b, benchFaultConfig) }
+
+// benchmarkFaulty measures faultyRoundTrip through a Faulty of config's
+// configuration.
+func benchmarkFaulty(b *testing.B, config func(*vclock) FaultConfig) {
 	var clock vclock
 	pa, pb := NewPipe(PipeConfig{Buffers: 1024, QueueDepth: 1024})
-	f := NewFaulty(pa, benchFaultConfig(&clock))
+	f := NewFaulty(pa, config(&clock))
 	fs := make([]Frame, 64)
 	b.ReportAllocs()
 	frames := 0
