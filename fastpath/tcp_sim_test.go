@@ -49,11 +49,17 @@ const maxIdleStep = 160 * time.Microsecond
 const simBuffers = 4096
 
 func newSim(t testing.TB, faults nic.FaultConfig, tcpCfg tcp.Config) *sim {
+	return newSimPath(t, faults, faults, tcpCfg)
+}
+
+// newSimPath is newSim with each direction impaired its own way: up on
+// the first stack's egress (a to b), down on the second's. up.Seed seeds
+// both.
+func newSimPath(t testing.TB, up, down nic.FaultConfig, tcpCfg tcp.Config) *sim {
 	s := &sim{}
 	pa, pb := nic.NewPipe(nic.PipeConfig{Buffers: simBuffers, QueueDepth: simBuffers})
 	clock := func() time.Duration { return s.now }
-	node := func(link *nic.Pipe, addr netip.Addr, seed uint64) *simNode {
-		f := faults
+	node := func(link *nic.Pipe, addr netip.Addr, f nic.FaultConfig, seed uint64) *simNode {
 		f.Seed, f.Now, f.CorruptFrom = seed, clock, 14
 		n := &simNode{faulty: nic.NewFaulty(link, f), pipe: link}
 		cfg := tcpCfg
@@ -63,8 +69,8 @@ func newSim(t testing.TB, faults nic.FaultConfig, tcpCfg tcp.Config) *sim {
 		n.Poller = p
 		return n
 	}
-	s.a = node(pa, stackAddr, faults.Seed*2+1)
-	s.b = node(pb, peerAddr, faults.Seed*2+2)
+	s.a = node(pa, stackAddr, up, up.Seed*2+1)
+	s.b = node(pb, peerAddr, down, up.Seed*2+2)
 	// Static neighbours: the simulation is about TCP, and ARP under loss
 	// only adds start-up noise.
 	require.NoError(t, s.a.ARP().AddStatic(0, peerAddr, pb.MAC()))

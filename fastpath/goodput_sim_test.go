@@ -1,0 +1,351 @@
+package fastpath_test
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"gonum.org/v1/plot/vg"
+
+	"github.com/xdpnet/xdpnet/internal/traceplot"
+	"github.com/xdpnet/xdpnet/nic"
+	"github.com/xdpnet/xdpnet/tcp"
+)
+
+// simPath is a path for goodput simulations: data goes from the sim's
+// first stack to the second through a bottleneck of rate bits per second
+// with a tail-drop queue of queue bytes, loses loss of its frames and
+// holds reorder of them reorderBy longer; rtt is split evenly between the
+// two directions. ACKs come back with the delay alone, as on a path whose
+// reverse direction is idle.
+type simPath struct {
+	rate      int64
+	rtt       time.Duration
+	queue     int
+	loss      float64
+	reorder   float64
+	reorderBy time.Duration
+}
+
+// bdp is the path's bandwidth-delay product in bytes.
+func (p simPath) bdp() int { return int(float64(p.rate) / 8 * p.rtt.Seconds()) }
+
+func (p simPath) String() string {
+	s := fmt.Sprintf("%d Mbit/s, RTT %v, queue %.1f BDP", p.rate/1e6, p.rtt, float64(p.queue)/float64(p.bdp()))
+	if p.loss > 0 {
+		s += fmt.Sprintf(", loss %.1f %%", 100*p.loss)
+	}
+	if p.reorder > 0 {
+		s += fmt.Sprintf(", reorder %.1f %% by %v", 100*p.reorder, p.reorderBy)
+	}
+	return s
+}
+
+// simMSS is the payload of a full segment between two stacks: a 1500-byte
+// MTU less IPv4 and TCP headers and the timestamps option.
+const simMSS = 1460 - 12
+
+// mathis is the Mathis et al. model of a Reno flow's goodput under random
+// loss p, in bytes per second: MSS/RTT × sqrt(3/2)/sqrt(p).
+func mathis(mss int, rtt time.Duration, p float64) float64 {
+	return float64(mss) / rtt.Seconds() * math.Sqrt(1.5) / math.Sqrt(p)
+}
+
+// cubicModel is RFC 9438's average CUBIC window under random loss p
+// (its section 5.1 response function, with C = 0.4 and β = 0.7) as
+// goodput in bytes per second: the larger of the cubic and the
+// Reno-friendly regions. At 10 ms and 1 % the Reno-friendly one rules,
+// and the model is Mathis's.
+func cubicModel(mss int, rtt time.Duration, p float64) float64 {
+	const c, beta = 0.4, 0.7
+	r := rtt.Seconds()
+	cubic := math.Pow(c*(3+beta)/(4*(1-beta)), 0.25) * math.Pow(r/p, 0.75)
+	reno := math.Sqrt(1.5 / p) // α = 3(1-β)/(1+β) gives Reno's average
+	return max(cubic, reno) * float64(mss) / r
+}
+
+// traceSample is one point of a connection's trace: its sending state at
+// virtual time at.
+type traceSample struct {
+	at   time.Duration
+	info tcp.Info
+}
+
+// simFlowResult is what one flow of a goodput simulation did.
+type simFlowResult struct {
+	goodput float64       // bytes per second read by the receiver over the measured span
+	sender  tcp.ConnStats // the sending connection's counters at the end
+	trace   []traceSample // the sender's state every traceEvery, over the span
+}
+
+// goodputResult is one goodput simulation: its flows, and what the
+// bottleneck's injector did.
+type goodputResult struct {
+	flows  []simFlowResult
+	faults nic.FaultStats
+}
+
+// jain is Jain's fairness index of the flows' goodputs: 1 when all are
+// equal, 1/n when one takes everything.
+func (r goodputResult) jain() float64 {
+	sum, sq := 0.0, 0.0
+	for _, f := range r.flows {
+		sum += f.goodput
+		sq += f.goodput * f.goodput
+	}
+	return sum * sum / (float64(len(r.flows)) * sq)
+}
+
+// simFlow is one flow's sender and receiver.
+type simFlow struct {
+	client, server *tcp.Conn
+	st             *stream
+	inSpan         int // bytes read by the end of the span
+	closed         bool
+	trace          []traceSample
+	nextSample     time.Duration
+}
+
+// runGoodput runs flows bulk transfers from the sim's first stack to the
+// second over p, all started at once, each writing for span of virtual
+// time; then every flow closes and drains. Goodput counts the bytes read
+// within span. traceEvery > 0 samples each sender's Info that often. It
+// checks that every byte written arrived, in order (by hash).
+func runGoodput(t testing.TB, p simPath, seed uint64, flows int, span, traceEvery time.Duration) goodputResult {
+	t.Helper()
+	up := nic.FaultConfig{Seed: seed, Rate: p.rate, QueueBytes: p.queue, Delay: p.rtt / 2,
+		Loss: p.loss, Reorder: p.reorder, ReorderDelay: p.reorderBy}
+	s := newSimPath(t, up, nic.FaultConfig{Delay: p.rtt / 2}, tcp.Config{MSL: simMSL})
+	ln, err := s.b.TCP().Listen(netip.AddrPortFrom(netip.Addr{}, 5001), flows)
+	require.NoError(t, err)
+	fs := make([]*simFlow, flows)
+	byAddr := map[netip.AddrPort]*simFlow{}
+	for i := range fs {
+		c, err := s.a.TCP().Dial(s.now, netip.AddrPort{}, netip.AddrPortFrom(peerAddr, 5001))
+		require.NoError(t, err)
+		fs[i] = &simFlow{client: c, st: newStream(math.MaxInt, seed*64+uint64(i))}
+		if traceEvery > 0 {
+			fs[i].trace = make([]traceSample, 0, span/traceEvery+1)
+		}
+		byAddr[c.LocalAddr()] = fs[i]
+	}
+	open := flows
+	s.run(t, span+10*time.Minute, func() bool {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				break
+			}
+			f := byAddr[c.RemoteAddr()]
+			require.NotNil(t, f, "accepted an unknown connection from %v", c.RemoteAddr())
+			f.server = c
+		}
+		for _, f := range fs {
+			if f.closed {
+				continue
+			}
+			if s.now >= span && f.st.size == math.MaxInt {
+				f.st.size, f.inSpan = f.st.sent, f.st.received
+			}
+			if traceEvery > 0 && s.now < span && s.now >= f.nextSample {
+				f.trace = append(f.trace, traceSample{at: s.now, info: f.client.Info()})
+				f.nextSample += traceEvery
+			}
+			require.NoError(t, f.st.write(f.client))
+			if f.st.written() && f.client.State() == tcp.Established {
+				require.NoError(t, f.client.CloseWrite())
+			}
+			if f.server != nil {
+				require.NoError(t, f.st.read(f.server))
+			}
+			if f.st.eof {
+				f.closed = true
+				open--
+			}
+		}
+		return open == 0
+	})
+	r := goodputResult{faults: s.a.faulty.FaultStats()}
+	for i, f := range fs {
+		f.st.check(t, fmt.Sprintf("flow %d", i))
+		r.flows = append(r.flows, simFlowResult{goodput: float64(f.inSpan) / span.Seconds(), sender: f.client.Stats(), trace: f.trace})
+	}
+	return r
+}
+
+// goodputCase is one row of the goodput table.
+type goodputCase struct {
+	name  string
+	path  simPath
+	flows int
+}
+
+// goodputCases are the paths: a 10 ms RTT through a 100 Mbit/s
+// bottleneck, clean, with 1 % random loss (a BDP and two BDPs of queue),
+// with 1 % of frames reordered by 1 ms, and two flows sharing it.
+func goodputCases() []goodputCase {
+	base := simPath{rate: 100e6, rtt: 10 * time.Millisecond}
+	base.queue = base.bdp()
+	lossy, lossy2, reordered := base, base, base
+	lossy.loss, lossy2.loss, lossy2.queue = 0.01, 0.01, 2*base.bdp()
+	reordered.reorder, reordered.reorderBy = 0.01, time.Millisecond
+	return []goodputCase{
+		{"clean", base, 1},
+		{"loss1", lossy, 1},
+		{"loss1-2bdp", lossy2, 1},
+		{"reorder1", reordered, 1},
+		{"shared", base, 2},
+		{"shared-loss1", lossy, 2},
+	}
+}
+
+// goodputRow runs c over seeds and returns its table row: goodput per
+// flow (mean over seeds), its ratio to the link rate and to the Mathis
+// model where there is loss, retransmissions and timeouts per flow, tail
+// drops at the bottleneck, and for shared cases each flow's share and
+// Jain's index.
+func goodputRow(t testing.TB, c goodputCase, seeds int, span time.Duration) (row string, perFlow []float64) {
+	perFlow = make([]float64, c.flows)
+	var retrans, timeouts, tailDrops uint64
+	jain := 0.0
+	for seed := range uint64(seeds) {
+		r := runGoodput(t, c.path, seed+1, c.flows, span, 0)
+		for i, f := range r.flows {
+			perFlow[i] += f.goodput / float64(seeds)
+			retrans += f.sender.Retransmits
+			timeouts += f.sender.Timeouts
+		}
+		tailDrops += r.faults.TailDrops
+		jain += r.jain() / float64(seeds)
+	}
+	total := 0.0
+	var mbit []string
+	for _, g := range perFlow {
+		total += g
+		mbit = append(mbit, fmt.Sprintf("%.2f", g*8/1e6))
+	}
+	model := "–"
+	if c.path.loss > 0 {
+		model = fmt.Sprintf("%.2f / %.2f", perFlow[0]/mathis(simMSS, c.path.rtt, c.path.loss),
+			perFlow[0]/cubicModel(simMSS, c.path.rtt, c.path.loss))
+	}
+	fairness := "–"
+	if c.flows > 1 {
+		fairness = fmt.Sprintf("%.0f %% / %.0f %%, Jain %.3f", 100*perFlow[0]/total, 100*perFlow[1]/total, jain)
+	}
+	n := float64(seeds * c.flows)
+	row = fmt.Sprintf("| %s | %v | %s | %.2f | %s | %.0f | %.1f | %.0f | %s |", c.name, c.path, strings.Join(mbit, " / "),
+		total*8/float64(c.path.rate), model, float64(retrans)/n, float64(timeouts)/n, float64(tailDrops)/float64(seeds), fairness)
+	return row, perFlow
+}
+
+const goodputHeader = "\n| case | path | goodput per flow (Mbit/s) | of link | of Mathis / CUBIC model | retransmits/flow | RTOs/flow | tail drops | shares |\n|---|---|---|---|---|---|---|---|---|\n"
+
+// TestSimGoodputBottleneck runs the goodput cases for a short span of
+// virtual time (2 s; 0.5 s with -short) and logs the table. It asserts
+// only what must hold whatever the sender's algorithm: every byte arrives
+// intact (runGoodput) and nothing beats the link. The figures are the
+// baseline for congestion control and SACK: BenchmarkSimGoodput runs the
+// issue's 30 s.
+func TestSimGoodputBottleneck(t *testing.T) {
+	span := 2 * time.Second
+	if testing.Short() {
+		span = 500 * time.Millisecond
+	}
+	var table strings.Builder
+	table.WriteString(goodputHeader)
+	for _, c := range goodputCases() {
+		row, perFlow := goodputRow(t, c, 1, span)
+		total := 0.0
+		for _, g := range perFlow {
+			total += g
+		}
+		require.LessOrEqual(t, total*8, float64(c.path.rate), "%s: goodput above the link rate", c.name)
+		table.WriteString(row + "\n")
+	}
+	t.Logf("goodput over %v of virtual time, 1 seed:%s", span, table.String())
+}
+
+// BenchmarkSimGoodput runs each goodput case for the 30 s of
+// virtual time over 3 seeds and reports each flow's goodput (Mbit/s),
+// its ratio to the Mathis model where there is loss, and the smallest
+// flow's share where flows share the bottleneck; the table goes to the
+// log (-v). One iteration is enough: the run is deterministic.
+func BenchmarkSimGoodput(b *testing.B) {
+	const span, seeds = 30 * time.Second, 3
+	var table strings.Builder
+	table.WriteString(goodputHeader)
+	for _, c := range goodputCases() {
+		b.Run(c.name, func(b *testing.B) {
+			var row string
+			var perFlow []float64
+			for b.Loop() {
+				row, perFlow = goodputRow(b, c, seeds, span)
+			}
+			total := 0.0
+			for i, g := range perFlow {
+				total += g
+				b.ReportMetric(g*8/1e6, fmt.Sprintf("Mbit/s-flow%d", i))
+			}
+			if c.path.loss > 0 {
+				b.ReportMetric(perFlow[0]/mathis(simMSS, c.path.rtt, c.path.loss), "of-mathis")
+				b.ReportMetric(perFlow[0]/cubicModel(simMSS, c.path.rtt, c.path.loss), "of-cubic")
+			}
+			if c.flows > 1 {
+				b.ReportMetric(min(perFlow[0], perFlow[1])/total, "min-share")
+			}
+			table.WriteString(row + "\n")
+		})
+	}
+	b.Logf("goodput over %v of virtual time, mean of %d seeds:%s", span, seeds, table.String())
+}
+
+// plotTrace draws the flows' traces (bytes in flight and the peer's
+// window, per flow) to name.png under traceplot.Dir, and returns its path.
+func plotTrace(t testing.TB, name, title string, flows []simFlowResult) string {
+	t.Helper()
+	var series []traceplot.Series
+	for i, f := range flows {
+		inFlight := traceplot.Series{Name: fmt.Sprintf("flow %d in flight", i)}
+		wnd := traceplot.Series{Name: fmt.Sprintf("flow %d peer window", i)}
+		for _, s := range f.trace {
+			inFlight.Points = append(inFlight.Points, traceplot.Point{T: s.at, V: float64(s.info.InFlight) / 1024})
+			wnd.Points = append(wnd.Points, traceplot.Point{T: s.at, V: float64(s.info.SndWnd) / 1024})
+		}
+		series = append(series, inFlight, wnd)
+	}
+	path := filepath.Join(traceplot.Dir(t), name+".png")
+	require.NoError(t, traceplot.PNG(path, traceplot.Chart{Title: title, Unit: "KiB", Series: series}, 10*vg.Inch, 4*vg.Inch))
+	t.Logf("trace plotted to %s", path)
+	return path
+}
+
+// TestSimTracePlot traces two flows sharing the bottleneck (1 s of
+// virtual time, sampled every millisecond) and plots them. With no
+// congestion control the peer's window is the only limit: the flows fill
+// it, overrun the queue and stall on timeouts. The test checks the trace
+// itself: a sample per millisecond, never more in flight than the
+// largest window the peer offered, and the flow moving.
+func TestSimTracePlot(t *testing.T) {
+	const span, every = time.Second, time.Millisecond
+	c := goodputCases()[4]
+	require.Equal(t, "shared", c.name)
+	r := runGoodput(t, c.path, 1, c.flows, span, every)
+	for i, f := range r.flows {
+		require.Len(t, f.trace, int(span/every), "flow %d: samples", i)
+		maxWnd, maxFlight := uint32(0), uint32(0)
+		for _, s := range f.trace {
+			maxWnd = max(maxWnd, s.info.SndWnd)
+			// Before the SYN,ACK the SYN is in flight, and no window.
+			require.LessOrEqual(t, s.info.InFlight, max(maxWnd, 1), "flow %d at %v: more in flight than the peer ever offered", i, s.at)
+			maxFlight = max(maxFlight, s.info.InFlight)
+		}
+		require.Greater(t, maxFlight, uint32(simMSS), "flow %d never had a segment in flight", i)
+	}
+	plotTrace(t, "trace-shared", fmt.Sprintf("%v, 2 flows, no congestion control", c.path), r.flows)
+}
