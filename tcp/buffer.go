@@ -140,7 +140,7 @@ func (p *bufferPool) put(s *ring, r *recvBuffer) {
 	}
 	s.reset()
 	r.reset()
-	r.nooo = 0
+	r.ooo.n = 0
 	p.snd, p.rcv = append(p.snd, s), append(p.rcv, r)
 }
 
@@ -151,21 +151,75 @@ func (r *ring) reset() {
 	r.limit.Store(0)
 }
 
-// maxOutOfOrder bounds the disjoint ranges the receive buffer tracks past
-// its in-order end. Their bytes live in the ring itself, so memory is
-// bounded by the ring; the count bounds the work per segment.
+// maxOutOfOrder bounds the disjoint ranges a spanSet holds: those the
+// receive buffer tracks past its in-order end, and those of the SACK
+// scoreboard (sack.go). The received bytes live in the ring itself, so
+// memory is bounded by the ring; the count bounds the work per segment.
 const maxOutOfOrder = 16
 
 // span is a range of stream offsets [start, end).
 type span struct{ start, end uint64 }
 
+// spanSet is a bounded set of ranges, sorted, disjoint and not touching.
+type spanSet struct {
+	s [maxOutOfOrder]span
+	n int
+}
+
+// spans are the ranges, lowest first.
+func (ss *spanSet) spans() []span { return ss.s[:ss.n] }
+
+// add merges s into the set, or reports false when that needs a range
+// more than the set holds.
+func (ss *spanSet) add(s span) bool {
+	// Ranges that s overlaps or touches: s[i:j].
+	i := 0
+	for i < ss.n && ss.s[i].end < s.start {
+		i++
+	}
+	j := i
+	for j < ss.n && ss.s[j].start <= s.end {
+		s.start, s.end = min(s.start, ss.s[j].start), max(s.end, ss.s[j].end)
+		j++
+	}
+	if i == j && ss.n == len(ss.s) {
+		return false
+	}
+	// Replace s[i:j] by s.
+	n := copy(ss.s[i+1:], ss.s[j:ss.n])
+	ss.s[i] = s
+	ss.n = i + 1 + n
+	return true
+}
+
+// drop removes the first n ranges.
+func (ss *spanSet) drop(n int) {
+	copy(ss.s[:], ss.s[n:ss.n])
+	ss.n -= n
+}
+
+// covers reports whether one range holds all of s.
+func (ss *spanSet) covers(s span) bool {
+	i := ss.find(s.start)
+	return i >= 0 && s.end <= ss.s[i].end
+}
+
+// find returns the index of the range that holds off, or -1.
+func (ss *spanSet) find(off uint64) int {
+	for i, s := range ss.spans() {
+		if s.start <= off && off < s.end {
+			return i
+		}
+	}
+	return -1
+}
+
 // recvBuffer is the receive buffer: in-order bytes for the app in the
 // ring, and out-of-order ones stored at their place past tail, recorded in
-// ooo (sorted, disjoint, not touching).
+// ooo.
 type recvBuffer struct {
 	*ring
-	ooo  [maxOutOfOrder]span
-	nooo int
+	ooo spanSet
 }
 
 // Insert stores p at off bytes past the in-order end. Bytes beyond the
@@ -180,7 +234,7 @@ func (b *recvBuffer) Insert(off int, p []byte) (int, bool) {
 	if end <= start {
 		return 0, true
 	}
-	if off > 0 && !b.addRange(span{start, end}) {
+	if off > 0 && !b.ooo.add(span{start, end}) {
 		return 0, false
 	}
 	b.copyIn(start, p[:end-start])
@@ -190,47 +244,18 @@ func (b *recvBuffer) Insert(off int, p []byte) (int, bool) {
 	tail = end
 	// Out-of-order ranges the new bytes reached join the in-order data.
 	i := 0
-	for ; i < b.nooo && b.ooo[i].start <= tail; i++ {
-		tail = max(tail, b.ooo[i].end)
+	for ; i < b.ooo.n && b.ooo.s[i].start <= tail; i++ {
+		tail = max(tail, b.ooo.s[i].end)
 	}
-	b.dropRanges(i)
+	b.ooo.drop(i)
 	b.tail.Store(tail) // publishes the bytes to the reader
 	return int(tail - start), true
-}
-
-// addRange merges s into the out-of-order ranges, or reports false when
-// that needs a range more than the limit.
-func (b *recvBuffer) addRange(s span) bool {
-	// Ranges that s overlaps or touches: ooo[i:j].
-	i := 0
-	for i < b.nooo && b.ooo[i].end < s.start {
-		i++
-	}
-	j := i
-	for j < b.nooo && b.ooo[j].start <= s.end {
-		s.start, s.end = min(s.start, b.ooo[j].start), max(s.end, b.ooo[j].end)
-		j++
-	}
-	if i == j && b.nooo == maxOutOfOrder {
-		return false
-	}
-	// Replace ooo[i:j] by s.
-	n := copy(b.ooo[i+1:], b.ooo[j:b.nooo])
-	b.ooo[i] = s
-	b.nooo = i + 1 + n
-	return true
-}
-
-// dropRanges removes the first n ranges.
-func (b *recvBuffer) dropRanges(n int) {
-	copy(b.ooo[:], b.ooo[n:b.nooo])
-	b.nooo -= n
 }
 
 // OutOfOrder returns the bytes held past the in-order end.
 func (b *recvBuffer) OutOfOrder() int {
 	n := 0
-	for _, s := range b.ooo[:b.nooo] {
+	for _, s := range b.ooo.spans() {
 		n += int(s.end - s.start)
 	}
 	return n

@@ -56,25 +56,25 @@ func TestRecvBufferOutOfOrderMerge(t *testing.T) {
 	n, ok = b.Insert(20, seqBytes(20, 5)) // [20,25)
 	require.True(t, ok)
 	assert.Zero(t, n)
-	assert.Equal(t, 2, b.nooo)
+	assert.Equal(t, 2, b.ooo.n)
 	assert.Equal(t, 10, b.OutOfOrder())
 	// A range that touches one and overlaps the other joins them.
 	_, ok = b.Insert(15, seqBytes(15, 6)) // [15,21)
 	require.True(t, ok)
-	assert.Equal(t, 1, b.nooo)
-	assert.Equal(t, span{10, 25}, b.ooo[0])
+	assert.Equal(t, 1, b.ooo.n)
+	assert.Equal(t, span{10, 25}, b.ooo.s[0])
 	assert.Equal(t, 15, b.OutOfOrder())
 	// A duplicate inside changes nothing.
 	_, ok = b.Insert(12, seqBytes(12, 3))
 	require.True(t, ok)
-	assert.Equal(t, 1, b.nooo)
+	assert.Equal(t, 1, b.ooo.n)
 	assert.Zero(t, b.Len())
 
 	// The in-order bytes reach the range: all of it becomes readable.
 	n, ok = b.Insert(0, seqBytes(0, 10))
 	require.True(t, ok)
 	assert.Equal(t, 25, n)
-	assert.Zero(t, b.nooo)
+	assert.Zero(t, b.ooo.n)
 	assert.Zero(t, b.OutOfOrder())
 	out := make([]byte, 64)
 	assert.Equal(t, 25, b.Read(out))
@@ -90,7 +90,7 @@ func TestRecvBufferInOrderPastRanges(t *testing.T) {
 	n, ok := b.Insert(0, seqBytes(0, 12))
 	require.True(t, ok)
 	assert.Equal(t, 12, n)
-	assert.Equal(t, 1, b.nooo)
+	assert.Equal(t, 1, b.ooo.n)
 	// The range's offsets are stream offsets: the next in-order insert is
 	// relative to the new end.
 	n, ok = b.Insert(0, seqBytes(12, 8))
@@ -107,18 +107,18 @@ func TestRecvBufferRangeLimit(t *testing.T) {
 		_, ok := b.Insert(2+2*i, []byte{byte(2 + 2*i)})
 		require.True(t, ok, "range %d", i)
 	}
-	assert.Equal(t, maxOutOfOrder, b.nooo)
+	assert.Equal(t, maxOutOfOrder, b.ooo.n)
 	// One more disjoint range is refused...
 	_, ok := b.Insert(40, []byte{40})
 	assert.False(t, ok)
-	assert.Equal(t, maxOutOfOrder, b.nooo)
+	assert.Equal(t, maxOutOfOrder, b.ooo.n)
 	// ...one that extends a range is not, nor one that joins two.
 	_, ok = b.Insert(3, []byte{3})
 	assert.True(t, ok)
-	assert.Equal(t, maxOutOfOrder-1, b.nooo, "[2,3) [3,4) [4,5) merged")
+	assert.Equal(t, maxOutOfOrder-1, b.ooo.n, "[2,3) [3,4) [4,5) merged")
 	_, ok = b.Insert(40, []byte{40})
 	assert.True(t, ok, "room for a range again")
-	assert.Equal(t, maxOutOfOrder, b.nooo)
+	assert.Equal(t, maxOutOfOrder, b.ooo.n)
 	// Filling from the front takes every range it reaches.
 	n, ok := b.Insert(0, []byte{0, 1})
 	require.True(t, ok)
@@ -152,7 +152,7 @@ func TestRecvBufferCapacityAndWrap(t *testing.T) {
 	n, ok = b.Insert(3, []byte{1})
 	assert.True(t, ok)
 	assert.Zero(t, n)
-	assert.Zero(t, b.nooo)
+	assert.Zero(t, b.ooo.n)
 }
 
 // TestPeekSum: the sum computed while copying equals the sum of the

@@ -71,6 +71,10 @@ type Config struct {
 	// ACK, PAWS, and lets a Linux client reuse its TIME-WAIT ports towards
 	// us (tcp_tw_reuse works only on connections that had timestamps).
 	NoTimestamps bool
+	// NoSACK, if true, stops offering selective acknowledgments (RFC
+	// 2018) in our SYNs and accepting them in the peer's, as Linux's
+	// tcp_sack=0. By default they are offered and used.
+	NoSACK bool
 	// InvalidRateLimit is the least time between two ACKs a connection
 	// sends in answer to unacceptable segments, challenge ACKs included
 	// (RFC 5961 7): Linux's tcp_invalid_ratelimit, default 500 ms. A

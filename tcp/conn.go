@@ -92,9 +92,18 @@ type Conn struct {
 	ackNow    bool // an ACK (or window update) is due
 	probe     bool // the persist timer fired: probe the zero window
 	wsOffered bool // the peer's SYN offered window scaling
-	// sackOffered: the peer's SYN offered SACK (RFC 2018 2). The stack
-	// does not speak SACK yet, so it is recorded, never answered.
-	sackOffered bool
+	// SACK (sack.go, RFC 2018). sack: offered, in SYN-SENT; in use,
+	// once the peer's SYN came, if it offered it too (sackOffered).
+	// sackRecent are receive stream offsets of the out-of-order segments
+	// that came last, newest first: their ranges lead our SACK blocks. A
+	// D-SACK block (RFC 2883) is due for a duplicate. The scoreboard
+	// holds the ranges the peer SACKed, as send stream offsets.
+	sack, sackOffered bool
+	sackRecent        [wire.MaxSACKBlocks]uint64
+	nSackRecent       int
+	dsack             wire.SACKBlock
+	dsackDue          bool
+	scoreboard        spanSet
 	// Retransmission (RFC 6298): the estimator, consecutive timeouts,
 	// and the one segment timed for an RTT sample (Karn: never a
 	// retransmitted one).
@@ -146,6 +155,7 @@ type ConnStats struct {
 	SegsIn, SegsOut, Retransmits, Timeouts uint64
 	BytesAcked, BytesReceived              uint64
 	OutOfOrderDrops                        uint64
+	SACKBlocksRecv, DSACKsRecv             uint64 // the peer's SACK blocks, and D-SACKs among them
 }
 
 // LocalAddr is the connection's local address and port.
@@ -166,8 +176,18 @@ func (c *Conn) Stats() ConnStats { return c.stats }
 
 // PeerSACKPermitted reports whether the peer's SYN offered SACK (RFC 2018;
 // for a connection rebuilt from a SYN cookie, as the cookie remembers it).
-// The stack does not use SACK yet.
 func (c *Conn) PeerSACKPermitted() bool { return c.sackOffered }
+
+// SACK reports whether the connection uses SACK: both SYNs offered it.
+func (c *Conn) SACK() bool { return c.sack && c.state != SynSent }
+
+// SACKScoreboard calls f for each range the peer's SACK blocks say it
+// holds above SND.UNA, lowest first, as sequence numbers [left, right).
+func (c *Conn) SACKScoreboard(f func(left, right Seq)) {
+	for _, s := range c.scoreboard.spans() {
+		f(c.sndSeq(s.start), c.sndSeq(s.end))
+	}
+}
 
 // SRTT is the smoothed round-trip time and RTO the retransmission timeout.
 func (c *Conn) SRTT() (srtt, rto time.Duration) {

@@ -31,7 +31,7 @@ import (
 // ACK echoes, when the SYN carried timestamps: the window scale (4 bits,
 // 0xf for none) and SACK-permitted (bit 4; bit 5 is ECN's, which we do not
 // speak). Without timestamps the SYN,ACK carries the MSS alone, and the
-// connection does without window scaling (Linux does the same).
+// connection does without window scaling and SACK (Linux does the same).
 
 const (
 	// cookiePeriod is the counter's tick: Linux's 60 s, rounded to a
@@ -154,6 +154,9 @@ func (l *Listener) sendCookie(seg *segment, local, remote netip.AddrPort) {
 		}
 		if seg.opts.SACKPermitted {
 			opts |= tsOptSACK
+			// RFC 2018 2: answered, as Linux does when timestamps carry
+			// the bit (without them it clears every option but the MSS).
+			r.opts.SACKPermitted = !t.cfg.NoSACK
 		}
 		clock := uint32(t.now / tsTick)
 		ts := clock>>tsOptBits<<tsOptBits | opts

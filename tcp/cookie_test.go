@@ -28,9 +28,9 @@ func cookieListener(t *testing.T, s *stack, backlog int) *tcp.Listener {
 
 // cookieSYNACK sends the peer's SYN s to a listener whose SYN queue is
 // full and checks the SYN,ACK: the peer's ISN acknowledged, our MSS, and
-// window scale and timestamps only if the SYN had timestamps (the options
-// ride in our TSval's low 6 bits: window scale, 0xf for none, and
-// SACK-permitted in bit 4). It returns the cookie and our TSval.
+// window scale, timestamps and SACK-permitted only if the SYN had
+// timestamps (the options ride in our TSval's low 6 bits: window scale,
+// 0xf for none, and SACK-permitted in bit 4). It returns the cookie and our TSval.
 func cookieSYNACK(t *testing.T, p *peer, s seg) (cookie, tsval uint32) {
 	t.Helper()
 	p.send(t, s)
@@ -44,6 +44,8 @@ func cookieSYNACK(t *testing.T, p *peer, s seg) (cookie, tsval uint32) {
 		}
 		require.NotNil(t, got.ts, "no timestamps in %v", got)
 		want.ts = ts(got.ts.val, s.ts.val)
+		// SACK-permitted answered, as Linux does when the TSval keeps it.
+		want.sackOK = s.sackOK && !p.cfg.NoSACK
 	}
 	require.Equal(t, want.String(), got.String())
 	p.expectNothing(t)
@@ -118,6 +120,7 @@ func testSyncookieRoundTrip(t *testing.T, mss uint16, ws *uint8, sack, withTS, n
 	assert.Equal(t, tcp.Established, c.State())
 	assert.Equal(t, p.remote, c.RemoteAddr())
 	assert.Equal(t, sack && used, c.PeerSACKPermitted())
+	assert.Equal(t, sack && used, c.SACK(), "SACK in use as the SYN,ACK said")
 	st := s.tb.Stats()
 	assert.Equal(t, uint64(1), st.SyncookiesSent)
 	assert.Equal(t, uint64(1), st.SyncookiesRecv)

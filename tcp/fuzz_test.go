@@ -20,8 +20,8 @@ func (c *Conn) checkInvariants() error {
 		return fmt.Errorf("send buffer holds %d of %d", c.snd.Len(), c.snd.Cap())
 	case c.rcv.Len() < 0 || c.rcv.Len()+c.rcv.OutOfOrder() > c.rcv.Cap():
 		return fmt.Errorf("receive buffer holds %d + %d out of order, of %d", c.rcv.Len(), c.rcv.OutOfOrder(), c.rcv.Cap())
-	case c.rcv.nooo < 0 || c.rcv.nooo > maxOutOfOrder:
-		return fmt.Errorf("%d out-of-order ranges", c.rcv.nooo)
+	case c.rcv.ooo.n < 0 || c.rcv.ooo.n > maxOutOfOrder:
+		return fmt.Errorf("%d out-of-order ranges", c.rcv.ooo.n)
 	}
 	// What is in flight is buffered: the data, and our SYN and FIN.
 	inFlight := int(c.sndMax.Sub(c.sndUna))
@@ -32,7 +32,7 @@ func (c *Conn) checkInvariants() error {
 	} else if c.state != TimeWait && inFlight > c.snd.Len()+1 {
 		return fmt.Errorf("%d in flight, %d buffered", inFlight, c.snd.Len())
 	}
-	ooo := c.rcv.ooo[:c.rcv.nooo]
+	ooo := c.rcv.ooo.spans()
 	for i, s := range ooo {
 		if s.start >= s.end {
 			return fmt.Errorf("out-of-order range %d empty: %v", i, s)
@@ -43,6 +43,19 @@ func (c *Conn) checkInvariants() error {
 	}
 	if len(ooo) > 0 && ooo[len(ooo)-1].end-ooo[0].start > uint64(c.rcv.Cap()) {
 		return fmt.Errorf("out-of-order ranges %v span more than the buffer", ooo)
+	}
+	// The SACK scoreboard: bounded, sorted and apart, strictly above
+	// SND.UNA and within SND.MAX, and empty unless SACK is in use.
+	sb := c.scoreboard.spans()
+	if c.scoreboard.n < 0 || c.scoreboard.n > maxOutOfOrder || (!c.sack && len(sb) > 0) {
+		return fmt.Errorf("%d scoreboard ranges, SACK %v", c.scoreboard.n, c.sack)
+	}
+	una := c.snd.head.Load()
+	top := una + uint64(uint32(c.sndMax.Sub(c.sndUna)))
+	for i, s := range sb {
+		if s.start <= una || s.end > top || s.start >= s.end || (i > 0 && sb[i-1].end >= s.start) {
+			return fmt.Errorf("scoreboard %v, SND.UNA at %d, SND.MAX at %d", sb, una, top)
+		}
 	}
 	if c.state != SynSent {
 		// RCV.ADV never falls behind RCV.NXT (RFC 9293 3.8.6: the window
@@ -79,6 +92,17 @@ func (c *Conn) checkSegment(s wire.TCP) error {
 		return fmt.Errorf("TSecr %d without ACK", opts.TSEcr)
 	case len(s.Payload()) > c.mss-c.optLen():
 		return fmt.Errorf("%d bytes of payload, MSS %d, %d of options", len(s.Payload()), c.mss, c.optLen())
+	case s.Flags()&wire.TCPFlagSYN == 0 && len(s.Payload())+len(s.Options()) > c.mss:
+		return fmt.Errorf("%d bytes of payload and %d of options, MSS %d", len(s.Payload()), len(s.Options()), c.mss)
+	case opts.NSACK > 0 && (!c.sack || opts.NSACK > c.sackRoom() || s.Flags()&wire.TCPFlagACK == 0):
+		return fmt.Errorf("%d SACK blocks, SACK %v, flags %#x", opts.NSACK, c.sack, s.Flags())
+	case s.Flags()&wire.TCPFlagSYN != 0 && opts.SACKPermitted != c.sack:
+		return fmt.Errorf("SACK-permitted %v in a SYN of a connection with SACK %v", opts.SACKPermitted, c.sack)
+	}
+	for _, b := range opts.SACK[:opts.NSACK] {
+		if !Seq(b.Left).LessThan(Seq(b.Right)) {
+			return fmt.Errorf("empty SACK block %v", b)
+		}
 	}
 	return nil
 }
@@ -114,6 +138,7 @@ type fzPeer struct {
 	seq      Seq    // its next sequence number
 	ack      Seq    // the last ack it knows of us (our ISS+1 once seen)
 	ts       bool   // it sends timestamps
+	sack     bool   // it offers SACK, and sends SACK blocks
 	tsval    uint32 // its timestamp clock
 	c        *Conn
 	wantName string // the state the script leaves it in
@@ -192,11 +217,12 @@ func newFzHarness() (*fzHarness, error) {
 		if err != nil {
 			return nil, err
 		}
-		p := &fzPeer{port: port, lport: c.LocalAddr().Port(), seq: Seq(port) << 16, c: c, ts: ts, tsval: uint32(port) << 20}
+		// Half the peers speak SACK.
+		p := &fzPeer{port: port, lport: c.LocalAddr().Port(), seq: Seq(port) << 16, c: c, ts: ts, tsval: uint32(port) << 20, sack: port%2 == 0}
 		h.peers = append(h.peers, p)
 		h.drain()
 		if established {
-			h.input(p, wire.TCPFlagSYN|fzAck, p.seq, p.ack, 8192, nil, p.opts(wire.TCPOptions{MSS: 1000, WindowScale: 0}))
+			h.input(p, wire.TCPFlagSYN|fzAck, p.seq, p.ack, 8192, nil, p.opts(wire.TCPOptions{MSS: 1000, WindowScale: 0, SACKPermitted: p.sack}))
 			p.seq = p.seq.Add(1)
 			h.drain()
 		}
@@ -231,9 +257,9 @@ func newFzHarness() (*fzHarness, error) {
 	}
 	// A passive open, accepted.
 	{
-		p := &fzPeer{port: 2001, lport: 80, seq: 7 << 20, ts: true, tsval: 1 << 31}
+		p := &fzPeer{port: 2001, lport: 80, seq: 7 << 20, ts: true, tsval: 1 << 31, sack: true}
 		h.peers = append(h.peers, p)
-		h.input(p, wire.TCPFlagSYN, p.seq, 0, 8192, nil, p.opts(wire.TCPOptions{MSS: 1200, WindowScale: 2}))
+		h.input(p, wire.TCPFlagSYN, p.seq, 0, 8192, nil, p.opts(wire.TCPOptions{MSS: 1200, WindowScale: 2, SACKPermitted: true}))
 		p.seq = p.seq.Add(1)
 		h.drain()
 		h.input(p, fzAck, p.seq, p.ack, 8192, []byte("hello"), p.opts(fzNoOpts))
@@ -251,7 +277,7 @@ func newFzHarness() (*fzHarness, error) {
 	// after it that draws a cookie. Their peers' segments reach the
 	// listener's SYN queue and its cookie check.
 	for _, port := range []uint16{2002, 2003} {
-		p := &fzPeer{port: port, lport: 80, seq: Seq(port) << 20, ts: port == 2003, tsval: uint32(port) << 20}
+		p := &fzPeer{port: port, lport: 80, seq: Seq(port) << 20, ts: port == 2003, tsval: uint32(port) << 20, sack: true}
 		h.peers = append(h.peers, p)
 		h.input(p, wire.TCPFlagSYN, p.seq, 0, 8192, nil, p.opts(wire.TCPOptions{MSS: 1400, WindowScale: 3, SACKPermitted: true}))
 		p.seq = p.seq.Add(1)
@@ -368,6 +394,9 @@ func FuzzSegment(f *testing.F) {
 	// The cookie's peer (the fifth) completes the handshake with a data
 	// segment that carries the cookie back; then time passes.
 	f.Add([]byte{1, 4, 0x18, 0, 0, 0, 0, 0x20, 1, 1, 3, 2, 100, 5, 0})
+	// The ESTABLISHED peer (the second, which speaks SACK) SACKs data we
+	// sent, in two blocks, then time passes and the timeout resends.
+	f.Add([]byte{1, 1, 0x10, 0, 0, 0, 0, 0x20, 0, 2, 10, 16, 40, 16, 3, 1, 2, 50, 5, 0, 3, 1})
 	f.Fuzz(runFz)
 }
 
@@ -422,6 +451,15 @@ func runFz(t *testing.T, in []byte) {
 				seq, ack := p.seq.Add(uint32(int32(dseq))), p.ack.Add(uint32(int32(dack)))
 				if p.c != nil {
 					ack = p.c.sndNxt.Add(uint32(int32(dack)))
+				}
+				if p.sack && p.c != nil {
+					// SACK blocks near SND.UNA: some valid, some
+					// D-SACKs, some out of range or empty.
+					opts.NSACK = int(next()) % (wire.MaxSACKBlocks + 1)
+					for i := range opts.NSACK {
+						l := p.c.sndUna.Add(uint32(int32(int8(next())) * 64))
+						opts.SACK[i] = wire.SACKBlock{Left: uint32(l), Right: uint32(l.Add(uint32(next()) * 16))}
+					}
 				}
 				h.input(p, flags, seq, ack, wnd, make([]byte, n), opts)
 				if flags&wire.TCPFlagRST == 0 && dseq == 0 {

@@ -169,6 +169,7 @@ func (c *Conn) takeSYN(seg *segment) {
 	}
 	c.mss = max(c.mss, minMSS)
 	c.sackOffered = seg.opts.SACKPermitted
+	c.sack = c.sack && c.sackOffered // RFC 2018 2: both must offer it
 	if seg.opts.WindowScale >= 0 {
 		c.sndShift, c.wsOffered = uint8(seg.opts.WindowScale), true
 	} else {
@@ -328,6 +329,11 @@ func (c *Conn) inputSynchronized(seg *segment) {
 		case paws:
 			c.oowACK(seg, &t.stats.ACKSkippedPAWS)
 		default:
+			if n := uint32(len(seg.payload)); n > 0 && seg.seq.LessThan(c.rcvNxt) {
+				// Old data: a D-SACK tells the peer its copy was not
+				// needed (RFC 2883 4).
+				c.noteDuplicate(seg.seq, min(seg.seq.Add(n), c.rcvNxt))
+			}
 			c.oowACK(seg, &t.stats.ACKSkippedSeq)
 		}
 		return
@@ -470,6 +476,7 @@ func (c *Conn) inputACK(seg *segment) bool {
 			t.wantOutput(c)
 		}
 	}
+	c.takeSACK(seg)
 	if seg.ack == c.sndUna && c.sndWnd == 0 {
 		// The peer answers our zero-window probes: it is alive, however
 		// long its window stays shut (RFC 1122 4.2.2.17).
@@ -573,6 +580,8 @@ func (c *Conn) inputData(seg *segment) (kept bool) {
 	p := seg.payload
 	off := seg.seq.Sub(c.rcvNxt)
 	if off < 0 { // the front was received already
+		// RFC 2883 4: the next ACK reports the duplicate part.
+		c.noteDuplicate(seg.seq, min(seg.seq.Add(uint32(len(p))), c.rcvNxt))
 		if int(-off) >= len(p) {
 			c.ackNow = true
 			return true
@@ -582,11 +591,17 @@ func (c *Conn) inputData(seg *segment) (kept bool) {
 	room := max(0, int(c.rcvAdv.Sub(c.rcvNxt))-int(off))
 	kept = len(p) <= room
 	p = p[:min(len(p), room)]
+	at := c.rcv.tail.Load() + uint64(off)
+	if off > 0 && len(p) > 0 && c.rcv.ooo.covers(span{at, at + uint64(len(p))}) {
+		c.noteDuplicate(seg.seq, seg.seq.Add(uint32(len(p))))
+	}
 	n, ok := c.rcv.Insert(int(off), p)
 	kept = kept && ok
 	if !ok {
 		c.t.stats.OfoDrops++
 		c.stats.OutOfOrderDrops++
+	} else if off > 0 && len(p) > 0 && c.sack {
+		c.noteOutOfOrder(at)
 	}
 	c.rcvNxt = c.rcvNxt.Add(uint32(n))
 	c.stats.BytesReceived += uint64(n)

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/xdpnet/xdpnet/internal/wire"
@@ -45,7 +44,8 @@ type seg struct {
 	mss     uint16 // 0: no MSS option
 	ws      *uint8 // nil: no window scale option
 	ts      *tsOpt // nil: no timestamps option
-	sackOK  bool   // the SACK-permitted option (sent only: the table never offers it)
+	sackOK  bool   // the SACK-permitted option
+	sack    []wire.SACKBlock
 	payload []byte
 }
 
@@ -79,6 +79,13 @@ func (s seg) String() string {
 	}
 	if s.sackOK {
 		opts = append(opts, "sackOK")
+	}
+	if len(s.sack) > 0 {
+		var b strings.Builder
+		for _, blk := range s.sack {
+			fmt.Fprintf(&b, "{%d:%d}", blk.Left, blk.Right)
+		}
+		opts = append(opts, fmt.Sprintf("sack %d %s", len(s.sack), b.String()))
 	}
 	if len(opts) > 0 {
 		fmt.Fprintf(&b, " <%s>", strings.Join(opts, ","))
@@ -202,9 +209,9 @@ func (p *peer) ourTS(ecr uint32) *tsOpt {
 }
 
 // syn is the SYN the table sends now as it dials p from iss: the MSS,
-// window scale and timestamps it offers.
+// window scale, timestamps and SACK-permitted it offers.
 func (p *peer) syn(iss uint32) seg {
-	return seg{flags: "S", seq: iss, win: p.synWin(), mss: 1460, ws: wscale(p.shift()), ts: p.ourTS(0)}
+	return seg{flags: "S", seq: iss, win: p.synWin(), mss: 1460, ws: wscale(p.shift()), ts: p.ourTS(0), sackOK: !p.cfg.NoSACK}
 }
 
 // send feeds the table the segment s from the peer.
@@ -221,6 +228,7 @@ func (p *peer) send(t testing.TB, s seg) {
 	if s.ts != nil {
 		f.Options.HasTimestamps, f.Options.TSVal, f.Options.TSEcr = true, s.ts.val, s.ts.ecr
 	}
+	f.Options.NSACK = copy(f.Options.SACK[:], s.sack)
 	b := make([]byte, f.HeaderLen()+len(s.payload))
 	copy(b[f.HeaderLen():], s.payload)
 	f.Encode(b, len(s.payload), p.remote.Addr(), p.local.Addr())
@@ -251,7 +259,10 @@ func (s *stack) next(t testing.TB) (seg, tcp.Outgoing, wire.TCP, bool) {
 	if opts.HasTimestamps {
 		got.ts = ts(opts.TSVal, opts.TSEcr)
 	}
-	assert.False(t, opts.SACKPermitted || opts.NSACK > 0, "unexpected options")
+	got.sackOK = opts.SACKPermitted
+	if opts.NSACK > 0 {
+		got.sack = append([]wire.SACKBlock{}, opts.SACK[:opts.NSACK]...)
+	}
 	return got, out, b, true
 }
 

@@ -107,6 +107,13 @@ type Stats struct {
 	ACKSkippedChallenge uint64 // challenge ACKs not sent: the connection's rate limit (TCPACKSkippedChallenge)
 	ACKSkippedTimeWait  uint64 // ACKs in TIME-WAIT not sent: rate limit (TCPACKSkippedTimeWait)
 	FlagDrops           uint64 // segments dropped for their flags: SYN with FIN or RST to a listener, none of SYN, ACK, RST (Linux's drop reason TCP_FLAGS)
+	// SACK (sack.go, RFC 2018, RFC 2883).
+	SACKBlocksRecv          uint64 // SACK blocks received, D-SACKs included
+	DSACKsRecv              uint64 // D-SACK blocks received (TCPDSACKRecv)
+	DSACKsSent              uint64 // D-SACK blocks sent (TCPDSACKOldSent + TCPDSACKOfoSent)
+	SACKDiscards            uint64 // SACK blocks outside SND.UNA–SND.MAX, ignored (TCPSACKDiscard)
+	SACKScoreboardOverflows uint64 // SACK blocks lost: the scoreboard was full
+	SACKReneging            uint64 // ACKs that showed the peer dropped data it had SACKed (TCPSACKReneging)
 }
 
 // ListenSummary writes the counters of SYN floods and full queues, for
@@ -393,6 +400,7 @@ func (t *Table) newConn(local, remote netip.AddrPort, iss Seq, active bool) *Con
 		mss:   defaultMSS,
 		nagle: t.cfg.Nagle,
 		ts:    !t.cfg.NoTimestamps, // offered; takeTS keeps it if the peer's SYN agrees
+		sack:  !t.cfg.NoSACK,       // the same, in takeSYN
 		tsOff: t.isns.TSOffset(local, remote),
 		rto:   *NewRTOEstimator(t.cfg.MinRTO, t.cfg.InitialRTO, t.cfg.MaxRTO),
 	}

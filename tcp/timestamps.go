@@ -52,8 +52,9 @@ func (c *Conn) optLen() int {
 func (c *Conn) smss() uint32 { return uint32(c.mss - c.optLen()) }
 
 // options are the options of a segment with flags: the timestamps once
-// negotiated (or offered, in our SYN). TSecr echoes TS.Recent, and is zero
-// without the ACK bit (RFC 7323 3.2).
+// negotiated (or offered, in our SYN), SACK-permitted in a SYN, and SACK
+// blocks in an ACK (sack.go). TSecr echoes TS.Recent, and is zero without
+// the ACK bit (RFC 7323 3.2).
 func (c *Conn) options(flags uint8) wire.TCPOptions {
 	o := wire.TCPOptions{WindowScale: -1}
 	if c.ts {
@@ -61,6 +62,12 @@ func (c *Conn) options(flags uint8) wire.TCPOptions {
 		if flags&wire.TCPFlagACK != 0 {
 			o.TSEcr = c.tsRecent
 		}
+	}
+	switch {
+	case flags&wire.TCPFlagSYN != 0:
+		o.SACKPermitted = c.sack
+	case flags&wire.TCPFlagACK != 0:
+		c.addSACKBlocks(&o)
 	}
 	return o
 }

@@ -247,34 +247,39 @@ func (o TCPOptions) lenWithoutSACK() int {
 		n += 4 // NOP + 3
 	}
 	if o.HasTimestamps {
-		n += 12 // NOP NOP + 10: the layout RFC 7323 appendix A suggests
-	}
-	if o.SACKPermitted {
+		// NOP NOP + 10, or SACK-permitted in the NOPs' place.
+		n += 12
+	} else if o.SACKPermitted {
 		n += 4 // NOP NOP + 2
 	}
 	return n
 }
 
-// encode writes the options into b, of exactly o.Len() bytes, each
-// aligned as RFC 7323 appendix A suggests.
+// encode writes the options into b, of exactly o.Len() bytes, laid out
+// as Linux's tcp_options_write lays them out (each aligned as RFC 7323
+// appendix A suggests): MSS; timestamps, with SACK-permitted in the place
+// of their two NOPs ("sackOK,TS" in 12 bytes); SACK-permitted alone after
+// two NOPs; window scale after one; SACK blocks after two.
 func (o TCPOptions) encode(b []byte) {
 	if o.MSS != 0 {
 		b[0], b[1] = tcpOptMSS, 4
 		binary.BigEndian.PutUint16(b[2:], o.MSS)
 		b = b[4:]
 	}
-	if o.WindowScale >= 0 {
-		b[0], b[1], b[2], b[3] = tcpOptNOP, tcpOptWindowScale, 3, byte(o.WindowScale)
-		b = b[4:]
-	}
 	if o.HasTimestamps {
 		b[0], b[1], b[2], b[3] = tcpOptNOP, tcpOptNOP, tcpOptTimestamps, 10
+		if o.SACKPermitted {
+			b[0], b[1] = tcpOptSACKPermitted, 2
+		}
 		binary.BigEndian.PutUint32(b[4:], o.TSVal)
 		binary.BigEndian.PutUint32(b[8:], o.TSEcr)
 		b = b[12:]
-	}
-	if o.SACKPermitted {
+	} else if o.SACKPermitted {
 		b[0], b[1], b[2], b[3] = tcpOptNOP, tcpOptNOP, tcpOptSACKPermitted, 2
+		b = b[4:]
+	}
+	if o.WindowScale >= 0 {
+		b[0], b[1], b[2], b[3] = tcpOptNOP, tcpOptWindowScale, 3, byte(o.WindowScale)
 		b = b[4:]
 	}
 	if n := o.sackBlocks(); n > 0 {

@@ -28,12 +28,37 @@ func TestTCPRoundTrip(t *testing.T) {
 	assert.EqualValues(t, 7, s.Ack())
 	assert.EqualValues(t, TCPFlagSYN|TCPFlagACK, s.Flags())
 	assert.EqualValues(t, 65535, s.Window())
-	assert.Equal(t, 20+24, s.HeaderLen())
+	assert.Equal(t, 20+20, s.HeaderLen(), "SACK-permitted takes the NOPs before the timestamps")
 	assert.Zero(t, s.HeaderLen()%4)
 	assert.Equal(t, "data", string(s.Payload()))
 	got, err := ParseTCPOptions(s.Options())
 	require.NoError(t, err)
 	assert.Equal(t, opts, got)
+}
+
+// The options of a SYN are laid out byte for byte as Linux lays them out
+// (tcp_options_write), so a capture reads the same for both stacks.
+func TestTCPOptionsLayoutAsLinux(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		o    TCPOptions
+		want []byte
+	}{
+		{"mss,sackOK,TS,wscale", TCPOptions{MSS: 1460, WindowScale: 7, SACKPermitted: true, HasTimestamps: true, TSVal: 1, TSEcr: 2},
+			[]byte{2, 4, 5, 180, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 1, 3, 3, 7}},
+		{"mss,nop,nop,TS,wscale", TCPOptions{MSS: 1460, WindowScale: 7, HasTimestamps: true, TSVal: 1, TSEcr: 2},
+			[]byte{2, 4, 5, 180, 1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 1, 3, 3, 7}},
+		{"mss,nop,nop,sackOK,wscale", TCPOptions{MSS: 1460, WindowScale: 7, SACKPermitted: true},
+			[]byte{2, 4, 5, 180, 1, 1, 4, 2, 1, 3, 3, 7}},
+		{"TS,sack", TCPOptions{WindowScale: -1, HasTimestamps: true, TSVal: 1, TSEcr: 2, NSACK: 1, SACK: [MaxSACKBlocks]SACKBlock{{3, 4}}},
+			[]byte{1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 1, 1, 5, 10, 0, 0, 0, 3, 0, 0, 0, 4}},
+	} {
+		s := tcpSegment(TCPFields{Flags: TCPFlagSYN, Options: c.o}, "")
+		assert.Equal(t, c.want, []byte(s.Options()), c.name)
+		got, err := ParseTCPOptions(s.Options())
+		require.NoError(t, err, c.name)
+		assert.Equal(t, c.o, got, c.name)
+	}
 }
 
 func TestTCPOptionsNeverOverflowTheHeader(t *testing.T) {
