@@ -51,6 +51,9 @@ func tcpStats(s *sockapi.Stack) tcp.Stats {
 		sum.ListenDrops += st.ListenDrops
 		sum.PassiveOpens += st.PassiveOpens
 		sum.RetransSegs += st.RetransSegs
+		sum.SACKBlocksRecv += st.SACKBlocksRecv
+		sum.DSACKsRecv += st.DSACKsRecv
+		sum.DSACKsSent += st.DSACKsSent
 	}
 	return sum
 }

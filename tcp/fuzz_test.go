@@ -395,7 +395,7 @@ func FuzzSegment(f *testing.F) {
 	// segment that carries the cookie back; then time passes.
 	f.Add([]byte{1, 4, 0x18, 0, 0, 0, 0, 0x20, 1, 1, 3, 2, 100, 5, 0})
 	// The ESTABLISHED peer (the second, which speaks SACK) SACKs data we
-	// sent, in two blocks, then time passes and the timeout resends.
+	// sent, in one block, then time passes and the timeout resends.
 	f.Add([]byte{1, 1, 0x10, 0, 0, 0, 0, 0x20, 0, 2, 10, 16, 40, 16, 3, 1, 2, 50, 5, 0, 3, 1})
 	f.Fuzz(runFz)
 }

@@ -52,7 +52,9 @@ func (c *Conn) sackOptLen() int {
 
 // rcvSeq is the sequence number of receive stream offset off: the ring's
 // tail is RCV.NXT's (before any FIN).
-func (c *Conn) rcvSeq(off uint64) uint32 { return uint32(c.rcvNxt.Add(uint32(off - c.rcv.tail.Load()))) }
+func (c *Conn) rcvSeq(off uint64) uint32 {
+	return uint32(c.rcvNxt.Add(uint32(off - c.rcv.tail.Load())))
+}
 
 // addSACKBlocks fills o's SACK blocks for an ACK (RFC 2018 4): a D-SACK
 // first if one is due, with the range that holds it after it (RFC 2883
