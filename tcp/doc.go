@@ -50,6 +50,6 @@
 // with a newer TSval reopening TIME-WAIT, and data segments shrunk by the
 // option (RFC 6691). SACK (RFC 2018, off with Config.NoSACK; sack.go):
 // blocks and D-SACKs (RFC 2883) sent for out-of-order and duplicate data,
-// the peer's kept in a bounded scoreboard that retransmissions skip.
+// the peer's kept in a bounded scoreboard that a fast retransmit stops at.
 // Congestion control comes later (DESIGN.md's TCP scope).
 package tcp

@@ -105,7 +105,7 @@ func (c *Conn) output(b []byte) int {
 	if c.fastRetransmit {
 		c.fastRetransmit = false
 		n := min(maxPayload, c.snd.Len())
-		if _, hole := c.skipSACKed(c.sndUna); hole >= 0 {
+		if hole := c.sackHole(c.sndUna); hole >= 0 {
 			n = min(n, hole) // up to what the peer holds (RFC 6675 NextSeg)
 		}
 		flags := uint8(wire.TCPFlagACK)
@@ -118,19 +118,10 @@ func (c *Conn) output(b []byte) int {
 			return c.emit(b, c.sndUna, n, flags)
 		}
 	}
-	hole := -1 // a retransmission's room before data the peer SACKed
-	if c.sndNxt.LessThan(c.sndMax) {
-		// Going back after a timeout: past what the peer holds (RFC 6675
-		// NextSeg rule 1).
-		c.sndNxt, hole = c.skipSACKed(c.sndNxt)
-	}
 	off := int(c.sndNxt.Sub(c.sndUna))
 	unsent := c.snd.Len() - off
 	room := int(int64(c.sndUna.Add(c.sndWnd).Sub(c.sndNxt)))
 	n := max(0, min(unsent, room, maxPayload))
-	if hole >= 0 {
-		n = min(n, hole)
-	}
 	// A probe: the persist timer fired, or a retransmission timeout
 	// went back into a window that has closed since.
 	persist := c.probe
@@ -141,7 +132,7 @@ func (c *Conn) output(b []byte) int {
 		// (RFC 9293 3.8.6.1). The peer ACKs it if its window opened.
 		n = 1
 	}
-	if n > 0 && n < maxPayload && !probe && n != hole && !c.sendSmall(n, unsent) {
+	if n > 0 && n < maxPayload && !probe && !c.sendSmall(n, unsent) {
 		n = 0
 	}
 	if left := int(c.lossWnd) - int(c.sndNxt.Sub(c.sndUna)); c.recovering && n > left {
