@@ -525,9 +525,10 @@ func goodput(t testing.TB, seed uint64, loss float64, delay time.Duration, size 
 
 // TestSimGoodputTable logs the goodput of one 4 MiB transfer over a link
 // of 5 ms one-way delay at 0–10 % loss, in virtual time, averaged over
-// seeds. With no congestion control the sender fills the peer's 128 KiB
-// window each round trip, so a clean link gives window/RTT; loss costs
-// retransmission timeouts (go-back-N) and fast retransmits.
+// seeds. On a clean link slow start soon reaches the peer's 128 KiB
+// window, which then bounds the flight, so it gives about window/RTT;
+// loss costs congestion window reductions (CUBIC, NewReno recovery, no
+// SACK yet) and retransmission timeouts.
 func TestSimGoodputTable(t *testing.T) {
 	const (
 		size  = 4 << 20

@@ -87,6 +87,11 @@ type Config struct {
 	// 5.19 (since 6.0 Linux sets no bound and relies on the limit per
 	// connection); negative: no bound.
 	ChallengeACKLimit int
+	// CongestionControl names the congestion control of new
+	// connections: CongestionCubic (RFC 9438, the default, as Linux's)
+	// or CongestionReno (RFC 5681 with NewReno recovery, RFC 6582).
+	// Conn.SetCongestionControl changes one connection's.
+	CongestionControl string
 }
 
 // Header lengths that bound a segment.
@@ -113,6 +118,9 @@ func (c Config) withDefaults() (Config, error) {
 	c.InvalidRateLimit = orDefault(c.InvalidRateLimit, 500*time.Millisecond)
 	c.ChallengeACKLimit = orDefault(c.ChallengeACKLimit, 1000)
 	c.SynAckRetries = orDefault(c.SynAckRetries, 5)
+	if c.CongestionControl == "" {
+		c.CongestionControl = CongestionCubic
+	}
 	if c.EphemeralLo == 0 && c.EphemeralHi == 0 {
 		c.EphemeralLo, c.EphemeralHi = 32768, 60999
 	}
@@ -132,6 +140,9 @@ func (c Config) withDefaults() (Config, error) {
 		return c, errors.New("tcp: config: negative duration")
 	case c.SynBacklog < 0:
 		return c, errors.New("tcp: config: negative SYN backlog")
+	}
+	if err := checkCongestion(c.CongestionControl); err != nil {
+		return c, fmt.Errorf("tcp: config: %w", err)
 	}
 	c.SynRetries = max(c.SynRetries, 0)
 	c.SynAckRetries = max(c.SynAckRetries, 0)

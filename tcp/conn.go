@@ -115,13 +115,15 @@ type Conn struct {
 	dupAcks        int
 	dupAcksDue     int  // duplicate ACKs owed, one per out-of-order segment (RFC 5681 4.2)
 	fastRetransmit bool // resend the segment at sndUna now (three duplicate ACKs)
-	// After a retransmission timeout, until everything sent before it
-	// (up to recover) is acknowledged, at most lossWnd bytes are in
-	// flight: RFC 5681 3.1's loss window, one segment, grown by slow
-	// start (timer.go).
-	recovering      bool
+	// Congestion control (cc.go, recovery.go): the window, the
+	// algorithm (cc: reno, or &cubic), NewReno's fast recovery until
+	// recover (RFC 6582), and when the flight last emptied (idleAt).
+	win             window
+	cc              congestionControl
+	cubic           cubic
+	inRecovery      bool
 	recover         Seq
-	lossWnd         uint32
+	idleAt          time.Duration
 	connectDeadline time.Duration
 	// The last ACK sent for an unacceptable segment (ratelimit.go).
 	oowAt   time.Duration
@@ -156,6 +158,13 @@ type ConnStats struct {
 	BytesAcked, BytesReceived              uint64
 	OutOfOrderDrops                        uint64
 	SACKBlocksRecv, DSACKsRecv             uint64 // the peer's SACK blocks, and D-SACKs among them
+	// FastRetransmits counts the segments resent by fast retransmit and
+	// on NewReno's partial ACKs; the rest of Retransmits are the
+	// timeouts' (and zero-window probes').
+	FastRetransmits uint64
+	// Cwnd and Ssthresh are the congestion window and slow start
+	// threshold in bytes (RFC 5681), at the time Stats was called.
+	Cwnd, Ssthresh uint32
 }
 
 // LocalAddr is the connection's local address and port.
@@ -172,7 +181,11 @@ func (c *Conn) State() State { return c.state }
 func (c *Conn) Err() error { return c.err }
 
 // Stats returns the connection's counters.
-func (c *Conn) Stats() ConnStats { return c.stats }
+func (c *Conn) Stats() ConnStats {
+	s := c.stats
+	s.Cwnd, s.Ssthresh = c.win.cwnd, c.win.ssthresh
+	return s
+}
 
 // PeerSACKPermitted reports whether the peer's SYN offered SACK (RFC 2018;
 // for a connection rebuilt from a SYN cookie, as the cookie remembers it).

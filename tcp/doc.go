@@ -38,11 +38,15 @@
 // until acknowledged and a receive buffer that stores out-of-order data in
 // place (memory bounded by the buffer, work by a range count); silly window
 // avoidance on both sides and Nagle as an option; zero-window probing;
-// RFC 6298 retransmission timeouts with Karn's rule and backoff, then
-// RFC 5681 3.1's loss window of one segment and slow start until the
-// flight before the timeout is acknowledged; fast retransmit on three
-// duplicate ACKs, retry limits; FIN, half-close, RST
-// on close with unread data; TIME-WAIT of 2×MSL with the RFC 6191 rule for
+// RFC 6298 retransmission timeouts with Karn's rule and backoff, retry
+// limits; congestion control (cc.go, recovery.go): the sender keeps at
+// most min(cwnd, the peer's window) in flight, cwnd starting at RFC
+// 6928's 10 segments, CUBIC (RFC 9438) by default or Reno (RFC 5681) per
+// Config or connection, limited transmit (RFC 3042), fast retransmit on
+// three duplicate ACKs and NewReno's fast recovery with partial ACKs
+// (RFC 6582), one segment after a timeout (RFC 5681 3.1's loss window),
+// a restart after idle (4.1); FIN, half-close, RST on close with unread
+// data; TIME-WAIT of 2×MSL with the RFC 6191 rule for
 // a new SYN; RFC 6056 ephemeral ports. Timestamps (RFC 7323 3–5, off with
 // Config.NoTimestamps): a keyed per-4-tuple offset on a millisecond clock,
 // TS.Recent by the Last.ACK.sent rule, an RTT sample on every ACK of new
@@ -51,5 +55,5 @@
 // option (RFC 6691). SACK (RFC 2018, off with Config.NoSACK; sack.go):
 // blocks and D-SACKs (RFC 2883) sent for out-of-order and duplicate data,
 // the peer's kept in a bounded scoreboard that a fast retransmit stops at.
-// Congestion control comes later (DESIGN.md's TCP scope).
+// SACK-based recovery (RFC 6675) comes later.
 package tcp

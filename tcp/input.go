@@ -233,6 +233,7 @@ func (c *Conn) establish() {
 		c.allocBuffers()
 	}
 	c.state = Established
+	c.startWindow()
 	if c.finQueued {
 		c.state = FinWait1
 	}
@@ -470,11 +471,7 @@ func (c *Conn) inputACK(seg *segment) bool {
 		// segment at once rather than after the timeout. Not with a
 		// zero window: those ACKs answer our probes, and nothing may be
 		// sent into it.
-		c.dupAcks++
-		if c.dupAcks == 3 {
-			c.fastRetransmit = true
-			t.wantOutput(c)
-		}
+		c.dupAck()
 	}
 	c.takeSACK(seg)
 	if seg.ack == c.sndUna && c.sndWnd == 0 {
@@ -521,12 +518,7 @@ func (c *Conn) acked(seg *segment) {
 	if c.sndNxt.LessThan(ack) {
 		c.sndNxt = ack
 	}
-	if c.recovering {
-		// Slow start (RFC 5681 3.1, with RFC 3465's L = 1 SMSS) until
-		// all that was in flight at the timeout is acknowledged.
-		c.lossWnd += min(n, c.smss())
-		c.recovering = c.sndUna.LessThan(c.recover)
-	}
+	c.ackedWindow(n, ack)
 	// An RTT sample (RFC 6298) on every ACK of new data. From the timed
 	// segment if the ACK covers it and it was not retransmitted (Karn):
 	// that one is timed to the nanosecond, as Linux prefers its own
@@ -545,6 +537,7 @@ func (c *Conn) acked(seg *segment) {
 	c.retries, c.dupAcks = 0, 0
 	if c.sndUna == c.sndMax {
 		c.stopTimerKind(timerRetransmit)
+		c.idleAt = t.now
 		c.idle()
 	} else {
 		c.setTimer(t.now+c.rto.RTO(), timerRetransmit) // RFC 6298 5.3

@@ -115,6 +115,7 @@ func (c *Conn) output(b []byte) int {
 		if n > 0 || flags&wire.TCPFlagFIN != 0 {
 			// emit counts the retransmission.
 			c.rttTiming = false
+			c.stats.FastRetransmits++
 			return c.emit(b, c.sndUna, n, flags)
 		}
 	}
@@ -135,8 +136,14 @@ func (c *Conn) output(b []byte) int {
 	if n > 0 && n < maxPayload && !probe && !c.sendSmall(n, unsent) {
 		n = 0
 	}
-	if left := int(c.lossWnd) - int(c.sndNxt.Sub(c.sndUna)); c.recovering && n > left {
-		// The loss window's room, in full segments but for the tail.
+	if n > 0 && c.sndUna == c.sndMax {
+		c.restartWindow()
+	}
+	if left := int(c.sendWindow()) - int(c.sndNxt.Sub(c.sndUna)); n > left {
+		// At most cwnd in flight (RFC 5681 3.1), in full segments but
+		// for the tail, as Linux counts its window in segments. Not
+		// with the peer's window instead, above: that would take a
+		// full congestion window for a closed peer window and probe it.
 		n = max(0, left)
 		if n < maxPayload && n < unsent {
 			n = 0

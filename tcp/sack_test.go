@@ -333,7 +333,19 @@ func TestSACKFastRetransmitStopsAtSACKed(t *testing.T) {
 func TestSACKScoreboardBounded(t *testing.T) {
 	s := newStack(t, tcp.Config{})
 	p, c, iss := sackConn(t, s, 1000, true, true, false)
-	_, err := c.Write(data(0, 40*1000))
+	// 30000 bytes acknowledged first grow cwnd from the initial 10
+	// segments to 40 (slow start), so all 40 below go at once.
+	_, err := c.Write(data(0, 30*1000))
+	require.NoError(t, err)
+	for _, step := range []struct{ sent, acked int }{{10, 10}, {20, 30}} {
+		for range step.sent {
+			_, _, _, ok := p.next(t)
+			require.True(t, ok)
+		}
+		p.send(t, seg{flags: ".", seq: peerISN + 1, ack: iss + 1 + uint32(1000*step.acked), win: 512})
+	}
+	iss += 30 * 1000
+	_, err = c.Write(data(0, 40*1000))
 	require.NoError(t, err)
 	for range 40 {
 		_, _, _, ok := p.next(t)

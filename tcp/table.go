@@ -407,6 +407,7 @@ func (t *Table) newConn(local, remote netip.AddrPort, iss Seq, active bool) *Con
 	if active {
 		c.allocBuffers()
 	}
+	c.SetCongestionControl(t.cfg.CongestionControl) // checked by withDefaults
 	c.rcvShift = t.windowShift()
 	c.tm.Owner = c
 	t.conns[c.key] = c

@@ -95,18 +95,12 @@ func (c *Conn) retransmitTimeout() {
 		c.fail(ErrTimeout)
 		return
 	}
+	c.timeoutWindow(c.retries == 0)
 	c.retries++
 	c.rto.Backoff()
 	c.rttTiming = false // Karn: no sample from what is resent
 	c.sndNxt = c.sndUna
 	c.dupAcks = 0
-	// RFC 5681 3.1: after a timeout the sender starts again from one
-	// segment (the loss window), not the whole window at once. Going back
-	// N with a full window resent at one go what the receiver mostly
-	// holds already, and the duplicate ACKs those copies drew reached a
-	// connection the first ACK had already closed: RSTs (issue 9). Issue
-	// 10's congestion control takes this over.
-	c.recovering, c.recover, c.lossWnd = true, c.sndMax, c.smss()
 	c.setTimer(t.now+c.timeout(), timerRetransmit)
 	t.wantOutput(c)
 }

@@ -423,13 +423,14 @@ func TestPureACKFromSndMaxAfterTimeout(t *testing.T) {
 }
 
 // After a retransmission timeout one segment goes (RFC 5681 3.1's loss
-// window), and each ACK of new data lets one more segment go besides the
-// ones it frees (slow start), until all that was in flight at the timeout
-// is acknowledged. An ACK of everything sends nothing more: going back N
-// with the whole window resent copies the receiver mostly had, and their
-// duplicate ACKs reached a closed connection as RSTs (issue 9).
+// window: cwnd 1 SMSS, ssthresh max(FlightSize/2, 2*SMSS)), and each ACK
+// of new data lets one more segment go besides the ones it frees (slow
+// start). An ACK of everything sends nothing more: going back N with the
+// whole window resent copies the receiver mostly had, and their
+// duplicate ACKs reached a closed connection as RSTs (issue 9). A second
+// timeout in a row keeps ssthresh (RFC 5681 3.1).
 func TestTimeoutLossWindow(t *testing.T) {
-	s := newStack(t, tcp.Config{})
+	s := newStack(t, tcp.Config{CongestionControl: tcp.CongestionReno})
 	p, c, iss := clientConn(t, s, 1000)
 	_, err := c.Write(data(0, 6000))
 	require.NoError(t, err)
@@ -439,6 +440,10 @@ func TestTimeoutLossWindow(t *testing.T) {
 	s.advance(300 * ms)
 	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 1, win: fullWin, payload: data(0, 1000)})
 	s.expectNothing(t)
+	assertWindow(t, c, 1000, 3000)
+	s.advanceToDeadline(t)
+	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 1, win: fullWin, payload: data(0, 1000)})
+	assertWindow(t, c, 1000, 3000)
 	// ACK of the first: two more (the one it freed, and one of slow start).
 	p.send(t, seg{flags: ".", seq: peerISN + 1, ack: iss + 1001, win: 512})
 	p.expect(t, seg{flags: ".", seq: iss + 1001, ack: peerISN + 1, win: fullWin, payload: data(1000, 1000)})
@@ -448,14 +453,27 @@ func TestTimeoutLossWindow(t *testing.T) {
 	p.send(t, seg{flags: ".", seq: peerISN + 1, ack: iss + 6001, win: 512})
 	s.expectNothing(t)
 	assert.Zero(t, c.Unacked())
-	assert.Equal(t, uint64(3), c.Stats().Retransmits)
+	assert.Equal(t, uint64(4), c.Stats().Retransmits)
+	assert.Zero(t, c.Stats().FastRetransmits)
+	// Slow start up to ssthresh, 3000; congestion avoidance takes the
+	// other 4000 bytes acknowledged: one SMSS more.
+	assertWindow(t, c, 4000, 3000)
 
-	// Afterwards the window is the peer's again: 6 segments at once.
+	// Afterwards cwnd, not the peer's window, bounds the flight.
 	_, err = c.Write(data(0, 6000))
 	require.NoError(t, err)
-	for i := range 6 {
-		p.expect(t, seg{flags: flagsFor(i == 5), seq: iss + 6001 + uint32(1000*i), ack: peerISN + 1, win: fullWin, payload: data(1000*i, 1000)})
+	for i := range 4 {
+		p.expect(t, seg{flags: ".", seq: iss + 6001 + uint32(1000*i), ack: peerISN + 1, win: fullWin, payload: data(1000*i, 1000)})
 	}
+	s.expectNothing(t)
+}
+
+// assertWindow checks c's congestion window and slow start threshold.
+func assertWindow(t *testing.T, c *tcp.Conn, cwnd, ssthresh uint32) {
+	t.Helper()
+	gotCwnd, gotSsthresh, _ := c.CongestionWindow()
+	assert.Equal(t, cwnd, gotCwnd, "cwnd")
+	assert.Equal(t, ssthresh, gotSsthresh, "ssthresh")
 }
 
 // flagsFor is the flags of a data segment: PSH on the last of a write.
