@@ -320,6 +320,27 @@ func (c *Conn) SetWriteBuffer(bytes int) error {
 	return c.option(func() { c.tc.SetSendBuffer(bytes) })
 }
 
+// SetCongestionControl selects the connection's congestion control,
+// tcp.CongestionCubic or tcp.CongestionReno, as Linux's TCP_CONGESTION
+// (an unknown name fails with ENOENT, as there).
+func (c *Conn) SetCongestionControl(name string) error {
+	var err error
+	if e := c.option(func() { err = c.tc.SetCongestionControl(name) }); e != nil {
+		return e
+	}
+	if err != nil {
+		return c.opError("set", err)
+	}
+	return nil
+}
+
+// CongestionControl is the name of the connection's congestion control.
+func (c *Conn) CongestionControl() (string, error) {
+	var name string
+	err := c.option(func() { name = c.tc.CongestionControl() })
+	return name, err
+}
+
 // option runs an option's change on the poller and waits for it.
 func (c *Conn) option(fn func()) error {
 	if c.closed.Load() {

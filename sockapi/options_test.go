@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/xdpnet/xdpnet/sockapi"
+	"github.com/xdpnet/xdpnet/tcp"
 )
 
 // TestBufferLimits: with the receiver's buffer limited to 4 KiB and the
@@ -72,7 +73,9 @@ func TestLinger(t *testing.T) {
 }
 
 // TestOptions: options on a closed connection fail with
-// net.ErrClosed; bad values with EINVAL; keepalive and no-delay apply.
+// net.ErrClosed; bad values with EINVAL (an unknown congestion control
+// with ENOENT, as Linux's TCP_CONGESTION); keepalive, no-delay and the
+// congestion control apply.
 func TestOptions(t *testing.T) {
 	client, _ := pipeConns(t)
 	c := client.(*sockapi.Conn)
@@ -80,8 +83,17 @@ func TestOptions(t *testing.T) {
 	assert.NoError(t, c.SetKeepAlive(true))
 	assert.NoError(t, c.SetKeepAlivePeriod(time.Minute))
 	assert.ErrorIs(t, c.SetKeepAlivePeriod(0), syscall.EINVAL)
+	cc, err := c.CongestionControl()
+	require.NoError(t, err)
+	assert.Equal(t, tcp.CongestionCubic, cc)
+	require.NoError(t, c.SetCongestionControl(tcp.CongestionReno))
+	cc, err = c.CongestionControl()
+	require.NoError(t, err)
+	assert.Equal(t, tcp.CongestionReno, cc)
+	assert.ErrorIs(t, c.SetCongestionControl("bbr"), syscall.ENOENT)
 	require.NoError(t, c.Close())
-	for _, err := range []error{c.SetNoDelay(true), c.SetKeepAlive(false), c.SetLinger(1), c.SetDeadline(time.Now()), c.Close()} {
+	for _, err := range []error{c.SetNoDelay(true), c.SetKeepAlive(false), c.SetLinger(1), c.SetDeadline(time.Now()),
+		c.SetCongestionControl(tcp.CongestionCubic), c.Close()} {
 		assert.True(t, errors.Is(err, net.ErrClosed), "%v", err)
 	}
 }
