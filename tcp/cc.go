@@ -172,7 +172,9 @@ func (cu *cubic) reduce(w *window, smss uint32) {
 	} else {
 		cu.wmax = cwnd
 	}
-	w.ssthresh = max(uint32(float64(w.cwnd)*cubicBeta), 2*smss)
+	// beta in integers: 0.7 as a float64 is a hair less, and 11000
+	// bytes would come out 7699.
+	w.ssthresh = max(uint32(uint64(w.cwnd)*7/10), 2*smss)
 	cu.inCA = false
 }
 

@@ -10,9 +10,12 @@ type Info struct {
 	// SND.UNA (a SYN or FIN counts one), which a retransmission timeout
 	// sets back to zero.
 	InFlight uint32
-	// SndWnd is the peer's window (scaled), today the sender's only
-	// limit outside recovery from a timeout.
+	// SndWnd is the peer's window (scaled); the sender keeps at most
+	// min(SndWnd, Cwnd) in flight.
 	SndWnd uint32
+	// Cwnd and Ssthresh are the congestion window and slow start
+	// threshold (RFC 5681), in bytes.
+	Cwnd, Ssthresh uint32
 	// SRTT and RTO are the round-trip estimator's (RFC 6298).
 	SRTT, RTO time.Duration
 }
@@ -20,5 +23,6 @@ type Info struct {
 // Info returns the connection's sending state now.
 func (c *Conn) Info() Info {
 	srtt, rto := c.SRTT()
-	return Info{InFlight: uint32(max(c.sndNxt.Sub(c.sndUna), 0)), SndWnd: c.sndWnd, SRTT: srtt, RTO: rto}
+	return Info{InFlight: uint32(max(c.sndNxt.Sub(c.sndUna), 0)), SndWnd: c.sndWnd, Cwnd: c.win.cwnd, Ssthresh: c.win.ssthresh,
+		SRTT: srtt, RTO: rto}
 }

@@ -10,12 +10,14 @@ import (
 )
 
 // TestInfoTracksFlightAndWindow: Info's bytes in flight follow what is
-// sent and acknowledged, its window the peer's last advertisement, and a
-// timeout sets the flight back to the one segment resent.
+// sent and acknowledged, its window the peer's last advertisement, cwnd
+// the initial window and slow start, and a timeout sets the flight back
+// to the one segment resent, cwnd to one segment.
 func TestInfoTracksFlightAndWindow(t *testing.T) {
 	s := newStack(t, tcp.Config{})
 	p, c, iss := serverConn(t, s, 1000)
-	assert.Equal(t, tcp.Info{SndWnd: 512 << 7, SRTT: 10 * ms, RTO: 200 * ms}, c.Info())
+	const noSsthresh = 1<<32 - 1 // none yet: slow start's (RFC 5681 3.1)
+	assert.Equal(t, tcp.Info{SndWnd: 512 << 7, Cwnd: 10000, Ssthresh: noSsthresh, SRTT: 10 * ms, RTO: 200 * ms}, c.Info())
 
 	_, err := c.Write(data(0, 3000))
 	require.NoError(t, err)
@@ -26,7 +28,7 @@ func TestInfoTracksFlightAndWindow(t *testing.T) {
 
 	s.advance(10 * ms)
 	p.send(t, seg{flags: ".", seq: peerISN + 1, ack: iss + 1001, win: 100})
-	assert.Equal(t, tcp.Info{InFlight: 2000, SndWnd: 100 << 7, SRTT: 10 * ms, RTO: 200 * ms}, c.Info())
+	assert.Equal(t, tcp.Info{InFlight: 2000, SndWnd: 100 << 7, Cwnd: 11000, Ssthresh: noSsthresh, SRTT: 10 * ms, RTO: 200 * ms}, c.Info())
 
 	// The RTO resends the first unacknowledged segment alone.
 	s.advance(200 * ms)
@@ -34,4 +36,6 @@ func TestInfoTracksFlightAndWindow(t *testing.T) {
 	info := c.Info()
 	assert.Equal(t, uint32(1000), info.InFlight)
 	assert.Equal(t, 400*ms, info.RTO, "backed off")
+	assert.Equal(t, uint32(1000), info.Cwnd, "the loss window")
+	assert.Equal(t, uint32(11000*7/10), info.Ssthresh, "CUBIC's beta of cwnd")
 }
