@@ -162,7 +162,7 @@ func TestRecoverTrailsSndUna(t *testing.T) {
 	for range 3 << 10 {
 		ack := c.sndUna.Add(1 << 20)
 		c.sndMax = ack.Add(10000)
-		c.ackedWindow(1<<20, ack)
+		c.ackedWindow(&segment{ack: ack}, 1<<20)
 		c.sndUna = ack
 	}
 	for range 3 {

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/xdpnet/xdpnet/internal/wire"
 	"github.com/xdpnet/xdpnet/tcp"
 )
 
@@ -228,4 +229,68 @@ func TestLimitedTransmit(t *testing.T) {
 	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 1, win: fullWin, payload: data(0, 1460)})
 	s.expectNothing(t)
 	assertWindow(t, c, 6*1460+3*1460, 6*1460)
+}
+
+// The Eifel detection (RFC 3522): when the first ACK of new data after a
+// fast retransmit echoes the original's TSval, not the retransmission's,
+// the segment was reordered, not lost, and the reduction is undone; an
+// echo of the retransmission's keeps it.
+func TestUndoByTimestamps(t *testing.T) {
+	for _, spurious := range []bool{true, false} {
+		s := newStack(t, tcp.Config{CongestionControl: tcp.CongestionReno})
+		p, c, iss := clientConnTS(t, s, 1460)
+		const mss = 1460 - 12
+		_, err := c.Write(data(0, 10*mss))
+		require.NoError(t, err)
+		orig := p.tsval()
+		for i := range 10 {
+			p.expect(t, seg{flags: flagsFor(i == 9), seq: iss + 1 + uint32(mss*i), ack: peerISN + 1, win: fullWin, payload: data(mss*i, mss), ts: ts(orig, peerTS)})
+		}
+		s.advance(5 * ms)
+		for range 4 { // a window update, then three duplicates
+			p.send(t, seg{flags: ".", seq: peerISN + 1, ack: iss + 1, win: 1024, ts: ts(peerTS+5, orig)})
+		}
+		resent := p.tsval()
+		p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 1, win: fullWin, payload: data(0, mss), ts: ts(resent, peerTS+5)})
+		assertWindow(t, c, 5*mss+3*mss, 5*mss)
+		echo := resent
+		if spurious {
+			echo = orig
+		}
+		p.send(t, seg{flags: ".", seq: peerISN + 1, ack: iss + 1 + 10*mss, win: 1024, ts: ts(peerTS+6, echo)})
+		if spurious {
+			// The window of before, and slow start on for this ACK's
+			// ten segments.
+			assertWindow(t, c, 20*mss, 1<<32-1)
+			assert.Equal(t, uint64(1), c.Stats().UndoneReductions)
+		} else {
+			assertWindow(t, c, 5*mss, 5*mss)
+			assert.Zero(t, c.Stats().UndoneReductions)
+		}
+		_, _, rec := c.CongestionWindow()
+		assert.False(t, rec)
+	}
+}
+
+// A D-SACK for every retransmission of a recovery (RFC 3708) undoes its
+// reduction, even after the recovery ended.
+func TestUndoByDSACK(t *testing.T) {
+	s := newStack(t, tcp.Config{CongestionControl: tcp.CongestionReno})
+	p, c, iss := sackConn(t, s, 1460, true, true, false)
+	_, err := c.Write(data(0, 10*1460))
+	require.NoError(t, err)
+	expectFlight(t, p, iss, 0, 10, 9)
+	for i := range 4 { // a window update, then three duplicates
+		p.send(t, seg{flags: ".", seq: peerISN + 1, ack: iss + 1, win: 1024,
+			sack: []wire.SACKBlock{{Left: iss + 1461, Right: iss + 1461 + uint32(1460*(i+1))}}})
+	}
+	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 1, win: fullWin, payload: data(0, 1460)})
+	ackTo(t, p, iss, 10) // the original arrived late: a full ACK
+	assertWindow(t, c, 5*1460, 5*1460)
+	assert.Zero(t, c.Stats().UndoneReductions)
+	// Then the retransmission: the peer reports it as a duplicate.
+	p.send(t, seg{flags: ".", seq: peerISN + 1, ack: iss + 1 + 14600, win: 1024, sack: []wire.SACKBlock{{Left: iss + 1, Right: iss + 1461}}})
+	assertWindow(t, c, 14600, 1<<32-1)
+	assert.Equal(t, uint64(1), c.Stats().UndoneReductions)
+	assert.Equal(t, uint64(1), c.Stats().DSACKsRecv)
 }

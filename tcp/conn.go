@@ -122,6 +122,7 @@ type Conn struct {
 	cc              congestionControl
 	cubic           cubic
 	inRecovery      bool
+	undo            undoState
 	recover         Seq
 	idleAt          time.Duration
 	connectDeadline time.Duration
@@ -162,6 +163,9 @@ type ConnStats struct {
 	// on NewReno's partial ACKs; the rest of Retransmits are the
 	// timeouts' (and zero-window probes').
 	FastRetransmits uint64
+	// UndoneReductions counts fast recoveries undone: their
+	// retransmissions proved needless (timestamps or D-SACKs).
+	UndoneReductions uint64
 	// Cwnd and Ssthresh are the congestion window and slow start
 	// threshold in bytes (RFC 5681), at the time Stats was called.
 	Cwnd, Ssthresh uint32

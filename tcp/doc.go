@@ -44,9 +44,10 @@
 // 6928's 10 segments, CUBIC (RFC 9438) by default or Reno (RFC 5681) per
 // Config or connection, limited transmit (RFC 3042), fast retransmit on
 // three duplicate ACKs and NewReno's fast recovery with partial ACKs
-// (RFC 6582), one segment after a timeout (RFC 5681 3.1's loss window),
-// a restart after idle (4.1); FIN, half-close, RST on close with unread
-// data; TIME-WAIT of 2×MSL with the RFC 6191 rule for
+// (RFC 6582), a reduction undone when the timestamp echo (RFC 3522) or
+// D-SACKs (RFC 3708) show the retransmission needless, one segment after
+// a timeout (RFC 5681 3.1's loss window), a restart after idle (4.1);
+// FIN, half-close, RST on close with unread data; TIME-WAIT of 2×MSL with the RFC 6191 rule for
 // a new SYN; RFC 6056 ephemeral ports. Timestamps (RFC 7323 3–5, off with
 // Config.NoTimestamps): a keyed per-4-tuple offset on a millisecond clock,
 // TS.Recent by the Last.ACK.sent rule, an RTT sample on every ACK of new

@@ -518,7 +518,7 @@ func (c *Conn) acked(seg *segment) {
 	if c.sndNxt.LessThan(ack) {
 		c.sndNxt = ack
 	}
-	c.ackedWindow(n, ack)
+	c.ackedWindow(seg, n)
 	// An RTT sample (RFC 6298) on every ACK of new data. From the timed
 	// segment if the ACK covers it and it was not retransmitted (Karn):
 	// that one is timed to the nanosecond, as Linux prefers its own

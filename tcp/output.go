@@ -116,6 +116,9 @@ func (c *Conn) output(b []byte) int {
 			// emit counts the retransmission.
 			c.rttTiming = false
 			c.stats.FastRetransmits++
+			if c.undo.armed {
+				c.undo.retrans++
+			}
 			return c.emit(b, c.sndUna, n, flags)
 		}
 	}

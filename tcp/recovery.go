@@ -37,7 +37,9 @@ func (c *Conn) dupAck() {
 	case c.dupAcks == 3 && c.recover.LessEq(c.sndUna):
 		// Steps 2 and 3: ssthresh from the algorithm, the lost segment
 		// resent, and cwnd = ssthresh + 3*SMSS for the three segments
-		// the duplicates say arrived.
+		// the duplicates say arrived. The window before is kept, should
+		// the retransmission prove needless (undo).
+		c.undo = undoState{armed: true, cwnd: c.win.cwnd, ssthresh: c.win.ssthresh, tsval: c.tsVal(), eifel: c.ts}
 		c.cc.onLoss(&c.win, c.t.now, uint32(c.sndMax.Sub(c.sndUna)), smss)
 		c.win.cwnd = min(c.win.ssthresh+3*smss, maxCwnd)
 		c.recover, c.inRecovery = c.sndMax, true
@@ -57,8 +59,19 @@ func (c *Conn) dupAck() {
 // small, and slow-starting back from there cost the pipe link's goodput
 // table 40 % at 1 % loss: 1.32 against 2.23 MB/s.) Outside recovery the
 // algorithm grows the window.
-func (c *Conn) ackedWindow(n uint32, ack Seq) {
+func (c *Conn) ackedWindow(seg *segment, n uint32) {
 	smss := c.smss()
+	ack := seg.ack
+	if c.undo.eifel && n > 0 {
+		// The Eifel detection (RFC 3522 2): the first ACK of new data
+		// since the fast retransmit echoes a TSval older than the
+		// retransmission's, so the original arrived: reordering, not
+		// loss.
+		c.undo.eifel = false
+		if seg.opts.HasTimestamps && tsBefore(seg.opts.TSEcr, c.undo.tsval) {
+			c.undoReduction()
+		}
+	}
 	switch {
 	case n == 0: // our SYN
 	case c.inRecovery && ack.LessThan(c.recover):
@@ -95,9 +108,47 @@ func (c *Conn) timeoutWindow(first bool) {
 		return // the SYN's: the window starts when it is acknowledged
 	}
 	smss := c.smss()
+	c.undo.armed, c.undo.eifel = false, false
 	c.cc.onRTO(&c.win, c.t.now, uint32(c.sndMax.Sub(c.sndUna)), smss, first)
 	c.win.cwnd, c.win.acked = smss, 0
 	c.inRecovery, c.recover = false, c.sndMax
+}
+
+// undoState is the window before the last fast recovery, for undoing
+// the reduction when the retransmissions prove needless: by the
+// timestamp echo (eifel, tsval) or by a D-SACK for every retransmission
+// (retrans, RFC 3708 as Linux's undo_retrans). It lasts until the next
+// loss, since a D-SACK may come after the recovery ended.
+type undoState struct {
+	armed          bool
+	eifel          bool // the first ACK of new data is yet to be checked
+	cwnd, ssthresh uint32
+	tsval          uint32 // our TSval on the fast retransmit
+	retrans        int    // retransmissions of the episode no D-SACK has shown needless
+}
+
+// dsackReceived takes a D-SACK (RFC 2883): the peer got something twice. When
+// it has now reported every retransmission of the last recovery, none
+// was needed (RFC 3708 3.2), and the reduction is undone.
+func (c *Conn) dsackReceived() {
+	if c.undo.armed && c.undo.retrans > 0 {
+		c.undo.retrans--
+		if c.undo.retrans == 0 {
+			c.undoReduction()
+		}
+	}
+}
+
+// undoReduction restores the window from before the recovery, ending it,
+// as Linux's tcp_undo_cwnd_reduction (RFC 3522 and RFC 4015's response
+// in short): a window halved for every reordering would keep a sender
+// on a reordering path slow for good.
+func (c *Conn) undoReduction() {
+	c.win.cwnd = max(c.win.cwnd, c.undo.cwnd)
+	c.win.ssthresh = max(c.win.ssthresh, c.undo.ssthresh)
+	c.inRecovery, c.undo.armed, c.undo.eifel = false, false, false
+	c.stats.UndoneReductions++
+	c.t.wantOutput(c)
 }
 
 // restartWindow is RFC 5681 4.1's restart after idle: sending resumes

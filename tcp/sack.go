@@ -177,6 +177,7 @@ func (c *Conn) takeSACK(seg *segment) {
 		if k == 0 && (l.LessThan(seg.ack) || (len(blocks) > 1 && Seq(blocks[1].Left).LessEq(l) && r.LessEq(Seq(blocks[1].Right)))) {
 			t.stats.DSACKsRecv++
 			c.stats.DSACKsRecv++
+			c.dsackReceived()
 			continue
 		}
 		if !l.LessThan(r) || !c.sndUna.LessThan(l) || c.sndMax.LessThan(r) {
