@@ -328,13 +328,10 @@ func (c *Conn) inputSynchronized(seg *segment) {
 			t.stats.SYNChallenges++
 			c.challengeACK(seg)
 		case paws:
+			c.noteOldData(seg)
 			c.oowACK(seg, &t.stats.ACKSkippedPAWS)
 		default:
-			if n := uint32(len(seg.payload)); n > 0 && seg.seq.LessThan(c.rcvNxt) {
-				// Old data: a D-SACK tells the peer its copy was not
-				// needed (RFC 2883 4).
-				c.noteDuplicate(seg.seq, min(seg.seq.Add(n), c.rcvNxt))
-			}
+			c.noteOldData(seg)
 			c.oowACK(seg, &t.stats.ACKSkippedSeq)
 		}
 		return

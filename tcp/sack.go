@@ -135,6 +135,15 @@ func (c *Conn) noteDuplicate(from, to Seq) {
 	}
 }
 
+// noteOldData reports the part before RCV.NXT of a data segment dropped
+// as unacceptable or by PAWS in a D-SACK: the peer's copy was not needed
+// (RFC 2883 4; Linux's tcp_send_dupack).
+func (c *Conn) noteOldData(seg *segment) {
+	if n := uint32(len(seg.payload)); n > 0 && seg.seq.LessThan(c.rcvNxt) {
+		c.noteDuplicate(seg.seq, min(seg.seq.Add(n), c.rcvNxt))
+	}
+}
+
 // sndOff is the send stream offset of seq, at or after SND.UNA: the send
 // ring's head is SND.UNA's once our SYN is acknowledged.
 func (c *Conn) sndOff(seq Seq) uint64 { return c.snd.head.Load() + uint64(uint32(seq.Sub(c.sndUna))) }

@@ -166,9 +166,9 @@ func TestSACKBlocksOutOfOrder(t *testing.T) {
 }
 
 // A duplicate segment draws a D-SACK block first (RFC 2883 4), reported
-// once: for data below RCV.NXT (whole or in part, acceptable or not), and
-// for data the out-of-order queue holds, with the range that holds it
-// second.
+// once: for data below RCV.NXT (whole or in part, acceptable or not, or
+// dropped by PAWS), and for data the out-of-order queue holds, with the
+// range that holds it second.
 func TestDSACKSent(t *testing.T) {
 	for _, withTS := range []bool{false, true} {
 		t.Run(fmt.Sprintf("ts%v", withTS), func(t *testing.T) {
@@ -209,6 +209,13 @@ func TestDSACKSent(t *testing.T) {
 			sackData(t, p, iss, 4000, 100, withTS)
 			ack(1500, blk(4000, 4100), blk(3000, 3500))
 			assert.Equal(t, uint64(4), s.tb.Stats().DSACKsSent)
+			if withTS {
+				// Old data that PAWS drops (its TSval is older than
+				// TS.Recent) is a duplicate too.
+				p.send(t, seg{flags: ".", seq: peerISN + 1 + 200, ack: iss + 1, win: 512, payload: data(200, 100), ts: ts(peerTS, p.tsval())})
+				ack(1500, blk(200, 300), blk(4000, 4100), blk(3000, 3500))
+				assert.Equal(t, uint64(1), s.tb.Stats().PAWSDrops)
+			}
 		})
 	}
 }

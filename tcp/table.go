@@ -123,6 +123,13 @@ func (s Stats) ListenSummary() string {
 		s.SyncookiesSent, s.SyncookiesRecv, s.SyncookiesFailed, s.ListenOverflows, s.ListenDrops)
 }
 
+// SACKSummary writes the SACK counters (sack.go), for the places that
+// show a stack's counters.
+func (s Stats) SACKSummary() string {
+	return fmt.Sprintf("SACK: %d block(s) received (%d D-SACK), %d discarded, %d lost to a full scoreboard, %d reneging; %d D-SACK(s) sent",
+		s.SACKBlocksRecv, s.DSACKsRecv, s.SACKDiscards, s.SACKScoreboardOverflows, s.SACKReneging, s.DSACKsSent)
+}
+
 // New returns an empty table for cfg, or an error if cfg is invalid.
 func New(cfg Config) (*Table, error) {
 	cfg, err := cfg.withDefaults()

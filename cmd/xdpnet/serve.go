@@ -111,6 +111,7 @@ func serve(args []string, stdout io.Writer) error {
 			ts.PassiveOpens, ts.InSegs, ts.OutSegs, ts.RetransSegs, ts.ActiveOpens, ts.OutRsts,
 			st.Link.RxDropped, st.Poller.Parks, tcpSvcs[q].Stats().Accepted, udpSvcs[q].Discarded())
 		fmt.Fprintf(stdout, "xdpnet: queue %d: TCP %s\n", q, ts.ListenSummary())
+		fmt.Fprintf(stdout, "xdpnet: queue %d: TCP %s\n", q, ts.SACKSummary())
 	}
 	if handler != nil {
 		hs := handler.Stats()
