@@ -15,9 +15,11 @@ import (
 
 	"github.com/xdpnet/xdpnet/internal/lab"
 	"github.com/xdpnet/xdpnet/sockapi"
+	"github.com/xdpnet/xdpnet/tcp"
 )
 
-// TestSACKLab: against the Linux kernel over AF_XDP, SACK-permitted is in
+// TestSACKLab: against the Linux kernel over AF_XDP, with Config.SACK,
+// SACK-permitted is in
 // both SYNs of a connection each way, as tcpdump on the kernel's side
 // sees them (ss on this kernel does not show it): xdpnet dialing the
 // kernel, and the kernel dialing xdpnet. Then, with 2 % of xdpnet's
@@ -26,7 +28,7 @@ import (
 // blocks for the holes reach xdpnet's scoreboard (counted).
 func TestSACKLab(t *testing.T) {
 	l := lab.New(t, lab.Config{})
-	s := labStack(t, l, sockapi.Config{})
+	s := labStack(t, l, sockapi.Config{TCP: tcp.Config{SACK: true}})
 	ln, err := s.Listen("tcp", ":7040")
 	require.NoError(t, err)
 	go echoServe(ln)

@@ -53,7 +53,7 @@
 // TS.Recent by the Last.ACK.sent rule, an RTT sample on every ACK of new
 // data (retransmitted ones included), PAWS with its 24-day limit, a SYN
 // with a newer TSval reopening TIME-WAIT, and data segments shrunk by the
-// option (RFC 6691). SACK (RFC 2018, off with Config.NoSACK; sack.go):
+// option (RFC 6691). SACK (RFC 2018, on with Config.SACK; sack.go):
 // blocks and D-SACKs (RFC 2883) sent for out-of-order and duplicate data,
 // the peer's kept in a bounded scoreboard that a fast retransmit stops at.
 // SACK-based recovery (RFC 6675) comes later.

@@ -203,7 +203,7 @@ var fzNoOpts = wire.TCPOptions{WindowScale: -1}
 // newFzHarness scripts a connection into each state.
 func newFzHarness() (*fzHarness, error) {
 	t, err := New(Config{Addrs: []netip.Addr{fzLocal}, Secret: [16]byte{1}, MSL: time.Second,
-		SendBuffer: 8 << 10, RecvBuffer: 8 << 10, SynBacklog: 1})
+		SendBuffer: 8 << 10, RecvBuffer: 8 << 10, SynBacklog: 1, SACK: true})
 	if err != nil {
 		return nil, err
 	}

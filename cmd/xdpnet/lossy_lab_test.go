@@ -24,8 +24,7 @@ import (
 
 // TestServeLossyEchoRSTs: three 64 MiB echo transfers from the kernel to
 // `xdpnet serve` with 1 % of the kernel's TCP segments dropped each way
-// (iptables in its namespace) complete intact, the kernel's SACK blocks
-// are taken (serve's counters), and the stack sends no RST
+// (iptables in its namespace) complete intact, and the stack sends no RST
 // but the justified kind: an answer to a late retransmission that reaches
 // a connection the kernel has already acknowledged our FIN on. (Issue 9
 // saw 55 RSTs in such transfers: the burst a timeout resent at once drew
@@ -74,11 +73,6 @@ func TestServeLossyEchoRSTs(t *testing.T) {
 	stopDump()
 	rstsSent, err := strconv.Atoi(m[2])
 	require.NoError(t, err)
-	// The kernel's SACK blocks for the holes reached the scoreboard.
-	sack := regexp.MustCompile(`TCP SACK: (\d+) block\(s\) received`).FindStringSubmatch(summary)
-	require.NotNil(t, sack, summary)
-	assert.NotEqual(t, "0", sack[1], "no SACK block taken: %s", summary)
-	t.Logf("%s", sack[0])
 
 	start := time.Now()
 	rsts := classifyRSTs(t, pcap, l.StackAddr)
