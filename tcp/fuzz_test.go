@@ -96,7 +96,12 @@ func (c *Conn) checkSegment(s wire.TCP) error {
 		return fmt.Errorf("%d bytes of payload and %d of options, MSS %d", len(s.Payload()), len(s.Options()), c.mss)
 	case opts.NSACK > 0 && (!c.sack || opts.NSACK > c.sackRoom() || s.Flags()&wire.TCPFlagACK == 0):
 		return fmt.Errorf("%d SACK blocks, SACK %v, flags %#x", opts.NSACK, c.sack, s.Flags())
-	case s.Flags()&wire.TCPFlagSYN != 0 && opts.SACKPermitted != c.sack:
+	case s.Flags()&wire.TCPFlagSYN != 0 && (c.state == SynSent || c.state == SynReceived) && Seq(s.Seq()) == c.iss &&
+		opts.SACKPermitted != c.sack:
+		// Only c's own SYN: a SYN,ACK queued for the 4-tuple is a stateless
+		// cookie reply, made by the options of the SYN it answers (one
+		// the peer may have sent again with other options), and drained
+		// after c came to be (a cookie's connection is born ESTABLISHED).
 		return fmt.Errorf("SACK-permitted %v in a SYN of a connection with SACK %v", opts.SACKPermitted, c.sack)
 	}
 	for _, b := range opts.SACK[:opts.NSACK] {
