@@ -103,9 +103,10 @@ func count(rsts []rstSeen, justified bool) (n int) {
 
 // classifyRSTs reads the capture (tcpdump's microsecond pcap of
 // Ethernet frames) and judges every RST from stack: it is justified when
-// the kernel's segment it answers is a late retransmission (data or a
-// FIN, its sequence range and acknowledgment all seen before on its
-// 4-tuple) and the kernel had acknowledged the stack's FIN before it.
+// the kernel had acknowledged the stack's FIN before it and the kernel's
+// segment it answers brings nothing new: a late retransmission (data or
+// a FIN, its sequence range and acknowledgment all seen before on its
+// 4-tuple), or a duplicate ACK of one of the stack's retransmissions.
 func classifyRSTs(t *testing.T, pcap string, stack netip.Addr) []rstSeen {
 	t.Helper()
 	b, err := os.ReadFile(pcap)
