@@ -77,7 +77,8 @@ type Conn struct {
 	finAt       Seq
 	appClosed   bool // Close was called: the app reads no more
 	nagle       bool
-	passive     bool // opened by a listener
+	unpushed    uint32 // bytes sent since the last PSH (markPush)
+	passive     bool   // opened by a listener
 
 	// Timestamps (timestamps.go, RFC 7323). ts: offered, in SYN-SENT;
 	// in use, once the peer's SYN came. tsOff is our clock's offset;

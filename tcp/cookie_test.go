@@ -145,9 +145,14 @@ func testSyncookieRoundTrip(t *testing.T, mss uint16, ws *uint8, sack, withTS, n
 	}
 	_, err = c.Write(data(0, 20000))
 	require.NoError(t, err)
-	p.expect(t, seg{flags: ".", seq: cookie + 1, ack: peerISN + 1,
-		win: uint16(min(s.rcvCap()>>ourShift, 0xffff)), ts: echo,
-		payload: data(0, min(wantMSS-optLen, 100<<peerShift))})
+	// The first segment is as large as the MSS and the peer's window
+	// allow; it is pushed when it passes half that window (forced push).
+	n, flags := min(wantMSS-optLen, 100<<peerShift), "."
+	if n > 100<<peerShift/2 {
+		flags = "P."
+	}
+	p.expect(t, seg{flags: flags, seq: cookie + 1, ack: peerISN + 1,
+		win: uint16(min(s.rcvCap()>>ourShift, 0xffff)), ts: echo, payload: data(0, n)})
 }
 
 // The handshake's ACK may be lost: the peer's first data segment then

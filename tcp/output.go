@@ -171,8 +171,8 @@ func (c *Conn) output(b []byte) int {
 	if fin {
 		flags |= wire.TCPFlagFIN
 	}
-	if n > 0 && n == unsent {
-		flags |= wire.TCPFlagPSH
+	if n > 0 {
+		c.markPush(&flags, n, unsent)
 	}
 	if persist {
 		// A probe backs off like a retransmission (RFC 1122 4.2.2.17).
@@ -180,6 +180,20 @@ func (c *Conn) output(b []byte) int {
 		c.rto.Backoff()
 	}
 	return c.emit(b, c.sndNxt, n, flags)
+}
+
+// markPush sets PSH on a segment of n new bytes when it empties the send
+// queue (the end of what the app wrote), or when the data sent since the
+// last PSH passes half the largest window the peer offered, as Linux's
+// forced_push: a sender cut to a small window (10 bytes, say) then pushes
+// every segment, so a receiver that waits for PSH does not wait for data
+// that cannot come until it reads.
+func (c *Conn) markPush(flags *uint8, n, unsent int) {
+	c.unpushed += uint32(n)
+	if n == unsent || c.unpushed > c.maxSndWnd/2 {
+		*flags |= wire.TCPFlagPSH
+		c.unpushed = 0
+	}
 }
 
 // ackSeq is the sequence number of a segment with no data: SND.MAX, not

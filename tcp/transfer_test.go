@@ -515,3 +515,34 @@ func TestLastAckTimeoutSendsNoBurst(t *testing.T) {
 	assert.Zero(t, s.tb.Stats().OutRsts)
 	assert.Equal(t, uint64(1), s.tb.Stats().RetransSegs)
 }
+
+// A peer that offers only 10 bytes gets every segment cut to that window
+// pushed, as Linux's forced push does once more than half the largest
+// window the peer offered went out since the last PSH: a receiver that
+// delivers on PSH would otherwise sit on data its small buffer holds.
+// With a large window, full segments go without PSH and the write's last
+// one carries it.
+func TestPushOnSegmentCutToSmallWindow(t *testing.T) {
+	s := newStack(t, tcp.Config{})
+	p, c, iss := dialSYN(t, s)
+	p.send(t, seg{flags: "S.", seq: peerISN, ack: iss + 1, win: 10, mss: 1460})
+	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 1, win: 65535})
+	_, err := c.Write(data(0, 25))
+	require.NoError(t, err)
+	p.expect(t, seg{flags: "P.", seq: iss + 1, ack: peerISN + 1, win: 65535, payload: data(0, 10)})
+	s.expectNothing(t)
+	p.send(t, seg{flags: ".", seq: peerISN + 1, ack: iss + 11, win: 10})
+	p.expect(t, seg{flags: "P.", seq: iss + 11, ack: peerISN + 1, win: 65535, payload: data(10, 10)})
+	p.send(t, seg{flags: ".", seq: peerISN + 1, ack: iss + 21, win: 10})
+	p.expect(t, seg{flags: "P.", seq: iss + 21, ack: peerISN + 1, win: 65535, payload: data(20, 5)})
+	s.expectNothing(t)
+
+	// The window opens wide: full segments without PSH, the last with it.
+	p.send(t, seg{flags: ".", seq: peerISN + 1, ack: iss + 26, win: 65535})
+	_, err = c.Write(data(25, 3000))
+	require.NoError(t, err)
+	p.expect(t, seg{flags: ".", seq: iss + 26, ack: peerISN + 1, win: 65535, payload: data(25, 1460)})
+	p.expect(t, seg{flags: ".", seq: iss + 1486, ack: peerISN + 1, win: 65535, payload: data(1485, 1460)})
+	p.expect(t, seg{flags: "P.", seq: iss + 2946, ack: peerISN + 1, win: 65535, payload: data(2945, 80)})
+	s.expectNothing(t)
+}
