@@ -37,7 +37,8 @@
 // without them the oldest half-open connection evicted; a send buffer kept
 // until acknowledged and a receive buffer that stores out-of-order data in
 // place (memory bounded by the buffer, work by a range count); silly window
-// avoidance on both sides and Nagle as an option; zero-window probing;
+// avoidance on both sides and Nagle as an option; PSH as Linux sets it
+// (output.go's markPush); zero-window probing;
 // RFC 6298 retransmission timeouts with Karn's rule and backoff, retry
 // limits; congestion control (cc.go, recovery.go): the sender keeps at
 // most min(cwnd, the peer's window) in flight, cwnd starting at RFC

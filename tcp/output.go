@@ -172,7 +172,7 @@ func (c *Conn) output(b []byte) int {
 		flags |= wire.TCPFlagFIN
 	}
 	if n > 0 {
-		c.markPush(&flags, n, unsent)
+		c.markPush(&flags, n, unsent, n == room && n < maxPayload)
 	}
 	if persist {
 		// A probe backs off like a retransmission (RFC 1122 4.2.2.17).
@@ -182,15 +182,27 @@ func (c *Conn) output(b []byte) int {
 	return c.emit(b, c.sndNxt, n, flags)
 }
 
-// markPush sets PSH on a segment of n new bytes when it empties the send
-// queue (the end of what the app wrote), or when the data sent since the
-// last PSH passes half the largest window the peer offered, as Linux's
-// forced_push: a sender cut to a small window (10 bytes, say) then pushes
-// every segment, so a receiver that waits for PSH does not wait for data
-// that cannot come until it reads.
-func (c *Conn) markPush(flags *uint8, n, unsent int) {
+// markPush sets PSH on a segment of n new bytes by Linux's rules:
+//
+//   - it empties the send queue, the end of what the app wrote: tcp.c's
+//     tcp_push marks the last segment of every write; the send ring keeps
+//     no write boundaries, so all that is written stands for it;
+//   - it is cut short by the peer's window, less than a full segment with
+//     data behind it (cut): tcp_output.c's tcp_write_wakeup marks the part
+//     it sends of a segment that does not fit the window, as when the
+//     persist timer probes a window too small to send into otherwise;
+//   - the data sent since the last PSH passes half the largest window the
+//     peer offered: tcp.c's forced_push. A sender cut to a small window
+//     (10 bytes, say) then pushes every segment, so a receiver that waits
+//     for PSH does not wait for data that cannot come until it reads.
+//
+// A segment cut to cwnd is a full one here (output sends the tail only
+// whole) and carries no PSH, as in Linux, whose tso_fragment leaves PSH
+// on the part that waits. Fast retransmit sends without PSH (Linux
+// resends a segment's own flags).
+func (c *Conn) markPush(flags *uint8, n, unsent int, cut bool) {
 	c.unpushed += uint32(n)
-	if n == unsent || c.unpushed > c.maxSndWnd/2 {
+	if n == unsent || cut || c.unpushed > c.maxSndWnd/2 {
 		*flags |= wire.TCPFlagPSH
 		c.unpushed = 0
 	}
