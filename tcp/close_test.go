@@ -75,7 +75,7 @@ func TestActiveCloseHalfClose(t *testing.T) {
 	// The FIN takes one number of the window, whose right edge stays.
 	s.advance(time.Second)
 	p.send(t, seg{flags: "F.", seq: peerISN + 101, ack: iss + 2, win: 512})
-	p.expect(t, seg{flags: ".", seq: iss + 2, ack: peerISN + 102, win: (131072 - 101) >> 2})
+	p.expect(t, seg{flags: ".", seq: iss + 2, ack: peerISN + 102, win: keptWin(131072 - 101)})
 	assert.Equal(t, tcp.TimeWait, c.State())
 	_, err = c.Read(make([]byte, 10))
 	assert.Equal(t, io.EOF, err)
@@ -85,7 +85,7 @@ func TestActiveCloseHalfClose(t *testing.T) {
 	// restarts the 2×MSL.
 	s.advance(3 * time.Second)
 	p.send(t, seg{flags: "F.", seq: peerISN + 101, ack: iss + 2, win: 512})
-	p.expect(t, seg{flags: ".", seq: iss + 2, ack: peerISN + 102, win: (131072 - 101) >> 2})
+	p.expect(t, seg{flags: ".", seq: iss + 2, ack: peerISN + 102, win: keptWin(131072 - 101)})
 	s.expectDeadline(t, s.now+10*time.Second)
 
 	s.advance(10*time.Second - 1)
@@ -124,7 +124,7 @@ func TestSimultaneousClose(t *testing.T) {
 	p.expect(t, seg{flags: "F.", seq: iss + 1, ack: peerISN + 1, win: fullWin})
 	p.send(t, seg{flags: "F.", seq: peerISN + 1, ack: iss + 1, win: 512})
 	assert.Equal(t, tcp.Closing, c.State())
-	p.expect(t, seg{flags: ".", seq: iss + 2, ack: peerISN + 2, win: (131072 - 1) >> 2})
+	p.expect(t, seg{flags: ".", seq: iss + 2, ack: peerISN + 2, win: keptWin(131072 - 1)})
 	s.expectNothing(t)
 	p.send(t, seg{flags: ".", seq: peerISN + 2, ack: iss + 2, win: 512})
 	assert.Equal(t, tcp.TimeWait, c.State())
@@ -180,7 +180,7 @@ func TestOutOfOrderFIN(t *testing.T) {
 	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 1, win: fullWin})
 	assert.Equal(t, tcp.Established, c.State())
 	p.send(t, seg{flags: ".", seq: peerISN + 1, ack: iss + 1, win: 512, payload: data(0, 100)})
-	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 202, win: (131072 - 201) >> 2})
+	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 202, win: keptWin(131072 - 201)})
 	assert.Equal(t, tcp.CloseWait, c.State())
 	assert.Equal(t, data(0, 200), readAll(t, c))
 	_, err := c.Read(make([]byte, 1))

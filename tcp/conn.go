@@ -93,6 +93,18 @@ type Conn struct {
 	ackNow    bool // an ACK (or window update) is due
 	probe     bool // the persist timer fired: probe the zero window
 	wsOffered bool // the peer's SYN offered window scaling
+	// ACK timing (delack.go): the peer's full segment size as its
+	// segments show it (Linux's rcv_mss), the ACKs left to send at once
+	// (Linux's icsk_ack.quick), when in-order data last came, and the
+	// delayed-ACK timer. A second timer, as retransmission and delayed
+	// ACK run together whenever data flows both ways: sharing the one
+	// would mean finding the earlier deadline and rearming the other
+	// on every change. It costs one wheel.Timer per connection.
+	rcvMSS    int
+	quickAcks uint8
+	dataSeen  bool
+	dataAt    time.Duration
+	dackTm    wheel.Timer
 	// SACK (sack.go, RFC 2018). sack: offered, in SYN-SENT; in use,
 	// once the peer's SYN came, if it offered it too (sackOffered).
 	// sackRecent are receive stream offsets of the out-of-order segments
@@ -255,10 +267,10 @@ func (c *Conn) Read(p []byte) (int, error) {
 	return 0, ErrWouldBlock
 }
 
-// windowOpened sends a window update if reading freed enough room for
-// the receiver's side of silly window avoidance (RFC 9293 3.8.6.2.2).
+// windowOpened sends a window update if reading opened the window enough
+// (windowUpdateDue).
 func (c *Conn) windowOpened() {
-	if c.state.synchronized() && !c.finReceived && c.windowToAdvertise() != uint32(c.rcvAdv-c.rcvNxt) {
+	if c.state.synchronized() && !c.finReceived && c.windowUpdateDue() {
 		c.ackNow = true
 		c.t.wantOutput(c)
 	}

@@ -15,8 +15,9 @@
 //     b) until it reports nothing: each call writes one segment, checksum
 //     included, straight into a transmit frame behind the IPv4 header.
 //     Because output is collected after a whole batch of input, one ACK
-//     covers every segment of the batch (a natural delayed ACK that costs
-//     no timer).
+//     covers every segment of the batch; an ACK that may wait (at most
+//     one full segment unacknowledged, delack.go) waits for a reply to
+//     carry it or for the 40 ms delayed-ACK timer.
 //   - the app side (Dial, Listen, Accept, Read, Write, CloseWrite, Close,
 //     Abort) runs on the poller's goroutine too until issue 5 moves it
 //     behind SPSC rings; NextReady tells the owner which connections have
@@ -37,8 +38,12 @@
 // without them the oldest half-open connection evicted; a send buffer kept
 // until acknowledged and a receive buffer that stores out-of-order data in
 // place (memory bounded by the buffer, work by a range count); silly window
-// avoidance on both sides and Nagle as an option; PSH as Linux sets it
-// (output.go's markPush); zero-window probing;
+// avoidance on both sides and Nagle as an option; ACKs as Linux times
+// them (delack.go: quick ACKs at the start, every second full segment,
+// at once for out-of-order data and filled holes, else a 40 ms delayed
+// ACK) and window updates when the window doubles or grows by two
+// segments; PSH as Linux sets it (output.go's markPush); zero-window
+// probing;
 // RFC 6298 retransmission timeouts with Karn's rule and backoff, retry
 // limits; congestion control (cc.go, recovery.go): the sender keeps at
 // most min(cwnd, the peer's window) in flight, cwnd starting at RFC

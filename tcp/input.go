@@ -168,6 +168,7 @@ func (c *Conn) takeSYN(seg *segment) {
 		c.mss = min(c.mss, pmtu(c.remote.Addr())-ipv4HeaderLen-20)
 	}
 	c.mss = max(c.mss, minMSS)
+	c.rcvMSS = min(initRcvMSS, c.mss) // as Linux's tcp_initialize_rcv_mss
 	c.sackOffered = seg.opts.SACKPermitted
 	c.sack = c.sack && c.sackOffered // RFC 2018 2: both must offer it
 	if seg.opts.WindowScale >= 0 {
@@ -585,6 +586,7 @@ func (c *Conn) inputData(seg *segment) (kept bool) {
 	if off > 0 && len(p) > 0 && c.rcv.ooo.covers(span{at, at + uint64(len(p))}) {
 		c.noteDuplicate(seg.seq, seg.seq.Add(uint32(len(p))))
 	}
+	holes := c.rcv.ooo.n > 0
 	n, ok := c.rcv.Insert(int(off), p)
 	kept = kept && ok
 	if !ok {
@@ -599,15 +601,20 @@ func (c *Conn) inputData(seg *segment) (kept bool) {
 		c.finAhead = false
 		defer c.inputFIN() // after the data's bookkeeping
 	}
-	// Every data segment is acknowledged; the poller sends one ACK per
-	// batch, which covers all the segments of the batch. Out-of-order
-	// ones are acknowledged at once as RFC 5681 4.2 asks, each by its own
+	// Every data segment is acknowledged, at once or delayed (delack.go).
+	// Out-of-order ones at once as RFC 5681 4.2 asks, each by its own
 	// duplicate ACK: the sender's fast retransmit counts three, and one
 	// ACK for a whole batch of them would leave it waiting for its
-	// timeout.
-	c.ackNow = true
-	if off > 0 {
+	// timeout. Data that did not all fit, at once too: the peer learns
+	// the window it overran.
+	switch {
+	case off > 0:
+		c.ackNow = true
 		c.dupAcksDue++
+	case !kept || n == 0:
+		c.ackNow = true
+	default:
+		c.ackInOrder(len(seg.payload), holes)
 	}
 	if n > 0 {
 		c.t.notify(c)

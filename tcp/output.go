@@ -278,9 +278,9 @@ func (c *Conn) emitWith(b []byte, seq Seq, n int, flags uint8, opts wire.TCPOpti
 	}
 	if flags&wire.TCPFlagACK != 0 {
 		f.Ack = uint32(c.rcvNxt)
+		c.ackSent()
 		c.lastAckSent = c.rcvNxt // RFC 7323 4.3's Last.ACK.sent
 		c.rcvAdv = c.rcvNxt.Add(wnd)
-		c.ackNow = false
 	}
 	hl := f.HeaderLen()
 	var sum uint32
@@ -321,24 +321,45 @@ func (c *Conn) emitWith(b []byte, seq Seq, n int, flags uint8, opts wire.TCPOpti
 	return hl + n
 }
 
-// windowToAdvertise is the receive window to offer: the free room of the
-// receive buffer, but grown only in steps of min(buffer/2, MSS) so the
-// peer does not send silly small segments (RFC 9293 3.8.6.2.2), never
-// shrunk below what was offered (3.8.6), and rounded down to what the
-// window scale can express.
+// windowToAdvertise is the receive window to offer, as Linux's
+// __tcp_select_window and tcp_select_window choose it:
+//
+//   - Receiver silly window avoidance (RFC 9293 3.8.6.2.2): the right
+//     edge stays where it is until the room free beyond it reaches
+//     swsStep, min(buffer/2, the peer's segment size); then the window
+//     opens to all the free room. So a full buffer offers 0 until that
+//     much is read, and then at least that much.
+//   - The right edge never moves left (3.8.6): the window offered last,
+//     less what came since, is the least offered.
+//   - With window scaling the field counts units of 2^shift. A window
+//     that opens is rounded down to a unit (Linux's round_down: never
+//     room the buffer lacks). One that is kept is rounded up, as Linux's
+//     ALIGN(cur_win) does, so the edge the peer sees does not move left
+//     by the rounding; but only if the buffer holds the bytes rounding
+//     adds, since ours is exact memory where Linux's is an accounting
+//     limit it may pass. Otherwise the field rounds it down, the
+//     fraction of a unit of shrinking RFC 7323 2.4 lets a receiver
+//     offer, while rcvAdv keeps the edge we accept up to where it was.
+//
+// Linux also closes a window below 1/16 of the buffer, to stay inside
+// its memory accounting; ours needs no such margin.
 func (c *Conn) windowToAdvertise() uint32 {
+	unit := uint32(1) << c.rcvShift
 	cur := uint32(max(0, c.rcvAdv.Sub(c.rcvNxt)))
 	free := uint32(c.rcv.Free())
 	if c.state == SynReceived && c.rcv == noRecvBuffer {
 		free = uint32(c.t.rcvCap) // allocated when established
 	}
-	if free <= cur {
+	if up := (cur + unit - 1) &^ (unit - 1); up <= free {
+		cur = up
+	}
+	if free <= cur || free-cur < c.swsStep() {
 		return cur
 	}
-	step := uint32(min(c.rcv.Cap()/2, c.t.mssSelf))
-	if free-cur < step {
-		return cur
-	}
-	free = min(free, 0xffff<<c.rcvShift)
-	return free >> c.rcvShift << c.rcvShift
+	return max(cur, min(free, 0xffff<<c.rcvShift)&^(unit-1))
 }
+
+// swsStep is how far the window opens at least (RFC 9293 3.8.6.2.2):
+// min(Fr × RCV.BUFF, Eff.snd.MSS) with Fr = 1/2, the segment size the
+// peer's segments show (Linux's rcv_mss).
+func (c *Conn) swsStep() uint32 { return uint32(min(c.rcv.Cap()/2, c.rcvMSS)) }

@@ -137,7 +137,7 @@ func TestRSTInClosingAndLastAck(t *testing.T) {
 	p.expect(t, seg{flags: "F.", seq: iss + 1, ack: peerISN + 1, win: fullWin})
 	p.send(t, seg{flags: "F.", seq: peerISN + 1, ack: iss + 1, win: 512})
 	require.Equal(t, tcp.Closing, c.State())
-	p.expect(t, seg{flags: ".", seq: iss + 2, ack: peerISN + 2, win: (131072 - 1) >> 2})
+	p.expect(t, seg{flags: ".", seq: iss + 2, ack: peerISN + 2, win: keptWin(131072 - 1)})
 	p.send(t, seg{flags: "R", seq: peerISN + 2})
 	s.expectNothing(t)
 	assert.Equal(t, tcp.Closed, c.State())

@@ -217,6 +217,12 @@ func (p *peer) syn(iss uint32) seg {
 // send feeds the table the segment s from the peer.
 func (p *peer) send(t testing.TB, s seg) {
 	t.Helper()
+	p.tb.Input(p.now, p.remote.Addr(), p.local.Addr(), p.encode(t, s))
+}
+
+// encode returns the segment s from the peer, as the table receives it.
+func (p *peer) encode(t testing.TB, s seg) []byte {
+	t.Helper()
 	f := wire.TCPFields{
 		SrcPort: p.remote.Port(), DstPort: p.local.Port(),
 		Seq: s.seq, Ack: s.ack, Flags: flagBits(t, s.flags), Window: s.win,
@@ -232,7 +238,7 @@ func (p *peer) send(t testing.TB, s seg) {
 	b := make([]byte, f.HeaderLen()+len(s.payload))
 	copy(b[f.HeaderLen():], s.payload)
 	f.Encode(b, len(s.payload), p.remote.Addr(), p.local.Addr())
-	p.tb.Input(p.now, p.remote.Addr(), p.local.Addr(), b)
+	return b
 }
 
 // next takes the next segment the table sends, if any, parsed.
@@ -357,6 +363,12 @@ const (
 	// peerShift is the window scale the peer offers.
 	peerShift = 7
 )
+
+// keptWin is the window field for a window of n bytes at ourShift that
+// is kept, not opened: rounded up to the scale's unit, so the right edge
+// the peer sees does not move left (as Linux's tcp_select_window), when
+// the buffer has the room.
+func keptWin(n int) uint16 { return uint16((n + 1<<ourShift - 1) >> ourShift) }
 
 // rcvCap is the table's receive buffer: Config.RecvBuffer rounded up to
 // a power of two.

@@ -416,7 +416,7 @@ func (t *Table) newConn(local, remote netip.AddrPort, iss Seq, active bool) *Con
 	}
 	c.SetCongestionControl(t.cfg.CongestionControl) // checked by withDefaults
 	c.rcvShift = t.windowShift()
-	c.tm.Owner = c
+	c.tm.Owner, c.dackTm.Owner = c, c
 	t.conns[c.key] = c
 	return c
 }
@@ -434,6 +434,7 @@ func (t *Table) remove(c *Conn) {
 	c.state = Closed
 	delete(t.conns, c.key)
 	t.stopTimer(c)
+	t.wheel.Stop(&c.dackTm)
 	// A connection still in a listener's queues never reached the app,
 	// which hears nothing of its end.
 	unseen := c.listener != nil

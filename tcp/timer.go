@@ -6,10 +6,11 @@ import (
 	"github.com/xdpnet/xdpnet/internal/wheel"
 )
 
-// timerKind is what a connection's one timer is running for. A
-// connection needs at most one at a time: retransmission and persist
-// exclude each other (RFC 9293 3.8.6.1), and TIME-WAIT and FIN-WAIT-2
-// come after both.
+// timerKind is what a connection's main timer is running for. A
+// connection needs at most one of these at a time: retransmission and
+// persist exclude each other (RFC 9293 3.8.6.1), and TIME-WAIT and
+// FIN-WAIT-2 come after both. The delayed-ACK timer is apart (dackTm,
+// delack.go): it runs alongside retransmission.
 type timerKind uint8
 
 const (
@@ -52,7 +53,7 @@ func (t *Table) stopTimer(c *Conn) {
 func (t *Table) Deadline() (time.Duration, bool) { return t.wheel.Next() }
 
 // Tick runs the timers due at now: retransmissions, zero-window probes,
-// and the ends of TIME-WAIT and orphaned FIN-WAIT-2.
+// delayed ACKs, and the ends of TIME-WAIT and orphaned FIN-WAIT-2.
 func (t *Table) Tick(now time.Duration) {
 	t.now = now
 	t.wheel.Advance(now, t.fire)
@@ -62,6 +63,10 @@ func (t *Table) Tick(now time.Duration) {
 func (t *Table) fireTimer(tm *wheel.Timer) {
 	c := tm.Owner.(*Conn)
 	t.visits++
+	if tm == &c.dackTm {
+		c.delayedACKTimeout()
+		return
+	}
 	kind := c.timerKind
 	c.timerKind = timerNone
 	switch kind {

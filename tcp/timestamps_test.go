@@ -209,7 +209,7 @@ func TestPAWS(t *testing.T) {
 	// 7323 5.5): the old TSval passes, and becomes TS.Recent.
 	s.advance(25 * 24 * time.Hour)
 	p.send(t, seg{flags: ".", seq: peerISN + 201, ack: iss + 1, win: 512, payload: data(200, 10), ts: ts(peerTS+50, 0)})
-	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 211, win: (131072 - 200 - 10) >> 2, ts: ts(p.tsval(), peerTS+50)})
+	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 211, win: keptWin(131072 - 200 - 10), ts: ts(p.tsval(), peerTS+50)})
 
 	// A RST with an old TSval resets all the same.
 	p.send(t, seg{flags: "R", seq: peerISN + 211, ts: ts(peerTS+1, 0)})
