@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -253,4 +254,44 @@ func ethtoolFeatures(t *testing.T, h *lab.Host) map[string]string {
 	}
 	require.NotEmpty(t, features["tx-checksumming"], "no tx-checksumming line in ethtool -k output")
 	return features
+}
+
+// TestRandomDrop: a drop rule with probability 1 on the peer's INPUT
+// loses every ping, Dropped counts them, and the rule is gone with the
+// subtest that added it.
+func TestRandomDrop(t *testing.T) {
+	requirePing(t)
+	l := lab.New(t, lab.Config{})
+	ping := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return l.Local.Command(ctx, "ping", "-c", "2", "-i", "0.2", "-W", "1", l.Peer.Addr.Addr().String()).Run()
+	}
+	t.Run("drop", func(t *testing.T) {
+		l.Peer.RandomDrop(t, "INPUT", 1, "-p", "icmp")
+		assert.Error(t, ping(), "pings through a rule that drops all")
+		assert.Equal(t, uint64(2), l.Peer.Dropped(t, "INPUT"))
+	})
+	assert.NoError(t, ping(), "pings once the rule is removed")
+	assert.Zero(t, l.Peer.Dropped(t, "INPUT"), "no drop rule left")
+}
+
+// TestSetCongestionControl: a kernel socket is set to cubic and to bbr
+// and reads back what it was set to; an algorithm the kernel lacks fails.
+func TestSetCongestionControl(t *testing.T) {
+	l := lab.New(t, lab.Config{})
+	var c *net.TCPListener
+	require.NoError(t, l.Peer.Do(func() (err error) {
+		ln, err := net.Listen("tcp4", l.Peer.Addr.Addr().String()+":0")
+		c, _ = ln.(*net.TCPListener)
+		return err
+	}))
+	defer c.Close()
+	for _, name := range []string{"cubic", "bbr"} {
+		require.NoError(t, lab.SetCongestionControl(c, name))
+		got, err := lab.CongestionControl(c)
+		require.NoError(t, err)
+		assert.Equal(t, name, got)
+	}
+	assert.Error(t, lab.SetCongestionControl(c, "no-such-cc"))
 }
