@@ -39,11 +39,13 @@ lint:
 # public API (sockapi) against the kernel: request/response xdpnet-to-xdpnet
 # and for a kernel client, bulk over 1 and 4 streams, new connections per
 # second, and an idle stack's CPU; then ping and connect times with up to
-# 20k idle connections open (IdlePing) and a listener serving through a
-# SYN flood (SYNFlood) (each run bounded in bytes, packets, connections
-# and time; a minute or two per count).
+# 20k idle connections open (IdlePing), a listener serving through a
+# SYN flood (SYNFlood), and one stream through 0-3 % random loss against
+# the kernel on CUBIC and on BBR (LossyBulk, ~1-2 minutes) (each run
+# bounded in bytes, packets, connections and time; a minute or two per
+# count).
 bench:
-	$(GO) test -run '^$$' -bench 'RxDrop' -benchtime $(BENCHTIME) -count $(BENCHCOUNT) -timeout 20m ./bench/ && $(GO) test -run '^$$' -bench 'UDPEcho|Ping|UDPFlood|TCPRR|TCPBulk|SockRR|SockBulk|SockConnect|SockIdle|SYNFlood' -count $(BENCHCOUNT) -timeout 30m ./bench/
+	$(GO) test -run '^$$' -bench 'RxDrop' -benchtime $(BENCHTIME) -count $(BENCHCOUNT) -timeout 20m ./bench/ && $(GO) test -run '^$$' -bench 'UDPEcho|Ping|UDPFlood|TCPRR|TCPBulk|SockRR|SockBulk|SockConnect|SockIdle|SYNFlood|LossyBulk' -count $(BENCHCOUNT) -timeout 30m ./bench/
 
 # Interop with the Linux kernel through loss, at the issue's size: 1 GiB
 # each way at once over one connection, 1 % lost each way, then the same

@@ -116,6 +116,9 @@ func sockClient(b *testing.B, l *lab.Lab, mode string, server netip.AddrPort, n,
 //   - crr: n times connect, a 1-byte request and its echo, close; par
 //     such loops at once: conns/s, and p50-µs and p99-µs of one
 //     connection's whole life.
+//   - chargen: one connection (par is ignored) reads at most n bytes from
+//     a tcpChargen server, for at most lossyTime, checking every byte:
+//     MB/s from the connection's establishment on (see chargenRead).
 func TestSockClientProcess(t *testing.T) {
 	spec := os.Getenv(sockClientEnv)
 	if spec == "" {
@@ -154,6 +157,8 @@ func TestSockClientProcess(t *testing.T) {
 		m, err = bulk(ctx, dial, mode, n, par)
 	case "crr":
 		m, err = connectRR(ctx, dial, n, par)
+	case "chargen":
+		m, err = chargenRead(ctx, dial, n)
 	default:
 		t.Fatalf("%s=%q: unknown mode %q", sockClientEnv, spec, mode)
 	}

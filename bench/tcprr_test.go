@@ -130,15 +130,22 @@ func tcpDiscard(c net.Conn) {
 // tcpChargen writes to c until it fails (the client closes it): a chargen
 // that repeats one buffer.
 func tcpChargen(c net.Conn) {
-	buf := make([]byte, tcpBuffer)
-	for i := range buf {
-		buf[i] = ' ' + byte(i%95)
-	}
+	buf := chargenBuffer()
 	for {
 		if _, err := c.Write(buf); err != nil {
 			return
 		}
 	}
+}
+
+// chargenBuffer is what tcpChargen writes over and over: printable
+// characters, as RFC 864's, in tcpBuffer bytes.
+func chargenBuffer() []byte {
+	buf := make([]byte, tcpBuffer)
+	for i := range buf {
+		buf[i] = ' ' + byte(i%95)
+	}
+	return buf
 }
 
 // tcpClientEnv makes this test binary the TCP client: "mode server n".

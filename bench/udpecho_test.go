@@ -66,15 +66,23 @@ func echoClient(b *testing.B, l *lab.Lab, server netip.AddrPort, size int) map[s
 
 // peerClient runs this test binary's test in the peer's namespace, with
 // spec in the environment variable env, and reports the metrics the child
-// printed on its line "<name>: k=v k=v …".
+// printed on its line "<name>: k=v k=v …", timing only the child.
 func peerClient(b *testing.B, l *lab.Lab, test, env, spec, name string) map[string]float64 {
+	b.ResetTimer()
+	m := peerRun(b, l, test, env, spec, name)
+	b.StopTimer()
+	b.ReportMetric(0, "ns/op") // the wall time includes the client's start
+	return report(b, m)
+}
+
+// peerRun runs test in the peer's namespace as peerClient does, and
+// returns the metrics it printed, leaving b's timer and metrics alone.
+func peerRun(b *testing.B, l *lab.Lab, test, env, spec, name string) map[string]float64 {
 	ctx, cancel := context.WithTimeout(context.Background(), timeLimit+10*time.Second)
 	defer cancel()
 	cmd := l.Peer.Command(ctx, os.Args[0], "-test.run=^"+test+"$", "-test.timeout="+(timeLimit+5*time.Second).String())
 	cmd.Env = append(os.Environ(), env+"="+spec)
-	b.ResetTimer()
 	out, err := cmd.CombinedOutput()
-	b.StopTimer()
 	if err != nil {
 		b.Fatalf("%s: %v\n%s", name, err, out)
 	}
@@ -92,8 +100,7 @@ func peerClient(b *testing.B, l *lab.Lab, test, env, spec, name string) map[stri
 	if len(m) == 0 {
 		b.Fatalf("%s printed no result:\n%s", name, out)
 	}
-	b.ReportMetric(0, "ns/op") // the wall time includes the client's start
-	return report(b, m)
+	return m
 }
 
 // echoWarmup transactions run before the client's clock starts: ARP, and
