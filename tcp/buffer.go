@@ -198,6 +198,18 @@ func (ss *spanSet) drop(n int) {
 	ss.n -= n
 }
 
+// bytesBelow is how many bytes the set holds below offset off.
+func (ss *spanSet) bytesBelow(off uint64) uint64 {
+	var n uint64
+	for _, s := range ss.spans() {
+		if s.start >= off {
+			break
+		}
+		n += min(s.end, off) - s.start
+	}
+	return n
+}
+
 // covers reports whether one range holds all of s.
 func (ss *spanSet) covers(s span) bool {
 	i := ss.find(s.start)

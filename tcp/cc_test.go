@@ -52,7 +52,7 @@ func TestInitialWindowAndSlowStart(t *testing.T) {
 			expectFlight(t, p, iss, 12, 20, -1)
 			s.expectNothing(t)
 			assertWindow(t, c, 15*1460, 1<<32-1)
-			st := c.Stats()
+			st := c.Info()
 			assert.Equal(t, uint32(15*1460), st.Cwnd)
 			assert.Zero(t, st.Retransmits)
 		})
@@ -263,9 +263,11 @@ func TestUndoByTimestamps(t *testing.T) {
 			// ten segments.
 			assertWindow(t, c, 20*mss, 1<<32-1)
 			assert.Equal(t, uint64(1), c.Stats().UndoneReductions)
+			assert.Equal(t, uint64(1), c.Stats().ReorderSeen, "the original came after three segments above it")
 		} else {
 			assertWindow(t, c, 5*mss, 5*mss)
 			assert.Zero(t, c.Stats().UndoneReductions)
+			assert.Zero(t, c.Stats().ReorderSeen)
 		}
 		_, _, rec := c.CongestionWindow()
 		assert.False(t, rec)

@@ -163,25 +163,46 @@ type Conn struct {
 	inTx    bool // in the table's transmit queue
 	inReady bool // in the table's ready queue
 
+	// Observability (info.go): the delivery rate (rate.go), the windowed
+	// minimum RTT (minrtt.go), the largest reordering seen in segments,
+	// the send stream offset past the highest byte ever retransmitted
+	// (bytes above it were sent once: their SACK shows reordering), and
+	// when data last went and came and an ACK last came.
+	rate                                    rateEstimator
+	minRTT                                  windowedMin
+	reordering                              uint32
+	retransHigh                             uint64
+	lastDataSent, lastDataRecv, lastAckRecv time.Duration
+
 	stats ConnStats
 }
 
-// ConnStats are one connection's counters, for the socket table.
+// ConnStats are one connection's counters, for the socket table. Info
+// carries them with the rest of the connection's state.
 type ConnStats struct {
-	SegsIn, SegsOut, Retransmits, Timeouts uint64
-	BytesAcked, BytesReceived              uint64
-	OutOfOrderDrops                        uint64
-	SACKBlocksRecv, DSACKsRecv             uint64 // the peer's SACK blocks, and D-SACKs among them
-	// FastRetransmits counts the segments resent by fast retransmit and
-	// on NewReno's partial ACKs; the rest of Retransmits are the
-	// timeouts' (and zero-window probes').
-	FastRetransmits uint64
+	// SegsIn and SegsOut count every segment, DataSegsIn and
+	// DataSegsOut those with data (retransmissions included), as
+	// RFC 4898's tcpEStatsPerfSegsIn and tcpEStatsDataSegsOut.
+	SegsIn, SegsOut, DataSegsIn, DataSegsOut uint64
+	// BytesAcked and BytesReceived count the data acknowledged by the
+	// peer and received in order; BytesSent every data byte sent and
+	// BytesRetrans those sent again (Linux's tcpi_bytes_*).
+	BytesAcked, BytesReceived, BytesSent, BytesRetrans uint64
+	OutOfOrderDrops                                    uint64
+	SACKBlocksRecv, DSACKsRecv                         uint64 // the peer's SACK blocks, and D-SACKs among them
+	// Retransmits counts the segments sent again, of every kind:
+	// FastRetransmits those of fast retransmit and NewReno's partial
+	// ACKs, RTORetransmits those resent by going back after a timeout
+	// (RFC 6298 5.4; the SYN's included) or after a zero-window probe
+	// was dropped. Timeouts counts the retransmission timeouts.
+	Retransmits, FastRetransmits, RTORetransmits, Timeouts uint64
 	// UndoneReductions counts fast recoveries undone: their
 	// retransmissions proved needless (timestamps or D-SACKs).
 	UndoneReductions uint64
-	// Cwnd and Ssthresh are the congestion window and slow start
-	// threshold in bytes (RFC 5681), at the time Stats was called.
-	Cwnd, Ssthresh uint32
+	// ReorderSeen counts reorderings detected (Linux's tcpi_reord_seen):
+	// SACKs of data above a hole that was never retransmitted, and
+	// retransmissions the timestamps show were not needed.
+	ReorderSeen uint64
 }
 
 // LocalAddr is the connection's local address and port.
@@ -198,11 +219,7 @@ func (c *Conn) State() State { return c.state }
 func (c *Conn) Err() error { return c.err }
 
 // Stats returns the connection's counters.
-func (c *Conn) Stats() ConnStats {
-	s := c.stats
-	s.Cwnd, s.Ssthresh = c.win.cwnd, c.win.ssthresh
-	return s
-}
+func (c *Conn) Stats() ConnStats { return c.stats }
 
 // PeerSACKPermitted reports whether the peer's SYN offered SACK (RFC 2018;
 // for a connection rebuilt from a SYN cookie, as the cookie remembers it).

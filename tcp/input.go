@@ -77,6 +77,10 @@ func (t *Table) Input(now time.Duration, src, dst netip.Addr, b []byte) {
 	if c != nil {
 		t.visits++
 		c.stats.SegsIn++
+		if len(seg.payload) > 0 {
+			c.stats.DataSegsIn++
+			c.lastDataRecv = now
+		}
 		c.lastRecv, c.keepProbes = now, 0
 		c.input(&seg)
 		return
@@ -461,6 +465,7 @@ func (c *Conn) inputACK(seg *segment) bool {
 		c.challengeACK(seg)
 		return false
 	}
+	c.lastAckRecv = t.now
 	if c.sndUna.LessThan(seg.ack) {
 		c.acked(seg)
 	} else if seg.ack == c.sndUna && len(seg.payload) == 0 && !seg.has(wire.TCPFlagFIN) &&
@@ -472,6 +477,7 @@ func (c *Conn) inputACK(seg *segment) bool {
 		c.dupAck()
 	}
 	c.takeSACK(seg)
+	c.rateAcked()
 	if seg.ack == c.sndUna && c.sndWnd == 0 {
 		// The peer answers our zero-window probes: it is alive, however
 		// long its window stays shut (RFC 1122 4.2.2.17).
@@ -527,10 +533,10 @@ func (c *Conn) acked(seg *segment) {
 	// smaller gains with many samples per round trip; the RTO's floor
 	// keeps the sooner-settling RTTVAR harmless).
 	if c.rttTiming && !ack.LessThan(c.rttSeq) {
-		c.rto.Sample(t.now - c.rttStart)
+		c.rttSample(t.now - c.rttStart)
 		c.rttTiming = false
 	} else if rtt, ok := c.tsRTT(seg); ok {
-		c.rto.Sample(rtt)
+		c.rttSample(rtt)
 	}
 	c.retries, c.dupAcks = 0, 0
 	if c.sndUna == c.sndMax {
@@ -563,6 +569,13 @@ func (c *Conn) acked(seg *segment) {
 	case LastAck:
 		t.remove(c)
 	}
+}
+
+// rttSample takes a round-trip time measurement: the RTO's estimator and
+// the minimum RTT's filter.
+func (c *Conn) rttSample(rtt time.Duration) {
+	c.rto.Sample(rtt)
+	c.minRTT.update(c.t.now, max(rtt, 0))
 }
 
 // inputData stores the payload of an acceptable segment, trimmed to the

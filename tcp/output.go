@@ -156,6 +156,7 @@ func (c *Conn) output(b []byte) int {
 	// finSeq, one past the data, is one past it: nothing more to send.
 	fin := c.finQueued && c.state != FinWait2 && n == unsent && c.sndNxt.Add(uint32(n)) == c.finSeq()
 	if n == 0 && !fin {
+		c.checkAppLimited(unsent)
 		if unsent > 0 && c.sndUna == c.sndMax && c.timerKind == timerNone {
 			// Nothing in flight and nothing we may send: the persist
 			// timer keeps asking, so a lost window update cannot
@@ -298,9 +299,19 @@ func (c *Conn) emitWith(b []byte, seq Seq, n int, flags uint8, opts wire.TCPOpti
 		end = end.Add(1)
 	}
 	if end != seq {
-		if seq.LessThan(c.sndMax) {
+		retransmit := seq.LessThan(c.sndMax)
+		if n > 0 {
+			c.sentData(seq, n, retransmit)
+		}
+		if retransmit {
 			t.stats.RetransSegs++
 			c.stats.Retransmits++
+			if seq == c.sndNxt {
+				// From SND.NXT below SND.MAX: a timeout (or a dropped
+				// zero-window probe) moved SND.NXT back. A fast
+				// retransmission goes from SND.UNA, out of turn.
+				c.stats.RTORetransmits++
+			}
 			if c.rttTiming && seq.LessThan(c.rttSeq) {
 				c.rttTiming = false // Karn's rule
 			}
@@ -319,6 +330,21 @@ func (c *Conn) emitWith(b []byte, seq Seq, n int, flags uint8, opts wire.TCPOpti
 		}
 	}
 	return hl + n
+}
+
+// sentData counts a data segment of n bytes from seq going out, and
+// takes its delivery rate snapshot (rate.go).
+func (c *Conn) sentData(seq Seq, n int, retransmit bool) {
+	c.stats.DataSegsOut++
+	c.stats.BytesSent += uint64(n)
+	c.lastDataSent = c.t.now
+	start := c.sndOff(seq)
+	end := start + uint64(n)
+	if retransmit {
+		c.stats.BytesRetrans += uint64(n)
+		c.retransHigh = max(c.retransHigh, end)
+	}
+	c.rateSent(start, end, c.sndUna == c.sndMax, retransmit)
 }
 
 // windowToAdvertise is the receive window to offer, as Linux's

@@ -69,6 +69,9 @@ func (c *Conn) ackedWindow(seg *segment, n uint32) {
 		// loss.
 		c.undo.eifel = false
 		if seg.opts.HasTimestamps && tsBefore(seg.opts.TSEcr, c.undo.tsval) {
+			// The original came after the segments that drew the
+			// duplicate ACKs: that many out of order.
+			c.noteReordering(uint32(c.dupAcks))
 			c.undoReduction()
 		}
 	}

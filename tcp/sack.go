@@ -178,6 +178,10 @@ func (c *Conn) takeSACK(seg *segment) {
 	if !c.sack || seg.opts.NSACK == 0 {
 		return
 	}
+	var fack uint64 // the highest byte SACKed before this ACK, plus one
+	if sb.n > 0 {
+		fack = sb.s[sb.n-1].end
+	}
 	blocks := seg.opts.SACK[:seg.opts.NSACK]
 	t.stats.SACKBlocksRecv += uint64(len(blocks))
 	c.stats.SACKBlocksRecv += uint64(len(blocks))
@@ -193,7 +197,15 @@ func (c *Conn) takeSACK(seg *segment) {
 			t.stats.SACKDiscards++
 			continue
 		}
-		if !sb.add(span{c.sndOff(l), c.sndOff(r)}) {
+		s := span{c.sndOff(l), c.sndOff(r)}
+		if s.end <= fack && s.start >= c.retransHigh && !sb.covers(s) {
+			// Data sent once is SACKed after data above it was: it came
+			// out of order, by this many segments (Linux's
+			// tcp_check_sack_reordering).
+			smss := uint64(c.smss())
+			c.noteReordering(uint32(min((fack-s.start+smss-1)/smss, maxReordering)))
+		}
+		if !sb.add(s) {
 			t.stats.SACKScoreboardOverflows++
 		}
 	}

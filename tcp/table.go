@@ -410,6 +410,9 @@ func (t *Table) newConn(local, remote netip.AddrPort, iss Seq, active bool) *Con
 		sack:  t.cfg.SACK,          // the same, in takeSYN
 		tsOff: t.isns.TSOffset(local, remote),
 		rto:   *NewRTOEstimator(t.cfg.MinRTO, t.cfg.InitialRTO, t.cfg.MaxRTO),
+
+		reordering:   initialReordering,
+		lastDataSent: t.now, lastDataRecv: t.now, lastAckRecv: t.now,
 	}
 	if active {
 		c.allocBuffers()
