@@ -24,7 +24,7 @@ import (
 type Conn struct {
 	s      *Stack
 	p      *fastpath.Poller
-	tc     *tcp.Conn  // the poller's; only Status is read here
+	tc     *tcp.Conn  // the poller's: only Status is read here, the rest on the poller
 	st     tcp.Stream // the rings
 	kick   mpsc.Node[fastpath.Kickable]
 	rbell  bell
@@ -339,6 +339,22 @@ func (c *Conn) CongestionControl() (string, error) {
 	var name string
 	err := c.option(func() { name = c.tc.CongestionControl() })
 	return name, err
+}
+
+// Info returns a snapshot of the connection's TCP state and counters
+// (tcp.Info, as Linux's TCP_INFO). The state is the poller's: the
+// snapshot is taken on the poller's goroutine between its rounds, so it
+// is consistent and races nothing, and this call waits for it (one
+// round at most). After Close it fails with net.ErrClosed.
+func (c *Conn) Info() (tcp.Info, error) {
+	var info tcp.Info
+	if c.closed.Load() {
+		return info, c.opError("get", net.ErrClosed)
+	}
+	if err := c.s.do(context.Background(), c.p, func() { info = c.tc.Info() }); err != nil {
+		return info, c.opError("get", err)
+	}
+	return info, nil
 }
 
 // option runs an option's change on the poller and waits for it.
