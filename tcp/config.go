@@ -79,6 +79,11 @@ type Config struct {
 	// before congestion control it drew a stray RST in 2 of 9 runs. The
 	// loss recovery that uses SACK (RFC 6675) is not built yet.
 	SACK bool
+	// NoTLP, if true, turns the tail loss probe (RFC 8985 7) off: a lost
+	// last segment then waits for the RTO. It is on by default, with or
+	// without SACK (tlp.go says why), as Linux's tcp_early_retrans=3
+	// (Linux's needs SACK).
+	NoTLP bool
 	// InvalidRateLimit is the least time between two ACKs a connection
 	// sends in answer to unacceptable segments, challenge ACKs included
 	// (RFC 5961 7): Linux's tcp_invalid_ratelimit, default 500 ms. A

@@ -138,6 +138,7 @@ type Conn struct {
 	undo            undoState
 	recover         Seq
 	idleAt          time.Duration
+	tlp             lossProbe // the tail loss probe (tlp.go, RFC 8985 7)
 	connectDeadline time.Duration
 	// The last ACK sent for an unacceptable segment (ratelimit.go).
 	oowAt   time.Duration
@@ -203,6 +204,10 @@ type ConnStats struct {
 	// SACKs of data above a hole that was never retransmitted, and
 	// retransmissions the timestamps show were not needed.
 	ReorderSeen uint64
+	// TLPProbes counts tail loss probes sent (RFC 8985 7.3), and
+	// TLPRecoveries those that repaired a loss, which reduced the
+	// window (7.4.2).
+	TLPProbes, TLPRecoveries uint64
 }
 
 // LocalAddr is the connection's local address and port.

@@ -57,6 +57,15 @@ func (c *Conn) checkInvariants() error {
 			return fmt.Errorf("scoreboard %v, SND.UNA at %d, SND.MAX at %d", sb, una, top)
 		}
 	}
+	// The loss probe (tlp.go): its timer runs only while a probe may go,
+	// never past the RTO it stands in for; a probe out lies within what
+	// was sent, and an ACK past it decided its episode.
+	if c.timerKind == timerLossProbe && (!c.mayProbe() || c.tlp.rtoAt < c.tm.When()) {
+		return fmt.Errorf("probe timer at %v (RTO at %v) with no probe allowed", c.tm.When(), c.tlp.rtoAt)
+	}
+	if p := &c.tlp; p.out && (!p.start.LessThan(p.end) || c.sndMax.LessThan(p.end) || p.end.LessThan(c.sndUna)) {
+		return fmt.Errorf("probe [%d, %d) out, SND.UNA %d, SND.MAX %d", p.start, p.end, c.sndUna, c.sndMax)
+	}
 	if c.state != SynSent {
 		// RCV.ADV never falls behind RCV.NXT (RFC 9293 3.8.6: the window
 		// does not shrink), but for a FIN right at its edge.

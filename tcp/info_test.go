@@ -27,7 +27,7 @@ func expectData(t *testing.T, p *peer, iss uint32, mss, from, n int, push bool) 
 // the initial window and slow start, and a timeout sets the flight back
 // to the one segment resent, cwnd to one segment.
 func TestInfoTracksFlightAndWindow(t *testing.T) {
-	s := newStack(t, tcp.Config{})
+	s := newStack(t, tcp.Config{NoTLP: true}) // the RTO alone: no loss probe (tlp_test.go has those)
 	p, c, iss := serverConn(t, s, 1000)
 	info := c.Info()
 	assert.Equal(t, tcp.Established, info.State)

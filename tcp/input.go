@@ -466,7 +466,9 @@ func (c *Conn) inputACK(seg *segment) bool {
 		return false
 	}
 	c.lastAckRecv = t.now
-	if c.sndUna.LessThan(seg.ack) {
+	c.lossProbeACK(seg)
+	advanced := c.sndUna.LessThan(seg.ack)
+	if advanced {
 		c.acked(seg)
 	} else if seg.ack == c.sndUna && len(seg.payload) == 0 && !seg.has(wire.TCPFlagFIN) &&
 		seg.wnd<<c.sndShift == c.sndWnd && c.sndUna != c.sndMax && c.sndWnd != 0 {
@@ -501,7 +503,11 @@ func (c *Conn) inputACK(seg *segment) bool {
 		c.sndWnd, c.sndWl1, c.sndWl2 = wnd, seg.seq, seg.ack
 		c.maxSndWnd = max(c.maxSndWnd, wnd)
 	}
-	return c.state != Closed
+	if c.state == Closed {
+		return false
+	}
+	c.probeOnACK(advanced)
+	return true
 }
 
 // acked takes seg's acknowledgment of new data (SND.UNA < SEG.ACK <=
@@ -541,6 +547,7 @@ func (c *Conn) acked(seg *segment) {
 	c.retries, c.dupAcks = 0, 0
 	if c.sndUna == c.sndMax {
 		c.stopTimerKind(timerRetransmit)
+		c.stopTimerKind(timerLossProbe)
 		c.idleAt = t.now
 		c.idle()
 	} else {

@@ -122,6 +122,11 @@ func (c *Conn) output(b []byte) int {
 			return c.emit(b, c.sndUna, n, flags)
 		}
 	}
+	if c.tlp.due {
+		if n := c.sendProbe(b, maxPayload); n > 0 {
+			return n
+		}
+	}
 	off := int(c.sndNxt.Sub(c.sndUna))
 	unsent := c.snd.Len() - off
 	room := int(int64(c.sndUna.Add(c.sndWnd).Sub(c.sndNxt)))
@@ -325,8 +330,11 @@ func (c *Conn) emitWith(b []byte, seq Seq, n int, flags uint8, opts wire.TCPOpti
 			c.sndMax = end
 		}
 		// RFC 6298 5.1: the timer runs while anything is in flight.
-		if c.timerKind != timerRetransmit {
+		if !c.retransmitTimerRunning() {
 			c.setTimer(t.now+c.timeout(), timerRetransmit)
+		}
+		if !retransmit {
+			c.sentNewData()
 		}
 	}
 	return hl + n

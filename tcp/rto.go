@@ -22,6 +22,7 @@ type RTOEstimator struct {
 	backoff      uint // doublings since the last new sample (RFC 6298 5.5)
 	min, max     time.Duration
 	initial      time.Duration
+	samples      uint64 // taken so far (the loss probe waits for one, tlp.go)
 }
 
 // NewRTOEstimator returns an estimator with the given bounds; zero values
@@ -66,6 +67,7 @@ func (e *RTOEstimator) Sample(rtt time.Duration) {
 		e.srtt += (rtt - e.srtt) / rttAlpha
 	}
 	e.backoff = 0
+	e.samples++
 }
 
 // Backoff doubles the timeout after a retransmission timeout fired (RFC

@@ -185,9 +185,10 @@ func (c *Conn) takeSACK(seg *segment) {
 	blocks := seg.opts.SACK[:seg.opts.NSACK]
 	t.stats.SACKBlocksRecv += uint64(len(blocks))
 	c.stats.SACKBlocksRecv += uint64(len(blocks))
+	_, dsack := dsackBlock(seg)
 	for k, b := range blocks {
 		l, r := Seq(b.Left), Seq(b.Right)
-		if k == 0 && (l.LessThan(seg.ack) || (len(blocks) > 1 && Seq(blocks[1].Left).LessEq(l) && r.LessEq(Seq(blocks[1].Right)))) {
+		if k == 0 && dsack {
 			t.stats.DSACKsRecv++
 			c.stats.DSACKsRecv++
 			c.dsackReceived()
@@ -209,6 +210,21 @@ func (c *Conn) takeSACK(seg *segment) {
 			t.stats.SACKScoreboardOverflows++
 		}
 	}
+}
+
+// dsackBlock is seg's first SACK block if it is a D-SACK (RFC 2883 5):
+// below the ACK, or inside the second block.
+func dsackBlock(seg *segment) (wire.SACKBlock, bool) {
+	o := &seg.opts
+	if o.NSACK == 0 {
+		return wire.SACKBlock{}, false
+	}
+	b := o.SACK[0]
+	l, r := Seq(b.Left), Seq(b.Right)
+	if l.LessThan(seg.ack) || (o.NSACK > 1 && Seq(o.SACK[1].Left).LessEq(l) && r.LessEq(Seq(o.SACK[1].Right))) {
+		return b, true
+	}
+	return wire.SACKBlock{}, false
 }
 
 // sackHole is how many bytes from seq, which no SACKed range holds, come

@@ -114,6 +114,9 @@ type Stats struct {
 	SACKDiscards            uint64 // SACK blocks outside SND.UNA–SND.MAX, ignored (TCPSACKDiscard)
 	SACKScoreboardOverflows uint64 // SACK blocks lost: the scoreboard was full
 	SACKReneging            uint64 // ACKs that showed the peer dropped data it had SACKed (TCPSACKReneging)
+	// Tail loss probes (tlp.go, RFC 8985 7).
+	TCPLossProbes        uint64 // probes sent
+	TCPLossProbeRecovery uint64 // probes that repaired a loss
 }
 
 // ListenSummary writes the counters of SYN floods and full queues, for

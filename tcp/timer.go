@@ -16,6 +16,7 @@ type timerKind uint8
 const (
 	timerNone timerKind = iota
 	timerRetransmit
+	timerLossProbe // the tail loss probe's, in the RTO's place (tlp.go)
 	timerPersist
 	timerTimeWait
 	timerFinWait2
@@ -52,8 +53,9 @@ func (t *Table) stopTimer(c *Conn) {
 // Deadline is when Tick next has work, if ever.
 func (t *Table) Deadline() (time.Duration, bool) { return t.wheel.Next() }
 
-// Tick runs the timers due at now: retransmissions, zero-window probes,
-// delayed ACKs, and the ends of TIME-WAIT and orphaned FIN-WAIT-2.
+// Tick runs the timers due at now: retransmissions, loss probes,
+// zero-window probes, delayed ACKs, and the ends of TIME-WAIT and orphaned
+// FIN-WAIT-2.
 func (t *Table) Tick(now time.Duration) {
 	t.now = now
 	t.wheel.Advance(now, t.fire)
@@ -72,6 +74,8 @@ func (t *Table) fireTimer(tm *wheel.Timer) {
 	switch kind {
 	case timerRetransmit:
 		c.retransmitTimeout()
+	case timerLossProbe:
+		c.lossProbeFired()
 	case timerPersist:
 		c.probe = true
 		t.wantOutput(c)

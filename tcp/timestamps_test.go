@@ -126,7 +126,7 @@ func TestTimestampsEcho(t *testing.T) {
 // sample from its echo (RFC 7323 4.1), where Karn's rule alone gives none
 // (TestRetransmitBackoffAndKarn), and it ends the backoff.
 func TestTimestampsRTTAfterRetransmission(t *testing.T) {
-	s := newStack(t, tcp.Config{})
+	s := newStack(t, tcp.Config{NoTLP: true}) // the RTO alone: no loss probe (tlp_test.go has those)
 	p, c, iss := clientConnTS(t, s, 1460)
 	srtt, rto := c.SRTT()
 	require.Equal(t, 100*ms, srtt) // the SYN's: RTTVAR 50 ms

@@ -15,7 +15,7 @@ import (
 // the peer's cumulative ACKs free the send buffer and restart the
 // retransmission timer (RFC 6298 5.3).
 func TestDataCumulativeACK(t *testing.T) {
-	s := newStack(t, tcp.Config{})
+	s := newStack(t, tcp.Config{NoTLP: true}) // the RTO alone: no loss probe (tlp_test.go has those)
 	p, c, iss := serverConn(t, s, 1000)
 
 	for i := range 3 {
@@ -295,7 +295,7 @@ func TestZeroWindowProbeUnanswered(t *testing.T) {
 // rule takes no RTT sample from a retransmitted segment and keeps the
 // backed-off RTO until a fresh segment gives one.
 func TestRetransmitBackoffAndKarn(t *testing.T) {
-	s := newStack(t, tcp.Config{})
+	s := newStack(t, tcp.Config{NoTLP: true}) // the RTO alone: no loss probe (tlp_test.go has those)
 	p, c, iss := clientConn(t, s, 1460)
 	srtt, rto := c.SRTT()
 	require.Equal(t, 100*ms, srtt)
@@ -341,7 +341,7 @@ func TestRetransmitBackoffAndKarn(t *testing.T) {
 // After Retries retransmissions without an answer the connection fails
 // with ETIMEDOUT and goes, without a RST (as Linux).
 func TestRetransmitRetriesExhausted(t *testing.T) {
-	s := newStack(t, tcp.Config{Retries: 2})
+	s := newStack(t, tcp.Config{Retries: 2, NoTLP: true}) // the RTO alone: no loss probe (tlp_test.go has those)
 	p, c, iss := clientConn(t, s, 1460)
 	_, err := c.Write(data(0, 100))
 	require.NoError(t, err)
@@ -410,7 +410,7 @@ func TestFastRetransmit(t *testing.T) {
 // two-stack simulation deadlocked on it: both sides going back at once,
 // each one's retransmissions and ACKs all old to the other.)
 func TestPureACKFromSndMaxAfterTimeout(t *testing.T) {
-	s := newStack(t, tcp.Config{})
+	s := newStack(t, tcp.Config{NoTLP: true}) // the RTO alone: no loss probe (tlp_test.go has those)
 	p, c, iss := clientConn(t, s, 1000)
 	_, err := c.Write(data(0, 3000))
 	require.NoError(t, err)
@@ -436,7 +436,7 @@ func TestPureACKFromSndMaxAfterTimeout(t *testing.T) {
 // duplicate ACKs reached a closed connection as RSTs (issue 9). A second
 // timeout in a row keeps ssthresh (RFC 5681 3.1).
 func TestTimeoutLossWindow(t *testing.T) {
-	s := newStack(t, tcp.Config{CongestionControl: tcp.CongestionReno})
+	s := newStack(t, tcp.Config{CongestionControl: tcp.CongestionReno, NoTLP: true}) // the RTO alone: no loss probe (tlp_test.go has those)
 	p, c, iss := clientConn(t, s, 1000)
 	_, err := c.Write(data(0, 6000))
 	require.NoError(t, err)
@@ -497,7 +497,7 @@ func flagsFor(last bool) string {
 // (going back N, the rest of the flight went out with it, and the
 // peer's duplicate ACK for each copy hit a closed connection: RSTs).
 func TestLastAckTimeoutSendsNoBurst(t *testing.T) {
-	s := newStack(t, tcp.Config{})
+	s := newStack(t, tcp.Config{NoTLP: true}) // the RTO alone: no loss probe (tlp_test.go has those)
 	p, c, iss := serverConn(t, s, 1000)
 	p.send(t, seg{flags: "F.", seq: peerISN + 1, ack: iss + 1, win: 512})
 	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 2, win: fullWin})
