@@ -16,6 +16,11 @@ type FaultConfig struct {
 
 	// Loss is the probability that a frame is dropped.
 	Loss float64
+	// Drop, if set, sees every frame first (its bytes, Ethernet header
+	// on) and drops those it returns true for, counted in Dropped: a
+	// test's scripted loss of one chosen segment. A frame it drops draws
+	// no random number.
+	Drop func(frame []byte) bool
 	// Duplicate is the probability that a frame is sent twice. The copy
 	// follows the original at once, with the same bytes (including any
 	// corruption); it needs a spare buffer of the inner link and is skipped
@@ -181,7 +186,7 @@ func (f *Faulty) Transmit(fs []Frame) (int, error) {
 // impair decides one frame's fate and queues what is left of it.
 func (f *Faulty) impair(fr Frame, now time.Duration) {
 	c := &f.cfg
-	if f.chance(c.Loss) {
+	if (c.Drop != nil && c.Drop(fr.Data)) || f.chance(c.Loss) {
 		f.stats.Dropped++
 		f.release(fr)
 		return

@@ -118,6 +118,24 @@ func TestFaultyZeroConfigChangesNothing(t *testing.T) {
 	}
 }
 
+// Drop loses exactly the frames it picks, counted as losses, and the rest
+// pass untouched and in order.
+func TestFaultyDropPicksFrames(t *testing.T) {
+	run := runFaulty(t, FaultConfig{Drop: func(f []byte) bool { return frameSeq(f)%7 == 3 }}, 100, 64, 10, time.Microsecond)
+	var want [][]byte
+	for i := range uint64(100) {
+		if i%7 != 3 {
+			want = append(want, seqFrame(i, 64))
+		}
+	}
+	if !slices.EqualFunc(run.frames, want, bytes.Equal) {
+		t.Errorf("received %d frames, want the %d Drop did not pick, in order", len(run.frames), len(want))
+	}
+	if run.stats != (FaultStats{Dropped: 14}) {
+		t.Errorf("stats %+v, want 14 dropped and nothing else", run.stats)
+	}
+}
+
 // TestFaultyRates checks, from what the receiver sees, that each impairment
 // happens at its configured rate, and that the counters say exactly what
 // happened.
