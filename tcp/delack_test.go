@@ -125,9 +125,9 @@ func TestDelayedACKPiggybacksOnData(t *testing.T) {
 	require.NoError(t, err)
 	p.expect(t, seg{flags: "P.", seq: iss + 1, ack: peerISN + 1 + uint32(off), win: window(off), payload: []byte("reply")})
 	s.expectNothing(t)
-	// The retransmission timer's deadline (RTO 200 ms), not the delayed
-	// ACK's.
-	s.expectDeadline(t, s.now+200*ms)
+	// The loss probe's deadline (2*SRTT + 40 ms with one segment out,
+	// tlp.go), not the delayed ACK's.
+	s.expectDeadline(t, s.now+60*ms)
 	s.advance(30 * ms)
 	s.expectNothing(t)
 }
