@@ -49,7 +49,7 @@ type Info struct {
 	// duplicate ACK threshold, until more is seen).
 	Reordering uint32
 
-	// Timer is the timer that runs ("retransmit", "persist",
+	// Timer is the timer that runs ("retransmit", "loss-probe", "persist",
 	// "keepalive", "time-wait", "fin-wait-2"; "" for none) and TimerIn
 	// how long until it fires.
 	Timer   string
@@ -66,7 +66,7 @@ type Info struct {
 
 // timerNames are what Info calls the timers.
 var timerNames = [...]string{
-	timerNone: "", timerRetransmit: "retransmit", timerPersist: "persist",
+	timerNone: "", timerRetransmit: "retransmit", timerLossProbe: "loss-probe", timerPersist: "persist",
 	timerKeepalive: "keepalive", timerTimeWait: "time-wait", timerFinWait2: "fin-wait-2",
 }
 

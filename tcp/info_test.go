@@ -135,7 +135,7 @@ func TestInfoRTT(t *testing.T) {
 // by a timeout show in the counters by kind, the bytes sent and resent,
 // the data segments each way, and when data and ACKs last moved.
 func TestInfoRetransmitsByKind(t *testing.T) {
-	s := newStack(t, tcp.Config{CongestionControl: tcp.CongestionReno})
+	s := newStack(t, tcp.Config{CongestionControl: tcp.CongestionReno, NoTLP: true}) // the RTO alone: no loss probe (tlp_test.go has those)
 	p, c, iss := serverConn(t, s, 1000)
 	_, err := c.Write(data(0, 6000))
 	require.NoError(t, err)
@@ -281,5 +281,5 @@ func TestInfoAllocs(t *testing.T) {
 	}
 	var info tcp.Info
 	assert.Zero(t, testing.AllocsPerRun(100, func() { info = c.Info() }))
-	assert.Equal(t, "retransmit", info.Timer)
+	assert.Equal(t, "loss-probe", info.Timer) // in the RTO's place (tlp.go)
 }
