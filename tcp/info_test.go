@@ -154,6 +154,11 @@ func TestInfoRetransmitsByKind(t *testing.T) {
 	assert.Equal(t, []uint64{1, 1, 0, 0}, []uint64{info.Retransmits, info.FastRetransmits, info.RTORetransmits, info.Timeouts})
 	assert.Equal(t, uint64(0), info.UndoneReductions)
 	assert.Equal(t, "", info.Timer)
+	// The six segments went at once, one run with one snapshot (rate.go),
+	// app-limited: the handshake left nothing to send. The retransmission
+	// took its bytes out of the run, and the full ACK delivers the rest:
+	// 6000 bytes since the run's send, 20 ms ago.
+	assert.Equal(t, []any{uint64(6000 * 1000 / 20), true}, []any{info.DeliveryRate, info.DeliveryRateAppLimited})
 
 	// The next segment's every copy is lost: the timeout resends it,
 	// twice.

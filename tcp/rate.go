@@ -13,19 +13,23 @@ import (
 // since its snapshot over the longer of its send and ACK phases (3.3).
 //
 // Linux keeps the snapshot in each skb. Here a bounded list holds the
-// snapshots of up to rateRecords segments in flight, in send order; a
-// segment sent while the list is full, or a retransmission below its
-// last one, takes none. An ACK's sample then comes from the latest
-// segment it delivers that has one, which makes the samples fewer (up
-// to rateRecords a round trip), not wrong: each is delivered bytes over
-// elapsed time, whichever segment it starts from.
+// snapshots in send order, one per run of segments sent together: the
+// segments of one burst (one round of the poller) have the same snapshot,
+// so one record covers them all, and an ACK inside the run delivers part
+// of it, as it would some of Linux's skbs with the same values. A run
+// sent while the list is full, or a retransmission below its last
+// record, takes none; an ACK's sample then comes from the latest record
+// it delivers, which makes the samples fewer (up to rateRecords runs a
+// round trip), not wrong: each is bytes delivered over elapsed time,
+// whichever send it starts from. A retransmission takes its bytes out of
+// the records: their snapshots no longer time those bytes' delivery.
 
 // rateRecords bounds the snapshots a connection holds.
 const rateRecords = 8
 
-// rateRecord is the snapshot of one segment: P.delivered,
-// P.delivered_time, P.first_sent_time, P.is_app_limited and its send
-// time (3.2), and its range in the send stream.
+// rateRecord is the snapshot of a run of segments: P.delivered,
+// P.delivered_time, P.first_sent_time, P.is_app_limited and their send
+// time (3.2), and their range in the send stream.
 type rateRecord struct {
 	start, end  uint64
 	sentAt      time.Duration
@@ -69,8 +73,7 @@ func (r *rateEstimator) rate() (uint64, bool) {
 
 // rateSent takes the snapshot of a data segment of send stream offsets
 // [start, end) sent now (3.2); empty says nothing was in flight before
-// it. A retransmission's bytes were sent before: the snapshots of those
-// sends no longer time their delivery, so they go.
+// it.
 func (c *Conn) rateSent(start, end uint64, empty, retransmit bool) {
 	r := &c.rate
 	now := c.t.now
@@ -79,28 +82,56 @@ func (c *Conn) rateSent(start, end uint64, empty, retransmit bool) {
 		r.firstSent, r.deliveredAt = now, now
 	}
 	if retransmit {
-		k := 0
-		for _, rec := range r.recs[:r.n] {
-			if rec.end <= start || end <= rec.start {
-				r.recs[k] = rec
-				k++
-			}
-		}
-		r.n = k
+		r.forget(start, end)
 	}
-	if r.n == len(r.recs) || (r.n > 0 && start < r.recs[r.n-1].end) {
+	appLimited := r.appLimited != 0
+	if r.n > 0 {
+		last := &r.recs[r.n-1]
+		if start < last.end {
+			return // below the last record: a retransmission
+		}
+		if start == last.end && last.sentAt == now && last.delivered == r.delivered &&
+			last.deliveredAt == r.deliveredAt && last.firstSent == r.firstSent && last.appLimited == appLimited {
+			last.end = end // the same snapshot: the run grows
+			return
+		}
+	}
+	if r.n == len(r.recs) {
 		return
 	}
 	r.recs[r.n] = rateRecord{start: start, end: end, sentAt: now, firstSent: r.firstSent,
-		deliveredAt: r.deliveredAt, delivered: r.delivered, appLimited: r.appLimited != 0}
+		deliveredAt: r.deliveredAt, delivered: r.delivered, appLimited: appLimited}
 	r.n++
 }
 
+// forget takes the bytes [start, end), sent again, out of the records:
+// the front of a record (a fast retransmission, or going back after a
+// timeout, which resends in order), its back, or all of one they cover
+// or cut in two.
+func (r *rateEstimator) forget(start, end uint64) {
+	k := 0
+	for i := range r.n {
+		rec := &r.recs[i]
+		switch {
+		case rec.end <= start || end <= rec.start:
+		case start <= rec.start && rec.end > end:
+			rec.start = end
+		case rec.start < start && rec.end <= end:
+			rec.end = start // the back: a tail loss probe's
+		default:
+			continue // covered, or cut in two
+		}
+		r.recs[k] = *rec
+		k++
+	}
+	r.n = k
+}
+
 // rateAcked takes an ACK (3.3): C.delivered becomes the bytes
-// cumulatively acknowledged and SACKed, and the latest segment with a
-// snapshot among those the ACK delivers gives a rate sample. The sample
-// is kept if it is not app-limited or beats the one kept: an app-limited
-// sample shows less than the path can do.
+// cumulatively acknowledged and SACKed, and the latest record the ACK
+// delivers (all of it, or the front of it up to SND.UNA) gives a rate
+// sample. The sample is kept if it is not app-limited or beats the one
+// kept: an app-limited sample shows less than the path can do.
 func (c *Conn) rateAcked() {
 	r := &c.rate
 	now := c.t.now
@@ -116,14 +147,19 @@ func (c *Conn) rateAcked() {
 	var p rateRecord
 	found := false
 	k := 0
-	for _, rec := range r.recs[:r.n] {
-		if rec.end <= una || c.scoreboard.covers(span{rec.start, rec.end}) {
+	for i := range r.n {
+		rec := &r.recs[i]
+		all := rec.end <= una || c.scoreboard.covers(span{rec.start, rec.end})
+		if all || rec.start < una {
 			if !found || rec.delivered > p.delivered {
-				p, found = rec, true
+				p, found = *rec, true
 			}
+		}
+		if all {
 			continue
 		}
-		r.recs[k] = rec
+		rec.start = max(rec.start, una)
+		r.recs[k] = *rec
 		k++
 	}
 	r.n = k
