@@ -132,28 +132,23 @@ func TestDelayedACKPiggybacksOnData(t *testing.T) {
 	s.expectNothing(t)
 }
 
-// At least every second full-size segment is acknowledged at once (RFC
-// 5681 4.2; Linux: more than one full segment unacknowledged). One
-// segment waits for the next or the timer; a batch of any number is
-// covered by the one ACK at its end. "Full-size" is the largest segment
-// the peer sent: 1448 bytes with timestamps count.
-func TestACKEverySecondFullSegment(t *testing.T) {
+// Every batch with a full-size segment has its ACK at its end, one ACK
+// however many segments (so at least every second full-size segment is
+// acknowledged, RFC 5681 4.2). Small segments wait for the delayed-ACK
+// timer, which they do not push back, until more than a full segment's
+// worth is unacknowledged (Linux's rcv_nxt − rcv_wup > rcv_mss).
+// "Full-size" is the largest segment the peer sent: 1448 bytes with
+// timestamps count, and a smaller one after them is small.
+func TestACKFullSegmentsPerBatch(t *testing.T) {
 	for _, size := range []int{1460, 1448} {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
 			s, p, _, iss, off := pastQuickACKs(t)
 
-			// The first full segment raises the segment size from 536:
-			// one is not more than one, and waits.
-			p.send(t, dataSeg(iss, off, size))
-			off += size
-			s.expectNothing(t)
-			s.advance(5 * ms)
-			// The second goes at once, acknowledging both.
+			// One full segment: its ACK at once.
 			p.send(t, dataSeg(iss, off, size))
 			off += size
 			p.expect(t, ackSeg(iss, off, window(off)))
 			s.expectNothing(t)
-
 			// A batch of five: one ACK at its end.
 			for range 5 {
 				p.send(t, dataSeg(iss, off, size))
@@ -162,18 +157,28 @@ func TestACKEverySecondFullSegment(t *testing.T) {
 			p.expect(t, ackSeg(iss, off, window(off)))
 			s.expectNothing(t)
 
-			// One alone: the timer.
-			p.send(t, dataSeg(iss, off, size))
-			off += size
+			// Small ones: 600 bytes, then 1200, wait for the timer of
+			// the first; 1800 is more than a full segment, at once.
+			p.send(t, dataSeg(iss, off, 600))
 			s.expectNothing(t)
 			s.expectDeadline(t, s.now+40*ms)
-			// One full and a small one after it: more than a full
-			// segment, at once.
-			s.advance(ms)
-			p.send(t, dataSeg(iss, off, 4))
-			off += 4
+			s.advance(5 * ms)
+			p.send(t, dataSeg(iss, off+600, 600))
+			s.expectNothing(t)
+			s.expectDeadline(t, s.now+35*ms)
+			s.advance(5 * ms)
+			p.send(t, dataSeg(iss, off+1200, 600))
+			off += 1800
 			p.expect(t, ackSeg(iss, off, window(off)))
+			s.expectNothing(t)
 			assert.Zero(t, s.tb.Timers())
+
+			// Short of the largest segment seen: small.
+			p.send(t, dataSeg(iss, off, size-8))
+			off += size - 8
+			s.expectNothing(t)
+			s.advance(40 * ms)
+			p.expect(t, ackSeg(iss, off, window(off)))
 		})
 	}
 }
