@@ -180,7 +180,9 @@ func runGoodput(t testing.TB, c goodputCase, seed uint64, span, traceEvery time.
 	r := goodputResult{faults: s.a.faulty.FaultStats()}
 	for i, f := range fs {
 		f.st.check(t, fmt.Sprintf("flow %d", i))
-		r.flows = append(r.flows, simFlowResult{goodput: float64(f.inSpan) / span.Seconds(), sender: f.client.Stats(), trace: f.trace})
+		st := f.client.Stats()
+		require.Equal(t, st.Retransmits, st.FastRetransmits+st.TLPRetransmits+st.RTORetransmits, "flow %d: retransmissions by kind", i)
+		r.flows = append(r.flows, simFlowResult{goodput: float64(f.inSpan) / span.Seconds(), sender: st, trace: f.trace})
 	}
 	return r
 }

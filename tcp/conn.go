@@ -191,22 +191,24 @@ type ConnStats struct {
 	BytesAcked, BytesReceived, BytesSent, BytesRetrans uint64
 	OutOfOrderDrops                                    uint64
 	SACKBlocksRecv, DSACKsRecv                         uint64 // the peer's SACK blocks, and D-SACKs among them
-	// Retransmits counts the segments sent again, of every kind:
+	// Retransmits counts the segments sent again, the sum of the kinds:
 	// FastRetransmits those of fast retransmit and NewReno's partial
-	// ACKs, RTORetransmits those resent by going back after a timeout
-	// (RFC 6298 5.4; the SYN's included) or after a zero-window probe
-	// was dropped. Timeouts counts the retransmission timeouts.
-	Retransmits, FastRetransmits, RTORetransmits, Timeouts uint64
+	// ACKs, TLPRetransmits the tail loss probes that resent the last
+	// segment, RTORetransmits the others, resent by going back: after a
+	// timeout (RFC 6298 5.4; the SYN's included), a dropped zero-window
+	// probe, or a repeated SYN that our SYN,ACK answers again. Timeouts
+	// counts the retransmission timeouts.
+	Retransmits, FastRetransmits, TLPRetransmits, RTORetransmits, Timeouts uint64
 	// UndoneReductions counts fast recoveries undone: their
 	// retransmissions proved needless (timestamps or D-SACKs).
 	UndoneReductions uint64
 	// ReorderSeen counts reorderings detected (Linux's tcpi_reord_seen):
-	// SACKs of data above a hole that was never retransmitted, and
+	// SACKs of data sent once, below data SACKed before, and
 	// retransmissions the timestamps show were not needed.
 	ReorderSeen uint64
-	// TLPProbes counts tail loss probes sent (RFC 8985 7.3), and
-	// TLPRecoveries those that repaired a loss, which reduced the
-	// window (7.4.2).
+	// TLPProbes counts tail loss probes sent (RFC 8985 7.3), new data
+	// or a retransmission (TLPRetransmits), and TLPRecoveries those that
+	// repaired a loss, which reduced the window (7.4.2).
 	TLPProbes, TLPRecoveries uint64
 }
 

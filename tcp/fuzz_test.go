@@ -66,6 +66,21 @@ func (c *Conn) checkInvariants() error {
 	if p := &c.tlp; p.out && (!p.start.LessThan(p.end) || c.sndMax.LessThan(p.end) || p.end.LessThan(c.sndUna)) {
 		return fmt.Errorf("probe [%d, %d) out, SND.UNA %d, SND.MAX %d", p.start, p.end, c.sndUna, c.sndMax)
 	}
+	// Info's state (info.go, rate.go): the retransmissions' kinds add up,
+	// the delivery rate records are bounded, sorted and apart, and none
+	// lies below SND.UNA once the ACK is taken; pipe is within the flight.
+	if st := &c.stats; st.Retransmits != st.FastRetransmits+st.TLPRetransmits+st.RTORetransmits {
+		return fmt.Errorf("%d retransmissions: %d fast, %d probes, %d after going back", st.Retransmits, st.FastRetransmits, st.TLPRetransmits, st.RTORetransmits)
+	}
+	r := &c.rate
+	for i, rec := range r.recs[:r.n] {
+		if rec.start >= rec.end || rec.start < una || (i > 0 && r.recs[i-1].end > rec.start) {
+			return fmt.Errorf("rate record %d [%d, %d) of %d, SND.UNA at %d", i, rec.start, rec.end, r.n, una)
+		}
+	}
+	if c.pipe() > c.inFlight() || c.reordering < initialReordering || c.reordering > maxReordering {
+		return fmt.Errorf("pipe %d of %d in flight; reordering %d", c.pipe(), c.inFlight(), c.reordering)
+	}
 	if c.state != SynSent {
 		// RCV.ADV never falls behind RCV.NXT (RFC 9293 3.8.6: the window
 		// does not shrink), but for a FIN right at its edge.

@@ -190,6 +190,9 @@ func (c *Conn) sendProbe(b []byte, maxPayload int) int {
 	p.out, p.retrans, p.start, p.end = true, seq.LessThan(c.sndMax), seq, end
 	p.flight, p.samples = p.sentFlight, c.rto.samples
 	c.stats.TLPProbes++
+	if p.retrans {
+		c.stats.TLPRetransmits++
+	}
 	c.t.stats.TCPLossProbes++
 	return c.emit(b, seq, n, flags)
 }

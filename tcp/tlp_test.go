@@ -104,7 +104,7 @@ func TestTLPRepairsLostLastSegment(t *testing.T) {
 			s.expectDeadline(t, s.now+200*ms)
 			st := c.Stats()
 			assert.Equal(t, uint64(1), st.TLPProbes)
-			assert.Equal(t, uint64(1), st.Retransmits)
+			assert.Equal(t, []uint64{1, 1, 0, 0}, []uint64{st.Retransmits, st.TLPRetransmits, st.FastRetransmits, st.RTORetransmits})
 			assert.Zero(t, st.Timeouts)
 			assert.Equal(t, uint64(1), s.tb.Stats().TCPLossProbes)
 
@@ -152,6 +152,7 @@ func TestTLPProbesWithNewData(t *testing.T) {
 	st := c.Stats()
 	assert.Equal(t, uint64(1), st.TLPProbes)
 	assert.Zero(t, st.Retransmits)
+	assert.Zero(t, st.TLPRetransmits)
 
 	s.advance(10 * ms)
 	p.send(t, ackOf(iss, 11))
