@@ -164,18 +164,19 @@ type Conn struct {
 	inTx    bool // in the table's transmit queue
 	inReady bool // in the table's ready queue
 
-	// Observability (info.go): the delivery rate (rate.go), the windowed
-	// minimum RTT (minrtt.go), the largest reordering seen in segments,
+	// Observability (info.go): the largest reordering seen in segments,
 	// the send stream offset past the highest byte ever retransmitted
-	// (bytes above it were sent once: their SACK shows reordering), and
-	// when data last went and came and an ACK last came.
-	rate                                    rateEstimator
-	minRTT                                  windowedMin
+	// (bytes above it were sent once: their SACK shows reordering), when
+	// data last went and came and an ACK last came, the counters, the
+	// windowed minimum RTT (minrtt.go) and the delivery rate (rate.go),
+	// last: its records are the bulk of it, and kept out of the way of
+	// the fields every segment touches.
 	reordering                              uint32
 	retransHigh                             uint64
 	lastDataSent, lastDataRecv, lastAckRecv time.Duration
-
-	stats ConnStats
+	stats                                   ConnStats
+	minRTT                                  windowedMin
+	rate                                    rateEstimator
 }
 
 // ConnStats are one connection's counters, for the socket table. Info

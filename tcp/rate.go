@@ -189,7 +189,10 @@ func (c *Conn) rateAcked() {
 // network. The samples of what it sends until that is delivered are
 // app-limited.
 func (c *Conn) checkAppLimited(unsent int) {
-	if unsent < int(c.smss()) && c.pipe() < c.win.cwnd && !c.fastRetransmit {
-		c.rate.appLimited = max(c.rate.delivered+uint64(c.pipe()), 1)
+	if unsent >= int(c.smss()) || c.fastRetransmit {
+		return
+	}
+	if pipe := c.pipe(); pipe < c.win.cwnd {
+		c.rate.appLimited = max(c.rate.delivered+uint64(pipe), 1)
 	}
 }
