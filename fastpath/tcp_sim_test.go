@@ -497,9 +497,10 @@ func TestTCPSimMatrix(t *testing.T) {
 
 // goodput moves size bytes one way over a link with loss and a one-way
 // delay, and returns bytes per second of virtual time from the dial to
-// the last byte read.
+// the last byte read. The receive buffer is a fixed 128 KiB (auto-tuning
+// off), so a clean link's goodput is window/RTT.
 func goodput(t testing.TB, seed uint64, loss float64, delay time.Duration, size int) float64 {
-	s := newSim(t, nic.FaultConfig{Seed: seed, Loss: loss, Delay: delay}, tcp.Config{MSL: simMSL})
+	s := newSim(t, nic.FaultConfig{Seed: seed, Loss: loss, Delay: delay}, tcp.Config{MSL: simMSL, RecvBufferMax: 128 << 10})
 	ln, err := s.b.TCP().Listen(netip.AddrPortFrom(netip.Addr{}, 5001), 8)
 	require.NoError(t, err)
 	conn, err := s.a.TCP().Dial(s.now, netip.AddrPort{}, netip.AddrPortFrom(peerAddr, 5001))
@@ -525,7 +526,7 @@ func goodput(t testing.TB, seed uint64, loss float64, delay time.Duration, size 
 
 // TestSimGoodputTable logs the goodput of one 4 MiB transfer over a link
 // of 5 ms one-way delay at 0–10 % loss, in virtual time, averaged over
-// seeds. On a clean link slow start soon reaches the peer's 128 KiB
+// seeds. On a clean link slow start soon reaches the peer's fixed 128 KiB
 // window, which then bounds the flight, so it gives about window/RTT;
 // loss costs congestion window reductions (CUBIC, NewReno recovery, no
 // SACK yet) and retransmission timeouts.

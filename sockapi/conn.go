@@ -302,9 +302,12 @@ func (c *Conn) SetLinger(sec int) error {
 	return nil
 }
 
-// SetReadBuffer and SetWriteBuffer set the room of the receive and send
-// rings; the rings are allocated at Config.TCP's sizes, which bound them
-// as net.core.rmem_max and wmem_max bound SO_RCVBUF and SO_SNDBUF.
+// SetReadBuffer pins the receive buffer, and so the window, at bytes, as
+// SO_RCVBUF does on Linux: auto-tuning stops for it. Unlike Linux the
+// value is not doubled: the buffer holds only payload, so bytes is the
+// most the connection takes before the app reads (tcp.Conn.SetRecvBuffer).
+// Config.TCP.RecvBufferMax bounds it, as net.core.rmem_max bounds
+// SO_RCVBUF.
 func (c *Conn) SetReadBuffer(bytes int) error {
 	if bytes <= 0 {
 		return c.opError("set", syscall.EINVAL)
@@ -312,7 +315,9 @@ func (c *Conn) SetReadBuffer(bytes int) error {
 	return c.option(func() { c.tc.SetRecvBuffer(bytes) })
 }
 
-// SetWriteBuffer sets the room of the send ring (see SetReadBuffer).
+// SetWriteBuffer pins the send buffer at bytes, as SO_SNDBUF (not
+// doubled either): Write blocks once bytes wait to be sent or
+// acknowledged. Config.TCP.SendBufferMax bounds it.
 func (c *Conn) SetWriteBuffer(bytes int) error {
 	if bytes <= 0 {
 		return c.opError("set", syscall.EINVAL)

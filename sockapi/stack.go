@@ -35,7 +35,9 @@ type Config struct {
 	// generic); Replace takes over an XDP program attached by netlink.
 	Attach  steer.Mode
 	Replace bool
-	// TCP and UDP tune the protocols (buffers, timeouts, ports).
+	// TCP and UDP tune the protocols (buffers, timeouts, ports). The
+	// stack's pollers share one TCP buffer memory account
+	// (tcp.Config.Memory, made from MemoryLimit if not given).
 	TCP tcp.Config
 	UDP udp.Config
 	// ListenBacklog bounds the accept queue of every Listen: Linux's
@@ -134,6 +136,15 @@ func New(cfg Config, links ...nic.Link) (*Stack, error) {
 func newStack(cfg Config, rss fastpath.RSS, links []nic.Link) (*Stack, error) {
 	if len(links) == 0 {
 		return nil, errors.New("sockapi: no link")
+	}
+	if cfg.TCP.Memory == nil {
+		// One account for the stack: its TCP buffers grow within one
+		// limit, whichever queues their flows land on.
+		limit := cfg.TCP.MemoryLimit
+		if limit == 0 {
+			limit = tcp.DefaultMemoryLimit
+		}
+		cfg.TCP.Memory = tcp.NewMemory(limit)
 	}
 	s := &Stack{cfg: cfg, done: make(chan struct{}), stopped: make(chan struct{}), failed: make(chan struct{}), socks: map[closer]struct{}{}}
 	for _, link := range links {

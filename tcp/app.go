@@ -76,6 +76,7 @@ func (c *Conn) AppActivity() {
 	if c.snd.Len() > 0 {
 		c.t.wantOutput(c)
 	}
+	c.rcvSpaceAdjust()
 	c.windowOpened()
 }
 
@@ -107,12 +108,3 @@ func (t *Table) HasOutput() bool { return t.txHead < len(t.txq) || t.nreplies > 
 
 // ReadCap is the receive ring's room when empty.
 func (s Stream) ReadCap() int { return s.rcv.Cap() }
-
-// SetRecvBuffer limits the receive buffer, and so the window, to n bytes,
-// clamped to the size allocated from Config.RecvBuffer (as Linux clamps
-// SO_RCVBUF to rmem_max). A window already offered is not taken back.
-func (c *Conn) SetRecvBuffer(n int) { c.rcv.setLimit(n) }
-
-// SetSendBuffer limits the send buffer to n bytes, clamped to the size
-// allocated from Config.SendBuffer.
-func (c *Conn) SetSendBuffer(n int) { c.snd.setLimit(n) }

@@ -7,9 +7,9 @@ import (
 	"github.com/xdpnet/xdpnet/internal/wire"
 )
 
-// ring is a byte FIFO over a power-of-two array. head and tail are stream
-// offsets that only grow (they wrap at 2^64, never in practice), so the
-// bytes held are tail-head and a byte's place is its offset masked. The
+// ring is a byte FIFO. head and tail are stream offsets that only grow
+// (they would wrap at 2^56, never in practice), so the bytes held are
+// tail-head and a byte's place is its offset modulo the buffer's size. The
 // send buffer keeps what was written until it is acknowledged; the receive
 // buffer also stores out-of-order data past tail, in place.
 //
@@ -18,16 +18,70 @@ import (
 // order the bytes copied before them. So the app's goroutine may write
 // the send ring and read the receive ring while the poller's goroutine
 // does the other side.
+//
+// # Resizing under the other goroutine's feet
+//
+// The ring's size changes (auto-tuning, SO_RCVBUF and SO_SNDBUF, idle
+// shrinking: autotune.go), always on the poller's goroutine, which is the
+// receive ring's producer and the send ring's consumer, while the app's
+// goroutine may be copying. resize never touches a buffer in use: it
+// copies the bytes held into a new buffer and publishes that. The ring
+// has two buffer slots, and tail's top byte is a generation whose parity
+// names the slot that holds the bytes; resize fills the other slot, then
+// moves tail to the next generation with a compare-and-swap. So:
+//
+//   - An app goroutine reads tail first and then the buffer of tail's
+//     generation. If it saw the new generation, the slot's store came
+//     before (atomics are sequentially consistent in Go) and it reads the
+//     new buffer. If it saw the old one, it reads the old buffer (or, if
+//     a second resize has since refilled that slot, the newest): every
+//     buffer ever published holds the bytes [head, tail) for any head the
+//     reader may still have, since resize copies from the head it saw and
+//     the reader's head only grows. The old buffer is never written again
+//     and stays alive while a reader holds it.
+//   - The app as the send ring's producer (Write) publishes its bytes by
+//     a compare-and-swap of tail from the value it read: if resize moved
+//     tail to the next generation meanwhile, the swap fails and Write
+//     copies the bytes again into the new buffer. Its copy into the old
+//     one went past tail, where no reader looks. If Write published
+//     first, resize's swap fails and resize gives up (the poller tries
+//     again later); a resize never spins and neither side ever waits.
+//   - On the receive ring the poller is the producer: resize's swap
+//     cannot fail, and it also copies the out-of-order bytes past tail,
+//     which only the poller touches.
+//
+// A stale reader could be fooled only if 256 resizes (the generation's
+// range) happened while it held one tail value; resizes come at most a
+// few per round trip, and only when a buffer grows, shrinks or is pinned.
 type ring struct {
-	buf        []byte
-	head, tail atomic.Uint64
-	// limit is the room the ring offers, at most len(buf): SO_RCVBUF
-	// and SO_SNDBUF within the allocated size. Zero means len(buf).
-	limit atomic.Int64
+	head atomic.Uint64
+	// tail is the generation << genShift | the stream offset.
+	tail  atomic.Uint64
+	bufs  [2]atomic.Pointer[[]byte]
+	limit atomic.Int64 // the room offered, SO_RCVBUF or SO_SNDBUF within the buffer's size; 0: the whole buffer
 }
 
+const (
+	genShift = 56
+	offMask  = 1<<genShift - 1
+)
+
+// offset is the stream offset of a tail value; bufFor its buffer.
+func offset(tv uint64) uint64 { return tv & offMask }
+
+func (r *ring) bufFor(tv uint64) []byte { return *r.bufs[(tv>>genShift)&1].Load() }
+
 // newRing returns a ring of at least capacity bytes (a power of two).
-func newRing(capacity int) *ring { return &ring{buf: make([]byte, roundPow2(capacity))} }
+func newRing(capacity int) *ring { return newRingSize(roundPow2(capacity)) }
+
+// newRingSize returns a ring of exactly size bytes.
+func newRingSize(size int) *ring {
+	r := &ring{}
+	b := make([]byte, size)
+	r.bufs[0].Store(&b)
+	r.bufs[1].Store(&b)
+	return r
+}
 
 // roundPow2 is the smallest power of two at least n (and at least 1).
 func roundPow2(n int) int {
@@ -38,62 +92,92 @@ func roundPow2(n int) int {
 	return p
 }
 
+// end is tail's stream offset: one past the last in-order byte.
+func (r *ring) end() uint64 { return offset(r.tail.Load()) }
+
 // Len is the number of bytes held.
-func (r *ring) Len() int { return int(r.tail.Load() - r.head.Load()) }
+func (r *ring) Len() int { return int(r.end() - r.head.Load()) }
+
+// size is the allocated size.
+func (r *ring) size() int { return len(r.bufFor(r.tail.Load())) }
 
 // Cap is the capacity: the allocated size, or the limit set below it.
-func (r *ring) Cap() int {
+func (r *ring) Cap() int { return r.capOf(r.bufFor(r.tail.Load())) }
+
+func (r *ring) capOf(b []byte) int {
 	if l := int(r.limit.Load()); l > 0 {
-		return l
+		return min(l, len(b))
 	}
-	return len(r.buf)
+	return len(b)
 }
 
 // Free is the room left.
 func (r *ring) Free() int { return max(0, r.Cap()-r.Len()) }
 
-// setLimit sets the room the ring offers, clamped to its size.
-func (r *ring) setLimit(n int) { r.limit.Store(int64(max(1, min(n, len(r.buf))))) }
-
-// Write appends as much of p as fits and returns how much.
+// Write appends as much of p as fits and returns how much. See the type's
+// doc for why it may copy twice.
 func (r *ring) Write(p []byte) int {
-	n := min(len(p), r.Free())
-	tail := r.tail.Load()
-	r.copyIn(tail, p[:n])
-	r.tail.Store(tail + uint64(n))
-	return n
+	for {
+		tv := r.tail.Load()
+		b := r.bufFor(tv)
+		n := min(len(p), r.capOf(b)-int(offset(tv)-r.head.Load()))
+		if n <= 0 {
+			return 0
+		}
+		copyIn(b, offset(tv), p[:n])
+		if r.tail.CompareAndSwap(tv, tv+uint64(n)) {
+			return n
+		}
+	}
 }
 
-// copyIn copies p to stream offset at, which must lie within the ring's
-// window [head, head+cap).
-func (r *ring) copyIn(at uint64, p []byte) {
-	mask := uint64(len(r.buf) - 1)
-	i := at & mask
-	n := copy(r.buf[i:], p)
-	copy(r.buf, p[n:])
+// copyIn copies p to b at stream offset at, which must lie within the
+// ring's window [head, head+len(b)).
+func copyIn(b []byte, at uint64, p []byte) {
+	if len(p) == 0 {
+		return
+	}
+	i := at % uint64(len(b))
+	n := copy(b[i:], p)
+	copy(b, p[n:])
+}
+
+// copyOut copies b's bytes from stream offset at into p, which must not
+// be longer than b.
+func copyOut(p, b []byte, at uint64) {
+	if len(p) == 0 {
+		return
+	}
+	i := at % uint64(len(b))
+	c := copy(p, b[i:])
+	copy(p[c:], b)
 }
 
 // Peek copies into p the bytes from off bytes past head on, up to tail,
 // and returns how many.
 func (r *ring) Peek(off int, p []byte) int {
-	n := max(0, min(len(p), r.Len()-off))
-	mask := uint64(len(r.buf) - 1)
-	i := (r.head.Load() + uint64(off)) & mask
-	c := copy(p[:n], r.buf[i:])
-	copy(p[c:n], r.buf)
+	tv := r.tail.Load()
+	head := r.head.Load()
+	n := max(0, min(len(p), int(offset(tv)-head)-off))
+	copyOut(p[:n], r.bufFor(tv), head+uint64(off))
 	return n
 }
 
 // PeekSum is Peek that also returns the Internet checksum's partial sum
 // of the bytes, computed while copying them (wire.CopySum).
 func (r *ring) PeekSum(off int, p []byte) (int, uint32) {
-	n := max(0, min(len(p), r.Len()-off))
-	mask := uint64(len(r.buf) - 1)
-	i := (r.head.Load() + uint64(off)) & mask
-	c := min(n, len(r.buf)-int(i))
-	sum := wire.CopySum(p[:c], r.buf[i:int(i)+c], 0)
+	tv := r.tail.Load()
+	head := r.head.Load()
+	n := max(0, min(len(p), int(offset(tv)-head)-off))
+	if n == 0 {
+		return 0, 0
+	}
+	b := r.bufFor(tv)
+	i := int((head + uint64(off)) % uint64(len(b)))
+	c := min(n, len(b)-i)
+	sum := wire.CopySum(p[:c], b[i:i+c], 0)
 	if c < n {
-		s2 := wire.Fold(wire.CopySum(p[c:n], r.buf[:n-c], 0))
+		s2 := wire.Fold(wire.CopySum(p[c:n], b[:n-c], 0))
 		if c%2 == 1 {
 			// The second part starts at an odd offset: its bytes sit in
 			// the other halves of the 16-bit words (RFC 1071 2(B)).
@@ -114,6 +198,33 @@ func (r *ring) Read(p []byte) int {
 // Discard drops the oldest n bytes (n <= Len).
 func (r *ring) Discard(n int) { r.head.Add(uint64(n)) }
 
+// resize moves the bytes held, and past more bytes beyond tail, into a
+// new buffer of size bytes, on the poller's goroutine; it reports false
+// if they do not fit or a concurrent Write published first (see the
+// type's doc). The limit is the caller's to set.
+func (r *ring) resize(size, past int) bool {
+	tv := r.tail.Load()
+	head := r.head.Load()
+	old := r.bufFor(tv)
+	n := int(offset(tv)-head) + past
+	if n > size {
+		return false // a Write came since the caller looked
+	}
+	b := make([]byte, size)
+	i := head % uint64(len(old))
+	c := min(n, len(old)-int(i))
+	copyIn(b, head, old[i:int(i)+c])
+	copyIn(b, head+uint64(c), old[:n-c])
+	slot := &r.bufs[(tv>>genShift+1)&1]
+	prev := slot.Load()
+	slot.Store(&b)
+	if r.tail.CompareAndSwap(tv, tv+1<<genShift) {
+		return true
+	}
+	slot.Store(prev)
+	return false
+}
+
 // bufferPool keeps the rings of ended connections for new ones, up to
 // maxPooled of each.
 type bufferPool struct {
@@ -133,9 +244,12 @@ func (p *bufferPool) get(cfg *Config) (*ring, *recvBuffer) {
 	return newRing(cfg.SendBuffer), &recvBuffer{ring: newRing(cfg.RecvBuffer)}
 }
 
-// put empties s and r and keeps them, unless the pool is full.
-func (p *bufferPool) put(s *ring, r *recvBuffer) {
-	if len(p.snd) == maxPooled || s == noBuffer || r == noRecvBuffer {
+// put empties s and r and keeps them, unless the pool is full or they
+// are not of cfg's initial sizes (grown or pinned: they go, and their
+// memory with them).
+func (p *bufferPool) put(cfg *Config, s *ring, r *recvBuffer) {
+	if len(p.snd) == maxPooled || s == noBuffer || r == noRecvBuffer ||
+		s.size() != roundPow2(cfg.SendBuffer) || r.size() != roundPow2(cfg.RecvBuffer) {
 		return
 	}
 	s.reset()
@@ -147,7 +261,7 @@ func (p *bufferPool) put(s *ring, r *recvBuffer) {
 // reset empties the ring and lifts its limit; its old bytes stay but lie
 // outside [head, tail), so no reader sees them.
 func (r *ring) reset() {
-	r.head.Store(r.tail.Load())
+	r.head.Store(r.end())
 	r.limit.Store(0)
 }
 
@@ -240,16 +354,18 @@ type recvBuffer struct {
 // was dropped because it would need one more out-of-order range than the
 // buffer tracks.
 func (b *recvBuffer) Insert(off int, p []byte) (int, bool) {
-	tail := b.tail.Load()
+	tv := b.tail.Load()
+	buf := b.bufFor(tv)
+	tail := offset(tv)
 	start := tail + uint64(off)
-	end := min(start+uint64(len(p)), b.head.Load()+uint64(len(b.buf)))
+	end := min(start+uint64(len(p)), b.head.Load()+uint64(b.capOf(buf)))
 	if end <= start {
 		return 0, true
 	}
 	if off > 0 && !b.ooo.add(span{start, end}) {
 		return 0, false
 	}
-	b.copyIn(start, p[:end-start])
+	copyIn(buf, start, p[:end-start])
 	if off > 0 {
 		return 0, true
 	}
@@ -260,7 +376,7 @@ func (b *recvBuffer) Insert(off int, p []byte) (int, bool) {
 		tail = max(tail, b.ooo.s[i].end)
 	}
 	b.ooo.drop(i)
-	b.tail.Store(tail) // publishes the bytes to the reader
+	b.tail.Store(tv&^offMask | tail) // publishes the bytes to the reader
 	return int(tail - start), true
 }
 
@@ -271,4 +387,13 @@ func (b *recvBuffer) OutOfOrder() int {
 		n += int(s.end - s.start)
 	}
 	return n
+}
+
+// past is the extent of the out-of-order data: from tail to the end of
+// its last range.
+func (b *recvBuffer) past() int {
+	if b.ooo.n == 0 {
+		return 0
+	}
+	return int(b.ooo.s[b.ooo.n-1].end - b.end())
 }

@@ -2,7 +2,9 @@ package tcp
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -182,16 +184,17 @@ func TestPeekSum(t *testing.T) {
 
 // TestBufferPool: rings come back empty, unlimited and with no
 // out-of-order ranges, so nothing of a connection reaches the next one;
-// the pool keeps at most maxPooled of each.
+// the pool keeps at most maxPooled of each, and only rings of the
+// initial sizes.
 func TestBufferPool(t *testing.T) {
 	var p bufferPool
 	cfg := Config{SendBuffer: 64, RecvBuffer: 64}
 	s, r := p.get(&cfg)
 	s.Write([]byte("old data"))
-	s.setLimit(16)
+	s.limit.Store(16)
 	r.Insert(0, []byte("old"))
 	r.Insert(10, []byte("out of order"))
-	p.put(s, r)
+	p.put(&cfg, s, r)
 	s2, r2 := p.get(&cfg)
 	require.Same(t, s, s2)
 	require.Same(t, r, r2)
@@ -205,10 +208,146 @@ func TestBufferPool(t *testing.T) {
 	got := make([]byte, 8)
 	assert.Equal(t, "new", string(got[:r2.Read(got)]))
 
+	p.put(&cfg, newRing(128), &recvBuffer{ring: newRing(64)})
+	p.put(&cfg, newRing(64), &recvBuffer{ring: newRing(32)})
+	assert.Empty(t, p.snd, "grown or shrunk rings are not pooled")
 	for range maxPooled + 10 {
-		p.put(newRing(64), &recvBuffer{ring: newRing(64)})
+		p.put(&cfg, newRing(64), &recvBuffer{ring: newRing(64)})
 	}
 	assert.Len(t, p.snd, maxPooled)
-	p.put(noBuffer, noRecvBuffer)
+	p.put(&cfg, noBuffer, noRecvBuffer)
 	assert.Len(t, p.snd, maxPooled, "the shared empty buffers are never pooled")
+}
+
+// pattern is the byte at stream offset off of the resize tests' streams.
+func pattern(off uint64) byte { return byte(off*7 + off>>9) }
+
+// TestRingResizeUnderWrite: the send ring's case. An app goroutine
+// writes a known stream while the poller's (this one) reads it with
+// PeekSum and Discard and resizes the ring to random sizes between its
+// reads, as auto-tuning, pinning and the idle shrink do. Every byte
+// arrives, in order, and resizes that lose to a Write leave the ring
+// intact. Run it with -race: the two goroutines share only the ring.
+func TestRingResizeUnderWrite(t *testing.T) {
+	const total = 1 << 20
+	r := newRing(64)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p := make([]byte, 300)
+		for off := uint64(0); off < total; {
+			n := min(len(p), int(total-off))
+			for i := range n {
+				p[i] = pattern(off + uint64(i))
+			}
+			m := r.Write(p[:n])
+			off += uint64(m)
+			if m == 0 {
+				runtime.Gosched()
+			}
+		}
+	}()
+	rng := rand.New(rand.NewPCG(5, 6))
+	sizes := []int{16, 64, 100, 1000, 4096}
+	got := make([]byte, 512)
+	resized, lost := 0, 0
+	for off := uint64(0); off < total; {
+		if rng.IntN(4) == 0 {
+			if size := sizes[rng.IntN(len(sizes))]; size >= r.Len() {
+				if r.resize(size, 0) {
+					resized++
+				} else {
+					lost++
+				}
+			}
+		}
+		n, sum := r.PeekSum(0, got[:rng.IntN(len(got))+1])
+		for i := range n {
+			require.Equal(t, pattern(off+uint64(i)), got[i], "byte %d", off+uint64(i))
+		}
+		require.Equal(t, wire.Fold(wire.Sum(got[:n], 0)), wire.Fold(sum))
+		r.Discard(n)
+		off += uint64(n)
+		if n == 0 {
+			runtime.Gosched()
+		}
+	}
+	<-done
+	t.Logf("%d resizes, %d lost to a Write", resized, lost)
+	require.Positive(t, resized)
+}
+
+// TestRecvRingResizeUnderRead: the receive ring's case. The poller
+// (this goroutine) inserts a known stream, out of order as well as in
+// order, and resizes the ring (out-of-order bytes included) while an app
+// goroutine reads it. Every byte arrives, in order.
+func TestRecvRingResizeUnderRead(t *testing.T) {
+	const total = 1 << 20
+	b := &recvBuffer{ring: newRing(64)}
+	done := make(chan error, 1)
+	go func() {
+		p := make([]byte, 700)
+		for off := uint64(0); off < total; {
+			n := b.Read(p)
+			for i := range n {
+				if p[i] != pattern(off+uint64(i)) {
+					done <- fmt.Errorf("byte %d: %#x, want %#x", off+uint64(i), p[i], pattern(off+uint64(i)))
+					return
+				}
+			}
+			off += uint64(n)
+			if n == 0 {
+				runtime.Gosched()
+			}
+		}
+		done <- nil
+	}()
+	rng := rand.New(rand.NewPCG(7, 8))
+	seg := func(at uint64, n int) []byte {
+		p := make([]byte, n)
+		for i := range p {
+			p[i] = pattern(at + uint64(i))
+		}
+		return p
+	}
+	resizes := 0
+	pending := int64(-1) // where out-of-order bytes wait, if they do
+	for off := uint64(0); off < total; {
+		select {
+		case err := <-done:
+			require.NoError(t, err) // the reader stopped early
+		default:
+		}
+		if rng.IntN(4) == 0 {
+			size := []int{32, 128, 200, 2048, 8192}[rng.IntN(5)]
+			if past := b.past(); size >= b.Len()+past && b.resize(size, past) {
+				resizes++
+			}
+		}
+		n := min(rng.IntN(300)+1, int(total-off))
+		gap := rng.IntN(200) + 1
+		switch {
+		case pending < 0 && rng.IntN(3) == 0 && off+uint64(gap+n) <= total:
+			// Out of order: it waits past tail, through resizes, until
+			// the gap before it comes.
+			b.Insert(gap, seg(off+uint64(gap), n))
+			if b.ooo.n > 0 {
+				pending = int64(off) + int64(gap)
+			}
+			continue
+		case pending >= 0:
+			n = min(n, int(pending-int64(off)))
+		}
+		m, ok := b.Insert(0, seg(off, n))
+		require.True(t, ok)
+		off += uint64(m)
+		if int64(off) > pending {
+			pending = -1
+		}
+		if m == 0 {
+			runtime.Gosched()
+		}
+	}
+	require.NoError(t, <-done)
+	require.Positive(t, resizes)
 }

@@ -69,6 +69,10 @@ type Conn struct {
 
 	snd *ring       // bytes written and not yet acknowledged, from sndUna (or ISS+1)
 	rcv *recvBuffer // bytes received and not yet read
+	// Buffer sizing (autotune.go): the sizes SetRecvBuffer and
+	// SetSendBuffer pinned (0: auto-tuned), and the app's reading rate.
+	rcvPin, sndPin int
+	space          rcvSpace
 
 	synAcked    bool // our SYN is acknowledged: data starts at sndUna
 	finQueued   bool // the app closed its write side: a FIN follows the data
@@ -276,6 +280,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 	c.t.visits++
 	if c.rcv.Len() > 0 && len(p) > 0 {
 		n := c.rcv.Read(p)
+		c.rcvSpaceAdjust()
 		c.windowOpened()
 		return n, nil
 	}
@@ -382,18 +387,29 @@ func (c *Conn) Close() error {
 // Stream after its Close (sockapi waits out its calls in flight).
 func (c *Conn) freeBuffers() {
 	if c.appClosed && (c.state == Closed || c.state == TimeWait) && c.rcv != noRecvBuffer {
-		c.t.pool.put(c.snd, c.rcv)
+		c.t.mem.charge(-c.snd.size() - c.rcv.size())
+		c.t.pool.put(&c.t.cfg, c.snd, c.rcv)
 		c.snd, c.rcv = noBuffer, noRecvBuffer
 	}
 }
 
-// allocBuffers gives the connection its send and receive buffers.
-func (c *Conn) allocBuffers() { c.snd, c.rcv = c.t.pool.get(&c.t.cfg) }
+// allocBuffers gives the connection its send and receive buffers, at the
+// sizes pinned if SetRecvBuffer or SetSendBuffer came first.
+func (c *Conn) allocBuffers() {
+	c.snd, c.rcv = c.t.pool.get(&c.t.cfg)
+	c.t.mem.charge(c.snd.size() + c.rcv.size())
+	if c.rcvPin > 0 {
+		c.SetRecvBuffer(c.rcvPin)
+	}
+	if c.sndPin > 0 {
+		c.SetSendBuffer(c.sndPin)
+	}
+}
 
 // noBuffer and noRecvBuffer stand for freed buffers: empty, and with no
 // room.
 var (
-	noBuffer     = &ring{}
+	noBuffer     = newRingSize(0)
 	noRecvBuffer = &recvBuffer{ring: noBuffer}
 )
 

@@ -96,9 +96,9 @@ func TestQuickACKThenDelayedACKTimer(t *testing.T) {
 }
 
 // A small buffer earns fewer quick ACKs: RCV.WND/(2×MSS), at least 2 when
-// that is 0 (Linux's tcp_incr_quickack). A 1 KiB buffer: 2.
+// that is 0 (Linux's tcp_incr_quickack). A fixed 1 KiB buffer: 2.
 func TestQuickACKSmallWindow(t *testing.T) {
-	s := newStack(t, tcp.Config{RecvBuffer: 1024})
+	s := newStack(t, tcp.Config{RecvBuffer: 1024, RecvBufferMax: 1024})
 	p, c, iss := serverConn(t, s, 1460)
 	for i := range 3 {
 		p.send(t, dataSeg(iss, 100*i, 100))
@@ -242,7 +242,7 @@ func fill(t *testing.T, p *peer, iss uint32, n int) seg {
 // Receiver silly window avoidance (RFC 9293 3.8.6.2.2): a full buffer
 // offers a zero window until min(MSS, buffer/2) is free, however close
 // the app comes; then the window opens to all that is free, and the
-// update goes at once. Unscaled and scaled.
+// update goes at once. Unscaled and scaled (fixed buffers: auto-tuning off).
 func TestReceiverSWSFullBuffer(t *testing.T) {
 	for _, tc := range []struct {
 		buf, step int
@@ -252,7 +252,7 @@ func TestReceiverSWSFullBuffer(t *testing.T) {
 		{131072, 1460}, // scaled: the field counts 4-byte units
 	} {
 		t.Run(fmt.Sprint(tc.buf), func(t *testing.T) {
-			s := newStack(t, tcp.Config{RecvBuffer: tc.buf})
+			s := newStack(t, tcp.Config{RecvBuffer: tc.buf, RecvBufferMax: tc.buf})
 			p, c, iss := serverConn(t, s, 1460)
 			shift := s.shift()
 			last := fill(t, p, iss, tc.buf)
@@ -280,9 +280,9 @@ func TestReceiverSWSFullBuffer(t *testing.T) {
 
 // Reading sends a window update (at once) when the window doubles or
 // grows by two segments; less is told by the next ACK (Linux's
-// tcp_cleanup_rbuf, BSD's two segments). A 16 KiB buffer, unscaled.
+// tcp_cleanup_rbuf, BSD's two segments). A fixed 16 KiB buffer, unscaled.
 func TestWindowUpdateRules(t *testing.T) {
-	s := newStack(t, tcp.Config{RecvBuffer: 16384})
+	s := newStack(t, tcp.Config{RecvBuffer: 16384, RecvBufferMax: 16384})
 	p, c, iss := serverConn(t, s, 1460)
 	last := fill(t, p, iss, 16384-2000)
 	assert.Equal(t, uint16(2000), last.win)
@@ -368,7 +368,8 @@ func TestWindowRightEdge(t *testing.T) {
 			if e < edge {
 				receded++
 			}
-			require.LessOrEqual(t, int(got.win)<<ourShift, 131072-c.Readable(), "more window than room: %v", got)
+			rcv, _ := c.Buffers() // auto-tuned as the app reads
+			require.LessOrEqual(t, int(got.win)<<ourShift, rcv-c.Readable(), "more window than room: %v", got)
 			edge = max(edge, e)
 		}
 	}

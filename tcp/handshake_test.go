@@ -94,7 +94,7 @@ func TestActiveOpen(t *testing.T) {
 
 	// Data from the peer is acknowledged, with our window scaled.
 	p.send(t, seg{flags: "P.", seq: peerISN + 1, ack: iss + 1501, win: 1000, payload: data(0, 100)})
-	p.expect(t, seg{flags: ".", seq: iss + 1501, ack: peerISN + 101, win: fullWin - 25})
+	p.expect(t, seg{flags: ".", seq: iss + 1501, ack: peerISN + 101, win: (131072 - 100) >> ourShift})
 	assert.Equal(t, data(0, 100), readAll(t, c))
 }
 

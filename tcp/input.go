@@ -239,6 +239,7 @@ func (c *Conn) establish() {
 	}
 	c.state = Established
 	c.startWindow()
+	c.initialSpace()
 	if c.finQueued {
 		c.state = FinWait1
 	}
@@ -521,6 +522,7 @@ func (c *Conn) acked(seg *segment) {
 		c.synAcked = true
 	}
 	data := min(int(n), c.snd.Len())
+	full := c.snd.Free() < int(c.smss()) // the app waits for room
 	c.snd.Discard(data)
 	c.stats.BytesAcked += uint64(data)
 	finAcked := c.finQueued && int(n) > data
@@ -529,6 +531,9 @@ func (c *Conn) acked(seg *segment) {
 		c.sndNxt = ack
 	}
 	c.ackedWindow(seg, n)
+	if full && data > 0 {
+		c.sndbufExpand()
+	}
 	// An RTT sample (RFC 6298) on every ACK of new data. From the timed
 	// segment if the ACK covers it and it was not retransmitted (Karn):
 	// that one is timed to the nanosecond, as Linux prefers its own
@@ -600,9 +605,17 @@ func (c *Conn) inputData(seg *segment) (kept bool) {
 		p, off = p[-off:], 0
 	}
 	room := max(0, int(c.rcvAdv.Sub(c.rcvNxt))-int(off))
+	if free := c.rcv.Free() - int(off); free < min(len(p), room) {
+		// The window let it in, the buffer has no room: a window offered
+		// before SetRecvBuffer shrank the buffer. What does not fit is
+		// dropped unacknowledged, as Linux drops what its receive
+		// memory cannot take (TCPRcvQDrop).
+		room = max(0, free)
+		c.t.stats.RcvQDrops++
+	}
 	kept = len(p) <= room
 	p = p[:min(len(p), room)]
-	at := c.rcv.tail.Load() + uint64(off)
+	at := c.rcv.end() + uint64(off)
 	if off > 0 && len(p) > 0 && c.rcv.ooo.covers(span{at, at + uint64(len(p))}) {
 		c.noteDuplicate(seg.seq, seg.seq.Add(uint32(len(p))))
 	}
@@ -617,6 +630,10 @@ func (c *Conn) inputData(seg *segment) (kept bool) {
 	}
 	c.rcvNxt = c.rcvNxt.Add(uint32(n))
 	c.stats.BytesReceived += uint64(n)
+	if n > 0 && off == 0 {
+		c.rcvRTTMeasure(seg, len(p))
+		c.rcvSpaceAdjust()
+	}
 	if c.finAhead && c.rcvNxt == c.finAt {
 		c.finAhead = false
 		defer c.inputFIN() // after the data's bookkeeping

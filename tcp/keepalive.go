@@ -17,28 +17,38 @@ func (c *Conn) SetKeepAlive(on bool) {
 	if c.keepIdle == 0 {
 		c.keepIdle, c.keepIntvl = defaultKeepIdle, defaultKeepIntvl
 	}
-	switch {
-	case on && c.timerKind == timerNone:
-		c.idle()
-	case !on:
+	if !on {
 		c.stopTimerKind(timerKeepalive)
 	}
+	c.idle()
 }
 
 // SetKeepAlivePeriod sets the idle time before the first probe and the
 // time between probes (TCP_KEEPIDLE and TCP_KEEPINTVL).
 func (c *Conn) SetKeepAlivePeriod(idle, interval time.Duration) {
 	c.keepIdle, c.keepIntvl = idle, interval
-	if c.timerKind == timerKeepalive {
-		c.idle()
-	}
+	c.idle()
 }
 
-// idle starts the keepalive timer when nothing else times the
-// connection: it is established and has nothing in flight.
+// idle (re)starts the keepalive timer, or the idle shrink's if grown
+// buffers wait for it sooner (autotune.go), when nothing else times the
+// connection: it is established, has nothing in flight, and sends no
+// keepalive probes.
 func (c *Conn) idle() {
-	if c.keepalive && (c.state == Established || c.state == CloseWait) && c.timerKind == timerNone {
-		c.setTimer(c.lastRecv+c.keepIdle, timerKeepalive)
+	switch {
+	case c.state != Established && c.state != CloseWait:
+		return
+	case c.timerKind == timerKeepalive && c.keepProbes > 0:
+		return
+	case c.timerKind != timerNone && c.timerKind != timerKeepalive && c.timerKind != timerShrink:
+		return
+	}
+	keep := c.lastRecv + c.keepIdle
+	switch grown := c.grown(); {
+	case grown && (!c.keepalive || c.shrinkAt() < keep):
+		c.setTimer(c.shrinkAt(), timerShrink)
+	case c.keepalive:
+		c.setTimer(keep, timerKeepalive)
 	}
 }
 

@@ -155,7 +155,7 @@ func TestTimeWaitACKRateLimit(t *testing.T) {
 	require.NoError(t, c.Close())
 	p.expect(t, seg{flags: "F.", seq: iss + 1, ack: peerISN + 1, win: fullWin})
 	p.send(t, seg{flags: "F.", seq: peerISN + 1, ack: iss + 2, win: 512})
-	ack := seg{flags: ".", seq: iss + 2, ack: peerISN + 2, win: (131072 - 1) >> 2}
+	ack := seg{flags: ".", seq: iss + 2, ack: peerISN + 2, win: (131072 - 1) >> ourShift}
 	p.expect(t, ack)
 	require.Equal(t, tcp.TimeWait, c.State())
 	for range 3 {

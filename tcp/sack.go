@@ -61,7 +61,7 @@ func (c *Conn) sackOptLen() int {
 // rcvSeq is the sequence number of receive stream offset off: the ring's
 // tail is RCV.NXT's (before any FIN).
 func (c *Conn) rcvSeq(off uint64) uint32 {
-	return uint32(c.rcvNxt.Add(uint32(off - c.rcv.tail.Load())))
+	return uint32(c.rcvNxt.Add(uint32(off - c.rcv.end())))
 }
 
 // addSACKBlocks fills o's SACK blocks for an ACK (RFC 2018 4): a D-SACK
@@ -91,7 +91,7 @@ func (c *Conn) addSACKBlocks(o *wire.TCPOptions) {
 		n = 1
 		l := Seq(c.dsack.Left).Sub(c.rcvNxt)
 		if l >= 0 {
-			put(ooo.find(c.rcv.tail.Load() + uint64(l)))
+			put(ooo.find(c.rcv.end() + uint64(l)))
 		}
 	}
 	for _, off := range c.sackRecent[:c.nSackRecent] {

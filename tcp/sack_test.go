@@ -182,7 +182,7 @@ func TestDSACKSent(t *testing.T) {
 			// the buffer less what came in order.
 			ack := func(n int, blocks ...wire.SACKBlock) {
 				t.Helper()
-				p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 1 + uint32(n), win: uint16((131072 - n) >> 2), ts: echo, sack: blocks})
+				p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 1 + uint32(n), win: uint16((131072 - n) >> ourShift), ts: echo, sack: blocks})
 				s.expectNothing(t)
 			}
 			sackData(t, p, iss, 0, 1000, withTS)

@@ -350,14 +350,16 @@ var (
 )
 
 // Default numbers: the peer's ISN, and the window field and shift the
-// table announces with its default 128 KiB receive buffer.
+// table announces with its default 128 KiB receive buffer, which may grow
+// to 6 MiB.
 const (
 	peerISN = 5000
 	// synWin is the window of the table's SYN (never scaled, RFC 7323
 	// 2.2): 65535 of its 128 KiB.
 	synWin = 65535
-	// ourShift is the table's window scale for 128 KiB: 131072>>2 fits.
-	ourShift = 2
+	// ourShift is the table's window scale for the 6 MiB the buffer may
+	// grow to: 6291456>>7 fits.
+	ourShift = 7
 	// fullWin is the window field for 128 KiB scaled by ourShift.
 	fullWin = 131072 >> ourShift
 	// peerShift is the window scale the peer offers.
@@ -384,10 +386,15 @@ func (s *stack) rcvCap() int {
 }
 
 // shift is the window scale the table asks for: the smallest that lets
-// 16 bits cover the receive buffer (RFC 7323 2.2).
+// 16 bits cover the largest receive buffer (RFC 7323 2.2), 6 MiB unless
+// the config says otherwise.
 func (s *stack) shift() uint8 {
+	most := s.cfg.RecvBufferMax
+	if most == 0 {
+		most = max(6<<20, s.rcvCap())
+	}
 	var sh uint8
-	for s.rcvCap()>>sh > 0xffff {
+	for most>>sh > 0xffff {
 		sh++
 	}
 	return sh

@@ -53,7 +53,8 @@ type Table struct {
 	mssSelf        int // the MSS we announce: MTU − 40
 	rcvCap         int // the receive buffer's size
 	pool           bufferPool
-	visits         uint64 // see Visits
+	mem            *Memory // the account of every buffer (autotune.go)
+	visits         uint64  // see Visits
 	// The challenge ACKs left this second (ratelimit.go).
 	challengeLeft    int
 	challengeEpoch   int64 // t.now in whole seconds when the count was drawn
@@ -117,6 +118,15 @@ type Stats struct {
 	// Tail loss probes (tlp.go, RFC 8985 7).
 	TCPLossProbes        uint64 // probes sent
 	TCPLossProbeRecovery uint64 // probes that repaired a loss
+	// Buffer sizing (autotune.go): allocations that grew or shrank a
+	// ring; growths refused because the Memory's limit was reached
+	// (Linux counts its entries into that state as TCPMemoryPressures);
+	// segments cut because the receive buffer was full though the window
+	// let them in (a window offered before a smaller SetRecvBuffer, or
+	// out-of-order data past the buffer: TCPRcvQDrop).
+	BufferGrowths, BufferShrinks uint64
+	MemoryPressures              uint64
+	RcvQDrops                    uint64
 }
 
 // ListenSummary writes the counters of SYN floods and full queues, for
@@ -152,6 +162,10 @@ func New(cfg Config) (*Table, error) {
 		wheel:     wheel.New(timerSlot, timerSlots),
 	}
 	t.fire = t.fireTimer
+	t.mem = cfg.Memory
+	if t.mem == nil {
+		t.mem = NewMemory(cfg.MemoryLimit)
+	}
 	return t, nil
 }
 
@@ -464,13 +478,18 @@ func (t *Table) remove(c *Conn) {
 }
 
 // windowShift is the window scale we ask for: the smallest shift that
-// lets the 16-bit field cover the whole receive buffer (RFC 7323 2.2).
-func (t *Table) windowShift() uint8 {
+// lets the 16-bit field cover the largest the receive buffer may grow to
+// (RFC 7323 2.2), as Linux chooses it for tcp_rmem[2]. It is chosen in the
+// SYN and never changes, so it covers the maximum, not the initial size.
+func (t *Table) windowShift() uint8 { return windowShift(t.cfg.RecvBufferMax) }
+
+// windowShift is the smallest shift that lets 16 bits cover n.
+func windowShift(n int) uint8 {
 	var shift uint8
-	for t.rcvCap>>shift > 0xffff {
+	for n>>shift > 0xffff {
 		shift++
 	}
-	return shift
+	return min(shift, wire.MaxWindowScale)
 }
 
 // wantOutput queues c for Output.

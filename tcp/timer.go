@@ -21,6 +21,7 @@ const (
 	timerTimeWait
 	timerFinWait2
 	timerKeepalive
+	timerShrink // the idle shrink of grown buffers (autotune.go)
 )
 
 // timerSlot and timerSlots shape the table's timer wheel: 1 ms slots,
@@ -81,6 +82,9 @@ func (t *Table) fireTimer(tm *wheel.Timer) {
 		t.wantOutput(c)
 	case timerKeepalive:
 		c.keepaliveTimeout()
+	case timerShrink:
+		c.shrinkIdle()
+		c.idle()
 	case timerTimeWait, timerFinWait2:
 		t.remove(c)
 	}

@@ -55,10 +55,10 @@ func TestTimestampsActive(t *testing.T) {
 
 	s.advance(5 * ms)
 	p.send(t, seg{flags: "P.", seq: peerISN + 1, ack: iss + 1, win: 512, payload: data(0, 10), ts: ts(peerTS+105, p.tsval()-5)})
-	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 11, win: (131072 - 12) >> 2, ts: ts(p.tsval(), peerTS+105)})
+	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 11, win: (131072 - 12) >> ourShift, ts: ts(p.tsval(), peerTS+105)})
 	_, err := c.Write(data(0, 20))
 	require.NoError(t, err)
-	p.expect(t, seg{flags: "P.", seq: iss + 1, ack: peerISN + 11, win: (131072 - 12) >> 2, payload: data(0, 20), ts: ts(p.tsval(), peerTS+105)})
+	p.expect(t, seg{flags: "P.", seq: iss + 1, ack: peerISN + 11, win: (131072 - 12) >> ourShift, payload: data(0, 20), ts: ts(p.tsval(), peerTS+105)})
 
 	// A RST carries none (RFC 7323 3.2 lets it go without).
 	c.Abort()
@@ -72,7 +72,7 @@ func TestTimestampsPassive(t *testing.T) {
 	p, c, iss := serverConnTS(t, s, 1460)
 	s.advance(ms)
 	p.send(t, seg{flags: "P.", seq: peerISN + 1, ack: iss + 1, win: 512, payload: data(0, 100), ts: ts(peerTS+11, p.tsval()-1)})
-	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 101, win: (131072 - 100) >> 2, ts: ts(p.tsval(), peerTS+11)})
+	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 101, win: (131072 - 100) >> ourShift, ts: ts(p.tsval(), peerTS+11)})
 	assert.Equal(t, data(0, 100), readAll(t, c))
 
 	// A peer without them: serverConn's SYN has none, nor has the
@@ -111,15 +111,15 @@ func TestTimestampsEcho(t *testing.T) {
 	ecr := p.tsval()
 	p.send(t, seg{flags: ".", seq: peerISN + 1, ack: iss + 1, win: 512, payload: data(0, 100), ts: ts(peerTS+20, ecr)})
 	p.send(t, seg{flags: ".", seq: peerISN + 101, ack: iss + 1, win: 512, payload: data(100, 100), ts: ts(peerTS+21, ecr)})
-	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 201, win: (131072 - 200) >> 2, ts: ts(p.tsval(), peerTS+20)})
+	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 201, win: (131072 - 200) >> ourShift, ts: ts(p.tsval(), peerTS+20)})
 
 	// A hole at 201: the segment after it is acknowledged at once, with
 	// the old echo.
 	p.send(t, seg{flags: ".", seq: peerISN + 301, ack: iss + 1, win: 512, payload: data(300, 100), ts: ts(peerTS+30, ecr)})
-	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 201, win: (131072 - 200) >> 2, ts: ts(p.tsval(), peerTS+20)})
+	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 201, win: (131072 - 200) >> ourShift, ts: ts(p.tsval(), peerTS+20)})
 	// The retransmission that fills it: its TSval is echoed.
 	p.send(t, seg{flags: ".", seq: peerISN + 201, ack: iss + 1, win: 512, payload: data(200, 100), ts: ts(peerTS+40, ecr)})
-	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 401, win: (131072 - 400) >> 2, ts: ts(p.tsval(), peerTS+40)})
+	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 401, win: (131072 - 400) >> ourShift, ts: ts(p.tsval(), peerTS+40)})
 }
 
 // With timestamps, the ACK of a retransmitted segment gives an RTT
@@ -193,16 +193,16 @@ func TestPAWS(t *testing.T) {
 	p, c, iss := serverConnTS(t, s, 1460)
 	s.advance(ms)
 	p.send(t, seg{flags: ".", seq: peerISN + 1, ack: iss + 1, win: 512, payload: data(0, 100), ts: ts(peerTS+100, 0)})
-	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 101, win: (131072 - 100) >> 2, ts: ts(p.tsval(), peerTS+100)})
+	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 101, win: (131072 - 100) >> ourShift, ts: ts(p.tsval(), peerTS+100)})
 
 	p.send(t, seg{flags: ".", seq: peerISN + 101, ack: iss + 1, win: 512, payload: data(100, 100), ts: ts(peerTS+99, 0)})
-	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 101, win: (131072 - 100) >> 2, ts: ts(p.tsval(), peerTS+100)})
+	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 101, win: (131072 - 100) >> ourShift, ts: ts(p.tsval(), peerTS+100)})
 	s.expectNothing(t)
 	assert.Equal(t, data(0, 100), readAll(t, c))
 	assert.Equal(t, uint64(1), s.tb.Stats().PAWSDrops)
 	// The same TSval is not older: taken.
 	p.send(t, seg{flags: ".", seq: peerISN + 101, ack: iss + 1, win: 512, payload: data(100, 100), ts: ts(peerTS+100, 0)})
-	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 201, win: (131072 - 200) >> 2, ts: ts(p.tsval(), peerTS+100)})
+	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 201, win: keptWin(131072 - 200), ts: ts(p.tsval(), peerTS+100)})
 	assert.Equal(t, data(100, 100), readAll(t, c))
 
 	// After 24 days without a new TS.Recent it is no longer valid (RFC
@@ -252,7 +252,7 @@ func timeWaitTS(t *testing.T, s *stack) (*peer, *tcp.Conn, uint32, uint32) {
 	require.NoError(t, c.Close())
 	p.expect(t, seg{flags: "FP.", seq: iss + 1, ack: peerISN + 1, win: fullWin, payload: data(0, 1000), ts: ts(p.tsval(), peerTS+10)})
 	p.send(t, seg{flags: "F.", seq: peerISN + 1, ack: iss + 1002, win: 512, ts: ts(peerTS+50, p.tsval())})
-	p.expect(t, seg{flags: ".", seq: iss + 1002, ack: peerISN + 2, win: (131072 - 1) >> 2, ts: ts(p.tsval(), peerTS+50)})
+	p.expect(t, seg{flags: ".", seq: iss + 1002, ack: peerISN + 2, win: (131072 - 1) >> ourShift, ts: ts(p.tsval(), peerTS+50)})
 	require.Equal(t, tcp.TimeWait, c.State())
 	return p, c, iss + 1002, peerISN + 2
 }
@@ -267,7 +267,7 @@ func TestSYNInTimeWaitTimestamps(t *testing.T) {
 	s.advance(time.Second)
 
 	p.send(t, seg{flags: "S", seq: peerISN + 100000, win: 65535, mss: 1460, ts: ts(peerTS+49, 0)})
-	p.expect(t, seg{flags: ".", seq: sndNxt, ack: rcvNxt, win: (131072 - 1) >> 2, ts: ts(p.tsval(), peerTS+50)})
+	p.expect(t, seg{flags: ".", seq: sndNxt, ack: rcvNxt, win: (131072 - 1) >> ourShift, ts: ts(p.tsval(), peerTS+50)})
 	s.expectNothing(t)
 	assert.Equal(t, tcp.TimeWait, c.State())
 
@@ -286,7 +286,7 @@ func TestSYNInTimeWaitEqualTimestamp(t *testing.T) {
 	s := newStack(t, tcp.Config{})
 	p, c, sndNxt, rcvNxt := timeWaitTS(t, s)
 	p.send(t, seg{flags: "S", seq: peerISN, win: 65535, mss: 1460, ts: ts(peerTS+50, 0)})
-	p.expect(t, seg{flags: ".", seq: sndNxt, ack: rcvNxt, win: (131072 - 1) >> 2, ts: ts(p.tsval(), peerTS+50)})
+	p.expect(t, seg{flags: ".", seq: sndNxt, ack: rcvNxt, win: (131072 - 1) >> ourShift, ts: ts(p.tsval(), peerTS+50)})
 	assert.Equal(t, tcp.TimeWait, c.State())
 	p.send(t, seg{flags: "S", seq: rcvNxt + 10, win: 65535, mss: 1460, ts: ts(peerTS+50, 0)})
 	p.expect(t, seg{flags: "S.", seq: sndNxt + 65537, ack: rcvNxt + 11, win: synWin, mss: 1460, ts: ts(p.tsval(), peerTS+50)})

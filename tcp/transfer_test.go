@@ -21,8 +21,8 @@ func TestDataCumulativeACK(t *testing.T) {
 	for i := range 3 {
 		p.send(t, seg{flags: ".", seq: peerISN + 1 + uint32(1000*i), ack: iss + 1, win: 512, payload: data(1000*i, 1000)})
 	}
-	// Window: 128 KiB less the 3000 bytes unread, scaled by 4.
-	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 3001, win: (131072 - 3000) >> 2})
+	// Window: 128 KiB less the 3000 bytes unread, scaled by 2^ourShift.
+	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 3001, win: (131072 - 3000) >> ourShift})
 	s.expectNothing(t)
 	r, ok := s.tb.NextReady()
 	require.True(t, ok)
@@ -70,11 +70,11 @@ func TestOutOfOrderReassembly(t *testing.T) {
 
 	// The first hole fills: the ACK jumps to the second.
 	p.send(t, seg{flags: ".", seq: peerISN + 1, ack: iss + 1, win: 512, payload: data(0, 1000)})
-	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 2001, win: (131072 - 2000) >> 2})
+	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 2001, win: (131072 - 2000) >> ourShift})
 	assert.Equal(t, 2000, c.Readable())
 	// The second fills, by a segment that overlaps both sides.
 	p.send(t, seg{flags: "P.", seq: peerISN + 1501, ack: iss + 1, win: 512, payload: data(1500, 2000)})
-	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 4001, win: (131072 - 4000) >> 2})
+	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 4001, win: (131072 - 4000) >> ourShift})
 	s.expectNothing(t)
 	assert.Equal(t, data(0, 4000), readAll(t, c))
 	assert.Equal(t, uint64(4000), c.Stats().BytesReceived)
@@ -87,18 +87,18 @@ func TestDuplicateAndOldSegments(t *testing.T) {
 	p, c, iss := serverConn(t, s, 1000)
 
 	p.send(t, seg{flags: ".", seq: peerISN + 1, ack: iss + 1, win: 512, payload: data(0, 1000)})
-	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 1001, win: (131072 - 1000) >> 2})
+	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 1001, win: (131072 - 1000) >> ourShift})
 	// The same segment again: entirely old, not acceptable, re-ACKed.
 	p.send(t, seg{flags: ".", seq: peerISN + 1, ack: iss + 1, win: 512, payload: data(0, 1000)})
-	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 1001, win: (131072 - 1000) >> 2})
+	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 1001, win: (131072 - 1000) >> ourShift})
 	s.expectNothing(t)
 	assert.Equal(t, 1000, c.Readable())
 	// Half old, half new.
 	p.send(t, seg{flags: ".", seq: peerISN + 501, ack: iss + 1, win: 512, payload: data(500, 1000)})
-	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 1501, win: (131072 - 1500) >> 2})
+	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 1501, win: (131072 - 1500) >> ourShift})
 	// An old bare ACK: re-ACKed too (RFC 9293 3.10.7.4).
 	p.send(t, seg{flags: ".", seq: peerISN + 1, ack: iss + 1, win: 512})
-	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 1501, win: (131072 - 1500) >> 2})
+	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 1501, win: (131072 - 1500) >> ourShift})
 	s.expectNothing(t)
 	assert.Equal(t, data(0, 1500), readAll(t, c))
 	assert.Equal(t, uint64(1500), c.Stats().BytesReceived)
@@ -108,7 +108,7 @@ func TestDuplicateAndOldSegments(t *testing.T) {
 	p.send(t, seg{flags: ".", seq: peerISN + 2001, ack: iss + 1, win: 512, payload: data(2000, 100)})
 	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 1501, win: fullWin})
 	p.send(t, seg{flags: ".", seq: peerISN + 1501, ack: iss + 1, win: 512, payload: data(1500, 500)})
-	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 2101, win: (131072 - 600) >> 2})
+	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 2101, win: (131072 - 600) >> ourShift})
 	assert.Equal(t, data(1500, 600), readAll(t, c))
 }
 
@@ -132,9 +132,9 @@ func TestACKsOnWindowEdgeAndOldData(t *testing.T) {
 	assert.Equal(t, 1000, c.Unacked())
 	// Data, then the same data again with news in its ACK field.
 	p.send(t, seg{flags: ".", seq: peerISN + 1, ack: iss + 1001, win: 512, payload: data(0, 100)})
-	p.expect(t, seg{flags: ".", seq: iss + 2001, ack: peerISN + 101, win: (131072 - 100) >> 2})
+	p.expect(t, seg{flags: ".", seq: iss + 2001, ack: peerISN + 101, win: (131072 - 100) >> ourShift})
 	p.send(t, seg{flags: ".", seq: peerISN + 1, ack: iss + 2001, win: 512, payload: data(0, 100)})
-	p.expect(t, seg{flags: ".", seq: iss + 2001, ack: peerISN + 101, win: (131072 - 100) >> 2})
+	p.expect(t, seg{flags: ".", seq: iss + 2001, ack: peerISN + 101, win: (131072 - 100) >> ourShift})
 	s.expectNothing(t)
 	assert.Zero(t, c.Unacked())
 	assert.Equal(t, data(0, 100), readAll(t, c))
@@ -143,9 +143,9 @@ func TestACKsOnWindowEdgeAndOldData(t *testing.T) {
 // A full receive buffer advertises a zero window; a zero window accepts
 // only bare segments at RCV.NXT (RFC 9293 3.10.7.4's table), and a Read
 // that frees enough room (an MSS, receiver SWS avoidance, 3.8.6.2.2)
-// sends a window update.
+// sends a window update. The buffer is a fixed 4 KiB (auto-tuning off).
 func TestReceiveWindowFullAndUpdate(t *testing.T) {
-	s := newStack(t, tcp.Config{RecvBuffer: 4096})
+	s := newStack(t, tcp.Config{RecvBuffer: 4096, RecvBufferMax: 4096})
 	p, c, iss := serverConn(t, s, 1460)
 	assert.Equal(t, uint8(0), s.shift())
 
