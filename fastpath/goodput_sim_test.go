@@ -30,6 +30,10 @@ type simPath struct {
 	loss      float64
 	reorder   float64
 	reorderBy time.Duration
+	// held, if set, is how many frames the path holds at once in
+	// delay and queue (nic.FaultConfig.MaxHeld, default 1024): a long
+	// fat path's flight needs more.
+	held int
 }
 
 // bdp is the path's bandwidth-delay product in bytes.
@@ -122,7 +126,7 @@ func runGoodput(t testing.TB, c goodputCase, seed uint64, span, traceEvery time.
 	cfg := c.tcp
 	cfg.MSL = simMSL
 	up := nic.FaultConfig{Seed: seed, Rate: p.rate, QueueBytes: p.queue, Delay: p.rtt / 2,
-		Loss: p.loss, Reorder: p.reorder, ReorderDelay: p.reorderBy}
+		Loss: p.loss, Reorder: p.reorder, ReorderDelay: p.reorderBy, MaxHeld: p.held}
 	s := newSimPath(t, up, nic.FaultConfig{Delay: p.rtt / 2}, cfg)
 	ln, err := s.b.TCP().Listen(netip.AddrPortFrom(netip.Addr{}, 5001), flows)
 	require.NoError(t, err)

@@ -30,10 +30,12 @@ type idleSim struct {
 	buf    []byte
 }
 
-// idleConfig gives each connection small buffers, so 50,000 of them on
-// each stack cost little memory (buffers are allocated per connection),
-// and b the whole port range, so one remote port takes 64,512 of them.
-var idleConfig = tcp.Config{SendBuffer: 1024, RecvBuffer: 1024, EphemeralLo: 1024, EphemeralHi: 65535}
+// idleConfig gives each connection small fixed buffers (auto-tuning
+// off), so 50,000 of them on each stack cost little memory (buffers are
+// allocated per connection) and the services' streams move through
+// 1 KiB windows, and b the whole port range, so one remote port takes
+// 64,512 of them.
+var idleConfig = tcp.Config{SendBuffer: 1024, RecvBuffer: 1024, RecvBufferMax: 1024, EphemeralLo: 1024, EphemeralHi: 65535}
 
 // newIdleSim opens idle connections from b to a, with keepalive on if
 // asked (a timer each, two hours out), and then the active ones.

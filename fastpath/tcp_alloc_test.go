@@ -12,21 +12,24 @@ import (
 	"github.com/xdpnet/xdpnet/tcp"
 )
 
-// tcpPair is an established connection between two stacks over a clean
-// pipe, driven by hand in virtual time.
+// tcpPair is an established connection between two stacks over a
+// pipe, clean unless faults says otherwise, driven by hand in virtual
+// time.
 type tcpPair struct {
 	*sim
 	client, server *tcp.Conn
 }
 
-func newTCPPair(t testing.TB) *tcpPair {
-	s := newSim(t, nic.FaultConfig{}, tcp.Config{})
+func newTCPPair(t testing.TB) *tcpPair { return newTCPPairOver(t, nic.FaultConfig{}, tcp.Config{}) }
+
+func newTCPPairOver(t testing.TB, faults nic.FaultConfig, cfg tcp.Config) *tcpPair {
+	s := newSim(t, faults, cfg)
 	ln, err := s.b.TCP().Listen(netip.AddrPortFrom(netip.Addr{}, 5001), 8)
 	require.NoError(t, err)
 	client, err := s.a.TCP().Dial(s.now, netip.AddrPort{}, netip.AddrPortFrom(peerAddr, 5001))
 	require.NoError(t, err)
 	p := &tcpPair{sim: s, client: client}
-	for i := 0; i < 10 && p.server == nil; i++ {
+	for i := 0; i < 10000 && p.server == nil; i++ {
 		p.poll()
 		p.server, _ = ln.Accept()
 	}

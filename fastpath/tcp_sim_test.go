@@ -34,8 +34,9 @@ type simNode struct {
 // sim is two stacks joined by a pipe, each end's egress impaired, run in
 // virtual time: hours of lossy transfer take milliseconds.
 type sim struct {
-	a, b *simNode
-	now  time.Duration
+	a, b    *simNode
+	now     time.Duration
+	buffers int // each pipe end's transmit buffers
 }
 
 // simStep is the virtual time a round of polls takes while frames flow.
@@ -45,7 +46,8 @@ const simStep = 20 * time.Microsecond
 // arrives.
 const maxIdleStep = 160 * time.Microsecond
 
-// simBuffers is each pipe end's transmit buffer pool (and receive queue).
+// simBuffers is each pipe end's transmit buffer pool (and receive queue),
+// unless the injectors hold more frames (twice the most they hold).
 const simBuffers = 4096
 
 func newSim(t testing.TB, faults nic.FaultConfig, tcpCfg tcp.Config) *sim {
@@ -56,8 +58,8 @@ func newSim(t testing.TB, faults nic.FaultConfig, tcpCfg tcp.Config) *sim {
 // the first stack's egress (a to b), down on the second's. up.Seed seeds
 // both.
 func newSimPath(t testing.TB, up, down nic.FaultConfig, tcpCfg tcp.Config) *sim {
-	s := &sim{}
-	pa, pb := nic.NewPipe(nic.PipeConfig{Buffers: simBuffers, QueueDepth: simBuffers})
+	s := &sim{buffers: max(simBuffers, 2*up.MaxHeld, 2*down.MaxHeld)}
+	pa, pb := nic.NewPipe(nic.PipeConfig{Buffers: s.buffers, QueueDepth: s.buffers})
 	clock := func() time.Duration { return s.now }
 	node := func(link *nic.Pipe, addr netip.Addr, f nic.FaultConfig, seed uint64) *simNode {
 		f.Seed, f.Now, f.CorruptFrom = seed, clock, 14
@@ -154,9 +156,9 @@ func (s *sim) checkNoLeaks(t testing.TB) {
 	}
 	for _, n := range []*simNode{s.a, s.b} {
 		n.Close()
-		fs := make([]nic.Frame, simBuffers+1)
+		fs := make([]nic.Frame, s.buffers+1)
 		got := n.pipe.Alloc(fs)
-		assert.Equal(t, simBuffers, got, "transmit buffers not back in the pool")
+		assert.Equal(t, s.buffers, got, "transmit buffers not back in the pool")
 		n.pipe.Release(fs[:got])
 		assert.Zero(t, n.pipe.BadFrames(), "frames released twice or not held")
 	}

@@ -143,7 +143,10 @@ func (c *Conn) rcvSpaceAdjust() {
 		return
 	}
 	head := c.rcv.head.Load()
-	if copied := int(head - sp.seq); copied > sp.space {
+	// Capped where it no longer changes the outcome (the target is at
+	// least twice it), so a round trip inflated by a peer's echoes
+	// cannot overflow the arithmetic.
+	if copied := min(int(head-sp.seq), c.t.cfg.RecvBufferMax); copied > sp.space {
 		if c.rcvPin == 0 {
 			win := 2*copied + 16*c.advmss()
 			win += 2 * (win * (copied - sp.space) / sp.space)
@@ -271,7 +274,8 @@ func (c *Conn) shrinkIdle() {
 // (a 4,096-byte buffer takes 4,096 bytes, and not one more). A window
 // already offered is not taken back (RFC 9293 3.8.6); data past the
 // buffer is dropped unacknowledged. Before our SYN goes out, the window
-// scale is chosen for n.
+// scale is chosen for n. The size is allocated whatever the Memory's
+// limit, as initial buffers are: the app asked for it.
 func (c *Conn) SetRecvBuffer(n int) {
 	c.rcvPin = min(max(n, 1), c.t.cfg.RecvBufferMax)
 	if c.state == SynSent && c.sndNxt == c.iss {

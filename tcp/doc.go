@@ -37,7 +37,12 @@
 // 4987 3.6, Linux's layout, cookie.go) once the SYN queue is full, or
 // without them the oldest half-open connection evicted; a send buffer kept
 // until acknowledged and a receive buffer that stores out-of-order data in
-// place (memory bounded by the buffer, work by a range count); silly window
+// place (memory bounded by the buffer, work by a range count), both
+// auto-tuned as Linux's (autotune.go: the receive buffer to twice what the
+// app reads per round trip, the send buffer to twice cwnd, each up to a
+// maximum, back to the initial size when idle, within a memory limit a
+// stack's tables share; SetRecvBuffer and SetSendBuffer pin a size),
+// resized under the app's feet without locks (buffer.go); silly window
 // avoidance on both sides and Nagle as an option; ACKs as Linux times
 // them (delack.go: quick ACKs at the start, every second full segment,
 // at once for out-of-order data and filled holes, else a 40 ms delayed

@@ -143,6 +143,13 @@ func (s Stats) SACKSummary() string {
 		s.SACKBlocksRecv, s.DSACKsRecv, s.SACKDiscards, s.SACKScoreboardOverflows, s.SACKReneging, s.DSACKsSent)
 }
 
+// BufferSummary writes the buffer sizing counters (autotune.go), for the
+// places that show a stack's counters.
+func (s Stats) BufferSummary() string {
+	return fmt.Sprintf("buffers: %d growth(s), %d shrink(s), %d refused by the memory limit; %d segment(s) cut by a full receive buffer",
+		s.BufferGrowths, s.BufferShrinks, s.MemoryPressures, s.RcvQDrops)
+}
+
 // New returns an empty table for cfg, or an error if cfg is invalid.
 func New(cfg Config) (*Table, error) {
 	cfg, err := cfg.withDefaults()

@@ -112,6 +112,7 @@ func serve(args []string, stdout io.Writer) error {
 			st.Link.RxDropped, st.Poller.Parks, tcpSvcs[q].Stats().Accepted, udpSvcs[q].Discarded())
 		fmt.Fprintf(stdout, "xdpnet: queue %d: TCP %s\n", q, ts.ListenSummary())
 		fmt.Fprintf(stdout, "xdpnet: queue %d: TCP %s\n", q, ts.SACKSummary())
+		fmt.Fprintf(stdout, "xdpnet: queue %d: TCP %s\n", q, ts.BufferSummary())
 	}
 	if handler != nil {
 		hs := handler.Stats()
