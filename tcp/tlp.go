@@ -188,6 +188,11 @@ func (c *Conn) sendProbe(b []byte, maxPayload int) int {
 	}
 	p := &c.tlp
 	p.out, p.retrans, p.start, p.end = true, seq.LessThan(c.sndMax), seq, end
+	if c.timerKind == timerLossProbe {
+		// An ACK of new data between the PTO and this output restarted
+		// the probe timer; with the probe out, the RTO is the timer.
+		c.setTimer(p.rtoAt, timerRetransmit)
+	}
 	p.flight, p.samples = p.sentFlight, c.rto.samples
 	c.stats.TLPProbes++
 	if p.retrans {
