@@ -28,9 +28,8 @@ type window struct {
 // zero-size reno, or a pointer to the Conn's cubic), so calls through it
 // allocate nothing.
 type congestionControl interface {
-	// onAck grows w for acked bytes of new data acknowledged outside
-	// loss recovery; srtt is the smoothed round-trip time.
-	onAck(w *window, now time.Duration, acked, smss uint32, srtt time.Duration)
+	// onAck grows w for an ACK of new data outside loss recovery.
+	onAck(w *window, a ackEvent)
 	// onLoss sets w.ssthresh when fast retransmit finds a loss; flight
 	// is RFC 5681's FlightSize. The caller sets cwnd for the recovery.
 	onLoss(w *window, now time.Duration, flight, smss uint32)
@@ -41,6 +40,23 @@ type congestionControl interface {
 	// onIdle is told that sending resumes after idle, for so long.
 	onIdle(idle time.Duration)
 	name() string
+}
+
+// ackEvent is what an algorithm learns from an ACK of new data outside
+// loss recovery. It goes by value: a pointer through the interface would
+// escape, an allocation per ACK.
+type ackEvent struct {
+	now time.Duration
+	// acked is the bytes newly acknowledged that cwnd may grow by: none
+	// when the flight did not use the window (congestion window
+	// validation, RFC 7661; Conn.cwndValidated).
+	acked, smss uint32
+	srtt        time.Duration // the smoothed round-trip time
+	rtt         time.Duration // this ACK's round-trip sample, if hasRTT
+	hasRTT      bool
+	una, nxt    Seq // SND.UNA after the ACK, and SND.NXT: HyStart++'s rounds
+	stats       *ConnStats
+	tstats      *Stats
 }
 
 // initialWindow is RFC 6928 2's: min(10*MSS, max(2*MSS, 14600)).
@@ -71,14 +87,15 @@ func (reno) name() string { return CongestionReno }
 
 // onAck: slow start, then congestion avoidance by byte counting (RFC
 // 3465 2.1): one SMSS per cwnd of bytes acknowledged.
-func (reno) onAck(w *window, _ time.Duration, acked, smss uint32, _ time.Duration) {
-	if acked = w.slowStart(acked); acked == 0 {
+func (reno) onAck(w *window, a ackEvent) {
+	acked := w.slowStart(a.acked)
+	if acked == 0 {
 		return
 	}
 	w.acked += acked
 	if w.acked >= w.cwnd {
 		w.acked -= w.cwnd
-		w.cwnd += smss
+		w.cwnd += a.smss
 	}
 }
 
@@ -114,6 +131,7 @@ type cubic struct {
 	west   float64       // W_est, the Reno-friendly window (4.3)
 	epoch  time.Duration // the current congestion avoidance stage's start, t_epoch
 	inCA   bool          // epoch is set
+	hs     hystart       // the initial slow start's
 }
 
 func (*cubic) name() string { return CongestionCubic }
@@ -124,11 +142,15 @@ func (cu *cubic) wCubic(t float64) float64 {
 	return cubicC*d*d*d + cu.origin
 }
 
-func (cu *cubic) onAck(w *window, now time.Duration, acked, smss uint32, srtt time.Duration) {
+func (cu *cubic) onAck(w *window, a ackEvent) {
+	acked := a.acked
+	if w.ssthresh == math.MaxUint32 {
+		acked = cu.hs.onAck(w, a)
+	}
 	if acked = w.slowStart(acked); acked == 0 {
 		return
 	}
-	seg := float64(smss)
+	now, srtt, seg := a.now, a.srtt, float64(a.smss)
 	cwnd := float64(w.cwnd) / seg
 	if !cu.inCA {
 		// A congestion avoidance stage begins (4.2): K from how far the
@@ -176,6 +198,7 @@ func (cu *cubic) reduce(w *window, smss uint32) {
 	// bytes would come out 7699.
 	w.ssthresh = max(uint32(uint64(w.cwnd)*7/10), 2*smss)
 	cu.inCA = false
+	cu.hs = hystart{} // RFC 9406 4.2: a loss ends slow start and CSS
 }
 
 func (cu *cubic) onLoss(w *window, _ time.Duration, _, smss uint32) { cu.reduce(w, smss) }
@@ -186,7 +209,7 @@ func (cu *cubic) onRTO(w *window, _ time.Duration, _, smss uint32, first bool) {
 	if first {
 		cu.reduce(w, smss)
 	}
-	cu.wmax, cu.inCA = 0, false
+	cu.wmax, cu.inCA, cu.hs = 0, false, hystart{}
 }
 
 // onIdle moves the stage's start by the idle time, as Linux's
@@ -196,6 +219,87 @@ func (cu *cubic) onIdle(idle time.Duration) {
 	if cu.inCA {
 		cu.epoch += idle
 	}
+}
+
+// HyStart++'s constants (RFC 9406 4.3).
+const (
+	hystartMinRTTThresh = 4 * time.Millisecond
+	hystartMaxRTTThresh = 16 * time.Millisecond
+	hystartMinRTTDiv    = 8
+	hystartNRTTSample   = 8
+	hystartCSSGrowthDiv = 4
+	hystartCSSRounds    = 5
+)
+
+// hystart is RFC 9406's HyStart++, CUBIC's initial slow start (4.3: only
+// while ssthresh is the initial one, arbitrarily high; later slow starts
+// stop at the ssthresh a loss set). Rounds are by sequence number: one
+// ends when SND.UNA reaches windowEnd, SND.NXT when it began. A round
+// whose minimum RTT exceeds the last one's by RttThresh ends slow start
+// for Conservative Slow Start (CSS): a quarter of the growth, for
+// CSS_ROUNDS rounds, then congestion avoidance with ssthresh = cwnd;
+// back to slow start should the RTT fall below CSS's baseline (the exit
+// was spurious, jitter). Not RFC 9406's cap of L = 8 SMSS per ACK: this
+// stack's ACKs stretch over whole batches, and slowStart says what a cap
+// costs. The RTT samples are the ACKs' (timestamps give one per ACK;
+// without them only the timed segment's, one per round, so fewer than
+// N_RTT_SAMPLE and plain slow start).
+type hystart struct {
+	started   bool // a round is running, to windowEnd
+	windowEnd Seq
+	css       bool
+	cssRounds int // CSS rounds completed, counting the one it began in
+	// The last and the current round's minimum RTT and the current
+	// one's sample count; CSS's baseline. 0 stands for none (infinity).
+	lastMin, curMin, baseline time.Duration
+	samples                   int
+}
+
+// onAck runs HyStart++ for an ACK in the initial slow start and returns
+// what cwnd grows by: all that is acked, a quarter in CSS (4.2). It ends
+// slow start (ssthresh = cwnd) after the last CSS round.
+func (h *hystart) onAck(w *window, a ackEvent) uint32 {
+	if !h.started || !a.una.LessThan(h.windowEnd) {
+		// A round ends: the next runs to what is sent now.
+		if h.css {
+			if h.cssRounds++; h.cssRounds >= hystartCSSRounds {
+				w.ssthresh = max(w.cwnd, 2*a.smss)
+				*h = hystart{}
+				return a.acked // congestion avoidance's now
+			}
+		}
+		h.started, h.windowEnd = true, a.nxt
+		h.lastMin, h.curMin, h.samples = h.curMin, 0, 0
+	}
+	// The growth is the phase's before this ACK's sample, as 4.2's
+	// pseudocode orders them.
+	grow := a.acked
+	if h.css {
+		grow /= hystartCSSGrowthDiv
+	}
+	if a.hasRTT && a.rtt > 0 {
+		if h.curMin == 0 || a.rtt < h.curMin {
+			h.curMin = a.rtt
+		}
+		h.samples++
+	}
+	if h.samples >= hystartNRTTSample {
+		switch {
+		case !h.css && h.lastMin > 0:
+			thresh := max(hystartMinRTTThresh, min(h.lastMin/hystartMinRTTDiv, hystartMaxRTTThresh))
+			if h.curMin >= h.lastMin+thresh {
+				h.css, h.cssRounds, h.baseline = true, 0, h.curMin
+				a.stats.HystartDelayDetect++
+				a.tstats.HystartDelayDetect++
+			}
+		case h.css && h.curMin < h.baseline:
+			// The delay went: slow start resumes, HyStart++ with it.
+			h.css, h.baseline = false, 0
+			a.stats.HystartCSSResumes++
+			a.tstats.HystartCSSResumes++
+		}
+	}
+	return grow
 }
 
 // SetCongestionControl selects the connection's congestion control,

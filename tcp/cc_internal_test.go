@@ -21,28 +21,36 @@ func TestInitialWindowFormula(t *testing.T) {
 
 const smss = 1000
 
-// cubicRounds acks a whole window every rtt, one segment per ACK, for d
-// of virtual time after now, and returns the window (in segments) at
-// the end of each round.
-func cubicRounds(cu *cubic, w *window, now *time.Duration, rtt, d time.Duration) []float64 {
-	var out []float64
+// cubicRound is the state at the end of one round of cubicRounds: the
+// window in segments, and when the round's last ACK came.
+type cubicRound struct {
+	cwnd float64
+	at   time.Duration
+}
+
+// cubicRounds acks a whole window every rtt, one segment per ACK, the
+// ACKs spread evenly over the round trip as an ACK clock spaces them,
+// for d of virtual time after now, and returns each round's end.
+func cubicRounds(cu *cubic, w *window, now *time.Duration, rtt, d time.Duration) []cubicRound {
+	var out []cubicRound
 	for end := *now + d; *now < end; {
-		*now += rtt
-		for range w.cwnd / smss {
-			cu.onAck(w, *now, smss, smss, rtt)
+		start, n := *now, w.cwnd/smss
+		for j := range n {
+			*now = start + rtt*time.Duration(j+1)/time.Duration(n)
+			cu.onAck(w, ackEvent{now: *now, acked: smss, smss: smss, srtt: rtt})
 		}
-		out = append(out, float64(w.cwnd)/smss)
+		out = append(out, cubicRound{float64(w.cwnd) / smss, *now})
 	}
 	return out
 }
 
 // After a loss at W_max = 100 segments CUBIC sets ssthresh and the next
 // stage's start to beta*W_max = 70 (RFC 9438 4.6), K = cbrt(W_max*(1-beta)/C)
-// = cbrt(75) s, and then follows W_cubic(t) = C*(t-K)^3 + W_max (4.2):
-// concave up to W_max at t = K, convex beyond (4.4, 4.5). With a 100 ms
-// RTT the cubic curve sets the window, but on the plateau around K,
-// where Reno's W_est (4.3: alpha per round, 1 once past cwnd_prior)
-// passes it for a while.
+// = cbrt(75) s, and then follows W_cubic(t) = C*(t-K)^3 + W_max (4.2),
+// to a segment: concave up to W_max at t = K, convex beyond (4.4, 4.5).
+// With a 100 ms RTT the cubic curve sets the window, but on the plateau
+// around K, where Reno's W_est (4.3: alpha per round, 1 once past
+// cwnd_prior) passes it for a while.
 func TestCubicGrowth(t *testing.T) {
 	const rtt = 100 * time.Millisecond
 	cu := &cubic{}
@@ -55,13 +63,14 @@ func TestCubicGrowth(t *testing.T) {
 	k := math.Cbrt(100 * (1 - cubicBeta) / cubicC)
 	rounds := cubicRounds(cu, w, &now, rtt, 8*time.Second)
 	assert.InDelta(t, k, cu.k, 1e-9)
+	epoch := time.Second + rtt/70 // the first ACK of congestion avoidance
 	west, friendly := 70.0, 0
-	for i, got := range rounds {
-		// Each ACK moves cwnd towards W_cubic one RTT ahead of the ACK,
-		// so at the end of a round the window is about W_cubic(t + RTT)
-		// of the round's start: t = i*RTT, when its ACKs came.
-		tt := (time.Duration(i) * rtt).Seconds()
-		want := cubicC*math.Pow(tt+rtt.Seconds()-k, 3) + 100
+	for i, r := range rounds {
+		// Each ACK moves cwnd towards W_cubic one RTT ahead by
+		// (target-cwnd)/cwnd, which over a round of ACKs keeps the
+		// window on the curve itself: W_cubic(t) at each ACK's t.
+		tt := (r.at - epoch).Seconds()
+		want := cubicC*math.Pow(tt-k, 3) + 100
 		if west >= 100 {
 			west++
 		} else {
@@ -71,14 +80,14 @@ func TestCubicGrowth(t *testing.T) {
 			want = west
 			friendly++
 		}
-		assert.InDelta(t, want, got, 0.02*want+1, "round %d (t=%.1fs)", i, tt)
+		assert.InDelta(t, want, r.cwnd, 1, "round %d (t=%.2fs)", i, tt)
 	}
 	assert.Greater(t, friendly, 5)
 	assert.Less(t, friendly, len(rounds)/2)
 	// Concave, then the plateau at W_max around K, then convex.
 	atK := rounds[int(k/rtt.Seconds())]
-	assert.InDelta(t, 100, atK, 1)
-	assert.Greater(t, rounds[len(rounds)-1], 120.0)
+	assert.InDelta(t, 100, atK.cwnd, 1)
+	assert.Greater(t, rounds[len(rounds)-1].cwnd, 120.0)
 }
 
 // With a 1 ms RTT, Reno's W_est (RFC 9438 4.3) grows faster than the
@@ -95,15 +104,15 @@ func TestCubicRenoFriendly(t *testing.T) {
 	w.cwnd = w.ssthresh
 	rounds := cubicRounds(cu, w, &now, rtt, 100*rtt)
 	west := 70.0
-	for i, got := range rounds {
+	for i, r := range rounds {
 		alpha := cubicAlpha
 		if west >= 100 {
 			alpha = 1
 		}
 		west += alpha // a window of segments, each adding alpha/cwnd
-		assert.InDelta(t, west, got, 1, "round %d", i)
+		assert.InDelta(t, west, r.cwnd, 1, "round %d", i)
 	}
-	assert.Greater(t, rounds[len(rounds)-1], 100.0)
+	assert.Greater(t, rounds[len(rounds)-1].cwnd, 100.0)
 	assert.Less(t, cu.wCubic((now - cu.epoch).Seconds()), cu.west)
 }
 
@@ -123,7 +132,7 @@ func TestCubicFastConvergenceAndTimeout(t *testing.T) {
 	cu.onRTO(w, 0, w.cwnd, smss, true)
 	assert.Equal(t, uint32(56*smss), w.ssthresh)
 	w.cwnd = 60 * smss
-	cu.onAck(w, time.Second, smss, smss, 10*time.Millisecond)
+	cu.onAck(w, ackEvent{now: time.Second, acked: smss, smss: smss, srtt: 10 * time.Millisecond})
 	assert.Zero(t, cu.k)
 	assert.InDelta(t, 60, cu.origin, 1e-9)
 	epoch := cu.epoch
@@ -139,7 +148,7 @@ func TestCubicFastConvergenceAndTimeout(t *testing.T) {
 func TestRenoAvoidance(t *testing.T) {
 	w := &window{cwnd: 10 * smss, ssthresh: 5 * smss}
 	for range 20 {
-		reno{}.onAck(w, 0, smss/2, smss, 0)
+		reno{}.onAck(w, ackEvent{acked: smss / 2, smss: smss})
 	}
 	assert.Equal(t, uint32(11*smss), w.cwnd)
 	reno{}.onLoss(w, 0, 8*smss, smss)
@@ -162,7 +171,7 @@ func TestRecoverTrailsSndUna(t *testing.T) {
 	for range 3 << 10 {
 		ack := c.sndUna.Add(1 << 20)
 		c.sndMax = ack.Add(10000)
-		c.ackedWindow(&segment{ack: ack}, 1<<20)
+		c.ackedWindow(&segment{ack: ack}, 1<<20, 0, false)
 		c.sndUna = ack
 	}
 	for range 3 {
@@ -170,4 +179,135 @@ func TestRecoverTrailsSndUna(t *testing.T) {
 	}
 	assert.True(t, c.inRecovery)
 	assert.True(t, c.fastRetransmit)
+}
+
+// slowStartSim drives CUBIC's slow start as a sender with a window of
+// data in flight whose segments are acknowledged one per ACK, each ACK
+// carrying an RTT sample and letting the sender fill cwnd again.
+type slowStartSim struct {
+	cu       cubic
+	w        window
+	una, nxt Seq
+	now      time.Duration
+	stats    ConnStats
+	tstats   Stats
+}
+
+func newSlowStartSim() *slowStartSim {
+	s := &slowStartSim{w: window{cwnd: initialWindow(smss), ssthresh: math.MaxUint32}}
+	s.nxt = s.una.Add(s.w.cwnd)
+	return s
+}
+
+// ack acknowledges the next segment with RTT sample rtt.
+func (s *slowStartSim) ack(rtt time.Duration) {
+	s.una = s.una.Add(smss)
+	s.now += rtt / 10
+	s.cu.onAck(&s.w, ackEvent{now: s.now, acked: smss, smss: smss, srtt: rtt, rtt: rtt, hasRTT: true,
+		una: s.una, nxt: s.nxt, stats: &s.stats, tstats: &s.tstats})
+	s.nxt = s.una.Add(s.w.cwnd)
+}
+
+// round runs one of HyStart++'s rounds (RFC 9406 4.2) with every RTT
+// sample rtt: from the ACK that reaches the last round's windowEnd (it
+// starts the round) up to the one before the ACK that reaches this
+// one's. It returns the bytes acknowledged and by how much cwnd grew.
+func (s *slowStartSim) round(rtt time.Duration) (acked, grew uint32) {
+	before := s.w.cwnd
+	for {
+		s.ack(rtt)
+		acked += smss
+		if !s.una.Add(smss).LessThan(s.cu.hs.windowEnd) {
+			return acked, s.w.cwnd - before
+		}
+	}
+}
+
+// HyStart++ (RFC 9406): slow start doubles cwnd per round while the
+// RTT holds; a round whose minimum RTT is RttThresh = max(4 ms, min(last
+// round's / 8, 16 ms)) above the last round's ends it after its eighth
+// sample. Conservative Slow Start then grows cwnd by a quarter of what
+// is acknowledged for CSS_ROUNDS = 5 rounds (the one it began in
+// counted), and congestion avoidance starts with ssthresh = cwnd.
+func TestHystartExitAndCSS(t *testing.T) {
+	s := newSlowStartSim()
+	for i := range 4 {
+		acked, grew := s.round(10 * time.Millisecond)
+		require.Equal(t, acked, grew, "slow start round %d: cwnd grows by every byte acked", i)
+	}
+	require.Zero(t, s.stats.HystartDelayDetect)
+	acked, grew := s.round(14 * time.Millisecond) // 10 ms + the 4 ms floor
+	require.True(t, s.cu.hs.css)
+	assert.Equal(t, uint64(1), s.stats.HystartDelayDetect)
+	assert.Equal(t, uint64(1), s.tstats.HystartDelayDetect)
+	// Full growth up to the eighth sample, a quarter after it.
+	assert.Equal(t, 8*smss+(acked-8*smss)/4, grew)
+	for i := range 4 {
+		acked, grew := s.round(14 * time.Millisecond)
+		assert.Equal(t, acked/hystartCSSGrowthDiv, grew, "CSS round %d", i+2)
+		assert.Equal(t, uint32(math.MaxUint32), s.w.ssthresh, "CSS round %d", i+2)
+	}
+	// The ACK that ends the fifth CSS round enters congestion avoidance.
+	cwnd := s.w.cwnd
+	s.ack(14 * time.Millisecond)
+	assert.Equal(t, cwnd, s.w.ssthresh)
+	assert.False(t, s.cu.hs.css)
+	assert.Zero(t, s.stats.HystartCSSResumes)
+	assert.Less(t, s.w.cwnd, cwnd+smss, "congestion avoidance's growth")
+}
+
+// An RTT that falls below CSS's baseline (the round's minimum when CSS
+// began) shows the exit spurious: slow start resumes after the round's
+// eighth sample (RFC 9406 4.2), full growth again, and HyStart++ watches
+// on: a later rise ends it again.
+func TestHystartCSSResume(t *testing.T) {
+	s := newSlowStartSim()
+	for range 4 {
+		s.round(20 * time.Millisecond)
+	}
+	s.round(25 * time.Millisecond)
+	require.True(t, s.cu.hs.css)
+	acked, grew := s.round(24 * time.Millisecond)
+	assert.False(t, s.cu.hs.css)
+	assert.Equal(t, uint64(1), s.stats.HystartCSSResumes)
+	assert.Equal(t, uint64(1), s.tstats.HystartCSSResumes)
+	assert.Equal(t, 8*smss/4+(acked-8*smss), grew)
+	acked, grew = s.round(24 * time.Millisecond)
+	assert.Equal(t, acked, grew, "slow start again")
+	s.round(29 * time.Millisecond)
+	assert.True(t, s.cu.hs.css)
+	assert.Equal(t, uint64(2), s.stats.HystartDelayDetect)
+	assert.Equal(t, uint32(math.MaxUint32), s.w.ssthresh)
+}
+
+// RttThresh is RFC 9406's max(MIN_RTT_THRESH, min(lastRoundMinRTT /
+// MIN_RTT_DIVISOR, MAX_RTT_THRESH)): 4 ms at 10 ms, 12.5 ms at 100 ms,
+// 16 ms at 200 ms. An increase just short of it keeps slow start.
+func TestHystartThreshold(t *testing.T) {
+	for _, tc := range []struct{ base, thresh time.Duration }{
+		{10 * time.Millisecond, 4 * time.Millisecond},
+		{100 * time.Millisecond, 12500 * time.Microsecond},
+		{200 * time.Millisecond, 16 * time.Millisecond},
+	} {
+		for _, rise := range []time.Duration{tc.thresh - time.Microsecond, tc.thresh} {
+			s := newSlowStartSim()
+			s.round(tc.base)
+			s.round(tc.base)
+			s.round(tc.base + rise)
+			assert.Equal(t, rise == tc.thresh, s.cu.hs.css, "base %v, rise %v", tc.base, rise)
+		}
+	}
+}
+
+// A loss ends HyStart++ (RFC 9406 4.2): the ssthresh it sets stops the
+// next slow start, and HyStart++ runs only in the initial one (4.3).
+func TestHystartOnlyInitialSlowStart(t *testing.T) {
+	s := newSlowStartSim()
+	s.round(10 * time.Millisecond)
+	s.round(10 * time.Millisecond)
+	s.cu.onLoss(&s.w, s.now, s.w.cwnd, smss)
+	assert.Equal(t, hystart{}, s.cu.hs)
+	s.w.cwnd = 2 * smss // below ssthresh: slow start, not HyStart++'s
+	s.round(10 * time.Millisecond)
+	assert.Equal(t, hystart{}, s.cu.hs)
 }

@@ -296,3 +296,30 @@ func TestUndoByDSACK(t *testing.T) {
 	assert.Equal(t, uint64(1), c.Stats().UndoneReductions)
 	assert.Equal(t, uint64(1), c.Stats().DSACKsRecv)
 }
+
+// Congestion window validation (RFC 7661): an app that writes a few
+// segments per round trip, each acknowledged, keeps cwnd at no more than
+// twice what it has in flight however many ACKs come. Three segments of
+// a ten-segment window never validate it (less than half in flight):
+// cwnd stays the initial window. Eight do, until cwnd reaches sixteen.
+func TestCwndValidationAppLimited(t *testing.T) {
+	for _, cc := range []string{tcp.CongestionReno, tcp.CongestionCubic} {
+		for _, tc := range []struct{ perRound, cwnd int }{{3, 10}, {8, 16}} {
+			s := newStack(t, tcp.Config{CongestionControl: cc})
+			p, c, iss := clientConn(t, s, 1460)
+			sent := 0
+			for range 30 {
+				_, err := c.Write(data(1460*sent, 1460*tc.perRound))
+				require.NoError(t, err)
+				expectFlight(t, p, iss, sent, sent+tc.perRound, sent+tc.perRound-1)
+				s.expectNothing(t)
+				for i := range tc.perRound {
+					s.advance(ms)
+					ackTo(t, p, iss, sent+i+1)
+				}
+				sent += tc.perRound
+			}
+			assertWindow(t, c, uint32(tc.cwnd*1460), 1<<32-1)
+		}
+	}
+}

@@ -144,6 +144,10 @@ type Conn struct {
 	idleAt          time.Duration
 	tlp             lossProbe // the tail loss probe (tlp.go, RFC 8985 7)
 	connectDeadline time.Duration
+	// The most in flight over the window of data that began when SND.NXT
+	// was flightSeq, for congestion window validation (noteFlight).
+	maxFlight uint32
+	flightSeq Seq
 	// The last ACK sent for an unacceptable segment (ratelimit.go).
 	oowAt   time.Duration
 	oowSent bool
@@ -215,6 +219,11 @@ type ConnStats struct {
 	// or a retransmission (TLPRetransmits), and TLPRecoveries those that
 	// repaired a loss, which reduced the window (7.4.2).
 	TLPProbes, TLPRecoveries uint64
+	// HystartDelayDetect counts HyStart++'s exits from slow start on a
+	// rising RTT (RFC 9406; Linux's TCPHystartDelayDetect), and
+	// HystartCSSResumes its returns to slow start from CSS when the RTT
+	// fell back (the exit was spurious).
+	HystartDelayDetect, HystartCSSResumes uint64
 }
 
 // LocalAddr is the connection's local address and port.

@@ -52,8 +52,10 @@
 // RFC 6298 retransmission timeouts with Karn's rule and backoff, retry
 // limits; congestion control (cc.go, recovery.go): the sender keeps at
 // most min(cwnd, the peer's window) in flight, cwnd starting at RFC
-// 6928's 10 segments, CUBIC (RFC 9438) by default or Reno (RFC 5681) per
-// Config or connection, limited transmit (RFC 3042), fast retransmit on
+// 6928's 10 segments, CUBIC (RFC 9438) with HyStart++ (RFC 9406) in its
+// first slow start by default or Reno (RFC 5681) per Config or
+// connection, cwnd grown only while the flight uses more than half of it
+// (congestion window validation, RFC 7661), limited transmit (RFC 3042), fast retransmit on
 // three duplicate ACKs and NewReno's fast recovery with partial ACKs
 // (RFC 6582), a reduction undone when the timestamp echo (RFC 3522) or
 // D-SACKs (RFC 3708) show the retransmission needless, one segment after

@@ -24,7 +24,8 @@ func expectData(t *testing.T, p *peer, iss uint32, mss, from, n int, push bool) 
 
 // TestInfoTracksFlightAndWindow: Info's bytes in flight follow what is
 // sent and acknowledged, its window the peer's last advertisement, cwnd
-// the initial window and slow start, and a timeout sets the flight back
+// the initial window, held by congestion window validation while the app
+// keeps 3000 bytes of its 10000 in flight, and a timeout sets the flight back
 // to the one segment resent, cwnd to one segment.
 func TestInfoTracksFlightAndWindow(t *testing.T) {
 	s := newStack(t, tcp.Config{NoTLP: true}) // the RTO alone: no loss probe (tlp_test.go has those)
@@ -51,7 +52,7 @@ func TestInfoTracksFlightAndWindow(t *testing.T) {
 	s.advance(10 * ms)
 	p.send(t, seg{flags: ".", seq: peerISN + 1, ack: iss + 1001, win: 100})
 	info = c.Info()
-	assert.Equal(t, []uint32{2000, 100 << 7, 11000, noSsthresh}, []uint32{info.InFlight, info.SndWnd, info.Cwnd, info.Ssthresh})
+	assert.Equal(t, []uint32{2000, 100 << 7, 10000, noSsthresh}, []uint32{info.InFlight, info.SndWnd, info.Cwnd, info.Ssthresh})
 	assert.Equal(t, 200*ms, info.TimerIn, "restarted by the ACK (RFC 6298 5.3)")
 
 	// The RTO resends the first unacknowledged segment alone.
@@ -64,7 +65,7 @@ func TestInfoTracksFlightAndWindow(t *testing.T) {
 	assert.Equal(t, 400*ms, info.RTO, "backed off")
 	assert.Equal(t, 400*ms, info.TimerIn)
 	assert.Equal(t, uint32(1000), info.Cwnd, "the loss window")
-	assert.Equal(t, uint32(11000*7/10), info.Ssthresh, "CUBIC's beta of cwnd")
+	assert.Equal(t, uint32(10000*7/10), info.Ssthresh, "CUBIC's beta of cwnd")
 }
 
 // rfc6298 is RFC 6298 2.2–2.3's SRTT and RTTVAR after samples, computed

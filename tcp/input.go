@@ -530,10 +530,6 @@ func (c *Conn) acked(seg *segment) {
 	if c.sndNxt.LessThan(ack) {
 		c.sndNxt = ack
 	}
-	c.ackedWindow(seg, n)
-	if full && data > 0 {
-		c.sndbufExpand()
-	}
 	// An RTT sample (RFC 6298) on every ACK of new data. From the timed
 	// segment if the ACK covers it and it was not retransmitted (Karn):
 	// that one is timed to the nanosecond, as Linux prefers its own
@@ -542,12 +538,23 @@ func (c *Conn) acked(seg *segment) {
 	// backoff (RFC 6298 5.7 lets it). Every ACK's sample goes through
 	// RFC 6298's gains unscaled, as Linux's do (RFC 7323 4.2 suggests
 	// smaller gains with many samples per round trip; the RTO's floor
-	// keeps the sooner-settling RTTVAR harmless).
+	// keeps the sooner-settling RTTVAR harmless). The window takes the
+	// ACK after the sample, which HyStart++ reads, as Linux's
+	// tcp_cong_avoid comes after tcp_ack_update_rtt.
+	var rtt time.Duration
+	sampled := false
 	if c.rttTiming && !ack.LessThan(c.rttSeq) {
-		c.rttSample(t.now - c.rttStart)
+		rtt, sampled = t.now-c.rttStart, true
 		c.rttTiming = false
-	} else if rtt, ok := c.tsRTT(seg); ok {
+	} else {
+		rtt, sampled = c.tsRTT(seg)
+	}
+	if sampled {
 		c.rttSample(rtt)
+	}
+	c.ackedWindow(seg, n, rtt, sampled)
+	if full && data > 0 {
+		c.sndbufExpand()
 	}
 	c.retries, c.dupAcks = 0, 0
 	if c.sndUna == c.sndMax {

@@ -329,6 +329,7 @@ func (c *Conn) emitWith(b []byte, seq Seq, n int, flags uint8, opts wire.TCPOpti
 		if c.sndMax.LessThan(end) {
 			c.sndMax = end
 		}
+		c.noteFlight()
 		// RFC 6298 5.1: the timer runs while anything is in flight.
 		if !c.retransmitTimerRunning() {
 			c.setTimer(t.now+c.timeout(), timerRetransmit)

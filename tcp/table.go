@@ -127,6 +127,9 @@ type Stats struct {
 	BufferGrowths, BufferShrinks uint64
 	MemoryPressures              uint64
 	RcvQDrops                    uint64
+	// HyStart++ (cc.go, RFC 9406).
+	HystartDelayDetect uint64 // slow starts ended on a rising RTT (TCPHystartDelayDetect)
+	HystartCSSResumes  uint64 // returns from CSS to slow start: the RTT fell back
 }
 
 // ListenSummary writes the counters of SYN floods and full queues, for
