@@ -121,6 +121,11 @@ type Conn struct {
 	dsack             wire.SACKBlock
 	dsackDue          bool
 	scoreboard        spanSet
+	// SACK-based recovery (rack.go, recovery.go): a record of every
+	// segment in flight, RACK's state, and PRR's for the recovery.
+	recs sentRecords
+	rack rackState
+	prr  prrState
 	// Retransmission (RFC 6298): the estimator, consecutive timeouts,
 	// and the one segment timed for an RTT sample (Karn: never a
 	// retransmitted one).
@@ -154,6 +159,9 @@ type Conn struct {
 
 	tm        wheel.Timer // the one timer, running for timerKind
 	timerKind timerKind
+	// rtoAt is the retransmission timer's deadline while the loss probe's
+	// or RACK's reorder timer stands in front of it (tlp.go, rack.go).
+	rtoAt time.Duration
 
 	err error     // why the connection ended, if it did badly
 	pub published // the status the app sees (Status)
@@ -172,15 +180,12 @@ type Conn struct {
 	inTx    bool // in the table's transmit queue
 	inReady bool // in the table's ready queue
 
-	// Observability (info.go): the largest reordering seen in segments,
-	// the send stream offset past the highest byte ever retransmitted
-	// (bytes above it were sent once: their SACK shows reordering), when
-	// data last went and came and an ACK last came, the counters, the
-	// windowed minimum RTT (minrtt.go) and the delivery rate (rate.go),
-	// last: its records are the bulk of it, and kept out of the way of
-	// the fields every segment touches.
+	// Observability (info.go): the largest reordering seen in segments
+	// (found by RACK, rack.go), when data last went and came and an ACK
+	// last came, the counters, the windowed minimum RTT (minrtt.go) and
+	// the delivery rate (rate.go), last: its records are the bulk of it,
+	// and kept out of the way of the fields every segment touches.
 	reordering                              uint32
-	retransHigh                             uint64
 	lastDataSent, lastDataRecv, lastAckRecv time.Duration
 	stats                                   ConnStats
 	minRTT                                  windowedMin
@@ -224,6 +229,14 @@ type ConnStats struct {
 	// HystartCSSResumes its returns to slow start from CSS when the RTT
 	// fell back (the exit was spurious).
 	HystartDelayDetect, HystartCSSResumes uint64
+	// SACKRecoveries counts the fast recoveries entered by SACK (RFC
+	// 6675), RACKLost the segments marked lost (by RACK, RFC 8985 6.2,
+	// or three duplicate ACKs without SACK blocks), SpuriousRetransmits
+	// the retransmissions of a recovery that a D-SACK showed needless.
+	SACKRecoveries, RACKLost, SpuriousRetransmits uint64
+	// SentRecordMerges counts segments recorded in the newest sent
+	// segment's record because the records were at their bound (rack.go).
+	SentRecordMerges uint64
 }
 
 // LocalAddr is the connection's local address and port.
@@ -399,6 +412,7 @@ func (c *Conn) freeBuffers() {
 		c.t.mem.charge(-c.snd.size() - c.rcv.size())
 		c.t.pool.put(&c.t.cfg, c.snd, c.rcv)
 		c.snd, c.rcv = noBuffer, noRecvBuffer
+		c.recs = sentRecords{}
 	}
 }
 

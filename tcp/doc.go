@@ -68,6 +68,10 @@
 // with a newer TSval reopening TIME-WAIT, and data segments shrunk by the
 // option (RFC 6691). SACK (RFC 2018, on with Config.SACK; sack.go):
 // blocks and D-SACKs (RFC 2883) sent for out-of-order and duplicate data,
-// the peer's kept in a bounded scoreboard that a fast retransmit stops at.
-// SACK-based recovery (RFC 6675) comes later.
+// the peer's kept in a bounded scoreboard and in a record of every
+// segment in flight (rack.go), from which RACK (RFC 8985 6) marks losses
+// by time, with a reordering window that D-SACKs widen; recovery by SACK
+// (RFC 6675: pipe, the holes resent first, what the peer holds never
+// resent, after a timeout neither) with PRR (RFC 6937) sizing the
+// sending; NewReno with a peer that does not speak SACK.
 package tcp

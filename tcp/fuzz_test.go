@@ -60,15 +60,16 @@ func (c *Conn) checkInvariants() error {
 	// The loss probe (tlp.go): its timer runs only while a probe may go,
 	// never past the RTO it stands in for; a probe out lies within what
 	// was sent, and an ACK past it decided its episode.
-	if c.timerKind == timerLossProbe && (!c.mayProbe() || c.tlp.rtoAt < c.tm.When()) {
-		return fmt.Errorf("probe timer at %v (RTO at %v) with no probe allowed", c.tm.When(), c.tlp.rtoAt)
+	if c.timerKind == timerLossProbe && (!c.mayProbe() || c.rtoAt < c.tm.When()) {
+		return fmt.Errorf("probe timer at %v (RTO at %v) with no probe allowed", c.tm.When(), c.rtoAt)
 	}
 	if p := &c.tlp; p.out && (!p.start.LessThan(p.end) || c.sndMax.LessThan(p.end) || p.end.LessThan(c.sndUna)) {
 		return fmt.Errorf("probe [%d, %d) out, SND.UNA %d, SND.MAX %d", p.start, p.end, c.sndUna, c.sndMax)
 	}
 	// Info's state (info.go, rate.go): the retransmissions' kinds add up,
 	// the delivery rate records are bounded, sorted and apart, and none
-	// lies below SND.UNA once the ACK is taken; pipe is within the flight.
+	// lies below SND.UNA once the ACK is taken; the reordering is
+	// within its bounds (pipe: checkRecords).
 	if st := &c.stats; st.Retransmits != st.FastRetransmits+st.TLPRetransmits+st.RTORetransmits {
 		return fmt.Errorf("%d retransmissions: %d fast, %d probes, %d after going back", st.Retransmits, st.FastRetransmits, st.TLPRetransmits, st.RTORetransmits)
 	}
@@ -78,8 +79,11 @@ func (c *Conn) checkInvariants() error {
 			return fmt.Errorf("rate record %d [%d, %d) of %d, SND.UNA at %d", i, rec.start, rec.end, r.n, una)
 		}
 	}
-	if c.pipe() > c.inFlight() || c.reordering < initialReordering || c.reordering > maxReordering {
-		return fmt.Errorf("pipe %d of %d in flight; reordering %d", c.pipe(), c.inFlight(), c.reordering)
+	if c.reordering < initialReordering || c.reordering > maxReordering {
+		return fmt.Errorf("reordering %d", c.reordering)
+	}
+	if err := c.checkRecords(una, top); err != nil {
+		return err
 	}
 	if c.state != SynSent {
 		// RCV.ADV never falls behind RCV.NXT (RFC 9293 3.8.6: the window
@@ -95,6 +99,51 @@ func (c *Conn) checkInvariants() error {
 		if c.rcvNxt.LessThan(c.lastAckSent) {
 			return fmt.Errorf("Last.ACK.sent %d right of RCV.NXT %d", c.lastAckSent, c.rcvNxt)
 		}
+	}
+	return nil
+}
+
+// checkRecords checks the sent-segment records (rack.go) against SND.UNA
+// and SND.MAX at stream offsets una and top: none without SACK; within
+// their bound, sorted, contiguous and covering [una, top) (a FIN one
+// past), SACKed ones neither lost nor resent; the counts their flags'
+// sums, and pipe between zero and what is out.
+func (c *Conn) checkRecords(una, top uint64) error {
+	r := &c.recs
+	if !c.sackRecovery() || !c.synAcked || c.snd == noBuffer {
+		if r.n != 0 && c.snd != noBuffer {
+			return fmt.Errorf("%d segment records without SACK", r.n)
+		}
+		return nil
+	}
+	if r.n < 0 || r.n > len(r.r) || len(r.r) > roundPow2(c.recordLimit()) {
+		return fmt.Errorf("%d segment records in a ring of %d, limit %d", r.n, len(r.r), c.recordLimit())
+	}
+	var want sentRecords
+	for i := range r.n {
+		s := r.at(i)
+		switch {
+		case s.start >= s.end:
+			return fmt.Errorf("record %d empty: %+v", i, *s)
+		case i == 0 && s.start != una, i > 0 && s.start != r.at(i-1).end:
+			return fmt.Errorf("record %d %+v not where the last ended (SND.UNA at %d)", i, *s, una)
+		case s.flags&segSACKed != 0 && s.flags != segSACKed:
+			return fmt.Errorf("record %d SACKed and flagged %#x", i, s.flags)
+		}
+		want.account(s, 1)
+	}
+	if r.n > 0 {
+		if end := r.at(r.n - 1).end; end != top && !(end == top+1 && c.finQueued) {
+			return fmt.Errorf("records end at %d, SND.MAX at %d", end, top)
+		}
+	} else if una != top && !c.finQueued {
+		return fmt.Errorf("no records, %d bytes out", top-una)
+	}
+	if want.sacked != r.sacked || want.lost != r.lost || want.retrans != r.retrans || want.lostNew != r.lostNew || want.nSacked != r.nSacked {
+		return fmt.Errorf("record counts %+v, flags say %+v", *r, want)
+	}
+	if out := uint64(c.sndMax.Sub(c.sndUna)); r.sacked+r.lost > out || uint64(c.pipe()) > out+r.retrans {
+		return fmt.Errorf("pipe %d: %d out, %d SACKed, %d lost, %d resent", c.pipe(), out, r.sacked, r.lost, r.retrans)
 	}
 	return nil
 }

@@ -28,7 +28,8 @@ type Info struct {
 	// InFlight is the bytes sent and not yet acknowledged: SND.NXT -
 	// SND.UNA (a SYN or FIN counts one), which a retransmission timeout
 	// sets back to zero. Pipe is RFC 6675's estimate of what is still in
-	// the network: InFlight less what the peer SACKed (pipe).
+	// the network: with SACK, what is out less what the peer SACKed and
+	// what is lost, plus what was resent (rack.go); InFlight without.
 	InFlight, Pipe uint32
 	// SndWnd is the peer's window (scaled), RcvWnd the room left in the
 	// window we advertised (RCV.ADV - RCV.NXT).
@@ -68,6 +69,7 @@ type Info struct {
 var timerNames = [...]string{
 	timerNone: "", timerRetransmit: "retransmit", timerLossProbe: "loss-probe", timerPersist: "persist",
 	timerKeepalive: "keepalive", timerTimeWait: "time-wait", timerFinWait2: "fin-wait-2",
+	timerReorder: "reorder",
 }
 
 // initialReordering is the reordering a connection assumes at first:
@@ -82,6 +84,9 @@ const (
 // order: a reordering event, which widens Reordering if it is the
 // largest yet (Linux's tcp_check_sack_reordering).
 func (c *Conn) noteReordering(segs uint32) {
+	if c.stats.ReorderSeen == 0 {
+		c.t.stats.SACKReorder++
+	}
 	c.stats.ReorderSeen++
 	c.reordering = min(max(c.reordering, segs), maxReordering)
 }
@@ -94,7 +99,7 @@ func (c *Conn) Info() Info {
 		State: c.state, SndMSS: c.smss(),
 		RTT: srtt, RTTVar: c.rto.RTTVar(), MinRTT: c.minRTT.get(), RTO: c.rto.RTO(),
 		Cwnd: c.win.cwnd, Ssthresh: c.win.ssthresh,
-		InFlight: c.inFlight(), Pipe: c.pipe(),
+		InFlight: c.inFlight(), Pipe: c.Pipe(),
 		SndWnd: c.sndWnd, RcvWnd: uint32(max(0, c.rcvAdv.Sub(c.rcvNxt))),
 		Delivered: c.rate.delivered, Reordering: c.reordering,
 		LastDataSent: now - c.lastDataSent, LastDataRecv: now - c.lastDataRecv, LastAckRecv: now - c.lastAckRecv,
@@ -109,12 +114,3 @@ func (c *Conn) Info() Info {
 
 // inFlight is SND.NXT - SND.UNA.
 func (c *Conn) inFlight() uint32 { return uint32(max(c.sndNxt.Sub(c.sndUna), 0)) }
-
-// pipe is RFC 6675 section 4's pipe, from what the scoreboard knows: the
-// bytes in flight that the peer has not SACKed. No segment is marked
-// lost yet (RFC 6675's IsLost), so a retransmission stands in for its
-// original rather than adding to it.
-func (c *Conn) pipe() uint32 {
-	f := c.inFlight()
-	return f - uint32(min(uint64(f), c.scoreboard.bytesBelow(c.sndOff(c.sndNxt))))
-}

@@ -468,6 +468,7 @@ func (c *Conn) inputACK(seg *segment) bool {
 	}
 	c.lastAckRecv = t.now
 	c.lossProbeACK(seg)
+	una, sacked := c.sndUna, c.recs.sacked
 	advanced := c.sndUna.LessThan(seg.ack)
 	if advanced {
 		c.acked(seg)
@@ -481,6 +482,11 @@ func (c *Conn) inputACK(seg *segment) bool {
 	}
 	c.takeSACK(seg)
 	c.rateAcked()
+	if c.sackRecovery() && c.synAcked && c.state != Closed {
+		// RFC 6937's DeliveredData: the change in SND.UNA and in the
+		// SACKed bytes (negative on reneging).
+		c.sackACK(uint32(max(0, int64(c.sndUna.Sub(una))+int64(c.recs.sacked)-int64(sacked))))
+	}
 	if seg.ack == c.sndUna && c.sndWnd == 0 {
 		// The peer answers our zero-window probes: it is alive, however
 		// long its window stays shut (RFC 1122 4.2.2.17).
@@ -557,13 +563,15 @@ func (c *Conn) acked(seg *segment) {
 		c.sndbufExpand()
 	}
 	c.retries, c.dupAcks = 0, 0
+	if c.sackRecovery() {
+		c.recordsAcked(seg)
+	}
 	if c.sndUna == c.sndMax {
-		c.stopTimerKind(timerRetransmit)
-		c.stopTimerKind(timerLossProbe)
+		c.stopRTO()
 		c.idleAt = t.now
 		c.idle()
 	} else {
-		c.setTimer(t.now+c.rto.RTO(), timerRetransmit) // RFC 6298 5.3
+		c.setRTO(t.now + c.rto.RTO()) // RFC 6298 5.3
 	}
 	if data > 0 {
 		t.notify(c)

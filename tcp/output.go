@@ -116,14 +116,16 @@ func (c *Conn) output(b []byte) int {
 			// emit counts the retransmission.
 			c.rttTiming = false
 			c.stats.FastRetransmits++
-			if c.undo.armed {
-				c.undo.retrans++
-			}
 			return c.emit(b, c.sndUna, n, flags)
 		}
 	}
 	if c.tlp.due {
 		if n := c.sendProbe(b, maxPayload); n > 0 {
+			return n
+		}
+	}
+	if c.sackRecovery() {
+		if n := c.retransmitLost(b, maxPayload); n > 0 {
 			return n
 		}
 	}
@@ -147,7 +149,7 @@ func (c *Conn) output(b []byte) int {
 	if n > 0 && c.sndUna == c.sndMax {
 		c.restartWindow()
 	}
-	if left := int(c.sendWindow()) - int(c.sndNxt.Sub(c.sndUna)); n > left {
+	if left := c.sendRoom(); n > left {
 		// At most cwnd in flight (RFC 5681 3.1), in full segments but
 		// for the tail, as Linux counts its window in segments. Not
 		// with the peer's window instead, above: that would take a
@@ -186,6 +188,46 @@ func (c *Conn) output(b []byte) int {
 		c.rto.Backoff()
 	}
 	return c.emit(b, c.sndNxt, n, flags)
+}
+
+// retransmitLost resends the first segment RACK marked lost (RFC 6675
+// NextSeg rule 1) if pipe leaves room in cwnd: one segment, as Linux
+// sends while in flight is below cwnd, cut to the MSS and to where the
+// peer's SACKed data begins; it returns its length, or 0.
+func (c *Conn) retransmitLost(b []byte, maxPayload int) int {
+	i := c.nextLost()
+	if i < 0 || c.sendRoom() <= 0 {
+		return 0
+	}
+	s := c.recs.at(i)
+	seq := c.sndSeq(s.start)
+	n := int(s.len())
+	fin := c.finQueued && s.end > c.sndOff(c.finSeq()) // the FIN counts one past the data
+	if fin {
+		n--
+	}
+	if n > maxPayload {
+		n, fin = maxPayload, false
+	}
+	if hole := c.sackHole(seq); hole >= 0 && n > hole {
+		n, fin = hole, false
+	}
+	if n <= 0 && !fin {
+		// Nothing left of it to send (the peer SACKed it, in pieces the
+		// records could not be cut into): count it resent.
+		c.recs.setFlags(s, s.flags|segRetrans)
+		return 0
+	}
+	flags := uint8(wire.TCPFlagACK)
+	if fin {
+		flags |= wire.TCPFlagFIN
+	}
+	if c.inRecovery || !c.sndUna.LessThan(c.recover) {
+		c.stats.FastRetransmits++
+	} else {
+		c.stats.RTORetransmits++ // after a timeout (recover, timeoutWindow)
+	}
+	return c.emit(b, seq, n, flags)
 }
 
 // markPush sets PSH on a segment of n new bytes by Linux's rules:
@@ -308,9 +350,15 @@ func (c *Conn) emitWith(b []byte, seq Seq, n int, flags uint8, opts wire.TCPOpti
 		if n > 0 {
 			c.sentData(seq, n, retransmit)
 		}
+		if c.sackRecovery() && c.synAcked {
+			c.noteSent(seq, end)
+		}
 		if retransmit {
 			t.stats.RetransSegs++
 			c.stats.Retransmits++
+			if c.undo.armed {
+				c.undo.retrans++ // for the D-SACKs that may show it needless
+			}
 			if seq == c.sndNxt {
 				// From SND.NXT below SND.MAX: a timeout (or a dropped
 				// zero-window probe) moved SND.NXT back. A fast
@@ -351,7 +399,6 @@ func (c *Conn) sentData(seq Seq, n int, retransmit bool) {
 	end := start + uint64(n)
 	if retransmit {
 		c.stats.BytesRetrans += uint64(n)
-		c.retransHigh = max(c.retransHigh, end)
 	}
 	c.rateSent(start, end, c.sndUna == c.sndMax, retransmit)
 }

@@ -29,29 +29,89 @@ func (c *Conn) startWindow() {
 // covers no more than recover (RFC 6582's highest sequence number sent,
 // here one past it: SND.MAX at the time): then the duplicates are of
 // segments a timeout or an earlier recovery resent, not news of a loss.
+// With SACK only the count is kept: RACK and pipe decide (sackACK).
 func (c *Conn) dupAck() {
 	smss := c.smss()
 	c.dupAcks++
 	switch {
+	case c.sackRecovery():
+		c.t.wantOutput(c)
 	case c.inRecovery:
 		// RFC 5681 3.2 step 4: each further duplicate ACK means a segment
 		// left the network: cwnd grows by one SMSS so another may go.
 		c.win.cwnd = min(c.win.cwnd+smss, maxCwnd)
 		c.t.wantOutput(c)
-	case c.dupAcks == 3 && c.recover.LessEq(c.sndUna):
+	case c.dupAcks == dupThresh && c.recover.LessEq(c.sndUna):
 		// Steps 2 and 3: ssthresh from the algorithm, the lost segment
 		// resent, and cwnd = ssthresh + 3*SMSS for the three segments
-		// the duplicates say arrived. The window before is kept, should
-		// the retransmission prove needless (undo).
-		c.undo = undoState{armed: true, cwnd: c.win.cwnd, ssthresh: c.win.ssthresh, tsval: c.tsVal(), eifel: c.ts}
-		c.cc.onLoss(&c.win, c.t.now, uint32(c.sndMax.Sub(c.sndUna)), smss)
+		// the duplicates say arrived.
+		c.enterRecovery()
+		c.t.stats.RenoRecovery++
 		c.win.cwnd = min(c.win.ssthresh+3*smss, maxCwnd)
-		c.recover, c.inRecovery = c.sndMax, true
 		c.fastRetransmit = true
 		c.t.wantOutput(c)
-	case c.dupAcks <= 2:
-		c.t.wantOutput(c) // limited transmit (sendWindow)
+	case c.dupAcks < dupThresh:
+		c.t.wantOutput(c) // limited transmit (sendRoom)
 	}
+}
+
+// enterRecovery starts a fast recovery, NewReno's or SACK's: ssthresh
+// from the algorithm, until SND.MAX is acknowledged (RFC 6582's recover,
+// RFC 6675's RecoveryPoint). The window before is kept, should the
+// retransmissions prove needless (undo).
+func (c *Conn) enterRecovery() {
+	c.undo = undoState{armed: true, cwnd: c.win.cwnd, ssthresh: c.win.ssthresh, tsval: c.tsVal(), eifel: c.ts}
+	c.cc.onLoss(&c.win, c.t.now, uint32(c.sndMax.Sub(c.sndUna)), c.smss())
+	c.recover, c.inRecovery = c.sndMax, true
+}
+
+// prrState is RFC 6937's Proportional Rate Reduction, for one recovery:
+// the bytes delivered to the receiver and sent by us since it began, and
+// the flight at its start.
+type prrState struct {
+	delivered, out, recoverFS uint32
+}
+
+// recoveryStep enters SACK-based fast recovery once RACK (or the
+// duplicate ACKs) marked a segment lost, unless the loss is of data sent
+// before the last recovery or timeout ended (recover), as for NewReno;
+// then sizes the sending during recovery with PRR for the delivered
+// bytes of this ACK.
+func (c *Conn) recoveryStep(delivered uint32) {
+	if c.recs.lost > 0 && !c.inRecovery && c.recover.LessEq(c.sndUna) {
+		c.enterRecovery()
+		c.t.stats.SackRecovery++
+		c.stats.SACKRecoveries++
+		c.prr = prrState{recoverFS: uint32(c.sndMax.Sub(c.sndUna))}
+	}
+	if c.inRecovery {
+		c.prrACK(delivered)
+	}
+}
+
+// prrACK is RFC 6937 3's per-ACK step with its slow start reduction
+// bound (PRR-SSRB): while pipe is above ssthresh, sending follows
+// delivery in proportion ssthresh/RecoverFS; below it, it regains
+// ssthresh at most one SMSS faster than delivery. The first
+// retransmission of a recovery goes whatever PRR says (Linux's
+// tcp_cwnd_reduction, so a recovery entered by the reorder timer, which
+// delivers nothing, still repairs). cwnd becomes pipe plus what may be
+// sent, so the sender's one window check (sendRoom) applies it.
+func (c *Conn) prrACK(delivered uint32) {
+	p := &c.prr
+	p.delivered += delivered
+	pipe, ss, smss := int64(c.pipe()), int64(c.win.ssthresh), int64(c.smss())
+	var sndcnt int64
+	if pipe > ss {
+		fs := max(int64(p.recoverFS), 1)
+		sndcnt = (int64(p.delivered)*ss+fs-1)/fs - int64(p.out)
+	} else {
+		sndcnt = min(ss-pipe, max(int64(p.delivered)-int64(p.out), int64(delivered))+smss)
+	}
+	if p.out == 0 {
+		sndcnt = max(sndcnt, smss)
+	}
+	c.win.cwnd = uint32(min(pipe+max(sndcnt, 0), maxCwnd))
 }
 
 // ackedWindow takes an ACK of n new bytes, up to ack. In fast recovery a
@@ -83,6 +143,8 @@ func (c *Conn) ackedWindow(seg *segment, n uint32, rtt time.Duration, sampled bo
 	}
 	switch {
 	case n == 0: // our SYN
+	case c.inRecovery && ack.LessThan(c.recover) && c.sackRecovery():
+		// A partial ACK: PRR sizes the sending (recoveryStep).
 	case c.inRecovery && ack.LessThan(c.recover):
 		c.fastRetransmit = true
 		c.win.cwnd -= min(c.win.cwnd, n)
@@ -93,6 +155,7 @@ func (c *Conn) ackedWindow(seg *segment, n uint32, rtt time.Duration, sampled bo
 	case c.inRecovery:
 		c.inRecovery = false
 		c.win.cwnd = c.win.ssthresh
+		c.updateReoWnd(true)
 	default:
 		if c.recover.LessThan(ack) {
 			// recover trails SND.UNA once passed, so the wrap-safe
@@ -146,6 +209,12 @@ type undoState struct {
 // was needed (RFC 3708 3.2), and the reduction is undone.
 func (c *Conn) dsackReceived() {
 	if c.undo.armed && c.undo.retrans > 0 {
+		// The original arrived after all: reordering, which RACK's
+		// window must now allow for (Linux takes a D-SACK of a
+		// retransmission as reordering too, tcp_sacktag_one), by how
+		// much unknown.
+		c.stats.SpuriousRetransmits++
+		c.noteReordering(0)
 		c.undo.retrans--
 		if c.undo.retrans == 0 {
 			c.undoReduction()
@@ -161,7 +230,11 @@ func (c *Conn) undoReduction() {
 	c.win.cwnd = max(c.win.cwnd, c.undo.cwnd)
 	c.win.ssthresh = max(c.win.ssthresh, c.undo.ssthresh)
 	c.inRecovery, c.undo.armed, c.undo.eifel = false, false, false
+	// The recovery was needless: a loss found from now on, even of data
+	// sent before it began, is news (recover, RFC 6582's guard).
+	c.recover = c.sndUna
 	c.stats.UndoneReductions++
+	c.t.stats.Undo++
 	c.t.wantOutput(c)
 }
 
@@ -203,15 +276,21 @@ func (c *Conn) noteFlight() {
 // here (restartWindow).
 func (c *Conn) cwndValidated() bool { return uint64(c.win.cwnd) < 2*uint64(c.maxFlight) }
 
-// sendWindow is the most the sender may have in flight: cwnd, and, on
-// the first two duplicate ACKs, one segment more for each (RFC 3042's
+// sendRoom is how many more bytes the congestion window lets go. With
+// SACK: cwnd less pipe (RFC 6675 5, which also covers limited transmit:
+// SACKed data leaves pipe). Without: cwnd less what is in flight, and,
+// on the first two duplicate ACKs, one segment more for each (RFC 3042's
 // limited transmit), so that a small window still draws the third
 // duplicate ACK rather than wait for a timeout.
-func (c *Conn) sendWindow() uint32 {
-	if c.inRecovery {
-		return c.win.cwnd
+func (c *Conn) sendRoom() int {
+	if c.sackRecovery() {
+		return int(c.win.cwnd) - int(c.pipe())
 	}
-	return c.win.cwnd + uint32(min(c.dupAcks, 2))*c.smss()
+	wnd := c.win.cwnd
+	if !c.inRecovery {
+		wnd += uint32(min(c.dupAcks, 2)) * c.smss()
+	}
+	return int(wnd) - int(c.sndNxt.Sub(c.sndUna))
 }
 
 // CongestionWindow is the congestion window and slow start threshold in

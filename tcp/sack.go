@@ -13,20 +13,22 @@ import "github.com/xdpnet/xdpnet/internal/wire"
 //     others; as many as fit beside timestamps (3, or 4 without). A
 //     duplicate segment puts a D-SACK block first (RFC 2883 4).
 //   - As the sender, the peer's blocks go into a scoreboard of at most
-//     maxOutOfOrder ranges above SND.UNA. A fast retransmission stops
-//     where SACKed data begins (RFC 6675's NextSeg rule 1). SACKed data
-//     stays in the send buffer until the cumulative ACK covers it (RFC
-//     2018 8): the receiver may renege, and an ACK that stops at or
-//     inside a SACKed range shows it did, which empties the scoreboard
-//     (Linux's tcp_check_sack_reneging).
+//     maxOutOfOrder ranges above SND.UNA, and mark the records of the
+//     segments they cover (rack.go), which drive recovery: RACK (RFC 8985)
+//     marks losses, retransmissions stop where SACKed data begins (RFC
+//     6675's NextSeg), pipe counts what is in flight, PRR (RFC 6937)
+//     sizes the sending (recovery.go), and after a timeout what the peer
+//     SACKed is not resent (RFC 6675 5.1). SACKed data stays in the send
+//     buffer until the cumulative ACK covers it (RFC 2018 8): the
+//     receiver may renege, and an ACK that stops at or inside a SACKed
+//     range shows it did, which empties the scoreboard and the records'
+//     marks (Linux's tcp_check_sack_reneging).
 //
-// Recovery after a timeout still goes back N over what the peer holds:
-// skipping it there, with or without leaving it out of the loss window's
-// count, took the two-flow simulation without congestion control from
-// 70 to 14–21 Mbit/s (more timeouts: a lost retransmission of a hole has
-// few segments after it to draw the duplicate ACKs of a fast
-// retransmit). SACK-based recovery belongs with RFC 6675's loss marking
-// and pipe under congestion control, which the scoreboard is kept for.
+// Before congestion control, skipping SACKed data after a timeout took
+// the two-flow simulation from 70 to 14–21 Mbit/s (a lost retransmission
+// of a hole had few segments after it to draw the duplicate ACKs of a
+// fast retransmit); with RACK's time-based marking, which needs no
+// duplicate ACKs, and cwnd bounding the resending, it no longer does.
 
 // sackRoom is how many SACK blocks fit in a segment's options beside the
 // timestamps, if in use (RFC 2018 3).
@@ -174,13 +176,10 @@ func (c *Conn) takeSACK(seg *segment) {
 		// reneged (RFC 2018 8). Forget all it said.
 		t.stats.SACKReneging++
 		sb.n = 0
+		c.unSACKRecords()
 	}
 	if !c.sack || seg.opts.NSACK == 0 {
 		return
-	}
-	var fack uint64 // the highest byte SACKed before this ACK, plus one
-	if sb.n > 0 {
-		fack = sb.s[sb.n-1].end
 	}
 	blocks := seg.opts.SACK[:seg.opts.NSACK]
 	t.stats.SACKBlocksRecv += uint64(len(blocks))
@@ -191,6 +190,7 @@ func (c *Conn) takeSACK(seg *segment) {
 		if k == 0 && dsack {
 			t.stats.DSACKsRecv++
 			c.stats.DSACKsRecv++
+			c.rack.dsack = true
 			c.dsackReceived()
 			continue
 		}
@@ -198,15 +198,9 @@ func (c *Conn) takeSACK(seg *segment) {
 			t.stats.SACKDiscards++
 			continue
 		}
-		s := span{c.sndOff(l), c.sndOff(r)}
-		if s.end <= fack && s.start >= c.retransHigh && !sb.covers(s) {
-			// Data sent once is SACKed after data above it was: it came
-			// out of order, by this many segments (Linux's
-			// tcp_check_sack_reordering).
-			smss := uint64(c.smss())
-			c.noteReordering(uint32(min((fack-s.start+smss-1)/smss, maxReordering)))
-		}
-		if !sb.add(s) {
+		from, to := c.sndOff(l), c.sndOff(r)
+		c.sackRecords(from, to, seg)
+		if !sb.add(span{from, to}) {
 			t.stats.SACKScoreboardOverflows++
 		}
 	}

@@ -274,7 +274,8 @@ func TestSACKScoreboard(t *testing.T) {
 		}
 		p.send(t, sg)
 	}
-	// Segments 0, 2 and 4 arrived.
+	// Segments 0, 2 and 4 arrived; the ACKs come a round trip later.
+	s.advance(10 * ms)
 	sackACK(1001, [2]uint32{2001, 3001})
 	assert.Equal(t, [][2]uint32{{2001, 3001}}, scoreboard(c, iss))
 	sackACK(1001, [2]uint32{4001, 5001}, [2]uint32{2001, 3001})
@@ -290,13 +291,23 @@ func TestSACKScoreboard(t *testing.T) {
 	assert.Equal(t, uint64(3), st.SACKDiscards)
 	assert.Equal(t, uint64(10), st.SACKBlocksRecv)
 	assert.Equal(t, uint64(10), c.Stats().SACKBlocksRecv)
-	// The third duplicate ACK was a fast retransmit of the first hole.
+	// RACK (rack.go) takes segments 1 and 3, sent before the SACKed
+	// segment 4, as lost once RACK.rtt (10 ms) and the reordering window
+	// have passed since they went out: a quarter of the minimum RTT (two
+	// SACKed segments are fewer than DupThresh), doubled by the D-SACKs
+	// (RFC 8985 6.2 step 4). The reorder timer fires 5 ms after the
+	// ACKs, and the first hole is resent (PRR's first retransmission).
+	s.expectNothing(t)
+	require.Equal(t, 5*ms, s.advanceToDeadline(t))
 	p.expect(t, seg{flags: ".", seq: iss + 1001, ack: peerISN + 1, win: fullWin, payload: data(1000, 1000)})
 	s.expectNothing(t)
 
 	// The cumulative ACK trims the scoreboard: a range it covers goes.
+	// PRR lets the other hole go.
 	sackACK(3001, [2]uint32{4001, 5001})
 	assert.Equal(t, [][2]uint32{{4001, 5001}}, scoreboard(c, iss))
+	p.expect(t, seg{flags: ".", seq: iss + 3001, ack: peerISN + 1, win: fullWin, payload: data(3000, 1000)})
+	s.expectNothing(t)
 	sackACK(6001)
 	assert.Empty(t, scoreboard(c, iss))
 	s.expectNothing(t)
@@ -379,36 +390,48 @@ func TestSACKScoreboardBounded(t *testing.T) {
 }
 
 // The SACK paths allocate nothing per segment: out-of-order data and its
-// SACK-bearing ACK, and the peer's SACK blocks taken into the scoreboard.
+// SACK-bearing ACK, the peer's SACK blocks taken into the scoreboard and
+// the segment records, and recovery in steady state: RACK's loss
+// detection, its reorder timer, PRR and the retransmissions it lets go.
 func TestSACKNoAllocs(t *testing.T) {
 	s := newStack(t, tcp.Config{SACK: true})
 	p, c, iss := sackConn(t, s, 1000, true, true, true)
-	_, err := c.Write(data(0, 8000))
+	const seg = 988 // 1000 less the timestamps
+	_, err := c.Write(data(0, 8*seg))
 	require.NoError(t, err)
 	for range 6 {
 		_, _, _, ok := p.next(t)
 		require.True(t, ok)
 	}
+	s.advance(10 * ms)
 	mk := func(f wire.TCPFields, payload []byte) []byte {
 		b := make([]byte, f.HeaderLen()+len(payload))
 		copy(b[f.HeaderLen():], payload)
 		f.Encode(b, len(payload), p.remote.Addr(), p.local.Addr())
 		return b
 	}
+	// Segments 2 and 4 arrived, and the peer's own data out of order.
 	opts := wire.TCPOptions{WindowScale: -1, HasTimestamps: true, TSVal: peerTS + 10, TSEcr: p.tsval(), NSACK: 2,
-		SACK: [wire.MaxSACKBlocks]wire.SACKBlock{{Left: iss + 3001, Right: iss + 4001}, {Left: iss + 5001, Right: iss + 6001}}}
+		SACK: [wire.MaxSACKBlocks]wire.SACKBlock{{Left: iss + 1 + 2*seg, Right: iss + 1 + 3*seg}, {Left: iss + 1 + 4*seg, Right: iss + 1 + 5*seg}}}
 	ofo := mk(wire.TCPFields{SrcPort: p.remote.Port(), DstPort: p.local.Port(), Seq: peerISN + 1001, Ack: iss + 1,
 		Flags: wire.TCPFlagACK, Window: 512, Options: opts}, data(1000, 100))
 	out := make([]byte, bufLen)
-	allocs := testing.AllocsPerRun(100, func() {
+	round := func() {
+		s.advance(ms)
 		s.tb.Input(s.now, p.remote.Addr(), p.local.Addr(), ofo)
 		for {
 			if _, ok := s.tb.Output(s.now, out); !ok {
 				break
 			}
 		}
-	})
-	assert.Zero(t, allocs)
-	assert.Equal(t, [][2]uint32{{3001, 4001}, {5001, 6001}}, scoreboard(c, iss))
+	}
+	for range 5 { // RACK marks the holes lost after 11 ms + 2.75 ms
+		round()
+	}
+	_, _, rec := c.CongestionWindow()
+	require.True(t, rec, "in recovery")
+	assert.Zero(t, testing.AllocsPerRun(100, round))
+	assert.Equal(t, [][2]uint32{{1 + 2*seg, 1 + 3*seg}, {1 + 4*seg, 1 + 5*seg}}, scoreboard(c, iss))
 	assert.NotZero(t, s.tb.Stats().DSACKsSent, "the repeated segment drew D-SACKs")
+	assert.NotZero(t, c.Stats().FastRetransmits)
 }

@@ -130,6 +130,12 @@ type Stats struct {
 	// HyStart++ (cc.go, RFC 9406).
 	HystartDelayDetect uint64 // slow starts ended on a rising RTT (TCPHystartDelayDetect)
 	HystartCSSResumes  uint64 // returns from CSS to slow start: the RTT fell back
+	// Loss recovery (recovery.go, rack.go).
+	RenoRecovery   uint64 // fast recoveries entered by three duplicate ACKs, without SACK (TCPRenoRecovery)
+	SackRecovery   uint64 // fast recoveries entered by SACK and RACK (TCPSackRecovery)
+	LostRetransmit uint64 // retransmissions RACK found lost again (TCPLostRetransmit)
+	SACKReorder    uint64 // connections that saw reordering: data delivered below what was delivered already (TCPSACKReorder, counted once a connection)
+	Undo           uint64 // reductions undone: timestamps or D-SACKs showed the retransmissions needless (TCPFullUndo + TCPDSACKUndo)
 }
 
 // ListenSummary writes the counters of SYN floods and full queues, for

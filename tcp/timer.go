@@ -16,12 +16,19 @@ type timerKind uint8
 const (
 	timerNone timerKind = iota
 	timerRetransmit
-	timerLossProbe // the tail loss probe's, in the RTO's place (tlp.go)
+	// timerLossProbe and timerReorder stand in front of the
+	// retransmission timer while they run, its deadline waiting in
+	// rtoAt: the tail loss probe's (tlp.go), and RACK's reorder timer
+	// (rack.go), as Linux's ICSK_TIME_LOSS_PROBE and ICSK_TIME_REO_TIMEOUT
+	// do. One timer per connection keeps the wheel's load at one entry
+	// per connection.
+	timerLossProbe
 	timerPersist
 	timerTimeWait
 	timerFinWait2
 	timerKeepalive
 	timerShrink // the idle shrink of grown buffers (autotune.go)
+	timerReorder
 )
 
 // timerSlot and timerSlots shape the table's timer wheel: 1 ms slots,
@@ -37,6 +44,30 @@ const (
 func (c *Conn) setTimer(at time.Duration, kind timerKind) {
 	c.timerKind = kind
 	c.t.wheel.Schedule(&c.tm, at)
+}
+
+// setRTO (re)starts the retransmission timer for at, behind a timer
+// standing in front of it that comes before.
+func (c *Conn) setRTO(at time.Duration) {
+	if (c.timerKind == timerReorder || c.timerKind == timerLossProbe) && c.tm.When() <= at {
+		c.rtoAt = at
+		return
+	}
+	c.setTimer(at, timerRetransmit)
+}
+
+// retransmitTimerRunning reports whether the RTO runs, itself or behind
+// a timer standing in front of it.
+func (c *Conn) retransmitTimerRunning() bool {
+	return c.timerKind == timerRetransmit || c.timerKind == timerLossProbe || c.timerKind == timerReorder
+}
+
+// stopRTO stops the retransmission timer, and any standing in front of
+// it: nothing is in flight.
+func (c *Conn) stopRTO() {
+	if c.retransmitTimerRunning() {
+		c.t.stopTimer(c)
+	}
 }
 
 // stopTimerKind stops c's timer if it runs for kind.
@@ -77,6 +108,8 @@ func (t *Table) fireTimer(tm *wheel.Timer) {
 		c.retransmitTimeout()
 	case timerLossProbe:
 		c.lossProbeFired()
+	case timerReorder:
+		c.reorderTimeout()
 	case timerPersist:
 		c.probe = true
 		t.wantOutput(c)
@@ -112,7 +145,12 @@ func (c *Conn) retransmitTimeout() {
 	c.retries++
 	c.rto.Backoff()
 	c.rttTiming = false // Karn: no sample from what is resent
-	c.sndNxt = c.sndUna
+	if c.sackRecovery() {
+		// RFC 6675 5.1: what the peer SACKed is not resent.
+		c.rtoMarkLost()
+	} else {
+		c.sndNxt = c.sndUna // go back N
+	}
 	c.dupAcks = 0
 	c.setTimer(t.now+c.timeout(), timerRetransmit)
 	t.wantOutput(c)

@@ -52,8 +52,7 @@ const (
 
 // lossProbe is a connection's TLP state (RFC 8985 7).
 type lossProbe struct {
-	rtoAt time.Duration // when the RTO would fire, while the probe timer stands in for it
-	due   bool          // the PTO fired: the probe goes with the next output
+	due bool // the PTO fired: the probe goes with the next output
 	// sentFlight is FlightSize when new data last went: the flight a
 	// lost last segment belonged to.
 	sentFlight uint32
@@ -73,14 +72,9 @@ type lossProbe struct {
 // 6582).
 func (c *Conn) recovering() bool { return c.sndUna.LessThan(c.recover) }
 
-// retransmitTimerRunning reports whether the RTO runs, or the probe timer
-// in its place.
-func (c *Conn) retransmitTimerRunning() bool {
-	return c.timerKind == timerRetransmit || c.timerKind == timerLossProbe
-}
-
 // mayProbe reports whether a loss probe may be scheduled (7.2, 7.3): data
-// in flight and the RTO running for it; the peer's window open (a closed
+// in flight and the RTO running for it (not RACK's reorder timer, which
+// has a loss in hand); the peer's window open (a closed
 // one is the persist timer's, and what the RTO resends into it probes
 // it); no recovery, no duplicate ACKs or SACKed data (RACK.segs_sacked),
 // which have their own means (limited transmit, fast retransmit); no
@@ -88,7 +82,7 @@ func (c *Conn) retransmitTimerRunning() bool {
 // PTO is a guess.
 func (c *Conn) mayProbe() bool {
 	_, measured := c.rto.SRTT()
-	return !c.t.cfg.NoTLP && c.synAcked && c.retransmitTimerRunning() &&
+	return !c.t.cfg.NoTLP && c.synAcked && (c.timerKind == timerRetransmit || c.timerKind == timerLossProbe) &&
 		c.sndUna != c.sndMax && c.sndNxt == c.sndMax && c.sndWnd != 0 && !c.recovering() &&
 		c.dupAcks == 0 && c.scoreboard.n == 0 && !c.tlp.out &&
 		measured && c.rto.samples != c.tlp.samples
@@ -119,9 +113,9 @@ func (c *Conn) scheduleProbe() {
 		return
 	}
 	if c.timerKind == timerRetransmit {
-		c.tlp.rtoAt = c.tm.When()
+		c.rtoAt = c.tm.When()
 	}
-	at := min(c.t.now+c.probeTimeout(), c.tlp.rtoAt)
+	at := min(c.t.now+c.probeTimeout(), c.rtoAt)
 	if c.timerKind == timerLossProbe && c.tm.When() == at {
 		return // the segments of one burst
 	}
@@ -134,7 +128,7 @@ func (c *Conn) scheduleProbe() {
 func (c *Conn) probeOnACK(advanced bool) {
 	switch {
 	case c.timerKind == timerLossProbe && !c.mayProbe():
-		c.setTimer(c.tlp.rtoAt, timerRetransmit)
+		c.setTimer(c.rtoAt, timerRetransmit)
 	case advanced:
 		c.scheduleProbe()
 	}
@@ -191,7 +185,7 @@ func (c *Conn) sendProbe(b []byte, maxPayload int) int {
 	if c.timerKind == timerLossProbe {
 		// An ACK of new data between the PTO and this output restarted
 		// the probe timer; with the probe out, the RTO is the timer.
-		c.setTimer(p.rtoAt, timerRetransmit)
+		c.setTimer(c.rtoAt, timerRetransmit)
 	}
 	p.flight, p.samples = p.sentFlight, c.rto.samples
 	c.stats.TLPProbes++
