@@ -16,7 +16,8 @@ import (
 )
 
 var (
-	pingSummary = regexp.MustCompile(`(\d+) packets transmitted, (\d+) received.*, (\d+)% packet loss`)
+	pingSummary = regexp.MustCompile(`(\d+) packets transmitted, (\d+) received.*, ([\d.]+)% packet loss`)
+	pingReply   = regexp.MustCompile(`icmp_seq=(\d+)`)
 	pingRTT     = regexp.MustCompile(`rtt .*`)
 )
 
@@ -35,7 +36,12 @@ func TestFragmentedPingFromKernel(t *testing.T) {
 			out := l.Peer.Run(t, "ping", "-c", "3", "-i", "0.2", "-W", "2", "-s", fmt.Sprint(size), to.addr.String())
 			m := pingSummary.FindStringSubmatch(out)
 			require.NotNil(t, m, out)
-			assert.Equal(t, []string{"3", "3", "0"}, m[1:], "%s, %d bytes: sent, received, loss %%\n%s", to.name, size, out)
+			var replied []string
+			for _, r := range pingReply.FindAllStringSubmatch(out, -1) {
+				replied = append(replied, r[1])
+			}
+			assert.Equal(t, []string{"3", "3", "0"}, m[1:], "%s, %d bytes: sent, received, loss %%; replies to icmp_seq %v of 1-3\n%s",
+				to.name, size, replied, out)
 			// ping prints the ICMP length, header included, and
 			// "(truncated)" for a short reply.
 			assert.Contains(t, out, fmt.Sprintf("%d bytes from %v", size+8, to.addr), "%s, %d bytes", to.name, size)
