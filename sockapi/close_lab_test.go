@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,7 +45,9 @@ func TestStackCloseLeaksNothing(t *testing.T) {
 	go func() { _, err := c.Read(make([]byte, 10)); blocked <- err }()
 	go func() { _, err := ln.Accept(); blocked <- err }()
 	go func() { _, _, err := pc.ReadFrom(make([]byte, 10)); blocked <- err }()
-	time.Sleep(50 * time.Millisecond) // let them block
+	// Close must wake calls that are blocked, not only fail later ones.
+	waitBlocked(t, "sockapi.(*bell).wait", 2) // Read and ReadFrom
+	waitBlocked(t, "sockapi.(*Listener).AcceptTCP", 1)
 
 	require.NoError(t, s.Close())
 	for range 3 {
@@ -100,4 +103,30 @@ func openFDs(t *testing.T) map[string]string {
 		}
 	}
 	return fds
+}
+
+// waitBlocked waits, at most 5 s, until n goroutines are parked in a
+// select or channel operation inside fn (a function name as runtime
+// stacks print it), and fails the test if they never are: an explicit
+// check that calls under test are blocked, rather than a sleep that
+// hopes they are.
+func waitBlocked(t *testing.T, fn string, n int) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		got := 0
+		for _, g := range strings.Split(stacks, "\n\n") {
+			header, _, _ := strings.Cut(g, "\n")
+			if (strings.Contains(header, "[select") || strings.Contains(header, "[chan receive")) && strings.Contains(g, fn+"(") {
+				got++
+			}
+		}
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d goroutines blocked in %s after 5 s", got, n, fn)
+		}
+	}
 }
