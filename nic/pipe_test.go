@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -376,32 +377,41 @@ func BenchmarkPipeTwoGoroutines(b *testing.B) {
 
 // TestPipePark: Park returns when the peer transmits, at the armed
 // deadline, and on a Wake, whether it came before or during the Park.
+// In a synctest bubble time moves only when every goroutine waits, so
+// each Park's return time is exact, and a Park that never returns fails
+// the test as a deadlock instead of hanging it.
 func TestPipePark(t *testing.T) {
-	a, b := NewPipe(PipeConfig{})
-	start := time.Now()
-	b.Arm(start.Add(30 * time.Millisecond))
-	b.Park()
-	if d := time.Since(start); d < 30*time.Millisecond {
-		t.Fatalf("Park returned after %v, before its deadline", d)
-	}
-	b.Arm(time.Time{})
-	go func() {
-		time.Sleep(10 * time.Millisecond)
+	synctest.Test(t, func(t *testing.T) {
+		a, b := NewPipe(PipeConfig{})
+		park := func(what string, want time.Duration) {
+			t.Helper()
+			start := time.Now()
+			b.Park()
+			if d := time.Since(start); d != want {
+				t.Fatalf("Park for %s returned after %v, want %v", what, d, want)
+			}
+		}
+		b.Arm(time.Now().Add(30 * time.Millisecond))
+		park("the deadline", 30*time.Millisecond)
+		b.Arm(time.Time{})
+		go func() {
+			time.Sleep(10 * time.Millisecond)
+			fs := make([]Frame, 1)
+			a.Alloc(fs)
+			a.Transmit(fs)
+		}()
+		park("a frame", 10*time.Millisecond)
 		fs := make([]Frame, 1)
-		a.Alloc(fs)
-		a.Transmit(fs)
-	}()
-	b.Park()
-	fs := make([]Frame, 1)
-	if n, _ := b.Receive(fs); n != 1 {
-		t.Fatalf("Park returned with %d frames to receive", n)
-	}
-	b.Release(fs)
-	b.Wake()
-	b.Park() // returns at once: the Wake came first
-	go func() {
-		time.Sleep(10 * time.Millisecond)
+		if n, _ := b.Receive(fs); n != 1 {
+			t.Fatalf("Park returned with %d frames to receive", n)
+		}
+		b.Release(fs)
 		b.Wake()
-	}()
-	b.Park()
+		park("a Wake before it", 0)
+		go func() {
+			time.Sleep(10 * time.Millisecond)
+			b.Wake()
+		}()
+		park("a Wake during it", 10*time.Millisecond)
+	})
 }

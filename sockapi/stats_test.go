@@ -3,6 +3,7 @@ package sockapi
 import (
 	"net/netip"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -61,10 +62,22 @@ func TestDeadlineReuse(t *testing.T) {
 			t.Fatal("the deadline never fired")
 		}
 	}
-	// A deadline moved later while its timer is due does not fire early.
-	d.set(time.Now().Add(time.Millisecond))
-	d.set(time.Now().Add(time.Hour))
-	time.Sleep(10 * time.Millisecond)
-	assert.False(t, isClosed(d.wait()))
 	d.set(time.Time{})
+}
+
+// TestDeadlineMovedLater: a deadline moved later while its timer is due
+// does not fire early, and fires at its new time. In a synctest bubble
+// the clock moves only once every goroutine in it waits, so when Sleep
+// returns the first timer has had its chance to fire.
+func TestDeadlineMovedLater(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := newDeadline()
+		d.set(time.Now().Add(time.Millisecond))
+		d.set(time.Now().Add(time.Hour))
+		time.Sleep(10 * time.Millisecond)
+		assert.False(t, isClosed(d.wait()), "fired at the time it was moved from")
+		time.Sleep(time.Hour)
+		assert.True(t, isClosed(d.wait()), "did not fire at its new time")
+		d.set(time.Time{})
+	})
 }
