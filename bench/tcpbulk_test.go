@@ -8,14 +8,31 @@ import (
 	"github.com/xdpnet/xdpnet/internal/lab"
 )
 
-// bulkMax bounds BenchmarkTCPBulk's bytes per run, whatever b.N (-benchtime
-// 100000x would ask 100 GB): 4 GiB takes 1.4 s at 25 Gbit/s, 34 s at 1.
+// bulkMax bounds a bulk benchmark's bytes per run (-benchtime 100000x
+// would ask 100 GB): 4 GiB takes 1.4 s at 25 Gbit/s, 34 s at 1.
 const bulkMax = 4 << 30
+
+// perMiB runs one bulk transfer of b.N MiB through move (an op is a MiB
+// moved) and makes ns/op the time per MiB at the rate the client
+// measured from its connect on, not the wall time of the whole run,
+// which includes starting the client's process. A b.N past bulkMax is
+// refused rather than quietly cut, which would make ns/op a lie.
+func perMiB(b *testing.B, move func(n int) map[string]float64) map[string]float64 {
+	if b.N > bulkMax>>20 {
+		b.Fatalf("b.N = %d MiB: a bulk run moves at most %d MiB (bulkMax)", b.N, bulkMax>>20)
+	}
+	m := move(b.N << 20)
+	if g := m["Gbit/s"]; g > 0 {
+		b.ReportMetric(8<<20/g, "ns/op") // Gbit/s is bits per ns
+	}
+	return m
+}
 
 // BenchmarkTCPBulk measures one TCP stream's throughput, MTU 1500, in
 // each direction: a Go client on the peer (a kernel socket, in a process
 // of its own) moves b.N MiB (at most bulkMax) over one connection; Gbit/s
-// from the connect to the last byte, as the client measured it.
+// from the connect to the last byte, as the client measured it, and
+// ns/op the time per MiB at that rate (perMiB).
 //   - xdpnet-to-kernel: the client reads from chargen (port 19): xdpnet's
 //     (internal/services), or a Go server on the kernel's address writing
 //     a 64 KiB buffer over and over.
@@ -56,7 +73,9 @@ func BenchmarkTCPBulk(b *testing.B) {
 	} {
 		b.Run(dir.name, func(b *testing.B) {
 			run := func(b *testing.B, l *lab.Lab, server netip.Addr) map[string]float64 {
-				return tcpClient(b, l, dir.mode, netip.AddrPortFrom(server, dir.port), min(b.N<<20, bulkMax))
+				return perMiB(b, func(n int) map[string]float64 {
+					return tcpClient(b, l, dir.mode, netip.AddrPortFrom(server, dir.port), n)
+				})
 			}
 			var offloads [2]map[string]float64
 			b.Run("kernel-offloads-on", func(b *testing.B) { offloads[0] = run(b, on, kernelAddr(on)) })
