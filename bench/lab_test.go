@@ -58,7 +58,7 @@ const (
 // stack is xdpnet on the lab's Local end: the steering program in native
 // mode and one poller on queue 0, answering ARP and ping for StackAddr and
 // serving UDP echo and discard, and TCP echo, discard and chargen, from
-// its Serve hook: the same services as `xdpnet serve`.
+// its OnRound hook: the same services as `xdpnet serve`.
 type stack struct {
 	*fastpath.Poller
 	dev *nic.XDPDevice
@@ -79,13 +79,13 @@ func newStack(b *testing.B, l *lab.Lab) *stack {
 	s.Poller, err = fastpath.New(fastpath.Config{
 		Link: s.dev.Links()[0],
 		IP:   ip.Config{Addr: netip.PrefixFrom(l.StackAddr, l.Local.Addr.Bits())},
-		Serve: func(now time.Duration) {
-			s.svc.Serve(now)
-			s.tcp.Serve(now)
-		},
 	})
 	require.NoError(b, err)
 	b.Cleanup(s.Close)
+	s.OnRound(func(now time.Duration) {
+		s.svc.Serve(now)
+		s.tcp.Serve(now)
+	})
 	require.NoError(b, s.svc.Bind(s.UDP()))
 	require.NoError(b, s.tcp.Listen(s.TCP()))
 	return s

@@ -40,7 +40,7 @@ func perMiB(b *testing.B, move func(n int) map[string]float64) map[string]float6
 //     FIN, and waits for the server's FIN, sent once all is read.
 //
 // Four servers, each on the Local end of a veth pair, for the same client:
-//   - xdpnet: StackAddr, on the poller's Serve hook, as `xdpnet serve`.
+//   - xdpnet: StackAddr, on the poller's OnRound hook, as `xdpnet serve`.
 //     It sends and receives 1500-byte frames and computes every checksum.
 //   - kernel: Local's kernel address on the same veth pair. The lab turns
 //     the peer's transmit checksum offload off (AF_XDP needs finished

@@ -24,7 +24,7 @@ import (
 //
 // As in BenchmarkUDPEcho, both servers run in one lab on the same veth
 // end, for the same client process in the peer's namespace:
-//   - xdpnet: StackAddr:7, TCP echo from the poller's Serve hook
+//   - xdpnet: StackAddr:7, TCP echo from the poller's OnRound hook
 //     (internal/services, as `xdpnet serve`), the poller run as xdpnet
 //     runs it (spinning while segments come, parking after 200 µs idle).
 //   - kernel: Local's kernel address:7, a Go echo server (net.TCPConn, a

@@ -30,7 +30,7 @@ const floodRate = 120_000
 // datagrams at floodRate, in bursts of 16, to port 9 of each address on
 // the same veth end. What does it cost to get them into an application?
 //   - xdpnet: StackAddr:9, the discard endpoint, drained by the poller's
-//     Serve hook. The poller is driven by a loop on one locked thread:
+//     OnRound hook. The poller is driven by a loop on one locked thread:
 //     Poll while frames come, poll(2) on the socket when none do.
 //   - kernel: Local's kernel address:9, a UDP socket read with blocking
 //     recvmmsg(2), 64 datagrams at most per call (the poller's batch), on

@@ -55,11 +55,15 @@ func (p *Poller) Wake() {
 // clock; only the poller's goroutine (a Do function) may call it.
 func (p *Poller) Now() time.Duration { return p.now }
 
-// OnRound adds fn to what runs on every round, after the received
-// frames went through the protocol cores and the news was told (as
-// Config.Serve); call it on
-// the poller's goroutine (in a Do function). It is for app layers that
-// move data in bulk each round, such as UDP sockets.
+// OnRound adds fn to what runs on every round: the one inline hook. It
+// runs after the received frames went through the protocol cores, the
+// due timers ran and the owners of connections with news heard Notify,
+// and before output is collected, so services that answer from the
+// poller's endpoints (echo) answer in the same batch, and app layers
+// that move data in bulk each round (UDP sockets) do it there. It must
+// not walk every connection: a round's work follows the connections with
+// news (see Notifier). Call it before the poller runs, or on its
+// goroutine (in a Do function).
 func (p *Poller) OnRound(fn func(now time.Duration)) { p.hooks = append(p.hooks, fn) }
 
 // takeAppWork runs the functions and kicks the app goroutines queued.

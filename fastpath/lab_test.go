@@ -24,7 +24,7 @@ type labStack struct {
 
 // startStack opens the lab's Local end and runs a poller on it. setup, if
 // not nil, runs before the poller starts (to bind endpoints); serve, if not
-// nil, runs on the poller's goroutine on every Poll (see Config.Serve).
+// nil, runs on the poller's goroutine on every Poll (see OnRound).
 func startStack(t *testing.T, l *lab.Lab, mode steer.Mode, setup func(p *fastpath.Poller), serve func(p *fastpath.Poller, now time.Duration)) *labStack {
 	t.Helper()
 	s := &labStack{}
@@ -36,12 +36,12 @@ func startStack(t *testing.T, l *lab.Lab, mode steer.Mode, setup func(p *fastpat
 		Link: s.dev.Links()[0],
 		IP:   ip.Config{Addr: netip.PrefixFrom(l.StackAddr, 24)},
 	}
-	if serve != nil {
-		cfg.Serve = func(now time.Duration) { serve(s.Poller, now) }
-	}
 	var err error
 	s.Poller, err = fastpath.New(cfg)
 	require.NoError(t, err)
+	if serve != nil {
+		s.OnRound(func(now time.Duration) { serve(s.Poller, now) })
+	}
 	if setup != nil {
 		setup(s.Poller)
 	}

@@ -29,13 +29,6 @@ type Config struct {
 	UDP   udp.Config
 	TCP   tcp.Config
 	Batch int // frames per receive and transmit batch; default 64
-	// Serve, if set, runs on every Poll after the received frames went
-	// through the protocol cores, the due timers ran and the owners of
-	// connections with news heard Notify, and before output is collected:
-	// services that answer from the poller's endpoints (echo) answer in
-	// the same batch. It must not walk every connection: a round's work
-	// follows the connections with news (see Notifier).
-	Serve func(now time.Duration)
 	// Spin is how long Run keeps polling after the last frame or app work
 	// before it parks; default 200 µs. Spinning is what buys latency (a
 	// wakeup costs 20–85 µs on the lab machines); parking is what makes an
@@ -54,7 +47,6 @@ type Poller struct {
 	udp  *udp.Table
 	tcp  *tcp.Table
 
-	serve    func(time.Duration)
 	spin     time.Duration
 	spinOnly bool
 	now      time.Duration // the time of the Poll in progress
@@ -135,7 +127,6 @@ func New(cfg Config) (*Poller, error) {
 	p := &Poller{
 		link:     cfg.Link,
 		mac:      cfg.Link.MAC(),
-		serve:    cfg.Serve,
 		spin:     cfg.Spin,
 		spinOnly: cfg.SpinOnly,
 		rx:       make([]nic.Frame, cfg.Batch),
@@ -232,9 +223,6 @@ func (p *Poller) Poll(now time.Duration) (int, error) {
 	// The inline services run after the news, so they answer what came
 	// this round in this round's batch, visiting only the connections
 	// with news (their Owners heard Notify) rather than all of them.
-	if p.serve != nil {
-		p.serve(now)
-	}
 	for _, h := range p.hooks {
 		h(now)
 	}

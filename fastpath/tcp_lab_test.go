@@ -74,15 +74,15 @@ func newTCPLab(t *testing.T, mode lab.Mode, cfg tcp.Config) *tcpLab {
 	}))
 	var err error
 	s.p, err = fastpath.New(fastpath.Config{
-		Link:  dev.Links()[0],
-		IP:    ip.Config{Addr: netip.PrefixFrom(s.l.StackAddr, 24)},
-		TCP:   cfg,
-		Serve: s.serve,
+		Link: dev.Links()[0],
+		IP:   ip.Config{Addr: netip.PrefixFrom(s.l.StackAddr, 24)},
+		TCP:  cfg,
 	})
 	if err != nil {
 		dev.Close()
 		require.NoError(t, err)
 	}
+	s.p.OnRound(s.serve)
 	stop := s.p.Start()
 	s.stop = sync.OnceFunc(func() {
 		if err := stop(); err != nil {
@@ -97,7 +97,7 @@ func newTCPLab(t *testing.T, mode lab.Mode, cfg tcp.Config) *tcpLab {
 	return s
 }
 
-// serve is the poller's Serve callback: it runs every app. A round runs
+// serve is the poller's OnRound hook: it runs every app. A round runs
 // when a frame or a timer is due or after do; a test that changes what an
 // app waits for (closes a hold channel) wakes the poller with release.
 func (s *tcpLab) serve(now time.Duration) {

@@ -18,8 +18,8 @@ const (
 )
 
 // EchoDiscard is UDP echo and discard on one poller. Bind it to the
-// poller's UDP table, and pass Serve as the poller's Config.Serve: it runs
-// on the poller's goroutine after every batch of input, so an echo leaves
+// poller's UDP table, and call Serve from the poller's OnRound hook: it
+// runs on the poller's goroutine after every batch of input, so an echo leaves
 // in the same batch as the request came.
 type EchoDiscard struct {
 	echo, discard *udp.Endpoint

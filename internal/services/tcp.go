@@ -16,7 +16,7 @@ const ChargenPort = 19
 
 // TCPServices serves echo, discard and chargen over TCP on one poller, any
 // number of connections at once. Listen it on the poller's TCP table and
-// call Serve from the poller's Config.Serve or OnRound.
+// call Serve from the poller's OnRound hook.
 //
 // Serve visits only the connections the poller reported news for (each
 // connection's Owner is its serviceConn, a fastpath.Notifier), never every
