@@ -27,8 +27,7 @@ type Conn struct {
 	tc     *tcp.Conn  // the poller's: only Status is read here, the rest on the poller
 	st     tcp.Stream // the rings
 	kick   mpsc.Node[fastpath.Kickable]
-	rbell  bell
-	wbell  bell
+	bells  bells // read and write; Owner of the core's sockets
 	rdl    deadline
 	wdl    deadline
 	laddr  *net.TCPAddr
@@ -49,21 +48,14 @@ var _ net.Conn = (*Conn)(nil)
 func newConn(s *Stack, p *fastpath.Poller, tc *tcp.Conn) *Conn {
 	c := &Conn{
 		s: s, p: p, tc: tc, st: tc.Stream(),
-		rbell: newBell(), wbell: newBell(), rdl: newDeadline(), wdl: newDeadline(),
+		bells: newBells(), rdl: newDeadline(), wdl: newDeadline(),
 		laddr: net.TCPAddrFromAddrPort(tc.LocalAddr()), raddr: net.TCPAddrFromAddrPort(tc.RemoteAddr()),
 		done: make(chan struct{}),
 	}
 	c.kick.Value = tc
 	c.linger.Store(-1)
-	tc.Owner = c
+	tc.Owner = &c.bells
 	return c
-}
-
-// Notify is called by the poller when the connection has news.
-func (c *Conn) Notify() bool {
-	r := c.rbell.ring()
-	w := c.wbell.ring()
-	return r || w
 }
 
 // Read reads received data, blocking until some is there, the peer's
@@ -108,7 +100,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 			s := c.tc.Status()
 			return c.st.Readable() > 0 || s.EOF || s.Err != nil || s.State == tcp.Closed
 		}
-		if err := c.wait(&c.rbell, &c.rdl, ready); err != nil {
+		if err := c.wait(&c.bells.r, &c.rdl, ready); err != nil {
 			return 0, c.opError("read", err)
 		}
 	}
@@ -149,7 +141,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 			return n, nil
 		}
 		ready := func() bool { s := c.tc.Status(); return c.st.Writable() > 0 || s.Err != nil || s.State == tcp.Closed }
-		if err := c.wait(&c.wbell, &c.wdl, ready); err != nil {
+		if err := c.wait(&c.bells.w, &c.wdl, ready); err != nil {
 			return n, c.opError("write", err)
 		}
 	}
@@ -206,7 +198,7 @@ func (c *Conn) lingerWait(d time.Duration) error {
 		return s.Err != nil || s.State == tcp.FinWait2 || s.State == tcp.TimeWait || s.State == tcp.Closed
 	}
 	for !acked() {
-		switch c.wbell.wait(acked, dl.wait(), nil, c.s.done) {
+		switch c.bells.w.wait(acked, dl.wait(), nil, c.s.done) {
 		case nil:
 		case c.s.done:
 			return c.opError("close", net.ErrClosed)
@@ -403,7 +395,7 @@ func (s *Stack) dialTCP(ctx context.Context, raddr netip.AddrPort) (*Conn, error
 	connected := func() bool { s := c.tc.Status(); return s.State != tcp.SynSent && s.State != tcp.SynReceived }
 	for !connected() {
 		ctxDone := ctx.Done()
-		switch c.wbell.wait(connected, nil, ctxDone, s.done) {
+		switch c.bells.w.wait(connected, nil, ctxDone, s.done) {
 		case nil:
 			continue
 		case s.done:

@@ -26,8 +26,7 @@ type PacketConn struct {
 	eps     []*udp.Endpoint // one per poller, the pollers'
 	streams []udp.Stream    // the app's sides of eps
 	kick    mpsc.Node[fastpath.Kickable]
-	rbell   bell
-	wbell   bell
+	bells   bells // read and write; Owner of the core's sockets
 	rdl     deadline
 	wdl     deadline
 	laddr   *net.UDPAddr
@@ -49,7 +48,7 @@ var (
 func (s *Stack) listenUDP(laddr, raddr netip.AddrPort) (*PacketConn, error) {
 	pc := &PacketConn{
 		s: s, eps: make([]*udp.Endpoint, len(s.pollers)), streams: make([]udp.Stream, len(s.pollers)),
-		rbell: newBell(), wbell: newBell(), rdl: newDeadline(), wdl: newDeadline(), done: make(chan struct{}),
+		bells: newBells(), rdl: newDeadline(), wdl: newDeadline(), done: make(chan struct{}),
 	}
 	var err error
 	for q, p := range s.pollers {
@@ -64,7 +63,7 @@ func (s *Stack) listenUDP(laddr, raddr netip.AddrPort) (*PacketConn, error) {
 					return
 				}
 			}
-			ep.Owner = pc
+			ep.Owner = &pc.bells
 			pc.eps[q], pc.streams[q] = ep, ep.Stream()
 			laddr = ep.LocalAddr() // the first picks the port; all share it
 		}); e != nil {
@@ -89,14 +88,6 @@ func (s *Stack) listenUDP(laddr, raddr netip.AddrPort) (*PacketConn, error) {
 		return nil, net.ErrClosed
 	}
 	return pc, nil
-}
-
-// Notify is called by a poller when one of the endpoints received a
-// datagram or an error, or found room to send.
-func (c *PacketConn) Notify() bool {
-	r := c.rbell.ring()
-	w := c.wbell.ring()
-	return r || w
 }
 
 // ReadFrom reads the next datagram, blocking until one comes, the read
@@ -140,7 +131,7 @@ func (c *PacketConn) readFrom(b []byte) (int, netip.AddrPort, error) {
 				return n, from, nil
 			}
 		}
-		if err := c.wait(&c.rbell, &c.rdl, ready); err != nil {
+		if err := c.wait(&c.bells.r, &c.rdl, ready); err != nil {
 			return 0, netip.AddrPort{}, c.opError("read", nil, err)
 		}
 	}
@@ -198,7 +189,7 @@ func (c *PacketConn) write(b []byte, dst netip.AddrPort, addr net.Addr) (int, er
 			return 0, c.opError("write", addr, err)
 		}
 		c.s.pollers[0].Kick(&c.kick) // the queue drains as the poller sends
-		if err := c.wait(&c.wbell, &c.wdl, func() bool { return st.Fits(len(b)) }); err != nil {
+		if err := c.wait(&c.bells.w, &c.wdl, func() bool { return st.Fits(len(b)) }); err != nil {
 			return 0, c.opError("write", addr, err)
 		}
 	}

@@ -18,6 +18,22 @@ type bell struct {
 
 func newBell() bell { return bell{ch: make(chan struct{}, 1)} }
 
+// bells are a socket's doorbells, for its readers and its writers. They
+// are the Owner of the core's connection or endpoints: the poller calls
+// Notify (fastpath.Notifier) when the socket has news (data, room, an
+// error, the end), which rings both; a woken call checks what it waits
+// for. Kept apart from the socket so that Notify is not in its API.
+type bells struct{ r, w bell }
+
+func newBells() bells { return bells{r: newBell(), w: newBell()} }
+
+// Notify rings both bells and reports whether it woke a goroutine.
+func (b *bells) Notify() bool {
+	r := b.r.ring()
+	w := b.w.ring()
+	return r || w
+}
+
 // ring wakes the waiter, if any, and reports whether there was one.
 func (b *bell) ring() bool {
 	if !b.waiting.Load() {
