@@ -3,6 +3,7 @@ package fastpath_test
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -30,6 +31,12 @@ type simPath struct {
 	loss      float64
 	reorder   float64
 	reorderBy time.Duration
+	// burst, if above 1, makes loss come in bursts: a data frame
+	// starts a loss event with probability loss/burst, and the event
+	// drops it and the burst-1 data frames after it, so about loss of
+	// the data frames are lost, burst at a time (a queue overrun by
+	// cross traffic, a fading radio link).
+	burst int
 	// held, if set, is how many frames the path holds at once in
 	// delay and queue (nic.FaultConfig.MaxHeld, default 1024): a long
 	// fat path's flight needs more.
@@ -43,6 +50,9 @@ func (p simPath) String() string {
 	s := fmt.Sprintf("%d Mbit/s, RTT %v, queue %.1f BDP", p.rate/1e6, p.rtt, float64(p.queue)/float64(p.bdp()))
 	if p.loss > 0 {
 		s += fmt.Sprintf(", loss %.1f %%", 100*p.loss)
+	}
+	if p.burst > 1 {
+		s += fmt.Sprintf(" in bursts of %d", p.burst)
 	}
 	if p.reorder > 0 {
 		s += fmt.Sprintf(", reorder %.1f %% by %v", 100*p.reorder, p.reorderBy)
@@ -71,6 +81,28 @@ func cubicModel(mss int, rtt time.Duration, p float64) float64 {
 	cubic := math.Pow(c*(3+beta)/(4*(1-beta)), 0.25) * math.Pow(r/p, 0.75)
 	reno := math.Sqrt(1.5 / p) // α = 3(1-β)/(1+β) gives Reno's average
 	return max(cubic, reno) * float64(mss) / r
+}
+
+// burstLoss is simPath's bursty loss as a nic.FaultConfig.Drop: of
+// the frames that carry data (longer than any bare ACK), one starts a
+// loss event with probability p/burst, and the event takes it and the
+// next burst-1 of them. Its generator is its own, seeded by seed.
+func burstLoss(seed uint64, p float64, burst int) func([]byte) bool {
+	rng := rand.New(rand.NewPCG(seed, 0xb0257))
+	left := 0
+	return func(frame []byte) bool {
+		if len(frame) <= 14+60+60 { // Ethernet, IPv4 and TCP headers at their longest
+			return false
+		}
+		if left == 0 && rng.Float64() < p/float64(burst) {
+			left = burst
+		}
+		if left == 0 {
+			return false
+		}
+		left--
+		return true
+	}
 }
 
 // traceSample is one point of a connection's trace: its sending state at
@@ -122,11 +154,14 @@ type simFlow struct {
 // checks that every byte written arrived, in order (by hash).
 func runGoodput(t testing.TB, c goodputCase, seed uint64, span, traceEvery time.Duration) goodputResult {
 	t.Helper()
-	p, flows := c.path, c.flows
+	p, flows, ccs := c.path, c.flows, c.cc
 	cfg := c.tcp
 	cfg.MSL = simMSL
 	up := nic.FaultConfig{Seed: seed, Rate: p.rate, QueueBytes: p.queue, Delay: p.rtt / 2,
 		Loss: p.loss, Reorder: p.reorder, ReorderDelay: p.reorderBy, MaxHeld: p.held}
+	if p.burst > 1 {
+		up.Loss, up.Drop = 0, burstLoss(seed, p.loss, p.burst)
+	}
 	s := newSimPath(t, up, nic.FaultConfig{Delay: p.rtt / 2}, cfg)
 	ln, err := s.b.TCP().Listen(netip.AddrPortFrom(netip.Addr{}, 5001), flows)
 	require.NoError(t, err)
@@ -135,6 +170,9 @@ func runGoodput(t testing.TB, c goodputCase, seed uint64, span, traceEvery time.
 	for i := range fs {
 		c, err := s.a.TCP().Dial(s.now, netip.AddrPort{}, netip.AddrPortFrom(peerAddr, 5001))
 		require.NoError(t, err)
+		if i < len(ccs) {
+			require.NoError(t, c.SetCongestionControl(ccs[i]))
+		}
 		fs[i] = &simFlow{client: c, st: newStream(math.MaxInt, seed*64+uint64(i))}
 		if traceEvery > 0 {
 			fs[i].trace = make([]traceSample, 0, span/traceEvery+1)
@@ -197,22 +235,29 @@ type goodputCase struct {
 	path  simPath
 	flows int
 	tcp   tcp.Config // both stacks' (MSL aside): the algorithms under test
+	// cc, if set, names each flow's congestion control in turn
+	// (Conn.SetCongestionControl on its sender), over tcp's.
+	cc []string
 }
 
 // goodputCases are the paths: a 10 ms RTT through a 100 Mbit/s
 // bottleneck, clean, with 1 % random loss (a BDP and two BDPs of queue),
-// with 1 % of frames reordered by 1 ms, and two flows sharing it, each
+// with 1 % loss in bursts of 4 (where several segments of one window are
+// lost, SACK's case), with 1 % of frames reordered by 1 ms, and two flows
+// sharing it, each
 // with the stack's default algorithms.
 func goodputCases() []goodputCase {
 	base := simPath{rate: 100e6, rtt: 10 * time.Millisecond}
 	base.queue = base.bdp()
-	lossy, lossy2, reordered := base, base, base
+	lossy, lossy2, bursty, reordered := base, base, base, base
 	lossy.loss, lossy2.loss, lossy2.queue = 0.01, 0.01, 2*base.bdp()
+	bursty.loss, bursty.burst = 0.01, 4
 	reordered.reorder, reordered.reorderBy = 0.01, time.Millisecond
 	return []goodputCase{
 		{name: "clean", path: base, flows: 1},
 		{name: "loss1", path: lossy, flows: 1},
 		{name: "loss1-2bdp", path: lossy2, flows: 1},
+		{name: "loss1-bursts", path: bursty, flows: 1},
 		{name: "reorder1", path: reordered, flows: 1},
 		{name: "shared", path: base, flows: 2},
 		{name: "shared-loss1", path: lossy, flows: 2},
