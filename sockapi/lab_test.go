@@ -6,11 +6,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/net/nettest"
 
 	"github.com/xdpnet/xdpnet/internal/lab"
 	"github.com/xdpnet/xdpnet/sockapi"
+	"github.com/xdpnet/xdpnet/xdp/steer"
 )
 
 func TestMain(m *testing.M) { lab.CheckNoLeaks(m) }
@@ -70,4 +72,19 @@ func TestNettestConnLab(t *testing.T) {
 		}
 		return c1, c2, func() { c1.Close(); c2.Close() }, nil
 	})
+}
+
+// TestStackInfoLab: Info describes a stack from Open on the lab's veth
+// (two queues, native XDP, which veth runs only in copy mode) and one
+// from New on a pipe (no interface, no XDP).
+func TestStackInfoLab(t *testing.T) {
+	l := lab.New(t, lab.Config{Queues: 2})
+	s := labStack(t, l, sockapi.Config{Queues: 2, Attach: steer.Native})
+	assert.Equal(t, sockapi.StackInfo{
+		Interface: l.Local.Link, Addr: netip.PrefixFrom(l.StackAddr, 24), Queues: 2, MTU: 1500,
+		XDPMode: "native", ZeroCopy: false,
+	}, s.Info())
+
+	a, _ := pipeStacks(t)
+	assert.Equal(t, sockapi.StackInfo{Addr: netip.PrefixFrom(addrA, 24), Queues: 1, MTU: 1500}, a.Info())
 }

@@ -182,7 +182,7 @@ func checkFramesHome(t *testing.T, s *sockapi.Stack, p *fastpath.Poller) {
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		done := make(chan census)
 		p.Do(func() {
-			sock := s.Device().Links()[0].Socket()
+			sock := sockapi.Device(s).Links()[0].Socket()
 			sock.Reap(uint32(sock.Completion.Size()))
 			c := census{owners: map[xdp.Owner]int{}, violations: sock.Frames.Violations}
 			for i := range sock.Umem().FrameCount() {

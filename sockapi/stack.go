@@ -300,9 +300,34 @@ func (s *Stack) pick() *fastpath.Poller {
 	return s.pollers[int(s.next.Add(1)-1)%len(s.pollers)]
 }
 
-// Device is the AF_XDP device of a stack from Open (its steering
-// program and sockets), or nil for a stack from New.
-func (s *Stack) Device() *nic.XDPDevice { return s.dev }
+// StackInfo describes a stack's interface and queues.
+type StackInfo struct {
+	Interface string       // the interface of Open; empty for a stack from New
+	Addr      netip.Prefix // the stack's address and subnet
+	Queues    int          // pollers, one per NIC queue
+	MTU       int          // the link's
+	// XDPMode is the steering program's attach mode, "native" or
+	// "generic"; empty for a stack from New.
+	XDPMode string
+	// ZeroCopy reports whether every queue's AF_XDP socket runs in
+	// zero-copy mode (the driver's; veth has only copy mode).
+	ZeroCopy bool
+}
+
+// Info describes the stack's interface and queues.
+func (s *Stack) Info() StackInfo {
+	i := StackInfo{Interface: s.cfg.Interface, Addr: s.cfg.Addr, Queues: len(s.pollers), MTU: s.pollers[0].Link().MTU()}
+	if s.dev != nil {
+		i.XDPMode = s.dev.Program().Mode().String()
+		i.ZeroCopy = true
+		for _, l := range s.dev.Links() {
+			i.ZeroCopy = i.ZeroCopy && l.Socket().ZeroCopy()
+		}
+	} else {
+		i.Interface = ""
+	}
+	return i
+}
 
 // Addr is the stack's address.
 func (s *Stack) Addr() netip.Addr { return s.cfg.Addr.Addr() }

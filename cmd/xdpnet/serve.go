@@ -83,13 +83,13 @@ func serve(args []string, stdout io.Writer) error {
 		httpNote = "; HTTP on " + ln.Addr().String()
 	}
 
-	dev := stack.Device()
+	info := stack.Info()
 	copyMode := "copy mode"
-	if dev.Links()[0].Socket().ZeroCopy() {
+	if info.ZeroCopy {
 		copyMode = "zero-copy"
 	}
 	fmt.Fprintf(stdout, "xdpnet: serving %s on %s: %d queue(s), %s XDP, %s; ARP, ICMP echo; echo (7) and discard (9) on UDP and TCP, chargen (19) on TCP%s\n",
-		c.addr, c.iface, c.queues, dev.Program().Mode(), copyMode, httpNote)
+		info.Addr, info.Interface, info.Queues, info.XDPMode, copyMode, httpNote)
 
 	select {
 	case <-ctx.Done():
