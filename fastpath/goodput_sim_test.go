@@ -49,13 +49,13 @@ func (p simPath) bdp() int { return int(float64(p.rate) / 8 * p.rtt.Seconds()) }
 func (p simPath) String() string {
 	s := fmt.Sprintf("%d Mbit/s, RTT %v, queue %.1f BDP", p.rate/1e6, p.rtt, float64(p.queue)/float64(p.bdp()))
 	if p.loss > 0 {
-		s += fmt.Sprintf(", loss %.1f %%", 100*p.loss)
+		s += fmt.Sprintf(", loss %g %%", 100*p.loss)
 	}
 	if p.burst > 1 {
 		s += fmt.Sprintf(" in bursts of %d", p.burst)
 	}
 	if p.reorder > 0 {
-		s += fmt.Sprintf(", reorder %.1f %% by %v", 100*p.reorder, p.reorderBy)
+		s += fmt.Sprintf(", reorder %g %% by %v", 100*p.reorder, p.reorderBy)
 	}
 	return s
 }
@@ -117,6 +117,7 @@ type simFlowResult struct {
 	goodput float64       // bytes per second read by the receiver over the measured span
 	sender  tcp.ConnStats // the sending connection's counters at the end
 	trace   []traceSample // the sender's state every traceEvery, over the span
+	cc      string        // the sender's congestion control
 }
 
 // goodputResult is one goodput simulation: its flows, and what the
@@ -224,7 +225,7 @@ func runGoodput(t testing.TB, c goodputCase, seed uint64, span, traceEvery time.
 		f.st.check(t, fmt.Sprintf("flow %d", i))
 		st := f.client.Stats()
 		require.Equal(t, st.Retransmits, st.FastRetransmits+st.TLPRetransmits+st.RTORetransmits, "flow %d: retransmissions by kind", i)
-		r.flows = append(r.flows, simFlowResult{goodput: float64(f.inSpan) / span.Seconds(), sender: st, trace: f.trace})
+		r.flows = append(r.flows, simFlowResult{goodput: float64(f.inSpan) / span.Seconds(), sender: st, trace: f.trace, cc: f.client.CongestionControl()})
 	}
 	return r
 }
@@ -365,19 +366,29 @@ func BenchmarkSimGoodput(b *testing.B) {
 	b.Logf("goodput over %v of virtual time, mean of %d seeds:%s", span, seeds, table.String())
 }
 
-// plotTrace draws the flows' traces (bytes in flight and the peer's
-// window, per flow) to name.png under traceplot.Dir, and returns its path.
+// plotTrace draws the flows' traces to name.png under traceplot.Dir,
+// and returns its path: per flow the congestion window and ssthresh
+// (from its first reduction on: before it, it is unbounded), and for a
+// single flow the bytes in flight too (with two, four lines are as many
+// as a reader can follow).
 func plotTrace(t testing.TB, name, title string, flows []simFlowResult) string {
 	t.Helper()
 	var series []traceplot.Series
 	for i, f := range flows {
-		inFlight := traceplot.Series{Name: fmt.Sprintf("flow %d in flight", i)}
-		wnd := traceplot.Series{Name: fmt.Sprintf("flow %d peer window", i)}
+		cwnd := traceplot.Series{Name: fmt.Sprintf("flow %d (%s) cwnd", i, f.cc)}
+		ssthresh := traceplot.Series{Name: fmt.Sprintf("flow %d (%s) ssthresh", i, f.cc)}
+		inFlight := traceplot.Series{Name: fmt.Sprintf("flow %d (%s) in flight", i, f.cc)}
 		for _, s := range f.trace {
+			cwnd.Points = append(cwnd.Points, traceplot.Point{T: s.at, V: float64(s.info.Cwnd) / 1024})
+			if s.info.Ssthresh != math.MaxUint32 {
+				ssthresh.Points = append(ssthresh.Points, traceplot.Point{T: s.at, V: float64(s.info.Ssthresh) / 1024})
+			}
 			inFlight.Points = append(inFlight.Points, traceplot.Point{T: s.at, V: float64(s.info.InFlight) / 1024})
-			wnd.Points = append(wnd.Points, traceplot.Point{T: s.at, V: float64(s.info.SndWnd) / 1024})
 		}
-		series = append(series, inFlight, wnd)
+		series = append(series, cwnd, ssthresh)
+		if len(flows) == 1 {
+			series = append(series, inFlight)
+		}
 	}
 	path := filepath.Join(traceplot.Dir(t), name+".png")
 	require.NoError(t, traceplot.PNG(path, traceplot.Chart{Title: title, Unit: "KiB", Series: series}, 10*vg.Inch, 4*vg.Inch))
@@ -385,31 +396,56 @@ func plotTrace(t testing.TB, name, title string, flows []simFlowResult) string {
 	return path
 }
 
-// TestSimTracePlot traces a flow through 1 % loss, and two flows sharing
-// the bottleneck, for 1 s of virtual time sampled every millisecond, and
-// plots them. With no congestion control the peer's window is the only
-// limit: the flows fill it, overrun the queue and stall on timeouts. The
-// test checks the trace itself: a sample per millisecond, never more in
-// flight than the largest window the peer offered, and the flow moving.
+// traceCases are the traces plotted for the README (docs/): a SACK +
+// CUBIC flow through the issue's path with 1 % loss, two CUBIC flows
+// sharing it and a CUBIC and a NewReno flow sharing it (as
+// TestSimSharing runs them).
+func traceCases() []goodputCase {
+	lossy, shared := issuePath(), issuePath()
+	lossy.loss, shared.loss = 0.01, 0.0001
+	cfg := sackCubic
+	cfg.SendBufferMax = wmemMax
+	return []goodputCase{
+		{name: "loss1", path: lossy, flows: 1, tcp: sackCubic},
+		{name: "shared", path: shared, flows: 2, tcp: cfg},
+		{name: "cubic-reno", path: shared, flows: 2, tcp: cfg, cc: []string{tcp.CongestionCubic, tcp.CongestionReno}},
+	}
+}
+
+// TestSimTracePlot traces the traceCases for 5 s of virtual time sampled
+// every millisecond, and plots them: with XDPNET_PLOT_DIR set to the
+// repository's docs/, these are the README's figures. The test checks
+// the trace itself: a sample per millisecond; never more in flight than
+// the largest window the peer offered; the congestion window at least
+// one segment from the SYN,ACK on (RFC 5681's loss window is the least
+// it falls to); the window cut at least once, and each cut to
+// ssthresh no lower than two segments (RFC 5681 (4), RFC 9438 4.6); and
+// the flow moving.
 func TestSimTracePlot(t *testing.T) {
-	const span, every = time.Second, time.Millisecond
-	for _, c := range goodputCases() {
-		if c.name != "loss1" && c.name != "shared" {
-			continue
-		}
+	const span, every = 5 * time.Second, time.Millisecond
+	for _, c := range traceCases() {
 		r := runGoodput(t, c, 1, span, every)
 		for i, f := range r.flows {
 			require.Equal(t, int(span/every), len(f.trace), "%s flow %d: samples", c.name, i)
-			maxWnd, maxFlight := uint32(0), uint32(0)
+			maxWnd, maxFlight, cuts := uint32(0), uint32(0), 0
 			for j, s := range f.trace {
 				require.Equal(t, time.Duration(j)*every, s.at, "%s flow %d: sample %d", c.name, i, j)
 				maxWnd = max(maxWnd, s.info.SndWnd)
 				// Before the SYN,ACK the SYN is in flight, and no window.
 				require.LessOrEqual(t, s.info.InFlight, max(maxWnd, 1), "%s flow %d at %v: more in flight than the peer ever offered", c.name, i, s.at)
 				maxFlight = max(maxFlight, s.info.InFlight)
+				if maxWnd > 0 {
+					require.GreaterOrEqual(t, s.info.Cwnd, s.info.SndMSS, "%s flow %d at %v: cwnd under a segment", c.name, i, s.at)
+				}
+				if j > 0 && s.info.Ssthresh != f.trace[j-1].info.Ssthresh && s.info.Ssthresh != math.MaxUint32 {
+					cuts++
+					require.GreaterOrEqual(t, s.info.Ssthresh, 2*s.info.SndMSS, "%s flow %d at %v: ssthresh", c.name, i, s.at)
+				}
 			}
+			require.NotZero(t, cuts, "%s flow %d: the window was never cut", c.name, i)
 			require.Greater(t, maxFlight, uint32(simMSS), "%s flow %d never had a segment in flight", c.name, i)
+			t.Logf("%s flow %d: %.2f Mbit/s, %d changes of ssthresh in the trace", c.name, i, mbit(f.goodput), cuts)
 		}
-		plotTrace(t, "trace-"+c.name, fmt.Sprintf("%v, %d flows, no congestion control", c.path, c.flows), r.flows)
+		plotTrace(t, "trace-"+c.name, fmt.Sprintf("%v, SACK", c.path), r.flows)
 	}
 }
