@@ -110,7 +110,7 @@ func (c *Conn) checkInvariants() error {
 // sums, and pipe between zero and what is out.
 func (c *Conn) checkRecords(una, top uint64) error {
 	r := &c.recs
-	if !c.sackRecovery() || !c.synAcked || c.snd == noBuffer {
+	if !c.sackRecovery() || c.snd == noBuffer {
 		if r.n != 0 && c.snd != noBuffer {
 			return fmt.Errorf("%d segment records without SACK", r.n)
 		}
@@ -281,7 +281,7 @@ var fzNoOpts = wire.TCPOptions{WindowScale: -1}
 // newFzHarness scripts a connection into each state.
 func newFzHarness() (*fzHarness, error) {
 	t, err := New(Config{Addrs: []netip.Addr{fzLocal}, Secret: [16]byte{1}, MSL: time.Second,
-		SendBuffer: 8 << 10, RecvBuffer: 8 << 10, SynBacklog: 1, SACK: true})
+		SendBuffer: 8 << 10, RecvBuffer: 8 << 10, SynBacklog: 1})
 	if err != nil {
 		return nil, err
 	}

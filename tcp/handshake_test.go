@@ -2,6 +2,7 @@ package tcp_test
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"syscall"
 	"testing"
@@ -245,31 +246,38 @@ func TestConnectTimeout(t *testing.T) {
 }
 
 // The SYN,ACK is retransmitted too, and a retransmitted SYN in
-// SYN-RECEIVED is answered.
+// SYN-RECEIVED is answered; with SACK in use as without (a half-open
+// connection has no SACK state yet: its timeout goes back to the SYN).
 func TestSYNACKRetransmit(t *testing.T) {
-	s := newStack(t, tcp.Config{})
-	l, p := listen(t, s, 1)
-	iss := p.isn()
-	synack := seg{flags: "S.", seq: iss, ack: peerISN + 1, win: synWin, mss: 1460, ws: wscale(ourShift)}
-	p.send(t, seg{flags: "S", seq: peerISN, win: 65535, mss: 1460, ws: wscale(peerShift)})
-	p.expect(t, synack)
-	assert.Equal(t, time.Second, s.advanceToDeadline(t))
-	p.expect(t, synack)
-	assert.Equal(t, 2*time.Second, s.advanceToDeadline(t))
-	p.expect(t, synack)
-	s.expectNothing(t)
-	// The peer's SYN again (its own retransmission): our SYN,ACK again
-	// at once, not a bare ACK, as Linux answers.
-	s.advance(time.Second)
-	p.send(t, seg{flags: "S", seq: peerISN, win: 65535, mss: 1460, ws: wscale(peerShift)})
-	p.expect(t, synack)
-	s.expectNothing(t)
-	p.send(t, seg{flags: ".", seq: peerISN + 1, ack: iss + 1, win: 512})
-	c, err := l.Accept()
-	require.NoError(t, err)
-	assert.Equal(t, tcp.Established, c.State())
-	s.expectNothing(t)
-	assert.Zero(t, s.tb.Timers())
+	for _, sack := range []bool{false, true} {
+		t.Run(fmt.Sprintf("sack=%v", sack), func(t *testing.T) {
+			s := newStack(t, tcp.Config{})
+			l, p := listen(t, s, 1)
+			iss := p.isn()
+			syn := seg{flags: "S", seq: peerISN, win: 65535, mss: 1460, ws: wscale(peerShift), sackOK: sack}
+			synack := seg{flags: "S.", seq: iss, ack: peerISN + 1, win: synWin, mss: 1460, ws: wscale(ourShift), sackOK: sack}
+			p.send(t, syn)
+			p.expect(t, synack)
+			assert.Equal(t, time.Second, s.advanceToDeadline(t))
+			p.expect(t, synack)
+			assert.Equal(t, 2*time.Second, s.advanceToDeadline(t))
+			p.expect(t, synack)
+			s.expectNothing(t)
+			// The peer's SYN again (its own retransmission): our SYN,ACK
+			// again at once, not a bare ACK, as Linux answers.
+			s.advance(time.Second)
+			p.send(t, syn)
+			p.expect(t, synack)
+			s.expectNothing(t)
+			p.send(t, seg{flags: ".", seq: peerISN + 1, ack: iss + 1, win: 512})
+			c, err := l.Accept()
+			require.NoError(t, err)
+			assert.Equal(t, tcp.Established, c.State())
+			assert.Equal(t, sack, c.SACK())
+			s.expectNothing(t)
+			assert.Zero(t, s.tb.Timers())
+		})
+	}
 }
 
 // A listener answers an ACK that matches no connection with a RST whose

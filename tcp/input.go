@@ -482,7 +482,7 @@ func (c *Conn) inputACK(seg *segment) bool {
 	}
 	c.takeSACK(seg)
 	c.rateAcked()
-	if c.sackRecovery() && c.synAcked && c.state != Closed {
+	if c.sackRecovery() && c.state != Closed {
 		// RFC 6937's DeliveredData: the change in SND.UNA and in the
 		// SACKed bytes (negative on reneging).
 		c.sackACK(uint32(max(0, int64(c.sndUna.Sub(una))+int64(c.recs.sacked)-int64(sacked))))

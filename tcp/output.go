@@ -350,7 +350,7 @@ func (c *Conn) emitWith(b []byte, seq Seq, n int, flags uint8, opts wire.TCPOpti
 		if n > 0 {
 			c.sentData(seq, n, retransmit)
 		}
-		if c.sackRecovery() && c.synAcked {
+		if c.sackRecovery() {
 			c.noteSent(seq, end)
 		}
 		if retransmit {

@@ -206,8 +206,10 @@ type rackState struct {
 }
 
 // sackRecovery reports whether the connection recovers by SACK (RFC
-// 6675, RACK, PRR) rather than NewReno: both ends speak SACK.
-func (c *Conn) sackRecovery() bool { return c.sack && c.state != SynSent }
+// 6675, RACK, PRR) rather than NewReno: both ends speak SACK, and our SYN
+// is acknowledged (records start after it: a SYN or SYN,ACK that times
+// out goes back to itself).
+func (c *Conn) sackRecovery() bool { return c.sack && c.synAcked }
 
 // recordLimit bounds the records: twice the largest send buffer in full
 // segments (the ring grows only as far as the flight needs).
@@ -225,7 +227,7 @@ func (c *Conn) pipe() uint32 {
 // Pipe is RFC 6675's pipe: the bytes the sender counts as in flight. A
 // connection without SACK counts SND.NXT - SND.UNA.
 func (c *Conn) Pipe() uint32 {
-	if !c.sackRecovery() || !c.synAcked {
+	if !c.sackRecovery() {
 		return c.inFlight()
 	}
 	return c.pipe()
