@@ -16,12 +16,12 @@ import (
 // today fails only when the stack's behaviour changes.
 
 // Both stacks' algorithms in the comparisons: SACK with RACK-TLP and
-// CUBIC (the stack's defaults, SACK turned on), against NewReno without
+// CUBIC (the stack's defaults), against NewReno without
 // SACK and without the loss probe, the sender of RFC 5681 and RFC 6582
 // alone.
 var (
-	sackCubic     = tcp.Config{SACK: true}
-	newRenoNoSACK = tcp.Config{CongestionControl: tcp.CongestionReno, NoTLP: true}
+	sackCubic     = tcp.Config{}
+	newRenoNoSACK = tcp.Config{CongestionControl: tcp.CongestionReno, NoTLP: true, NoSACK: true}
 )
 
 // wmemMax is Linux's tcp_wmem[2], 4 MiB, for the cases where the

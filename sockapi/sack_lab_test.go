@@ -18,7 +18,7 @@ import (
 	"github.com/xdpnet/xdpnet/tcp"
 )
 
-// TestSACKLab: against the Linux kernel over AF_XDP, with Config.SACK,
+// TestSACKLab: against the Linux kernel over AF_XDP, with SACK on (the default),
 // SACK-permitted is in
 // both SYNs of a connection each way, as tcpdump on the kernel's side
 // sees them (ss on this kernel does not show it): xdpnet dialing the
@@ -28,7 +28,7 @@ import (
 // blocks for the holes reach xdpnet's scoreboard (counted).
 func TestSACKLab(t *testing.T) {
 	l := lab.New(t, lab.Config{})
-	s := labStack(t, l, sockapi.Config{TCP: tcp.Config{SACK: true}})
+	s := labStack(t, l, sockapi.Config{TCP: tcp.Config{}})
 	ln, err := s.Listen("tcp", ":7040")
 	require.NoError(t, err)
 	go echoServe(ln)

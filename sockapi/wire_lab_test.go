@@ -40,11 +40,8 @@ func TestTCPOptionsLab(t *testing.T) {
 		cfg  tcp.Config
 		sack bool
 	}{
-		{"SACK", tcp.Config{SACK: true}, true},
-		// SACK is opt-in today: the default's SYNs are checked for
-		// window scale and timestamps, its SACK blocks for agreeing
-		// with whatever its SYNs negotiated.
-		{"Default", tcp.Config{}, false},
+		{"Default", tcp.Config{}, true},
+		{"NoSACK", tcp.Config{NoSACK: true}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) { testTCPOptions(t, c.cfg, c.sack) })
 	}

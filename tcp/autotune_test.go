@@ -222,7 +222,7 @@ func TestSetRecvBufferPinsActive(t *testing.T) {
 	c.SetRecvBuffer(4096)
 	p := s.peer(c.LocalAddr(), peerServer)
 	iss := p.isn()
-	p.expect(t, seg{flags: "S", seq: iss, win: 4096, mss: 1460, ws: wscale(0)})
+	p.expect(t, seg{flags: "S", seq: iss, win: 4096, mss: 1460, ws: wscale(0), sackOK: true})
 	s.advance(rtt)
 	p.send(t, seg{flags: "S.", seq: peerISN, ack: iss + 1, win: 65535, mss: 1460, ws: wscale(peerShift)})
 	p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 1, win: 4096})

@@ -165,7 +165,7 @@ func TestRecoverTrailsSndUna(t *testing.T) {
 	tb, err := New(Config{Addrs: []netip.Addr{local.Addr()}})
 	require.NoError(t, err)
 	c := tb.newConn(local, netip.MustParseAddrPort("198.18.0.1:40000"), 1000, false)
-	c.mss, c.ts, c.synAcked = 1000, false, true
+	c.mss, c.ts, c.sack, c.synAcked = 1000, false, false, true // NewReno: no SACK
 	c.sndUna, c.sndNxt, c.sndMax = c.iss.Add(1), c.iss.Add(1), c.iss.Add(1)
 	c.startWindow()
 	for range 3 << 10 {

@@ -277,7 +277,7 @@ func TestUndoByTimestamps(t *testing.T) {
 // A D-SACK for every retransmission of a recovery (RFC 3708) undoes its
 // reduction, even after the recovery ended.
 func TestUndoByDSACK(t *testing.T) {
-	s := newStack(t, tcp.Config{CongestionControl: tcp.CongestionReno, SACK: true})
+	s := newStack(t, tcp.Config{CongestionControl: tcp.CongestionReno})
 	p, c, iss := sackConn(t, s, 1460, true, true, false)
 	_, err := c.Write(data(0, 10*1460))
 	require.NoError(t, err)

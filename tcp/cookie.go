@@ -156,7 +156,7 @@ func (l *Listener) sendCookie(seg *segment, local, remote netip.AddrPort) {
 			opts |= tsOptSACK
 			// RFC 2018 2: answered, as Linux does when timestamps carry
 			// the bit (without them it clears every option but the MSS).
-			r.opts.SACKPermitted = t.cfg.SACK
+			r.opts.SACKPermitted = !t.cfg.NoSACK
 		}
 		clock := uint32(t.now / tsTick)
 		ts := clock>>tsOptBits<<tsOptBits | opts

@@ -45,7 +45,7 @@ func cookieSYNACK(t *testing.T, p *peer, s seg) (cookie, tsval uint32) {
 		require.NotNil(t, got.ts, "no timestamps in %v", got)
 		want.ts = ts(got.ts.val, s.ts.val)
 		// SACK-permitted answered, as Linux does when the TSval keeps it.
-		want.sackOK = s.sackOK && p.cfg.SACK
+		want.sackOK = s.sackOK && !p.cfg.NoSACK
 	}
 	require.Equal(t, want.String(), got.String())
 	p.expectNothing(t)
@@ -95,7 +95,7 @@ func TestSyncookieRoundTrip(t *testing.T) {
 }
 
 func testSyncookieRoundTrip(t *testing.T, mss uint16, ws *uint8, sack, withTS, noTS bool) {
-	s := newStack(t, tcp.Config{SynBacklog: 1, NoTimestamps: noTS, SACK: true})
+	s := newStack(t, tcp.Config{SynBacklog: 1, NoTimestamps: noTS})
 	s.advance(10*time.Second + 37*ms) // the TSval's low bits are not zero
 	l := cookieListener(t, s, 8)
 	p := s.peer(serverAddr, clientAddr)

@@ -66,7 +66,7 @@
 // TS.Recent by the Last.ACK.sent rule, an RTT sample on every ACK of new
 // data (retransmitted ones included), PAWS with its 24-day limit, a SYN
 // with a newer TSval reopening TIME-WAIT, and data segments shrunk by the
-// option (RFC 6691). SACK (RFC 2018, on with Config.SACK; sack.go):
+// option (RFC 6691). SACK (RFC 2018, on unless Config.NoSACK; sack.go):
 // blocks and D-SACKs (RFC 2883) sent for out-of-order and duplicate data,
 // the peer's kept in a bounded scoreboard and in a record of every
 // segment in flight (rack.go), from which RACK (RFC 8985 6) marks losses

@@ -191,7 +191,7 @@ func TestInfoRetransmitsByKind(t *testing.T) {
 // sent once that fills the hole; SACKs that only grow the highest range
 // show none.
 func TestInfoReorderingFromSACK(t *testing.T) {
-	s := newStack(t, tcp.Config{SACK: true})
+	s := newStack(t, tcp.Config{})
 	p, c, iss := sackConn(t, s, 1460, true, true, false)
 	_, err := c.Write(data(0, 10*1460))
 	require.NoError(t, err)

@@ -22,7 +22,7 @@ import (
 // expects the first flight of 10.
 func rackFlight(t *testing.T, cc string, n int) (*stack, *peer, *tcp.Conn, uint32) {
 	t.Helper()
-	s := newStack(t, tcp.Config{SACK: true, CongestionControl: cc})
+	s := newStack(t, tcp.Config{CongestionControl: cc})
 	p, c, iss := sackConn(t, s, 1000, true, true, false)
 	_, err := c.Write(data(0, n*1000))
 	require.NoError(t, err)
@@ -174,10 +174,10 @@ func TestSACKRecoveryThreeSACKed(t *testing.T) {
 }
 
 // With a peer that does not offer SACK, recovery is NewReno's (RFC
-// 6582), though Config.SACK is on: three duplicate ACKs, cwnd =
+// 6582), though SACK is on in its config: three duplicate ACKs, cwnd =
 // ssthresh + 3 segments, and pipe is all that is out.
 func TestSACKFallbackNewReno(t *testing.T) {
-	s := newStack(t, tcp.Config{SACK: true, CongestionControl: tcp.CongestionReno})
+	s := newStack(t, tcp.Config{CongestionControl: tcp.CongestionReno})
 	p, c, iss := sackConn(t, s, 1000, true, false, false)
 	_, err := c.Write(data(0, 10*1000))
 	require.NoError(t, err)

@@ -2,8 +2,8 @@ package tcp
 
 import "github.com/xdpnet/xdpnet/internal/wire"
 
-// Selective acknowledgment (RFC 2018, D-SACK of RFC 2883). With
-// Config.SACK, offered in our SYN and answered in our SYN,ACK when
+// Selective acknowledgment (RFC 2018, D-SACK of RFC 2883). Unless
+// Config.NoSACK, offered in our SYN and answered in our SYN,ACK when
 // the peer's SYN offered it (a cookie's too: its TSval keeps the bit), and
 // used only when both SYNs carried it (RFC 2018 2).
 //

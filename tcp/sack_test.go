@@ -15,7 +15,7 @@ import (
 // sack and timestamps if withTS: passive (the table listens, the peer's
 // ACK comes 10 ms after its SYN) or active (the peer's SYN,ACK comes 100
 // ms after ours). It checks the SYN or SYN,ACK the table sends: SACK-
-// permitted in our SYN with Config.SACK; in our SYN,ACK only if the
+// permitted in our SYN unless Config.NoSACK; in our SYN,ACK only if the
 // peer offered it too (RFC 2018 2). Its segments carry TSval peerTS+10
 // from then on, which the table echoes.
 func sackConn(t testing.TB, s *stack, mss uint16, active, sack, withTS bool) (*peer, *tcp.Conn, uint32) {
@@ -29,7 +29,7 @@ func sackConn(t testing.TB, s *stack, mss uint16, active, sack, withTS bool) (*p
 	var c *tcp.Conn
 	var iss uint32
 	if active {
-		p, c, iss = dialSYN(t, s) // our SYN offers SACK with Config.SACK
+		p, c, iss = dialSYN(t, s) // our SYN offers SACK unless Config.NoSACK
 		synTS := p.tsval()
 		s.advance(100 * ms)
 		if withTS {
@@ -43,7 +43,7 @@ func sackConn(t testing.TB, s *stack, mss uint16, active, sack, withTS bool) (*p
 		iss = p.isn()
 		p.send(t, seg{flags: "S", seq: peerISN, win: 65535, mss: mss, ws: wscale(peerShift), ts: peerTSOpt, sackOK: sack})
 		synack := p.expect(t, seg{flags: "S.", seq: iss, ack: peerISN + 1, win: s.synWin(), mss: 1460, ws: wscale(s.shift()),
-			ts: p.ourTSIf(used, peerTS), sackOK: sack && s.cfg.SACK})
+			ts: p.ourTSIf(used, peerTS), sackOK: sack && !s.cfg.NoSACK})
 		s.advance(10 * ms)
 		ack := seg{flags: ".", seq: peerISN + 1, ack: iss + 1, win: 512}
 		if used {
@@ -57,7 +57,7 @@ func sackConn(t testing.TB, s *stack, mss uint16, active, sack, withTS bool) (*p
 	}
 	require.Equal(t, tcp.Established, c.State())
 	assert.Equal(t, sack, c.PeerSACKPermitted())
-	assert.Equal(t, sack && s.cfg.SACK, c.SACK(), "SACK in use")
+	assert.Equal(t, sack && !s.cfg.NoSACK, c.SACK(), "SACK in use")
 	return p, c, iss
 }
 
@@ -70,7 +70,7 @@ func (p *peer) ourTSIf(used bool, ecr uint32) *tsOpt {
 }
 
 // SACK-permitted is negotiated both ways, with and without timestamps:
-// offered in every SYN of ours with Config.SACK, answered in a
+// offered in every SYN of ours unless Config.NoSACK, answered in a
 // SYN,ACK only to a peer that offered it, and in use only when both did.
 func TestSACKNegotiation(t *testing.T) {
 	for _, active := range []bool{false, true} {
@@ -79,7 +79,7 @@ func TestSACKNegotiation(t *testing.T) {
 				for _, on := range []bool{false, true} {
 					name := fmt.Sprintf("active%v/peerSACK%v/ts%v/SACK%v", active, sack, withTS, on)
 					t.Run(name, func(t *testing.T) {
-						s := newStack(t, tcp.Config{SACK: on})
+						s := newStack(t, tcp.Config{NoSACK: !on})
 						sackConn(t, s, 1460, active, sack, withTS)
 					})
 				}
@@ -114,7 +114,7 @@ func blk(from, to int) wire.SACKBlock {
 func TestSACKBlocksOutOfOrder(t *testing.T) {
 	for _, withTS := range []bool{false, true} {
 		t.Run(fmt.Sprintf("ts%v", withTS), func(t *testing.T) {
-			s := newStack(t, tcp.Config{SACK: true})
+			s := newStack(t, tcp.Config{})
 			p, c, iss := sackConn(t, s, 1460, false, true, withTS)
 			room := 4
 			var echo *tsOpt
@@ -172,7 +172,7 @@ func TestSACKBlocksOutOfOrder(t *testing.T) {
 func TestDSACKSent(t *testing.T) {
 	for _, withTS := range []bool{false, true} {
 		t.Run(fmt.Sprintf("ts%v", withTS), func(t *testing.T) {
-			s := newStack(t, tcp.Config{SACK: true})
+			s := newStack(t, tcp.Config{})
 			p, c, iss := sackConn(t, s, 1460, false, true, withTS)
 			var echo *tsOpt
 			if withTS {
@@ -219,13 +219,13 @@ func TestDSACKSent(t *testing.T) {
 	}
 }
 
-// Without SACK in use (the peer did not offer it, or no Config.SACK), no
+// Without SACK in use (the peer did not offer it, or Config.NoSACK), no
 // blocks go out for out-of-order or duplicate data, and the peer's blocks
 // are not taken.
 func TestSACKOff(t *testing.T) {
 	for _, on := range []bool{false, true} {
 		t.Run(fmt.Sprintf("SACK%v", on), func(t *testing.T) {
-			s := newStack(t, tcp.Config{SACK: on})
+			s := newStack(t, tcp.Config{NoSACK: !on})
 			p, c, iss := sackConn(t, s, 1460, true, !on, false)
 			sackData(t, p, iss, 1000, 100, false)
 			p.expect(t, seg{flags: ".", seq: iss + 1, ack: peerISN + 1, win: fullWin})
@@ -259,7 +259,7 @@ func scoreboard(c *tcp.Conn, iss uint32) [][2]uint32 {
 // range shows the peer reneged: the scoreboard empties, and the data
 // stays in the send buffer.
 func TestSACKScoreboard(t *testing.T) {
-	s := newStack(t, tcp.Config{SACK: true})
+	s := newStack(t, tcp.Config{})
 	p, c, iss := sackConn(t, s, 1000, true, true, false)
 	_, err := c.Write(data(0, 6000))
 	require.NoError(t, err)
@@ -329,7 +329,7 @@ func TestSACKScoreboard(t *testing.T) {
 // Fast retransmit with SACK resends the segment at SND.UNA, cut where the
 // data the peer holds begins (RFC 6675 NextSeg).
 func TestSACKFastRetransmitStopsAtSACKed(t *testing.T) {
-	s := newStack(t, tcp.Config{SACK: true})
+	s := newStack(t, tcp.Config{})
 	p, c, iss := sackConn(t, s, 1460, true, true, false)
 	_, err := c.Write(data(0, 4*1460))
 	require.NoError(t, err)
@@ -348,7 +348,7 @@ func TestSACKFastRetransmitStopsAtSACKed(t *testing.T) {
 // The scoreboard is bounded: blocks it has no room for are counted and
 // lost, and the rest stays sorted and within SND.UNA–SND.MAX.
 func TestSACKScoreboardBounded(t *testing.T) {
-	s := newStack(t, tcp.Config{SACK: true})
+	s := newStack(t, tcp.Config{})
 	p, c, iss := sackConn(t, s, 1000, true, true, false)
 	// 30000 bytes acknowledged first grow cwnd from the initial 10
 	// segments to 40 (slow start), so all 40 below go at once.
@@ -394,7 +394,7 @@ func TestSACKScoreboardBounded(t *testing.T) {
 // the segment records, and recovery in steady state: RACK's loss
 // detection, its reorder timer, PRR and the retransmissions it lets go.
 func TestSACKNoAllocs(t *testing.T) {
-	s := newStack(t, tcp.Config{SACK: true})
+	s := newStack(t, tcp.Config{})
 	p, c, iss := sackConn(t, s, 1000, true, true, true)
 	const seg = 988 // 1000 less the timestamps
 	_, err := c.Write(data(0, 8*seg))

@@ -211,7 +211,7 @@ func (p *peer) ourTS(ecr uint32) *tsOpt {
 // syn is the SYN the table sends now as it dials p from iss: the MSS,
 // window scale, timestamps and SACK-permitted it offers.
 func (p *peer) syn(iss uint32) seg {
-	return seg{flags: "S", seq: iss, win: p.synWin(), mss: 1460, ws: wscale(p.shift()), ts: p.ourTS(0), sackOK: p.cfg.SACK}
+	return seg{flags: "S", seq: iss, win: p.synWin(), mss: 1460, ws: wscale(p.shift()), ts: p.ourTS(0), sackOK: !p.cfg.NoSACK}
 }
 
 // send feeds the table the segment s from the peer.

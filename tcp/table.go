@@ -440,7 +440,7 @@ func (t *Table) newConn(local, remote netip.AddrPort, iss Seq, active bool) *Con
 		mss:   defaultMSS,
 		nagle: t.cfg.Nagle,
 		ts:    !t.cfg.NoTimestamps, // offered; takeTS keeps it if the peer's SYN agrees
-		sack:  t.cfg.SACK,          // the same, in takeSYN
+		sack:  !t.cfg.NoSACK,       // the same, in takeSYN
 		tsOff: t.isns.TSOffset(local, remote),
 		rto:   *NewRTOEstimator(t.cfg.MinRTO, t.cfg.InitialRTO, t.cfg.MaxRTO),
 

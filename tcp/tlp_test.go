@@ -20,7 +20,7 @@ import (
 // tlpConn opens that connection, SACK-permitted if sack.
 func tlpConn(t *testing.T, sack bool) (*stack, *peer, *tcp.Conn, uint32) {
 	t.Helper()
-	s := newStack(t, tcp.Config{CongestionControl: tcp.CongestionReno, SACK: sack})
+	s := newStack(t, tcp.Config{CongestionControl: tcp.CongestionReno, NoSACK: !sack})
 	p, c, iss := sackConn(t, s, 1000, false, sack, false)
 	return s, p, c, iss
 }
