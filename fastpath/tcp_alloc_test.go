@@ -79,6 +79,28 @@ func TestTCPSteadyStateDoesNotAllocate(t *testing.T) {
 	assert.Zero(t, p.a.TCP().Stats().RetransSegs, "a clean pipe needs no retransmission")
 }
 
+// TestTCPRecoveryDoesNotAllocate: through 1 % loss each way, with SACK
+// (the default) on both ends, the recovery path costs no allocation once
+// the buffers and the sent-segment records have grown: SACK blocks sent
+// and taken, RACK marking losses, PRR sizing the retransmissions, the
+// out-of-order data kept and reassembled.
+func TestTCPRecoveryDoesNotAllocate(t *testing.T) {
+	p := newTCPPairOver(t, nic.FaultConfig{Seed: 7, Loss: 0.01}, tcp.Config{})
+	require.True(t, p.client.SACK(), "SACK negotiated")
+	chunk, buf := make([]byte, 16<<10), make([]byte, 64<<10)
+	require.GreaterOrEqual(t, p.transfer(chunk, buf, 8<<20), 8<<20, "warm-up")
+	before := p.client.Info()
+	moved := 0
+	allocs := testing.AllocsPerRun(100, func() { moved += p.transfer(chunk, buf, 64<<10) })
+	after := p.client.Info()
+	t.Logf("%d bytes meanwhile: %d recoveries by SACK, %d segments marked lost, %d retransmitted, %.1f allocations a run",
+		moved, after.SACKRecoveries-before.SACKRecoveries, after.RACKLost-before.RACKLost, after.Retransmits-before.Retransmits, allocs)
+	assert.Zero(t, allocs)
+	assert.GreaterOrEqual(t, moved, 101*64<<10, "data moved meanwhile")
+	assert.Greater(t, after.SACKRecoveries, before.SACKRecoveries, "recoveries by SACK meanwhile")
+	assert.Greater(t, after.RACKLost, before.RACKLost, "losses RACK marked meanwhile")
+}
+
 // BenchmarkTCPPipe measures a bulk transfer between two stacks over the
 // in-memory pipe: the protocol work per byte, both ends on one goroutine.
 func BenchmarkTCPPipe(b *testing.B) {
