@@ -8,7 +8,7 @@ import (
 )
 
 // Run polls until ctx ends or the link fails, on a clock that starts at 0.
-// Its placement follows DESIGN.md's measurements on the lab machines:
+// Its placement follows docs/DESIGN.md's measurements on the lab machines:
 //   - it never locks its OS thread, and yields the processor once per
 //     round that readied an app goroutine (in Poll, before output), which
 //     then runs at once on the same P (~0.4 µs a handoff, against ~100 µs

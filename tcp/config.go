@@ -6,6 +6,9 @@ import (
 	"net/netip"
 	"syscall"
 	"time"
+
+	"github.com/xdpnet/xdpnet/internal/neterr"
+	"github.com/xdpnet/xdpnet/internal/wire"
 )
 
 // Config configures a Table. The zero value of each field selects its
@@ -133,15 +136,17 @@ type Config struct {
 
 // Header lengths that bound a segment.
 const (
-	ipv4HeaderLen = 20
-	minMTU        = 68 // RFC 791
-	maxMTU        = 65535
+	// headersLen is what the MSS leaves out of the MTU: the IPv4 and TCP
+	// headers without options (RFC 9293 3.7.1).
+	headersLen = wire.IPv4MinLen + wire.TCPMinLen
+	minMTU     = 68 // RFC 791
+	maxMTU     = 65535
 	// defaultMSS is what we assume of a peer that sends no MSS option
 	// (RFC 9293 3.7.1).
 	defaultMSS = 536
 	// minMSS floors the MSS a path MTU may set: RFC 1191's smallest
 	// plateau, 68, less the headers.
-	minMSS = minMTU - ipv4HeaderLen - 20
+	minMSS = minMTU - headersLen
 )
 
 func (c Config) withDefaults() (Config, error) {
@@ -205,14 +210,14 @@ func orDefault[T int | time.Duration](v, def T) T {
 
 // Errors callers branch on. Each wraps the errno the Linux socket call
 // would return, so errors.Is(err, syscall.ECONNRESET) and the like work.
-// They are allocated once, here: the data path returns them without
-// allocating.
+// They are allocated once: the data path returns them without
+// allocating. Those udp has too are internal/neterr's, one value each.
 var (
 	// ErrWouldBlock: nothing to read, no room to write, or no connection
 	// to accept yet.
-	ErrWouldBlock = fmt.Errorf("tcp: operation would block: %w", syscall.EAGAIN)
+	ErrWouldBlock = neterr.ErrWouldBlock
 	// ErrRefused: the peer answered the SYN with a RST.
-	ErrRefused = fmt.Errorf("tcp: connection refused: %w", syscall.ECONNREFUSED)
+	ErrRefused = neterr.ErrRefused
 	// ErrReset: the peer reset an established connection.
 	ErrReset = fmt.Errorf("tcp: connection reset by peer: %w", syscall.ECONNRESET)
 	// ErrTimeout: retransmissions (or the connect timeout) ran out.
@@ -225,15 +230,15 @@ var (
 	// ErrNotConnected: the connection is not established yet.
 	ErrNotConnected = fmt.Errorf("tcp: not connected: %w", syscall.ENOTCONN)
 	// ErrPortInUse: the local address and port are taken.
-	ErrPortInUse = fmt.Errorf("tcp: address in use: %w", syscall.EADDRINUSE)
+	ErrPortInUse = neterr.ErrPortInUse
 	// ErrNoPorts: every ephemeral port is in use towards that peer. It
 	// wraps EADDRNOTAVAIL, as Linux's connect does.
 	ErrNoPorts = fmt.Errorf("tcp: no free ephemeral port: %w", syscall.EADDRNOTAVAIL)
 	// ErrAddrNotAvailable: a local address that is not one of Config.Addrs.
-	ErrAddrNotAvailable = fmt.Errorf("tcp: address not local: %w", syscall.EADDRNOTAVAIL)
+	ErrAddrNotAvailable = neterr.ErrAddrNotAvailable
 	// ErrInvalidAddr: a remote address that is not unicast IPv4 with a
 	// port.
-	ErrInvalidAddr = fmt.Errorf("tcp: invalid address: %w", syscall.EINVAL)
+	ErrInvalidAddr = neterr.ErrInvalidAddr
 	// ErrListenerClosed: Accept on a closed listener.
 	ErrListenerClosed = fmt.Errorf("tcp: listener closed: %w", syscall.EINVAL)
 )

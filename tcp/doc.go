@@ -1,5 +1,5 @@
 // Package tcp is xdpnet's TCP (RFC 9293), a sans-IO core: segments and a
-// time value in, segments and deadlines out (see ../shared/DESIGN.md). No
+// time value in, segments and deadlines out (see docs/DESIGN.md). No
 // goroutines, no clock, no system calls.
 //
 // # Ownership and driving
@@ -18,10 +18,11 @@
 //     covers every segment of the batch; an ACK that may wait (at most
 //     one full segment unacknowledged, delack.go) waits for a reply to
 //     carry it or for the 40 ms delayed-ACK timer.
-//   - the app side (Dial, Listen, Accept, Read, Write, CloseWrite, Close,
-//     Abort) runs on the poller's goroutine too until issue 5 moves it
-//     behind SPSC rings; NextReady tells the owner which connections have
-//     news for their app.
+//   - the app side (Dial, Listen, Accept, CloseWrite, Close, Abort) runs
+//     on the poller's goroutine; the data itself crosses to the app's
+//     goroutine through a Stream (app.go), a send and a receive ring
+//     shared lock-free, one goroutine on each side. NextReady tells the
+//     owner which connections have news for their app.
 //
 // # What is implemented
 //

@@ -169,7 +169,7 @@ func (c *Conn) takeSYN(seg *segment) {
 	}
 	c.mss = min(peerMSS, c.t.mssSelf)
 	if pmtu := c.t.cfg.PathMTU; pmtu != nil {
-		c.mss = min(c.mss, pmtu(c.remote.Addr())-ipv4HeaderLen-20)
+		c.mss = min(c.mss, pmtu(c.remote.Addr())-headersLen)
 	}
 	c.mss = max(c.mss, minMSS)
 	c.rcvMSS = min(initRcvMSS, c.mss) // as Linux's tcp_initialize_rcv_mss

@@ -35,8 +35,8 @@ type Table struct {
 	// listeners by local address and port; the unspecified address
 	// stands for every local address.
 	listeners map[netip.AddrPort]*Listener
-	// ports counts connections and listeners per local port, so a Dial
-	// skips ports listened on and an ephemeral search starts cheap.
+	// nextEphemeral is where the next ephemeral port search starts
+	// (the counter of RFC 6056 algorithm 3, ephemeral below).
 	nextEphemeral uint32
 
 	txq            []*Conn // connections that may have segments to send
@@ -173,7 +173,7 @@ func New(cfg Config) (*Table, error) {
 		k1:        isns.k1,
 		conns:     make(map[tuple]*Conn),
 		listeners: make(map[netip.AddrPort]*Listener),
-		mssSelf:   cfg.MTU - ipv4HeaderLen - 20,
+		mssSelf:   cfg.MTU - headersLen,
 		rcvCap:    roundPow2(cfg.RecvBuffer),
 		wheel:     wheel.New(timerSlot, timerSlots),
 	}
@@ -586,7 +586,7 @@ func (t *Table) FragmentationNeeded(local, remote netip.AddrPort, seq Seq, mtu i
 	if c == nil || !seq.InWindow(c.sndUna, uint32(c.sndMax.Sub(c.sndUna))) {
 		return
 	}
-	mss := max(mtu-ipv4HeaderLen-20, minMSS)
+	mss := max(mtu-headersLen, minMSS)
 	if mss >= c.mss {
 		return
 	}

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"net/netip"
 	"syscall"
+
+	"github.com/xdpnet/xdpnet/internal/neterr"
+	"github.com/xdpnet/xdpnet/internal/wire"
 )
 
 // Config configures a Table. The zero value of each field selects its
@@ -50,11 +53,9 @@ type Config struct {
 
 // Header lengths that bound a datagram's payload.
 const (
-	ipv4HeaderLen = 20 // without options, as we send
-	udpHeaderLen  = 8
 	maxIPv4Packet = 65535
 	// maxUDPPayload fills the largest IPv4 datagram: 65,535 − 20 − 8.
-	maxUDPPayload = maxIPv4Packet - ipv4HeaderLen - udpHeaderLen
+	maxUDPPayload = maxIPv4Packet - wire.IPv4MinLen - wire.UDPHeaderLen
 	minIPv4MTU    = 68 // RFC 791: every host must handle this MTU
 )
 
@@ -87,8 +88,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("udp: config: MTU %d outside %d–%d", c.MTU, minIPv4MTU, maxIPv4Packet)
 	case c.RecvQueueBytes < 0 || c.RecvQueueDatagrams < 0 || c.SendQueueDatagrams < 0:
 		return c, errors.New("udp: config: negative queue limit")
-	case c.SendQueueBytes < c.MTU-ipv4HeaderLen-udpHeaderLen:
-		return c, fmt.Errorf("udp: config: SendQueueBytes %d cannot hold a %d-byte datagram", c.SendQueueBytes, c.MTU-ipv4HeaderLen-udpHeaderLen)
+	case c.SendQueueBytes < c.MTU-wire.IPv4MinLen-wire.UDPHeaderLen:
+		return c, fmt.Errorf("udp: config: SendQueueBytes %d cannot hold a %d-byte datagram", c.SendQueueBytes, c.MTU-wire.IPv4MinLen-wire.UDPHeaderLen)
 	}
 	return c, nil
 }
@@ -105,7 +106,7 @@ func orDefault(v, def int) int {
 // largest IPv4 datagram, or the send queue if that is smaller.
 func (c *Config) maxPayload() int {
 	if c.DontFragment {
-		return c.MTU - ipv4HeaderLen - udpHeaderLen
+		return c.MTU - wire.IPv4MinLen - wire.UDPHeaderLen
 	}
 	return min(maxUDPPayload, c.SendQueueBytes)
 }
@@ -113,20 +114,21 @@ func (c *Config) maxPayload() int {
 // Errors callers branch on. Each wraps the errno the Linux socket call
 // would return, so errors.Is(err, syscall.EADDRINUSE) and the like work;
 // endpoint operations after Close return net.ErrClosed itself. The ones
-// returned per datagram are allocated once, here.
+// returned per datagram are allocated once; those tcp has too are
+// internal/neterr's, one value each.
 var (
 	// ErrWouldBlock: no datagram is queued to read, or the send queue is
 	// full. The socket layer waits and retries.
-	ErrWouldBlock = fmt.Errorf("udp: operation would block: %w", syscall.EAGAIN)
+	ErrWouldBlock = neterr.ErrWouldBlock
 	// ErrPortInUse: the local address and port are bound already.
-	ErrPortInUse = fmt.Errorf("udp: address in use: %w", syscall.EADDRINUSE)
+	ErrPortInUse = neterr.ErrPortInUse
 	// ErrNoEphemeralPort: every port of the ephemeral range is bound. It
 	// wraps EADDRINUSE, as Linux's bind to port 0 does.
 	ErrNoEphemeralPort = fmt.Errorf("udp: no free ephemeral port: %w", syscall.EADDRINUSE)
 	// ErrAddrNotAvailable: the address to bind is not one of Config.Addrs.
-	ErrAddrNotAvailable = fmt.Errorf("udp: address not local: %w", syscall.EADDRNOTAVAIL)
+	ErrAddrNotAvailable = neterr.ErrAddrNotAvailable
 	// ErrInvalidAddr: a destination that is not IPv4 or has port 0.
-	ErrInvalidAddr = fmt.Errorf("udp: invalid destination: %w", syscall.EINVAL)
+	ErrInvalidAddr = neterr.ErrInvalidAddr
 	// ErrMessageTooLong: a payload over 65,507 bytes, over the send
 	// queue, or with Config.DontFragment over MTU − 28 bytes.
 	ErrMessageTooLong = fmt.Errorf("udp: message too long: %w", syscall.EMSGSIZE)
@@ -134,5 +136,5 @@ var (
 	ErrNoDestination = fmt.Errorf("udp: destination address required: %w", syscall.EDESTADDRREQ)
 	// ErrConnRefused: an ICMP port unreachable came back for a datagram of
 	// this connected endpoint; returned once, by the next read or write.
-	ErrConnRefused = fmt.Errorf("udp: connection refused: %w", syscall.ECONNREFUSED)
+	ErrConnRefused = neterr.ErrRefused
 )

@@ -31,7 +31,7 @@ func (t *Table) NextOutput() (Outgoing, bool) {
 		return Outgoing{}, false
 	}
 	dst, n := e.snd.front()
-	return Outgoing{Src: e.local, Dst: dst, Len: udpHeaderLen + n}, true
+	return Outgoing{Src: e.local, Dst: dst, Len: wire.UDPHeaderLen + n}, true
 }
 
 // EmitOutput writes the datagram NextOutput returned, header and payload,
@@ -42,13 +42,13 @@ func (t *Table) NextOutput() (Outgoing, bool) {
 func (t *Table) EmitOutput(b []byte, src netip.Addr) int {
 	e := t.ready.head
 	dst, n := e.snd.front()
-	e.snd.copyFront(b[udpHeaderLen : udpHeaderLen+n])
+	e.snd.copyFront(b[wire.UDPHeaderLen : wire.UDPHeaderLen+n])
 	// RFC 1122 section 4.1.3.4: checksums MUST default to on. Encode
 	// sends a computed zero as 0xffff (RFC 768).
 	wire.UDPFields{SrcPort: e.local.Port(), DstPort: dst.Port()}.Encode(b, n, src, dst.Addr())
 	t.consume(e)
 	t.stats.OutDatagrams++
-	return udpHeaderLen + n
+	return wire.UDPHeaderLen + n
 }
 
 // DropOutput discards the datagram NextOutput returned. Neither UDP

@@ -14,7 +14,7 @@ import (
 // has frames, a deadline passes, or another goroutine calls Wake. It
 // sleeps in the Go netpoller: the goroutine parks without holding its OS
 // thread or its P, unlike Wait's poll(2), so app goroutines run meanwhile
-// on the same P (DESIGN.md's placement measurements).
+// on the same P (docs/DESIGN.md's placement measurements).
 //
 // The socket is in the netpoller only while parked: a duplicate
 // descriptor is registered for each Park and closed after. In copy mode

@@ -13,7 +13,7 @@ import (
 )
 
 // TestSocketOnVeth binds real sockets on a lab veth and checks what the
-// kernel put in force: lab facts in ../shared/DESIGN.md say veth is
+// kernel put in force: lab facts in docs/DESIGN.md say veth is
 // copy-mode only, RX never asks for a wakeup and 6.18 takes a TX budget.
 func TestSocketOnVeth(t *testing.T) {
 	l := lab.New(t, lab.Config{Queues: 2})

@@ -1,5 +1,5 @@
-// Package wire holds xdpnet's packet views: Ethernet II, ARP, IPv4, ICMPv4
-// and UDP headers as []byte types with getters and setters over the bytes,
+// Package wire holds xdpnet's packet views: Ethernet II, ARP, IPv4, ICMPv4,
+// UDP and TCP headers (TCP's options too) as []byte types with getters and setters over the bytes,
 // plus the Internet checksum.
 //
 // The contract, as in smoltcp's wire module: a view's Check method
