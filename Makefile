@@ -26,10 +26,12 @@ test:
 race:
 	$(GO) test -count=1 -race $(RACEFLAGS) -timeout 20m $(PKGS)
 
+# lint also enforces the layer map of docs/DESIGN.md (importcheck).
 lint:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet $(PKGS)
 	$$($(GO) env GOPATH)/bin/staticcheck $(PKGS)
+	$(GO) run ./internal/tools/importcheck
 
 # The main job: builds veth labs and measures xdpnet against its baselines,
 # both sides in one run: the ring layer against asavie/xdp (RxDrop, for
