@@ -252,15 +252,6 @@ func threadSched(b *testing.B, pid, tid int) schedstat {
 	return st
 }
 
-// processCPU is the CPU time of all of this process's threads so far,
-// those that exited included (getrusage's user+system: the split is
-// tick-sampled, the total exact).
-func processCPU() time.Duration {
-	var ru unix.Rusage
-	unix.Getrusage(unix.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // napiThread moves the receive processing of h's link from softirq into a
 // kernel thread of its own. The link must have a NAPI instance (an XDP
 // program attached, or GRO on), or the write fails with EIO.

@@ -45,11 +45,11 @@ func BenchmarkSockIdle(b *testing.B) {
 
 	time.Sleep(idleSettle)
 	b.ResetTimer()
-	parks0, cpu0, t0 := parks(s), processCPU(), time.Now()
+	parks0, cpu0, t0 := parks(s), lab.ProcessCPU(), time.Now()
 	for range b.N {
 		time.Sleep(idleSlice)
 	}
-	cpu1, t1, parks1 := processCPU(), time.Now(), parks(s)
+	cpu1, t1, parks1 := lab.ProcessCPU(), time.Now(), parks(s)
 	b.StopTimer()
 	wall := t1.Sub(t0)
 	b.ReportMetric(float64((cpu1-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")

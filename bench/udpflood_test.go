@@ -162,7 +162,7 @@ func floodOnce(b *testing.B, l *lab.Lab, tx *sender, napi int, rx sink, dst neti
 
 	b.ResetTimer()
 	got0 := rx.received()
-	napi0, thread0, proc0 := threadSched(b, napi, napi), threadSched(b, self, tid), processCPU()
+	napi0, thread0, proc0 := threadSched(b, napi, napi), threadSched(b, self, tid), lab.ProcessCPU()
 	start := time.Now()
 	tx.start(b, f)
 	defer tx.stop() // on a failure; stop may be called again
@@ -184,7 +184,7 @@ func floodOnce(b *testing.B, l *lab.Lab, tx *sender, napi int, rx sink, dst neti
 	}
 	napiSt := threadSched(b, napi, napi).sub(napi0)
 	threadSt := threadSched(b, self, tid).sub(thread0)
-	proc := processCPU() - proc0
+	proc := lab.ProcessCPU() - proc0
 	b.StopTimer()
 	sent := tx.stop()
 	unpin()

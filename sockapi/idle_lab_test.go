@@ -3,7 +3,6 @@ package sockapi_test
 import (
 	"io"
 	"net"
-	"syscall"
 	"testing"
 	"time"
 
@@ -39,16 +38,9 @@ func TestIdleStackCPULab(t *testing.T) {
 	require.NoError(t, err)
 
 	time.Sleep(500 * time.Millisecond) // the poller's spin and the handshake's timers end
-	cpu0, t0 := processCPU(t), time.Now()
+	cpu0, t0 := lab.ProcessCPU(), time.Now()
 	time.Sleep(2 * time.Second)
-	used := float64(processCPU(t)-cpu0) / float64(time.Since(t0))
+	used := float64(lab.ProcessCPU()-cpu0) / float64(time.Since(t0))
 	t.Logf("idle: %.3f %% of a CPU", 100*used)
 	assert.Less(t, used, 0.05, "an idle stack's share of a CPU")
-}
-
-// processCPU is this process's user and system CPU time so far.
-func processCPU(t *testing.T) time.Duration {
-	var ru syscall.Rusage
-	require.NoError(t, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
