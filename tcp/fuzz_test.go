@@ -119,7 +119,6 @@ func (c *Conn) checkRecords(una, top uint64) error {
 	if r.n < 0 || r.n > len(r.r) || len(r.r) > roundPow2(c.recordLimit()) {
 		return fmt.Errorf("%d segment records in a ring of %d, limit %d", r.n, len(r.r), c.recordLimit())
 	}
-	var want sentRecords
 	for i := range r.n {
 		s := r.at(i)
 		switch {
@@ -130,7 +129,6 @@ func (c *Conn) checkRecords(una, top uint64) error {
 		case s.flags&segSACKed != 0 && s.flags != segSACKed:
 			return fmt.Errorf("record %d SACKed and flagged %#x", i, s.flags)
 		}
-		want.account(s, 1)
 	}
 	if r.n > 0 {
 		if end := r.at(r.n - 1).end; end != top && !(end == top+1 && c.finQueued) {
@@ -139,13 +137,22 @@ func (c *Conn) checkRecords(una, top uint64) error {
 	} else if una != top && !c.finQueued {
 		return fmt.Errorf("no records, %d bytes out", top-una)
 	}
-	if want.sacked != r.sacked || want.lost != r.lost || want.retrans != r.retrans || want.lostNew != r.lostNew || want.nSacked != r.nSacked {
+	if want := r.recount(); want.sacked != r.sacked || want.lost != r.lost || want.retrans != r.retrans || want.lostNew != r.lostNew || want.nSacked != r.nSacked {
 		return fmt.Errorf("record counts %+v, flags say %+v", *r, want)
 	}
 	if out := uint64(c.sndMax.Sub(c.sndUna)); r.sacked+r.lost > out || uint64(c.pipe()) > out+r.retrans {
 		return fmt.Errorf("pipe %d: %d out, %d SACKed, %d lost, %d resent", c.pipe(), out, r.sacked, r.lost, r.retrans)
 	}
 	return nil
+}
+
+// recount is s's counts summed afresh from its records' flags.
+func (s *sentRecords) recount() sentRecords {
+	var want sentRecords
+	for i := range s.n {
+		want.account(s.at(i), 1)
+	}
+	return want
 }
 
 // checkSegment checks a segment c sent: every one but a RST carries

@@ -149,8 +149,11 @@ func (s *sentRecords) split(i int, off uint64, limit int) bool {
 	}
 	s.n++
 	a, b := s.at(i), s.at(i+1)
+	s.account(a, -1)
 	*b = *a
 	a.end, b.start = off, off
+	s.account(a, 1)
+	s.account(b, 1) // a SACKed record counts twice now
 	return true
 }
 
