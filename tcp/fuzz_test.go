@@ -106,7 +106,8 @@ func (c *Conn) checkInvariants() error {
 // checkRecords checks the sent-segment records (rack.go) against SND.UNA
 // and SND.MAX at stream offsets una and top: none without SACK; within
 // their bound, sorted, contiguous and covering [una, top) (a FIN one
-// past), SACKed ones neither lost nor resent; the counts their flags'
+// past), SACKed ones neither lost nor resent, those never resent in send
+// time order (RACK's walk stops by it); the counts their flags'
 // sums, and pipe between zero and what is out.
 func (c *Conn) checkRecords(una, top uint64) error {
 	r := &c.recs
@@ -128,6 +129,8 @@ func (c *Conn) checkRecords(una, top uint64) error {
 			return fmt.Errorf("record %d %+v not where the last ended (SND.UNA at %d)", i, *s, una)
 		case s.flags&segSACKed != 0 && s.flags != segSACKed:
 			return fmt.Errorf("record %d SACKed and flagged %#x", i, s.flags)
+		case i > 0 && r.at(i-1).start >= r.resentEnd && s.at < r.at(i-1).at:
+			return fmt.Errorf("record %d %+v, never resent, sent before record %d %+v", i, *s, i-1, *r.at(i-1))
 		}
 	}
 	if r.n > 0 {

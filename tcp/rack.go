@@ -57,6 +57,11 @@ type sentRecords struct {
 	head, n                        int
 	sacked, lost, retrans, lostNew uint64
 	nSacked                        int
+	// resentEnd is the highest end of a record ever resent. Records
+	// from it on went out once, in offset order, so their send times
+	// grow with their offsets: RACK's walk stops at the first of them
+	// sent after the segment it knows delivered.
+	resentEnd uint64
 }
 
 func (s *sentRecords) at(i int) *sentSeg { return &s.r[(s.head+i)&(len(s.r)-1)] }
@@ -251,6 +256,7 @@ func (c *Conn) noteSent(seq, end Seq) {
 		for ; i < j; i++ {
 			s := r.at(i)
 			s.at = c.t.now
+			r.resentEnd = max(r.resentEnd, s.end)
 			if s.flags&segSACKed == 0 {
 				r.setFlags(s, s.flags|segRetrans)
 			}
@@ -349,11 +355,18 @@ func (c *Conn) rackDetectLoss() time.Duration {
 	var wait time.Duration
 	for i := range r.n {
 		s := r.at(i)
-		if s.flags&segSACKed != 0 || s.flags&(segLost|segRetrans) == segLost {
+		if s.at > k.xmitAt || (s.at == k.xmitAt && s.end >= k.endSeq) {
+			// Not sent before the segment RACK knows delivered; nor
+			// is any after it, if it went out only once. So an ACK
+			// costs the records up to RACK.end_seq and the resent,
+			// not the whole flight.
+			if s.start >= r.resentEnd {
+				break
+			}
 			continue
 		}
-		if s.at > k.xmitAt || (s.at == k.xmitAt && s.end >= k.endSeq) {
-			continue // not sent before the segment RACK knows delivered
+		if s.flags&segSACKed != 0 || s.flags&(segLost|segRetrans) == segLost {
+			continue
 		}
 		left := s.at + k.rtt + reo - c.t.now
 		if left > 0 {
