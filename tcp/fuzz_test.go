@@ -130,7 +130,7 @@ func (c *Conn) checkRecords(una, top uint64) error {
 		case s.flags&segSACKed != 0 && s.flags != segSACKed:
 			return fmt.Errorf("record %d SACKed and flagged %#x", i, s.flags)
 		case i > 0 && r.at(i-1).start >= r.resentEnd && s.at < r.at(i-1).at:
-			return fmt.Errorf("record %d %+v, never resent, sent before record %d %+v", i, *s, i-1, *r.at(i-1))
+			return fmt.Errorf("record %d %+v, never resent, sent before record %d %+v", i, *s, i-1, *r.at(i - 1))
 		}
 	}
 	if r.n > 0 {
