@@ -268,36 +268,66 @@ func (r *ring) reset() {
 // maxOutOfOrder bounds the disjoint ranges a spanSet holds: those the
 // receive buffer tracks past its in-order end, and those of the SACK
 // scoreboard (sack.go). The received bytes live in the ring itself, so
-// memory is bounded by the ring; the count bounds the work per segment.
-const maxOutOfOrder = 16
+// memory is bounded by the ring; the count bounds the work and the
+// memory per segment (ranges are found by binary search, an insertion
+// moves those above it: 16 bytes each).
+//
+// It was 16: a flight of a few thousand segments through a drop-tail
+// queue overrun in slow start leaves hundreds of holes, and every
+// segment past the 16th range was dropped, to be resent. In the 100
+// Mbit/s, 50 ms simulation with a 4 MiB send buffer that was 808 of
+// 1,161 retransmissions (353 frames lost). Linux's out-of-order queue
+// is bounded by memory alone.
+const maxOutOfOrder = 1024
+
+// minSpans is the first size of a set's array, which grows by doubling
+// up to maxOutOfOrder: a connection without holes holds none.
+const minSpans = 16
 
 // span is a range of stream offsets [start, end).
 type span struct{ start, end uint64 }
 
-// spanSet is a bounded set of ranges, sorted, disjoint and not touching.
+// spanSet is a bounded set of ranges, sorted, disjoint and not touching:
+// s[:n].
 type spanSet struct {
-	s [maxOutOfOrder]span
+	s []span
 	n int
 }
 
 // spans are the ranges, lowest first.
 func (ss *spanSet) spans() []span { return ss.s[:ss.n] }
 
+// above is the index of the first range that ends at or past off.
+func (ss *spanSet) above(off uint64) int {
+	lo, hi := 0, ss.n
+	for lo < hi {
+		m := (lo + hi) / 2
+		if ss.s[m].end < off {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
+}
+
 // add merges s into the set, or reports false when that needs a range
 // more than the set holds.
 func (ss *spanSet) add(s span) bool {
 	// Ranges that s overlaps or touches: s[i:j].
-	i := 0
-	for i < ss.n && ss.s[i].end < s.start {
-		i++
-	}
+	i := ss.above(s.start)
 	j := i
 	for j < ss.n && ss.s[j].start <= s.end {
 		s.start, s.end = min(s.start, ss.s[j].start), max(s.end, ss.s[j].end)
 		j++
 	}
 	if i == j && ss.n == len(ss.s) {
-		return false
+		if len(ss.s) == maxOutOfOrder {
+			return false
+		}
+		grown := make([]span, max(minSpans, 2*len(ss.s)))
+		copy(grown, ss.s[:ss.n])
+		ss.s = grown
 	}
 	// Replace s[i:j] by s.
 	n := copy(ss.s[i+1:], ss.s[j:ss.n])
@@ -308,7 +338,7 @@ func (ss *spanSet) add(s span) bool {
 
 // drop removes the first n ranges.
 func (ss *spanSet) drop(n int) {
-	copy(ss.s[:], ss.s[n:ss.n])
+	copy(ss.s, ss.s[n:ss.n])
 	ss.n -= n
 }
 
@@ -332,10 +362,8 @@ func (ss *spanSet) covers(s span) bool {
 
 // find returns the index of the range that holds off, or -1.
 func (ss *spanSet) find(off uint64) int {
-	for i, s := range ss.spans() {
-		if s.start <= off && off < s.end {
-			return i
-		}
+	if i := ss.above(off + 1); i < ss.n && ss.s[i].start <= off {
+		return i
 	}
 	return -1
 }

@@ -104,23 +104,29 @@ func TestRecvBufferInOrderPastRanges(t *testing.T) {
 }
 
 func TestRecvBufferRangeLimit(t *testing.T) {
-	b := recvBuffer{ring: newRing(64)}
+	b := recvBuffer{ring: newRing(4 * maxOutOfOrder)}
 	for i := range maxOutOfOrder {
 		_, ok := b.Insert(2+2*i, []byte{byte(2 + 2*i)})
 		require.True(t, ok, "range %d", i)
 	}
 	assert.Equal(t, maxOutOfOrder, b.ooo.n)
+	past := 2 + 2*maxOutOfOrder + 1
 	// One more disjoint range is refused...
-	_, ok := b.Insert(40, []byte{40})
+	_, ok := b.Insert(past, []byte{1})
 	assert.False(t, ok)
 	assert.Equal(t, maxOutOfOrder, b.ooo.n)
 	// ...one that extends a range is not, nor one that joins two.
 	_, ok = b.Insert(3, []byte{3})
 	assert.True(t, ok)
 	assert.Equal(t, maxOutOfOrder-1, b.ooo.n, "[2,3) [3,4) [4,5) merged")
-	_, ok = b.Insert(40, []byte{40})
+	_, ok = b.Insert(past, []byte{1})
 	assert.True(t, ok, "room for a range again")
 	assert.Equal(t, maxOutOfOrder, b.ooo.n)
+	for i, s := range b.ooo.spans() {
+		require.Equal(t, i, b.ooo.find(s.start), "range %d found by its start", i)
+		require.Equal(t, i, b.ooo.find(s.end-1), "range %d found by its last byte", i)
+		require.Equal(t, -1, b.ooo.find(s.end), "range %d: the gap after it", i)
+	}
 	// Filling from the front takes every range it reaches.
 	n, ok := b.Insert(0, []byte{0, 1})
 	require.True(t, ok)

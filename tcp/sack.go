@@ -1,6 +1,10 @@
 package tcp
 
-import "github.com/xdpnet/xdpnet/internal/wire"
+import (
+	"slices"
+
+	"github.com/xdpnet/xdpnet/internal/wire"
+)
 
 // Selective acknowledgment (RFC 2018, D-SACK of RFC 2883). Unless
 // Config.NoSACK, offered in our SYN and answered in our SYN,ACK when
@@ -76,15 +80,17 @@ func (c *Conn) addSACKBlocks(o *wire.TCPOptions) {
 		return
 	}
 	ooo := &c.rcv.ooo
-	var used uint32 // bit i: ooo range i reported
-	n := 0
+	var used [wire.MaxSACKBlocks]int // the ooo ranges reported
+	nUsed, n := 0, 0
 	put := func(i int) {
-		if i >= 0 && used&(1<<i) == 0 && n < room {
-			used |= 1 << i
-			s := ooo.s[i]
-			o.SACK[n] = wire.SACKBlock{Left: c.rcvSeq(s.start), Right: c.rcvSeq(s.end)}
-			n++
+		if i < 0 || n == room || slices.Contains(used[:nUsed], i) {
+			return
 		}
+		used[nUsed] = i
+		nUsed++
+		s := ooo.s[i]
+		o.SACK[n] = wire.SACKBlock{Left: c.rcvSeq(s.start), Right: c.rcvSeq(s.end)}
+		n++
 	}
 	if c.dsackDue {
 		c.dsackDue = false
@@ -99,7 +105,7 @@ func (c *Conn) addSACKBlocks(o *wire.TCPOptions) {
 	for _, off := range c.sackRecent[:c.nSackRecent] {
 		put(ooo.find(off))
 	}
-	for i := range ooo.n {
+	for i := 0; i < ooo.n && n < room; i++ {
 		put(i)
 	}
 	o.NSACK = n

@@ -345,9 +345,12 @@ func TestSACKFastRetransmitStopsAtSACKed(t *testing.T) {
 	s.expectNothing(t)
 }
 
-// The scoreboard is bounded: blocks it has no room for are counted and
-// lost, and the rest stays sorted and within SND.UNA–SND.MAX.
-func TestSACKScoreboardBounded(t *testing.T) {
+// The scoreboard holds as many disjoint ranges as the peer reports (up
+// to maxOutOfOrder, which the receive side's TestRecvBufferRangeLimit
+// checks on the same set), sorted and within SND.UNA–SND.MAX; once it
+// held 16 and lost the rest, which a flight with hundreds of holes
+// needs.
+func TestSACKScoreboardManyRanges(t *testing.T) {
 	s := newStack(t, tcp.Config{})
 	p, c, iss := sackConn(t, s, 1000, true, true, false)
 	// 30000 bytes acknowledged first grow cwnd from the initial 10
@@ -378,15 +381,16 @@ func TestSACKScoreboardBounded(t *testing.T) {
 		p.send(t, sg)
 	}
 	sb := scoreboard(c, iss)
-	assert.Len(t, sb, 16)
-	assert.Equal(t, uint64(4), s.tb.Stats().SACKScoreboardOverflows)
+	assert.Len(t, sb, 20)
+	assert.Zero(t, s.tb.Stats().SACKScoreboardOverflows)
 	for i, r := range sb {
 		assert.Equal(t, [2]uint32{1001 + uint32(2000*i), 2001 + uint32(2000*i)}, r)
 	}
-	// A block that merges needs no room.
+	// A block that fills a gap merges two ranges.
 	p.send(t, seg{flags: ".", seq: peerISN + 1, ack: iss + 1, win: 512, sack: []wire.SACKBlock{{Left: iss + 2001, Right: iss + 3001}}})
-	assert.Len(t, scoreboard(c, iss), 15)
-	assert.Equal(t, uint64(4), s.tb.Stats().SACKScoreboardOverflows)
+	sb = scoreboard(c, iss)
+	assert.Len(t, sb, 19)
+	assert.Equal(t, [2]uint32{1001, 4001}, sb[0])
 }
 
 // The SACK paths allocate nothing per segment: out-of-order data and its
