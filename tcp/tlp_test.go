@@ -337,3 +337,51 @@ func TestTLPNoAllocs(t *testing.T) {
 	assert.Equal(t, uint64(101), st.TLPRecoveries)
 	assert.Zero(t, st.Timeouts)
 }
+
+// The reorder timer takes the probe timer's place, and gives the RTO
+// back its own (timer.go: one timer, the RTO's deadline held in rtoAt).
+// Ten segments go at t0 = 10 ms: the probe timer is due at t0 + 22 ms,
+// the RTO at t0 + 200 ms. 10 ms later the peer acknowledges segment 0
+// and SACKs segment 2: the ACK restarts the RTO, behind the probe timer,
+// for t0 + 210 ms; segment 1, sent with segment 2, is not yet overdue by
+// RACK (RACK.rtt 10 ms plus a quarter of the minimum RTT), so the reorder
+// timer is armed for t0 + 12.5 ms and the probe is dropped: RACK has the
+// loss in hand. The reorder timer marks segment 1 lost and it is resent
+// at once (the recovery's first retransmission), with no probe; the
+// RTO is the timer again, for exactly the deadline the ACK gave it, and
+// fires then.
+func TestTLPReorderTimerReplacesProbe(t *testing.T) {
+	s, p, c, iss := tlpConn(t, true)
+	t0 := s.now
+	sendTen(t, p, c, iss)
+	s.expectDeadline(t, t0+22*ms)
+
+	s.advance(10 * ms)
+	p.send(t, ackOf(iss, 1, wire.SACKBlock{Left: iss + 1 + 2000, Right: iss + 1 + 3000}))
+	s.expectNothing(t)
+	s.expectDeadline(t, t0+12500*time.Microsecond)
+	rtt, reo := c.RACKRTT()
+	require.Equal(t, 10*ms, rtt)
+	require.Equal(t, 2500*time.Microsecond, reo)
+	_, _, rec := c.CongestionWindow()
+	require.False(t, rec, "one SACKed segment: RACK waits")
+
+	s.fireAt(t, 2500*time.Microsecond)
+	p.expect(t, segOut(iss, 1, "."))
+	s.expectNothing(t)
+	_, _, rec = c.CongestionWindow()
+	assert.True(t, rec, "the reorder timer began the recovery")
+	st := c.Stats()
+	assert.Equal(t, uint64(1), st.RACKLost)
+	assert.Equal(t, uint64(1), st.FastRetransmits)
+	assert.Zero(t, st.TLPProbes)
+	s.expectDeadline(t, t0+210*ms)
+
+	// Nothing more comes: the RTO fires at its time, not the probe, and
+	// resends the hole (what the peer SACKed is not resent).
+	s.fireAt(t, t0+210*ms-s.now)
+	p.expect(t, segOut(iss, 1, "."))
+	st = c.Stats()
+	assert.Equal(t, uint64(1), st.Timeouts)
+	assert.Zero(t, st.TLPProbes)
+}
