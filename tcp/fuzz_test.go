@@ -63,6 +63,11 @@ func (c *Conn) checkInvariants() error {
 	if c.timerKind == timerLossProbe && (!c.mayProbe() || c.rtoAt < c.tm.When()) {
 		return fmt.Errorf("probe timer at %v (RTO at %v) with no probe allowed", c.tm.When(), c.rtoAt)
 	}
+	// RACK's reorder timer (rack.go) stands in front of the RTO too:
+	// only while data is in flight, and never past the RTO it holds.
+	if c.timerKind == timerReorder && (c.sndUna == c.sndMax || c.rtoAt < c.tm.When()) {
+		return fmt.Errorf("reorder timer at %v (RTO at %v), SND.UNA %d, SND.MAX %d", c.tm.When(), c.rtoAt, c.sndUna, c.sndMax)
+	}
 	if p := &c.tlp; p.out && (!p.start.LessThan(p.end) || c.sndMax.LessThan(p.end) || p.end.LessThan(c.sndUna)) {
 		return fmt.Errorf("probe [%d, %d) out, SND.UNA %d, SND.MAX %d", p.start, p.end, c.sndUna, c.sndMax)
 	}
