@@ -74,5 +74,14 @@
 // by time, with a reordering window that D-SACKs widen; recovery by SACK
 // (RFC 6675: pipe, the holes resent first, what the peer holds never
 // resent, after a timeout neither) with PRR (RFC 6937) sizing the
-// sending; NewReno with a peer that does not speak SACK.
+// sending; NewReno with a peer that does not speak SACK. A tail loss
+// probe (RFC 8985 7, tlp.go) resends a lost last segment about two round
+// trips after it left, not an RTO later. The probe and RACK's reorder
+// timer each take the place of the retransmission timer on the
+// connection's one timer (timer.go), the RTO's deadline kept aside in
+// rtoAt and given back when they fire or stop, so the wheel holds one
+// entry per connection whatever runs. The sent-segment records are kept
+// in send order; RACK's walk of them stops at the first it cannot yet
+// judge, so an ACK costs what it acknowledges or marks, not the flight
+// (BenchmarkACKClean, BenchmarkSACKRecovery).
 package tcp
