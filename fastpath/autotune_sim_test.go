@@ -33,8 +33,9 @@ var autotuneCases = []struct {
 	{"auto-tuned both", tcp.Config{SendBufferMax: 4 << 20}},
 }
 
-// TestSimAutoTuneLongFatPath runs each case for 5 s of virtual time and
-// logs the goodput. With fixed buffers a flow moves a window per round
+// TestSimAutoTuneLongFatPath runs each case for 5 s of virtual time,
+// logs the goodput and checks it, the largest window offered and the
+// retransmits against testdata/TestSimAutoTuneLongFatPath.golden. With fixed buffers a flow moves a window per round
 // trip, 128 KiB / 50 ms = 21 Mbit/s; with both ends auto-tuned the send
 // buffer's 4 MiB bounds it (4 MiB / 50 ms = 671 Mbit/s), the receive
 // window having grown past it. It asserts those bounds, the gain (at
@@ -49,6 +50,7 @@ func TestSimAutoTuneLongFatPath(t *testing.T) {
 	var table strings.Builder
 	table.WriteString("\n| buffers | goodput (Mbit/s) | largest window offered | retransmits |\n|---|---|---|---|\n")
 	goodput := map[string]float64{}
+	golden := newGoldenTable(t, fmt.Sprintf("One flow over %v for %v of virtual time, seed 1.", p, span))
 	for _, c := range autotuneCases {
 		r := runGoodput(t, goodputCase{name: c.name, path: p, flows: 1, tcp: c.cfg}, 1, span, 100*time.Millisecond)
 		f := r.flows[0]
@@ -58,6 +60,9 @@ func TestSimAutoTuneLongFatPath(t *testing.T) {
 		}
 		goodput[c.name] = f.goodput
 		fmt.Fprintf(&table, "| %s | %.1f | %d KiB | %d |\n", c.name, f.goodput*8/1e6, maxWnd>>10, f.sender.Retransmits)
+		golden.add(c.name, "goodput (Mbit/s)", mbit(f.goodput), goodputMargin)
+		golden.add(c.name, "largest window offered (KiB)", float64(maxWnd)/1024, goodputMargin)
+		golden.add(c.name, "retransmits", float64(f.sender.Retransmits), countMargin)
 		switch c.name {
 		case "fixed 128 KiB":
 			require.LessOrEqual(t, maxWnd, uint32(128<<10))
@@ -70,6 +75,7 @@ func TestSimAutoTuneLongFatPath(t *testing.T) {
 	}
 	t.Logf("one flow over %v for %v of virtual time:%s", p, span, table.String())
 	require.Greater(t, goodput["auto-tuned both"], 20*goodput["fixed 128 KiB"], "the gain of auto-tuning")
+	golden.check(t, false)
 }
 
 // TestTCPAutoTunedSteadyStateDoesNotAllocate: over a 4 ms round trip,

@@ -13,7 +13,11 @@ import (
 // The congestion control and loss recovery claims of issue 10, checked
 // in virtual time over the goodput harness (goodput_sim_test.go). Each
 // runs several seeds; the runs are deterministic, so a bound that holds
-// today fails only when the stack's behaviour changes.
+// today fails only when the stack's behaviour changes. Each also checks
+// its figures per seed against its golden file,
+// testdata/<TestName>.golden (golden_test.go): the bounds say what must
+// hold, the golden figures catch a change in what the stack does within
+// them. With -short only seed 1 runs, and only its figures are checked.
 
 // Both stacks' algorithms in the comparisons: SACK with RACK-TLP and
 // CUBIC (the stack's defaults), against NewReno without
@@ -77,9 +81,12 @@ func TestSimLossSACKAtModel(t *testing.T) {
 	sack := goodputCase{name: "sack-cubic", path: p, flows: 1, tcp: sackCubic}
 	reno := goodputCase{name: "newreno-nosack", path: p, flows: 1, tcp: newRenoNoSACK}
 	var sum, sumReno float64
+	golden := newGoldenTable(t, fmt.Sprintf("One flow over %v for %v of virtual time, seeds 1-3.", p, span))
 	for seed := range simSeeds() {
 		s := runGoodput(t, sack, seed+1, span, 0).flows[0]
 		r := runGoodput(t, reno, seed+1, span, 0).flows[0]
+		s.addGolden(golden, fmt.Sprintf("%s seed %d", sack.name, seed+1))
+		r.addGolden(golden, fmt.Sprintf("%s seed %d", reno.name, seed+1))
 		t.Logf("seed %d: SACK + CUBIC %.2f Mbit/s (%.2f of the model's %.2f, %d retransmits, %d RTOs), NewReno without SACK %.2f (%d retransmits, %d RTOs)",
 			seed+1, mbit(s.goodput), s.goodput/model, mbit(model), s.sender.Retransmits, s.sender.Timeouts,
 			mbit(r.goodput), r.sender.Retransmits, r.sender.Timeouts)
@@ -89,6 +96,7 @@ func TestSimLossSACKAtModel(t *testing.T) {
 		sum, sumReno = sum+s.goodput, sumReno+r.goodput
 	}
 	require.GreaterOrEqual(t, sum, sumReno, "SACK + CUBIC below NewReno without SACK over the seeds")
+	golden.check(t, testing.Short())
 }
 
 // TestSimLongPathSACK: on a path of five times the RTT (100 Mbit/s,
@@ -114,15 +122,26 @@ func TestSimLongPathSACK(t *testing.T) {
 	sackCfg.SendBufferMax, renoCfg.SendBufferMax = wmemMax, wmemMax
 	sack := goodputCase{name: "sack-cubic", path: p, flows: 1, tcp: sackCfg}
 	reno := goodputCase{name: "newreno-nosack", path: p, flows: 1, tcp: renoCfg}
+	golden := newGoldenTable(t, fmt.Sprintf("One flow over %v, 4 MiB send buffer, for %v of virtual time, seeds 1-3.", p, span))
 	for seed := range simSeeds() {
 		sr := runGoodput(t, sack, seed+1, span, 0)
 		rr := runGoodput(t, reno, seed+1, span, 0)
 		s, r := sr.flows[0], rr.flows[0]
+		for _, run := range []struct {
+			name string
+			r    goodputResult
+		}{{sack.name, sr}, {reno.name, rr}} {
+			kase := fmt.Sprintf("%s seed %d", run.name, seed+1)
+			run.r.flows[0].addGolden(golden, kase)
+			golden.add(kase, "SACK recoveries", float64(run.r.flows[0].sender.SACKRecoveries), countMargin)
+			golden.add(kase, "tail drops", float64(run.r.faults.TailDrops), countMargin)
+		}
 		t.Logf("seed %d: SACK + CUBIC %.2f Mbit/s (%d tail drops, %d retransmits, %d recoveries), NewReno without SACK %.2f (%d tail drops, %d retransmits); %.1f×",
 			seed+1, mbit(s.goodput), sr.faults.TailDrops, s.sender.Retransmits, s.sender.SACKRecoveries,
 			mbit(r.goodput), rr.faults.TailDrops, r.sender.Retransmits, s.goodput/r.goodput)
 		require.GreaterOrEqual(t, s.goodput, 3*r.goodput, "seed %d: SACK + CUBIC under 3× NewReno without SACK", seed+1)
 	}
+	golden.check(t, testing.Short())
 }
 
 // TestSimReorderingUndone: with 1 % of the frames held 1 ms (about 80
@@ -139,11 +158,19 @@ func TestSimReorderingUndone(t *testing.T) {
 	clean := goodputCase{name: "clean", path: issuePath(), flows: 1, tcp: sackCubic}
 	reordered := clean
 	reordered.name, reordered.path.reorder, reordered.path.reorderBy = "reorder1", 0.01, time.Millisecond
+	golden := newGoldenTable(t, fmt.Sprintf("One flow over %v for %v of virtual time, seeds 1-3.", reordered.path, span))
 	for seed := range simSeeds() {
 		c := runGoodput(t, clean, seed+1, span, 0).flows[0]
 		r := runGoodput(t, reordered, seed+1, span, 0)
 		f := r.flows[0]
 		st := f.sender
+		c.addGolden(golden, fmt.Sprintf("%s seed %d", clean.name, seed+1))
+		kase := fmt.Sprintf("%s seed %d", reordered.name, seed+1)
+		f.addGolden(golden, kase)
+		golden.add(kase, "frames reordered", float64(r.faults.Reordered), countMargin)
+		golden.add(kase, "SACK recoveries", float64(st.SACKRecoveries), countMargin)
+		golden.add(kase, "reductions undone", float64(st.UndoneReductions), countMargin)
+		golden.add(kase, "reorderings seen", float64(st.ReorderSeen), countMargin)
 		t.Logf("seed %d: %.2f Mbit/s reordered (%d frames), %.2f clean: %.3f; %d recoveries, %d undone, %d retransmits, %d reorderings seen",
 			seed+1, mbit(f.goodput), r.faults.Reordered, mbit(c.goodput), f.goodput/c.goodput, st.SACKRecoveries, st.UndoneReductions, st.Retransmits, st.ReorderSeen)
 		require.Zero(t, r.faults.TailDrops, "seed %d: the queue overflowed", seed+1)
@@ -153,6 +180,7 @@ func TestSimReorderingUndone(t *testing.T) {
 		require.Zero(t, st.TLPRecoveries, "seed %d: reductions by the loss probe", seed+1)
 		require.Equal(t, st.SACKRecoveries, st.UndoneReductions, "seed %d: reductions left un-undone", seed+1)
 	}
+	golden.check(t, testing.Short())
 }
 
 // TestSimSharing: two flows start together through the issue's path
@@ -170,6 +198,7 @@ func TestSimSharing(t *testing.T) {
 	p.loss = 0.0001
 	cfg := sackCubic
 	cfg.SendBufferMax = wmemMax
+	golden := newGoldenTable(t, fmt.Sprintf("Two flows over %v, 4 MiB send buffers, for %v of virtual time, seeds 1-3.", p, span))
 	for _, c := range []struct {
 		cc       []string
 		min, max float64
@@ -183,7 +212,9 @@ func TestSimSharing(t *testing.T) {
 			a, b := r.flows[0].goodput, r.flows[1].goodput
 			t.Logf("%s seed %d: %.2f / %.2f Mbit/s, shares %.1f %% / %.1f %%, Jain %.3f, %d tail drops",
 				c.cc, seed+1, mbit(a), mbit(b), 100*a/(a+b), 100*b/(a+b), r.jain(), r.faults.TailDrops)
+			golden.add(fmt.Sprintf("%s seed %d", c.cc, seed+1), "tail drops", float64(r.faults.TailDrops), countMargin)
 			for i, f := range r.flows {
+				f.addGolden(golden, fmt.Sprintf("%s seed %d flow %d", c.cc, seed+1, i))
 				share := f.goodput / (a + b)
 				require.GreaterOrEqual(t, share, c.min, "%s seed %d: flow %d (%s) share", c.cc, seed+1, i, c.cc[i])
 				require.LessOrEqual(t, share, c.max, "%s seed %d: flow %d (%s) share", c.cc, seed+1, i, c.cc[i])
@@ -193,4 +224,5 @@ func TestSimSharing(t *testing.T) {
 			require.Greater(t, mbit(a+b), 90.0, "%s seed %d: the flows together", c.cc, seed+1)
 		}
 	}
+	golden.check(t, testing.Short())
 }

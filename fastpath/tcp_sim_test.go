@@ -528,7 +528,7 @@ func goodput(t testing.TB, seed uint64, loss float64, delay time.Duration, size 
 
 // TestSimGoodputTable logs the goodput of one 4 MiB transfer over a link
 // of 5 ms one-way delay at 0–10 % loss, in virtual time, averaged over
-// seeds. On a clean link slow start soon reaches the peer's fixed 128 KiB
+// seeds, and checks it against testdata/TestSimGoodputTable.golden. On a clean link slow start soon reaches the peer's fixed 128 KiB
 // window, which then bounds the flight, so it gives about window/RTT;
 // loss costs congestion window reductions (CUBIC, NewReno recovery, no
 // SACK yet) and retransmission timeouts.
@@ -541,6 +541,7 @@ func TestSimGoodputTable(t *testing.T) {
 	var table strings.Builder
 	fmt.Fprintf(&table, "\n| loss | goodput (MB/s, virtual) |\n|---|---|\n")
 	prev := 0.0
+	golden := newGoldenTable(t, fmt.Sprintf("One 4 MiB transfer each way of %v delay, both ways lossy, mean of seeds 1-%d.", delay, seeds))
 	for i, loss := range []float64{0, 0.01, 0.02, 0.05, 0.10} {
 		sum := 0.0
 		for seed := range uint64(seeds) {
@@ -548,6 +549,7 @@ func TestSimGoodputTable(t *testing.T) {
 		}
 		g := sum / seeds
 		fmt.Fprintf(&table, "| %4.0f %% | %6.2f |\n", 100*loss, g/1e6)
+		golden.add(fmt.Sprintf("loss %g %%", 100*loss), "goodput (MB/s)", g/1e6, goodputMargin)
 		if i == 0 {
 			// window/RTT bounds a clean link: 128 KiB per 10 ms.
 			bound := float64(128<<10) / (2 * delay).Seconds()
@@ -558,6 +560,7 @@ func TestSimGoodputTable(t *testing.T) {
 		prev = g
 	}
 	t.Log(table.String())
+	golden.check(t, false)
 }
 
 // TestTCPManyConnections runs 50 connections at once over a lossy link,
