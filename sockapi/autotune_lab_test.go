@@ -14,7 +14,6 @@ import (
 
 	"github.com/xdpnet/xdpnet/internal/lab"
 	"github.com/xdpnet/xdpnet/sockapi"
-	"github.com/xdpnet/xdpnet/tcp"
 )
 
 // ssWindow reads, from `ss -tin` in the kernel's namespace, the window
@@ -46,11 +45,11 @@ var ssWindowRe = regexp.MustCompile(`wscale:(\d+),\d+(?s:.*)snd_wnd:(\d+)`)
 func TestRecvAutoTuneLab(t *testing.T) {
 	for _, c := range []struct {
 		name string
-		cfg  tcp.Config
-	}{{"auto-tuned", tcp.Config{}}, {"fixed", tcp.Config{RecvBufferMax: 128 << 10}}} {
+		cfg  sockapi.Config
+	}{{"auto-tuned", sockapi.Config{}}, {"fixed", sockapi.Config{RecvBufferMax: 128 << 10}}} {
 		t.Run(c.name, func(t *testing.T) {
 			l := lab.New(t, lab.Config{})
-			s := labStack(t, l, sockapi.Config{TCP: c.cfg})
+			s := labStack(t, l, c.cfg)
 			ln, err := s.Listen("tcp", ":7050")
 			require.NoError(t, err)
 			read := make(chan int64, 1)

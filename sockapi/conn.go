@@ -55,6 +55,10 @@ func newConn(s *Stack, p *fastpath.Poller, tc *tcp.Conn) *Conn {
 	c.kick.Value = tc
 	c.linger.Store(-1)
 	tc.Owner = &c.bells
+	if d := s.cfg.KeepAlive; d > 0 {
+		tc.SetKeepAlive(true)
+		tc.SetKeepAlivePeriod(d, d)
+	}
 	return c
 }
 
@@ -298,7 +302,7 @@ func (c *Conn) SetLinger(sec int) error {
 // SO_RCVBUF does on Linux: auto-tuning stops for it. Unlike Linux the
 // value is not doubled: the buffer holds only payload, so bytes is the
 // most the connection takes before the app reads (tcp.Conn.SetRecvBuffer).
-// Config.TCP.RecvBufferMax bounds it, as net.core.rmem_max bounds
+// Config.RecvBufferMax bounds it, as net.core.rmem_max bounds
 // SO_RCVBUF.
 func (c *Conn) SetReadBuffer(bytes int) error {
 	if bytes <= 0 {
@@ -309,7 +313,7 @@ func (c *Conn) SetReadBuffer(bytes int) error {
 
 // SetWriteBuffer pins the send buffer at bytes, as SO_SNDBUF (not
 // doubled either): Write blocks once bytes wait to be sent or
-// acknowledged. Config.TCP.SendBufferMax bounds it.
+// acknowledged. Config.SendBufferMax bounds it.
 func (c *Conn) SetWriteBuffer(bytes int) error {
 	if bytes <= 0 {
 		return c.opError("set", syscall.EINVAL)
@@ -318,7 +322,7 @@ func (c *Conn) SetWriteBuffer(bytes int) error {
 }
 
 // SetCongestionControl selects the connection's congestion control,
-// tcp.CongestionCubic or tcp.CongestionReno, as Linux's TCP_CONGESTION
+// Cubic or Reno by name, as Linux's TCP_CONGESTION
 // (an unknown name fails with ENOENT, as there).
 func (c *Conn) SetCongestionControl(name string) error {
 	var err error

@@ -1,7 +1,23 @@
 package sockapi
 
-import "github.com/xdpnet/xdpnet/nic"
+import (
+	"github.com/xdpnet/xdpnet/nic"
+	"github.com/xdpnet/xdpnet/tcp"
+	"github.com/xdpnet/xdpnet/udp"
+	"github.com/xdpnet/xdpnet/xdp/steer"
+)
 
 // Device is the AF_XDP device under a stack from Open, for tests that
 // check its sockets' frames.
 func Device(s *Stack) *nic.XDPDevice { return s.dev }
+
+// SetTCPHook has the stack of cfg edit its tcp.Config after translation,
+// for tests of knobs no caller of Config needs (SynBacklog).
+func SetTCPHook(cfg *Config, f func(*tcp.Config)) { cfg.tcpHook = f }
+
+// Protocols is cfg translated, for the translation's test.
+func Protocols(cfg Config) (tcp.Config, udp.Config) { return cfg.protocols() }
+
+// SteerMode is m in the steering program's terms, for tests that open
+// the device themselves.
+func SteerMode(m XDPMode) steer.Mode { return m.steer() }

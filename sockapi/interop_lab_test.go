@@ -131,7 +131,7 @@ func faultyStack(t *testing.T, l *lab.Lab, cfg sockapi.Config, fc nic.FaultConfi
 	cfg.Interface, cfg.Addr = l.Local.Link, netip.PrefixFrom(l.StackAddr, 24)
 	var dev *nic.XDPDevice
 	require.NoError(t, l.Local.Do(func() (err error) {
-		dev, err = nic.OpenXDP(nic.XDPConfig{Interface: cfg.Interface, Addrs: []netip.Addr{l.StackAddr}, Attach: cfg.Attach})
+		dev, err = nic.OpenXDP(nic.XDPConfig{Interface: cfg.Interface, Addrs: []netip.Addr{l.StackAddr}, Attach: sockapi.SteerMode(cfg.XDPMode)})
 		return err
 	}))
 	t.Cleanup(func() { dev.Close() })

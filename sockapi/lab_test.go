@@ -12,7 +12,6 @@ import (
 
 	"github.com/xdpnet/xdpnet/internal/lab"
 	"github.com/xdpnet/xdpnet/sockapi"
-	"github.com/xdpnet/xdpnet/xdp/steer"
 )
 
 func TestMain(m *testing.M) { lab.CheckNoLeaks(m) }
@@ -79,10 +78,10 @@ func TestNettestConnLab(t *testing.T) {
 // from New on a pipe (no interface, no XDP).
 func TestStackInfoLab(t *testing.T) {
 	l := lab.New(t, lab.Config{Queues: 2})
-	s := labStack(t, l, sockapi.Config{Queues: 2, Attach: steer.Native})
+	s := labStack(t, l, sockapi.Config{Queues: 2, XDPMode: sockapi.XDPNative})
 	assert.Equal(t, sockapi.StackInfo{
 		Interface: l.Local.Link, Addr: netip.PrefixFrom(l.StackAddr, 24), Queues: 2, MTU: 1500,
-		XDPMode: "native", ZeroCopy: false,
+		XDPMode: sockapi.XDPNative, ZeroCopy: false,
 	}, s.Info())
 
 	a, _ := pipeStacks(t)

@@ -23,7 +23,6 @@ import (
 	"github.com/xdpnet/xdpnet/nic"
 	"github.com/xdpnet/xdpnet/sockapi"
 	"github.com/xdpnet/xdpnet/xdp"
-	"github.com/xdpnet/xdpnet/xdp/steer"
 )
 
 // flapSize is the transfer a flap interrupts.
@@ -208,7 +207,7 @@ func checkFramesHome(t *testing.T, s *sockapi.Stack, p *fastpath.Poller) {
 // survive down and up there too.
 func TestLinkFlapGenericLab(t *testing.T) {
 	l := lab.New(t, lab.Config{Mode: lab.Generic})
-	s := labStack(t, l, sockapi.Config{Attach: steer.Generic})
+	s := labStack(t, l, sockapi.Config{XDPMode: sockapi.XDPGeneric})
 	ln := kernelListen(t, l)
 	res := flapTransfer(t, ln, func() (net.Conn, error) { return s.Dial("tcp", ln.Addr().String()) }, l.Local)
 	t.Logf("generic XDP: 64 MiB in %v with a 1 s flap of xdpnet's end (down at %d MiB)", res.took.Round(time.Millisecond), res.atDown>>20)

@@ -173,7 +173,7 @@ func (s *Stack) Resolver() *net.Resolver {
 }
 
 func (s *Stack) ephemeralRange() (uint16, uint16) {
-	lo, hi := s.cfg.TCP.EphemeralLo, s.cfg.TCP.EphemeralHi
+	lo, hi := s.tcp.EphemeralLo, s.tcp.EphemeralHi
 	if lo == 0 && hi == 0 {
 		return 32768, 60999
 	}

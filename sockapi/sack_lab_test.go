@@ -15,7 +15,6 @@ import (
 
 	"github.com/xdpnet/xdpnet/internal/lab"
 	"github.com/xdpnet/xdpnet/sockapi"
-	"github.com/xdpnet/xdpnet/tcp"
 )
 
 // TestSACKLab: against the Linux kernel over AF_XDP, with SACK on (the default),
@@ -28,7 +27,7 @@ import (
 // blocks for the holes reach xdpnet's scoreboard (counted).
 func TestSACKLab(t *testing.T) {
 	l := lab.New(t, lab.Config{})
-	s := labStack(t, l, sockapi.Config{TCP: tcp.Config{}})
+	s := labStack(t, l, sockapi.Config{})
 	ln, err := s.Listen("tcp", ":7040")
 	require.NoError(t, err)
 	go echoServe(ln)

@@ -8,61 +8,21 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/xdpnet/xdpnet/arp"
 	"github.com/xdpnet/xdpnet/fastpath"
 	"github.com/xdpnet/xdpnet/ip"
 	"github.com/xdpnet/xdpnet/nic"
 	"github.com/xdpnet/xdpnet/tcp"
-	"github.com/xdpnet/xdpnet/udp"
 	"github.com/xdpnet/xdpnet/xdp"
-	"github.com/xdpnet/xdpnet/xdp/steer"
 )
-
-// Config describes a stack. Addr is required; the rest have defaults.
-type Config struct {
-	// Interface is the network interface Open takes queues of.
-	Interface string
-	// Addr is the stack's address and subnet, e.g. 198.18.0.2/24.
-	Addr netip.Prefix
-	// Gateway is the default router, inside Addr's subnet; optional.
-	Gateway netip.Addr
-	// Queues is the number of NIC queues, one AF_XDP socket and one
-	// poller each; default 1.
-	Queues int
-	// Attach chooses native or generic XDP (default: native, else
-	// generic); Replace takes over an XDP program attached by netlink.
-	Attach  steer.Mode
-	Replace bool
-	// TCP and UDP tune the protocols (buffers, timeouts, ports). The
-	// stack's pollers share one TCP buffer memory account
-	// (tcp.Config.Memory, made from MemoryLimit if not given).
-	TCP tcp.Config
-	UDP udp.Config
-	// ListenBacklog bounds the accept queue of every Listen: Linux's
-	// net.core.somaxconn, which Go's net.Listen passes to listen(2).
-	// Default 4096.
-	ListenBacklog int
-	// Spin is how long a poller keeps polling after its last work before
-	// it parks (default 200 µs); SpinOnly never parks, for dedicated
-	// cores. See fastpath.Config.
-	Spin     time.Duration
-	SpinOnly bool
-	// Nameserver, if set, is where the stack's resolver sends DNS queries
-	// (over the stack's UDP); otherwise the servers of /etc/resolv.conf.
-	Nameserver netip.AddrPort
-	// OnPoller, if set, runs for each poller before it starts, on the
-	// goroutine of Open or New: to bind services that run on the poller
-	// itself (see fastpath.Poller.OnRound), as `xdpnet serve` does.
-	OnPoller func(p *fastpath.Poller) error
-}
 
 // Stack is a running xdpnet stack: pollers on the queues of one
 // interface (or of the links given to New), and the sockets on them.
 // Its methods are safe for concurrent use.
 type Stack struct {
 	cfg     Config
+	tcp     tcp.Config     // cfg's, translated: every poller's
 	dev     *nic.XDPDevice // nil for New
 	pollers []*fastpath.Poller
 	cancel  context.CancelFunc
@@ -90,7 +50,7 @@ func Open(cfg Config) (*Stack, error) {
 	}
 	dev, err := nic.OpenXDP(nic.XDPConfig{
 		Interface: cfg.Interface, Queues: cfg.Queues, Addrs: []netip.Addr{cfg.Addr.Addr()},
-		Attach: cfg.Attach, Replace: cfg.Replace,
+		Attach: cfg.XDPMode.steer(), Replace: cfg.Replace,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sockapi: %w", err)
@@ -137,22 +97,14 @@ func newStack(cfg Config, rss fastpath.RSS, links []nic.Link) (*Stack, error) {
 	if len(links) == 0 {
 		return nil, errors.New("sockapi: no link")
 	}
-	if cfg.TCP.Memory == nil {
-		// One account for the stack: its TCP buffers grow within one
-		// limit, whichever queues their flows land on.
-		limit := cfg.TCP.MemoryLimit
-		if limit == 0 {
-			limit = tcp.DefaultMemoryLimit
-		}
-		cfg.TCP.Memory = tcp.NewMemory(limit)
-	}
-	s := &Stack{cfg: cfg, done: make(chan struct{}), stopped: make(chan struct{}), failed: make(chan struct{}), socks: map[closer]struct{}{}}
+	tcpCfg, udpCfg := cfg.protocols()
+	s := &Stack{cfg: cfg, tcp: tcpCfg, done: make(chan struct{}), stopped: make(chan struct{}), failed: make(chan struct{}), socks: map[closer]struct{}{}}
 	for _, link := range links {
 		p, err := fastpath.New(fastpath.Config{
 			Link: link,
 			IP:   ip.Config{Addr: cfg.Addr, Gateway: cfg.Gateway},
 			ARP:  arp.Config{},
-			TCP:  cfg.TCP, UDP: cfg.UDP,
+			TCP:  tcpCfg, UDP: udpCfg,
 			Spin: cfg.Spin, SpinOnly: cfg.SpinOnly,
 		})
 		if err != nil {
@@ -306,9 +258,9 @@ type StackInfo struct {
 	Addr      netip.Prefix // the stack's address and subnet
 	Queues    int          // pollers, one per NIC queue
 	MTU       int          // the link's
-	// XDPMode is the steering program's attach mode, "native" or
-	// "generic"; empty for a stack from New.
-	XDPMode string
+	// XDPMode is the steering program's attach mode, XDPNative or
+	// XDPGeneric; XDPAuto (zero) for a stack from New.
+	XDPMode XDPMode
 	// ZeroCopy reports whether every queue's AF_XDP socket runs in
 	// zero-copy mode (the driver's; veth has only copy mode).
 	ZeroCopy bool
@@ -318,7 +270,7 @@ type StackInfo struct {
 func (s *Stack) Info() StackInfo {
 	i := StackInfo{Interface: s.cfg.Interface, Addr: s.cfg.Addr, Queues: len(s.pollers), MTU: s.pollers[0].Link().MTU()}
 	if s.dev != nil {
-		i.XDPMode = s.dev.Program().Mode().String()
+		i.XDPMode = xdpMode(s.dev.Program().Mode())
 		i.ZeroCopy = true
 		for _, l := range s.dev.Links() {
 			i.ZeroCopy = i.ZeroCopy && l.Socket().ZeroCopy()

@@ -153,7 +153,9 @@ func TestSYNFloodThenConnectLab(t *testing.T) {
 // by our shift (ss), and every segment carries timestamps.
 func TestSyncookieOnTheWireLab(t *testing.T) {
 	l := lab.New(t, lab.Config{})
-	s := labStack(t, l, sockapi.Config{TCP: tcp.Config{SynBacklog: 1}})
+	cfg := sockapi.Config{}
+	sockapi.SetTCPHook(&cfg, func(c *tcp.Config) { c.SynBacklog = 1 })
+	s := labStack(t, l, cfg)
 	ln, err := s.Listen("tcp", ":7030")
 	require.NoError(t, err)
 	go echoServe(ln)

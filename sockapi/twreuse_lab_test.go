@@ -92,7 +92,7 @@ func TestKernelClientReusesTimeWaitPortsLab(t *testing.T) {
 // finds none for a second (EADDRNOTAVAIL).
 func TestKernelClientRunsOutWithoutTimestampsLab(t *testing.T) {
 	cfg := sockapi.Config{}
-	cfg.TCP.NoTimestamps = true
+	cfg.NoTimestamps = true
 	made, refused, err := twReuseRun(t, cfg, 200, 40000, 40099, 1, time.Second)
 	require.ErrorIs(t, err, syscall.EADDRNOTAVAIL, "the kernel reused a port whose connection had no timestamps")
 	require.Equal(t, 100, made, "connections before the ports ran out")

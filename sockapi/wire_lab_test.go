@@ -17,7 +17,6 @@ import (
 	"github.com/xdpnet/xdpnet/internal/lab"
 	"github.com/xdpnet/xdpnet/nic"
 	"github.com/xdpnet/xdpnet/sockapi"
-	"github.com/xdpnet/xdpnet/tcp"
 )
 
 // TestTCPOptionsLab checks on the wire, in a capture on the kernel's side
@@ -37,19 +36,19 @@ import (
 func TestTCPOptionsLab(t *testing.T) {
 	for _, c := range []struct {
 		name string
-		cfg  tcp.Config
+		cfg  sockapi.Config
 		sack bool
 	}{
-		{"Default", tcp.Config{}, true},
-		{"NoSACK", tcp.Config{NoSACK: true}, false},
+		{"Default", sockapi.Config{}, true},
+		{"NoSACK", sockapi.Config{NoSACK: true}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) { testTCPOptions(t, c.cfg, c.sack) })
 	}
 }
 
-func testTCPOptions(t *testing.T, cfg tcp.Config, sack bool) {
+func testTCPOptions(t *testing.T, cfg sockapi.Config, sack bool) {
 	l := lab.New(t, lab.Config{})
-	s, _, _ := faultyStack(t, l, sockapi.Config{TCP: cfg}, nic.FaultConfig{}, 0.02)
+	s, _, _ := faultyStack(t, l, cfg, nic.FaultConfig{}, 0.02)
 	xln, err := s.Listen("tcp", ":7041")
 	require.NoError(t, err)
 	go serveEach(xln, func(net.Conn) {})

@@ -36,7 +36,7 @@ func serve(args []string, stdout io.Writer) error {
 	var tcpSvcs []*services.TCPServices
 	stack, err := sockapi.Open(sockapi.Config{
 		Interface: c.iface, Addr: c.addr, Gateway: c.gateway, Queues: c.queues,
-		Attach: c.mode, Replace: c.replace,
+		XDPMode: c.mode, Replace: c.replace,
 		OnPoller: func(p *fastpath.Poller) error {
 			udpSvc, tcpSvc := &services.EchoDiscard{}, &services.TCPServices{}
 			if err := udpSvc.Bind(p.UDP()); err != nil {

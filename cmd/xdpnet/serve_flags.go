@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/xdpnet/xdpnet/sockapi"
 	"github.com/xdpnet/xdpnet/xdp/steer"
 )
 
@@ -18,7 +19,7 @@ type serveConfig struct {
 	addr    netip.Prefix
 	gateway netip.Addr // invalid: none
 	queues  int
-	mode    steer.Mode
+	mode    sockapi.XDPMode
 	replace bool
 	http    string // address of the HTTP service; empty: none
 }
@@ -70,7 +71,7 @@ func parseServe(args []string) (serveConfig, error) {
 			return c, usageError{fmt.Errorf("serve: -http %q: %w", c.http, err)}
 		}
 	}
-	if c.mode, err = steer.ParseMode(mode); err != nil {
+	if c.mode, err = sockapi.ParseXDPMode(mode); err != nil {
 		return c, usageError{fmt.Errorf("serve: -xdp-mode: %w", err)}
 	}
 	return c, nil

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/xdpnet/xdpnet/sockapi"
 	"github.com/xdpnet/xdpnet/xdp/steer"
 )
 
@@ -19,7 +20,7 @@ func TestParseServe(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, serveConfig{
 		iface: "eth1", addr: netip.MustParsePrefix("198.18.0.1/24"), gateway: netip.MustParseAddr("198.18.0.254"),
-		queues: 2, mode: steer.Generic, http: ":80",
+		queues: 2, mode: sockapi.XDPGeneric, http: ":80",
 	}, c)
 
 	for _, bad := range []struct {

@@ -1,0 +1,165 @@
+package sockapi
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/xdpnet/xdpnet/fastpath"
+	"github.com/xdpnet/xdpnet/tcp"
+	"github.com/xdpnet/xdpnet/udp"
+	"github.com/xdpnet/xdpnet/xdp/steer"
+)
+
+// Config describes a stack. Addr is required; the rest have defaults:
+// the zero value of each field selects Linux's behaviour, or Go's net
+// package's where the two differ.
+type Config struct {
+	// Interface is the network interface Open takes queues of.
+	Interface string
+	// Addr is the stack's address and subnet, e.g. 198.18.0.2/24.
+	Addr netip.Prefix
+	// Gateway is the default router, inside Addr's subnet; optional.
+	Gateway netip.Addr
+	// Queues is the number of NIC queues, one AF_XDP socket and one
+	// poller each; default 1.
+	Queues int
+	// XDPMode chooses how the steering program hooks into the
+	// interface (default XDPAuto: native, else generic); Replace takes
+	// over an XDP program attached by netlink.
+	XDPMode XDPMode
+	Replace bool
+
+	// SendBuffer and RecvBuffer are each TCP connection's initial buffer
+	// sizes in bytes (default 128 KiB, Linux's tcp_wmem[1] and
+	// tcp_rmem[1]). The buffers auto-tune up to SendBufferMax and
+	// RecvBufferMax (defaults: SendBuffer, so no growth, and 6 MiB,
+	// tcp_rmem[2]), which also bound Conn.SetWriteBuffer and
+	// SetReadBuffer, as net.core.wmem_max and rmem_max bound SO_SNDBUF
+	// and SO_RCVBUF. Set SendBufferMax for long fat paths.
+	SendBuffer, RecvBuffer       int
+	SendBufferMax, RecvBufferMax int
+	// MemoryLimit bounds the TCP buffer memory of the whole stack, all
+	// pollers together: past it buffers stop growing (default 256 MiB).
+	MemoryLimit int64
+	// CongestionControl is new TCP connections' congestion control:
+	// Cubic (the default, as Linux's) or Reno.
+	// Conn.SetCongestionControl changes one connection's.
+	CongestionControl CongestionControl
+	// NoTimestamps and NoSACK stop offering and accepting the TCP
+	// timestamps (RFC 7323) and selective acknowledgment (RFC 2018)
+	// options: Linux's tcp_timestamps=0 and tcp_sack=0. Both are on by
+	// default.
+	NoTimestamps, NoSACK bool
+	// MSL is the maximum segment lifetime; TIME-WAIT lasts 2×MSL.
+	// Default 30 s, so TIME-WAIT lasts Linux's 60 s.
+	MSL time.Duration
+	// KeepAlive, if positive, turns keepalive probes on for every new TCP
+	// connection, dialled or accepted, with this idle time and probe
+	// interval (Conn.SetKeepAlivePeriod). Zero leaves them off, as
+	// Linux's sockets do; unlike Go's net.Dialer, which turns them on.
+	KeepAlive time.Duration
+	// UDPReadBuffer and UDPWriteBuffer bound each UDP socket's receive
+	// and send queues in payload bytes (default 212992, Linux's
+	// net.core.rmem_default and wmem_default).
+	UDPReadBuffer, UDPWriteBuffer int
+
+	// ListenBacklog bounds the accept queue of every Listen: Linux's
+	// net.core.somaxconn, which Go's net.Listen passes to listen(2).
+	// Default 4096.
+	ListenBacklog int
+	// Spin is how long a poller keeps polling after its last work before
+	// it parks (default 200 µs); SpinOnly never parks, for dedicated
+	// cores.
+	Spin     time.Duration
+	SpinOnly bool
+	// Nameserver, if set, is where the stack's resolver sends DNS queries
+	// (over the stack's UDP); otherwise the servers of /etc/resolv.conf.
+	Nameserver netip.AddrPort
+	// OnPoller, if set, runs for each poller before it starts, on the
+	// goroutine of Open or New: to bind services that run on the poller
+	// itself (see fastpath.Poller.OnRound), as `xdpnet serve` does.
+	OnPoller func(p *fastpath.Poller) error
+
+	// tcpHook, if set, edits the translated tcp.Config: tests reach the
+	// knobs no caller needs (export_test.go).
+	tcpHook func(*tcp.Config)
+}
+
+// XDPMode is how the stack's steering program hooks into its interface.
+type XDPMode int
+
+// The XDP attach modes.
+const (
+	XDPAuto    XDPMode = iota // native if the driver accepts it, else generic
+	XDPNative                 // the driver's own hook, before any skb exists
+	XDPGeneric                // the kernel's generic hook (SKB mode), any driver
+)
+
+// String is the mode's name, as ParseXDPMode takes it.
+func (m XDPMode) String() string { return m.steer().String() }
+
+// ParseXDPMode parses "auto", "native" (or "drv") and "generic" (or
+// "skb"), as ip-link(8) names the modes.
+func ParseXDPMode(s string) (XDPMode, error) {
+	m, err := steer.ParseMode(s)
+	return xdpMode(m), err
+}
+
+// steer is m in the steering program's terms.
+func (m XDPMode) steer() steer.Mode {
+	switch m {
+	case XDPNative:
+		return steer.Native
+	case XDPGeneric:
+		return steer.Generic
+	}
+	return steer.Auto
+}
+
+// xdpMode is the inverse of XDPMode.steer.
+func xdpMode(m steer.Mode) XDPMode {
+	switch m {
+	case steer.Native:
+		return XDPNative
+	case steer.Generic:
+		return XDPGeneric
+	}
+	return XDPAuto
+}
+
+// CongestionControl names a TCP congestion control algorithm, as Linux's
+// TCP_CONGESTION socket option does; Conn.SetCongestionControl takes
+// these names.
+type CongestionControl string
+
+// The congestion controls xdpnet has. The zero value means Cubic.
+const (
+	Cubic CongestionControl = tcp.CongestionCubic // RFC 9438, the default
+	Reno  CongestionControl = tcp.CongestionReno  // RFC 5681 with NewReno recovery (RFC 6582)
+)
+
+// protocols translates cfg into the protocol cores' configurations, one
+// for all the stack's pollers: they share one TCP buffer memory account,
+// so that buffers grow within one limit whichever queue a flow lands on.
+func (cfg *Config) protocols() (tcp.Config, udp.Config) {
+	t := tcp.Config{
+		SendBuffer: cfg.SendBuffer, RecvBuffer: cfg.RecvBuffer,
+		SendBufferMax: cfg.SendBufferMax, RecvBufferMax: cfg.RecvBufferMax,
+		MemoryLimit:       cfg.MemoryLimit,
+		CongestionControl: string(cfg.CongestionControl),
+		NoTimestamps:      cfg.NoTimestamps, NoSACK: cfg.NoSACK,
+		MSL: cfg.MSL,
+	}
+	if cfg.tcpHook != nil {
+		cfg.tcpHook(&t)
+	}
+	if t.Memory == nil {
+		limit := t.MemoryLimit
+		if limit == 0 {
+			limit = tcp.DefaultMemoryLimit
+		}
+		t.Memory = tcp.NewMemory(limit)
+	}
+	u := udp.Config{RecvQueueBytes: cfg.UDPReadBuffer, SendQueueBytes: cfg.UDPWriteBuffer}
+	return t, u
+}
