@@ -18,7 +18,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/xdpnet/xdpnet/fastpath"
 	"github.com/xdpnet/xdpnet/internal/lab"
 	"github.com/xdpnet/xdpnet/internal/services"
 	"github.com/xdpnet/xdpnet/sockapi"
@@ -55,7 +54,7 @@ func sockStack(b *testing.B, l *lab.Lab) *sockapi.Stack {
 		s, err = sockapi.Open(sockapi.Config{
 			Interface: l.Local.Link,
 			Addr:      netip.PrefixFrom(l.StackAddr, l.Local.Addr.Bits()),
-			OnPoller: func(p *fastpath.Poller) error {
+			OnPoller: func(p sockapi.Poller) error {
 				svc := &services.TCPServices{}
 				if err := svc.Listen(p.TCP()); err != nil {
 					return err

@@ -125,7 +125,7 @@ func (c counter) Write(b []byte) (int, error) {
 func TestLinkFlapLab(t *testing.T) {
 	l := lab.New(t, lab.Config{})
 	var poller *fastpath.Poller
-	s := labStack(t, l, sockapi.Config{OnPoller: func(p *fastpath.Poller) error { poller = p; return nil }})
+	s := labStack(t, l, sockapi.Config{OnPoller: func(p sockapi.Poller) error { poller = p.(*fastpath.Poller); return nil }})
 	ln := kernelListen(t, l)
 	xdpnetDial := func() (net.Conn, error) { return s.Dial("tcp", ln.Addr().String()) }
 	kernelDial := func() (c net.Conn, err error) {

@@ -12,7 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/xdpnet/xdpnet/fastpath"
 	"github.com/xdpnet/xdpnet/internal/httpsvc"
 	"github.com/xdpnet/xdpnet/internal/services"
 	"github.com/xdpnet/xdpnet/nic"
@@ -37,7 +36,7 @@ func serve(args []string, stdout io.Writer) error {
 	stack, err := sockapi.Open(sockapi.Config{
 		Interface: c.iface, Addr: c.addr, Gateway: c.gateway, Queues: c.queues,
 		XDPMode: c.mode, Replace: c.replace,
-		OnPoller: func(p *fastpath.Poller) error {
+		OnPoller: func(p sockapi.Poller) error {
 			udpSvc, tcpSvc := &services.EchoDiscard{}, &services.TCPServices{}
 			if err := udpSvc.Bind(p.UDP()); err != nil {
 				return err
