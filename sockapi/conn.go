@@ -322,11 +322,11 @@ func (c *Conn) SetWriteBuffer(bytes int) error {
 }
 
 // SetCongestionControl selects the connection's congestion control,
-// Cubic or Reno by name, as Linux's TCP_CONGESTION
-// (an unknown name fails with ENOENT, as there).
-func (c *Conn) SetCongestionControl(name string) error {
+// Cubic or Reno, as Linux's TCP_CONGESTION (an unknown name fails with
+// ENOENT, as there).
+func (c *Conn) SetCongestionControl(cc CongestionControl) error {
 	var err error
-	if e := c.option(func() { err = c.tc.SetCongestionControl(name) }); e != nil {
+	if e := c.option(func() { err = c.tc.SetCongestionControl(string(cc)) }); e != nil {
 		return e
 	}
 	if err != nil {
@@ -335,11 +335,11 @@ func (c *Conn) SetCongestionControl(name string) error {
 	return nil
 }
 
-// CongestionControl is the name of the connection's congestion control.
-func (c *Conn) CongestionControl() (string, error) {
-	var name string
-	err := c.option(func() { name = c.tc.CongestionControl() })
-	return name, err
+// CongestionControl is the connection's congestion control.
+func (c *Conn) CongestionControl() (CongestionControl, error) {
+	var cc CongestionControl
+	err := c.option(func() { cc = CongestionControl(c.tc.CongestionControl()) })
+	return cc, err
 }
 
 // Info returns a snapshot of the connection's TCP state and counters

@@ -13,7 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/xdpnet/xdpnet/sockapi"
-	"github.com/xdpnet/xdpnet/tcp"
 )
 
 // TestBufferLimits: with the receiver's buffer pinned at 4 KiB and the
@@ -85,15 +84,15 @@ func TestOptions(t *testing.T) {
 	assert.ErrorIs(t, c.SetKeepAlivePeriod(0), syscall.EINVAL)
 	cc, err := c.CongestionControl()
 	require.NoError(t, err)
-	assert.Equal(t, tcp.CongestionCubic, cc)
-	require.NoError(t, c.SetCongestionControl(tcp.CongestionReno))
+	assert.Equal(t, sockapi.Cubic, cc)
+	require.NoError(t, c.SetCongestionControl(sockapi.Reno))
 	cc, err = c.CongestionControl()
 	require.NoError(t, err)
-	assert.Equal(t, tcp.CongestionReno, cc)
+	assert.Equal(t, sockapi.Reno, cc)
 	assert.ErrorIs(t, c.SetCongestionControl("bbr"), syscall.ENOENT)
 	require.NoError(t, c.Close())
 	for _, err := range []error{c.SetNoDelay(true), c.SetKeepAlive(false), c.SetLinger(1), c.SetDeadline(time.Now()),
-		c.SetCongestionControl(tcp.CongestionCubic), c.Close()} {
+		c.SetCongestionControl(sockapi.Cubic), c.Close()} {
 		assert.True(t, errors.Is(err, net.ErrClosed), "%v", err)
 	}
 }
