@@ -152,9 +152,10 @@ func xdpMode(m steer.Mode) XDPMode {
 type CongestionControl string
 
 // The congestion controls xdpnet has. The zero value means Cubic.
+// The names are tcp's (TestConfigProtocols checks), passed through.
 const (
-	Cubic CongestionControl = tcp.CongestionCubic // RFC 9438, the default
-	Reno  CongestionControl = tcp.CongestionReno  // RFC 5681 with NewReno recovery (RFC 6582)
+	Cubic CongestionControl = "cubic" // RFC 9438, the default
+	Reno  CongestionControl = "reno"  // RFC 5681 with NewReno recovery (RFC 6582)
 )
 
 // protocols translates cfg into the protocol cores' configurations, one

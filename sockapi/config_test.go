@@ -46,7 +46,8 @@ func TestConfigProtocols(t *testing.T) {
 	assert.Equal(t, tcp.Config{}, tc, "zero fields: the cores' defaults")
 	assert.Equal(t, udp.Config{}, uc)
 	assert.Equal(t, "", string(sockapi.CongestionControl("")), "the zero value is the default, Cubic")
-	assert.Equal(t, tcp.CongestionCubic, string(sockapi.Cubic))
+	assert.Equal(t, tcp.CongestionCubic, string(sockapi.Cubic), "the names pass through")
+	assert.Equal(t, tcp.CongestionReno, string(sockapi.Reno))
 }
 
 // TestXDPMode: the modes parse from and print as ip-link(8)'s names, and
