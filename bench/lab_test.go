@@ -19,9 +19,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xdpnet/xdpnet/fastpath"
-	"github.com/xdpnet/xdpnet/internal/lab"
-	"github.com/xdpnet/xdpnet/internal/services"
-	"github.com/xdpnet/xdpnet/internal/testframe"
+	"github.com/xdpnet/xdpnet/internal/testsupport/lab"
+	"github.com/xdpnet/xdpnet/internal/product/services"
+	"github.com/xdpnet/xdpnet/internal/testsupport/testframe"
 	"github.com/xdpnet/xdpnet/ip"
 	"github.com/xdpnet/xdpnet/nic"
 	"github.com/xdpnet/xdpnet/xdp"

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xdpnet/xdpnet/internal/lab"
+	"github.com/xdpnet/xdpnet/internal/testsupport/lab"
 )
 
 // lossyRates are BenchmarkLossyBulk's random loss rates, each way.

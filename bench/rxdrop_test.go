@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
-	"github.com/xdpnet/xdpnet/internal/lab"
+	"github.com/xdpnet/xdpnet/internal/testsupport/lab"
 	"github.com/xdpnet/xdpnet/nic"
 	"github.com/xdpnet/xdpnet/xdp"
 	"github.com/xdpnet/xdpnet/xdp/steer"

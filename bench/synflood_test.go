@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xdpnet/xdpnet/internal/lab"
+	"github.com/xdpnet/xdpnet/internal/testsupport/lab"
 )
 
 // synFloodSYNs bounds each of the five senders of BenchmarkSYNFlood: it

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/xdpnet/xdpnet/internal/lab"
+	"github.com/xdpnet/xdpnet/internal/testsupport/lab"
 )
 
 // bulkMax bounds a bulk benchmark's bytes per run (-benchtime 100000x
@@ -32,7 +32,7 @@ func perMiB(b *testing.B, move func(n int) map[string]float64) map[string]float6
 // from the connect to the last byte, as the client measured it, and
 // ns/op the time per MiB at that rate (perMiB).
 //   - xdpnet-to-kernel: the client reads from chargen (port 19): xdpnet's
-//     (internal/services), or a Go server on the kernel's address writing
+//     (internal/product/services), or a Go server on the kernel's address writing
 //     a 64 KiB buffer over and over.
 //   - kernel-to-xdpnet: the client writes to discard (port 9), then its
 //     FIN, and waits for the server's FIN, sent once all is read.

@@ -13,7 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/xdpnet/xdpnet/internal/lab"
+	"github.com/xdpnet/xdpnet/internal/testsupport/lab"
 )
 
 // BenchmarkTCPRR measures TCP request/response: a Go client on the peer (a
@@ -25,7 +25,7 @@ import (
 // As in BenchmarkUDPEcho, both servers run in one lab on the same veth
 // end, for the same client process in the peer's namespace:
 //   - xdpnet: StackAddr:7, TCP echo from the poller's OnRound hook
-//     (internal/services, as `xdpnet serve`), the poller run as xdpnet
+//     (internal/product/services, as `xdpnet serve`), the poller run as xdpnet
 //     runs it (spinning while segments come, parking after 200 µs idle).
 //   - kernel: Local's kernel address:7, a Go echo server (net.TCPConn, a
 //     goroutine per connection) whose segments pass the steering program
@@ -103,7 +103,7 @@ func serveTCP(b *testing.B, ln net.Listener, serve func(net.Conn)) {
 }
 
 // tcpBuffer is what the Go servers and the client read and write at once:
-// the size of internal/services' buffer.
+// the size of internal/product/services' buffer.
 const tcpBuffer = 64 << 10
 
 // tcpEcho echoes what c sends until c's FIN or an error.

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xdpnet/xdpnet/internal/lab"
+	"github.com/xdpnet/xdpnet/internal/testsupport/lab"
 )
 
 // BenchmarkUDPEcho measures UDP request/response: a Go client on the peer

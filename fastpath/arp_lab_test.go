@@ -13,7 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xdpnet/xdpnet/fastpath"
-	"github.com/xdpnet/xdpnet/internal/lab"
+	"github.com/xdpnet/xdpnet/internal/testsupport/lab"
 	"github.com/xdpnet/xdpnet/internal/wire"
 	"github.com/xdpnet/xdpnet/udp"
 	"github.com/xdpnet/xdpnet/xdp/steer"

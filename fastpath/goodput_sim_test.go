@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"gonum.org/v1/plot/vg"
 
-	"github.com/xdpnet/xdpnet/internal/traceplot"
+	"github.com/xdpnet/xdpnet/internal/testsupport/traceplot"
 	"github.com/xdpnet/xdpnet/nic"
 	"github.com/xdpnet/xdpnet/tcp"
 )

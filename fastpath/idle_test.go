@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/xdpnet/xdpnet/internal/services"
+	"github.com/xdpnet/xdpnet/internal/product/services"
 	"github.com/xdpnet/xdpnet/nic"
 	"github.com/xdpnet/xdpnet/tcp"
 	"github.com/xdpnet/xdpnet/udp"

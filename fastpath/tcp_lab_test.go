@@ -22,7 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/xdpnet/xdpnet/fastpath"
-	"github.com/xdpnet/xdpnet/internal/lab"
+	"github.com/xdpnet/xdpnet/internal/testsupport/lab"
 	"github.com/xdpnet/xdpnet/ip"
 	"github.com/xdpnet/xdpnet/nic"
 	"github.com/xdpnet/xdpnet/tcp"

@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/xdpnet/xdpnet/fastpath"
-	"github.com/xdpnet/xdpnet/internal/lab"
+	"github.com/xdpnet/xdpnet/internal/testsupport/lab"
 	"github.com/xdpnet/xdpnet/udp"
 	"github.com/xdpnet/xdpnet/xdp/steer"
 )

@@ -16,8 +16,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
-	"github.com/xdpnet/xdpnet/internal/lab"
-	"github.com/xdpnet/xdpnet/internal/testframe"
+	"github.com/xdpnet/xdpnet/internal/testsupport/lab"
+	"github.com/xdpnet/xdpnet/internal/testsupport/testframe"
 	"github.com/xdpnet/xdpnet/nic"
 	"github.com/xdpnet/xdpnet/xdp/steer"
 )

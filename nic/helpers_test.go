@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xdpnet/xdpnet/internal/testframe"
+	"github.com/xdpnet/xdpnet/internal/testsupport/testframe"
 )
 
 // vclock is a virtual clock: tests move it by hand, so nothing waits on wall

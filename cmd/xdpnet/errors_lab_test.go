@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/xdpnet/xdpnet/internal/lab"
+	"github.com/xdpnet/xdpnet/internal/testsupport/lab"
 )
 
 // failServe runs `xdpnet serve` in l's Local namespace with args after

@@ -17,8 +17,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/xdpnet/xdpnet/internal/httpsvc"
-	"github.com/xdpnet/xdpnet/internal/lab"
+	"github.com/xdpnet/xdpnet/internal/product/httpsvc"
+	"github.com/xdpnet/xdpnet/internal/testsupport/lab"
 )
 
 var curlSum = regexp.MustCompile(`(?im)^` + httpsvc.SumHeader + `: ([0-9a-f]{64})\r?$`)

@@ -12,8 +12,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/xdpnet/xdpnet/internal/httpsvc"
-	"github.com/xdpnet/xdpnet/internal/services"
+	"github.com/xdpnet/xdpnet/internal/product/httpsvc"
+	"github.com/xdpnet/xdpnet/internal/product/services"
 	"github.com/xdpnet/xdpnet/nic"
 	"github.com/xdpnet/xdpnet/sockapi"
 )

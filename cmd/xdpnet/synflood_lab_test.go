@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/xdpnet/xdpnet/internal/lab"
+	"github.com/xdpnet/xdpnet/internal/testsupport/lab"
 )
 
 var cookiesSent = regexp.MustCompile(`TCP SYN cookies: (\d+) sent, (\d+) received`)

@@ -1,5 +1,5 @@
 // Command httpserver is a net/http server on xdpnet: the kernel never sees
-// its traffic. It serves internal/httpsvc (GET /bytes/N, POST /sha256,
+// its traffic. It serves internal/product/httpsvc (GET /bytes/N, POST /sha256,
 // GET /) until SIGINT or SIGTERM.
 //
 //	httpserver -iface eth1 -addr 198.18.0.2/24 -listen :80
@@ -18,7 +18,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/xdpnet/xdpnet/internal/httpsvc"
+	"github.com/xdpnet/xdpnet/internal/product/httpsvc"
 	"github.com/xdpnet/xdpnet/sockapi"
 )
 

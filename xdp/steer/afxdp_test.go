@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netlink"
 
-	"github.com/xdpnet/xdpnet/internal/lab"
+	"github.com/xdpnet/xdpnet/internal/testsupport/lab"
 	"github.com/xdpnet/xdpnet/xdp"
 	"github.com/xdpnet/xdpnet/xdp/steer"
 )

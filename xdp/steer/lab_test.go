@@ -24,7 +24,7 @@ import (
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 
-	"github.com/xdpnet/xdpnet/internal/lab"
+	"github.com/xdpnet/xdpnet/internal/testsupport/lab"
 	"github.com/xdpnet/xdpnet/xdp/steer"
 )
 

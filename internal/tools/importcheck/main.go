@@ -44,12 +44,12 @@ var layers = []layer{
 	{3, "protocol core", []string{"arp", "ip", "udp", "tcp"}, true},
 	{4, "poller", []string{"fastpath"}, false},
 	{5, "public API", []string{"sockapi"}, false},
-	{6, "service", []string{"internal/services", "internal/httpsvc"}, false},
+	{6, "service", []string{"internal/product/..."}, false},
 	{7, "program", []string{"cmd/...", "examples/...", "bench", "internal/tools/..."}, false},
 }
 
 // testSupport is imported by tests only; it may use leaf libraries.
-var testSupport = []string{"internal/lab", "internal/testframe", "internal/traceplot"}
+var testSupport = []string{"internal/testsupport/..."}
 
 // lowLevel are the imports allowed only in the packages listed, each
 // for the reason given.
@@ -58,9 +58,9 @@ var lowLevel = map[string]map[string]string{
 		"xdp": "the UMEM and the rings are mmap'd memory read through pointers",
 	},
 	"golang.org/x/sys/unix": {
-		"xdp":          "the AF_XDP socket: socket, bind, setsockopt, mmap, poll, sendto",
-		"xdp/steer":    "BPF map and link descriptors, interface flags",
-		"internal/lab": "test support: network namespaces and veth setup",
+		"xdp":                      "the AF_XDP socket: socket, bind, setsockopt, mmap, poll, sendto",
+		"xdp/steer":                "BPF map and link descriptors, interface flags",
+		"internal/testsupport/lab": "test support: network namespaces and veth setup",
 	},
 }
 

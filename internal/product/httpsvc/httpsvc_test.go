@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/xdpnet/xdpnet/internal/httpsvc"
+	"github.com/xdpnet/xdpnet/internal/product/httpsvc"
 	"github.com/xdpnet/xdpnet/nic"
 	"github.com/xdpnet/xdpnet/sockapi"
 )
