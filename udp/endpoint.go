@@ -75,7 +75,7 @@ func (e *Endpoint) ReadFrom(p []byte) (int, netip.AddrPort, error) {
 		return 0, netip.AddrPort{}, ErrWouldBlock
 	}
 	src, _ := e.rcv.front()
-	n := e.rcv.copyFront(p)
+	n, _ := e.rcv.copyFront(p)
 	e.rcv.pop()
 	return n, src, nil
 }

@@ -18,6 +18,10 @@ import (
 // counters and read after them, so the atomics order it.
 type queue struct {
 	maxBytes, maxDatagrams int
+	// limit is the byte bound fits applies, at most maxBytes: the
+	// socket's SO_RCVBUF or SO_SNDBUF (Stream.SetRecvBuffer), set by the
+	// app while the poller checks it.
+	limit atomic.Int64
 	recs                   []record // nil until the first push; then maxDatagrams long
 	buf                    []byte   // nil until the first push; then maxBytes long
 
@@ -37,7 +41,9 @@ type record struct {
 }
 
 func newQueue(maxBytes, maxDatagrams int) *queue {
-	return &queue{maxBytes: maxBytes, maxDatagrams: maxDatagrams}
+	q := &queue{maxBytes: maxBytes, maxDatagrams: maxDatagrams}
+	q.limit.Store(int64(maxBytes))
+	return q
 }
 
 // alloc allocates the rings, if not yet: before two goroutines share the
@@ -50,11 +56,19 @@ func (q *queue) alloc() {
 }
 
 // fits reports whether a datagram of n payload bytes can be pushed now:
-// both the datagram limit and the byte limit hold after it, exactly.
+// both the datagram limit and the ring's bytes hold after it, exactly,
+// and so does the byte limit, except that an empty queue takes one
+// datagram over it, as Linux's socket buffers do (a datagram larger than
+// SO_RCVBUF or SO_SNDBUF still passes alone, rather than never).
 func (q *queue) fits(n int) bool {
+	used := q.byteWr.Load() - q.byteRd.Load()
 	return q.recWr.Load()-q.recRd.Load() < uint64(q.maxDatagrams) &&
-		q.byteWr.Load()-q.byteRd.Load()+uint64(n) <= uint64(q.maxBytes)
+		used+uint64(n) <= uint64(q.maxBytes) &&
+		(used == 0 || used+uint64(n) <= uint64(q.limit.Load()))
 }
+
+// setLimit sets the byte limit, within 1 and the ring's size.
+func (q *queue) setLimit(n int) { q.limit.Store(int64(min(max(n, 1), q.maxBytes))) }
 
 // push appends a datagram from peer with payload p. The caller checked fits.
 func (q *queue) push(peer netip.AddrPort, p []byte) {
@@ -84,15 +98,16 @@ func (q *queue) front() (netip.AddrPort, int) {
 }
 
 // copyFront copies the oldest datagram's payload into p, as much as fits,
-// and returns the number of bytes copied. The queue must not be empty.
-func (q *queue) copyFront(p []byte) int {
-	_, n := q.front()
-	p = p[:min(n, len(p))]
+// and returns the number of bytes copied and the payload's length. The
+// queue must not be empty.
+func (q *queue) copyFront(p []byte) (copied, size int) {
+	_, size = q.front()
+	p = p[:min(size, len(p))]
 	at := int(q.byteRd.Load() % uint64(q.maxBytes))
 	if c := copy(p, q.buf[at:]); c < len(p) {
 		copy(p[c:], q.buf)
 	}
-	return len(p)
+	return len(p), size
 }
 
 // pop removes the oldest datagram. The queue must not be empty.

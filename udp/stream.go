@@ -23,17 +23,17 @@ func (e *Endpoint) Stream() Stream {
 	return Stream{e.rcv, e.snd, e.t.cfg.maxPayload(), e}
 }
 
-// Recv moves the oldest received datagram into p (cutting what does not
-// fit, as a UDP socket does) and returns its length and source; false
-// when none is queued.
-func (s Stream) Recv(p []byte) (int, netip.AddrPort, bool) {
+// Recv moves the oldest received datagram into p, cutting what does not
+// fit as a UDP socket does, and returns the bytes copied, its source, and
+// whether it was cut (Linux's MSG_TRUNC); ok is false when none is queued.
+func (s Stream) Recv(p []byte) (n int, src netip.AddrPort, truncated, ok bool) {
 	if s.rcv.empty() {
-		return 0, netip.AddrPort{}, false
+		return 0, netip.AddrPort{}, false, false
 	}
-	src, _ := s.rcv.front()
-	n := s.rcv.copyFront(p)
+	src, _ = s.rcv.front()
+	n, size := s.rcv.copyFront(p)
 	s.rcv.pop()
-	return n, src, true
+	return n, src, n < size, true
 }
 
 // Send queues p as one datagram to dst: ErrMessageTooLong over 65,507
@@ -53,6 +53,17 @@ func (s Stream) Send(p []byte, dst netip.AddrPort) error {
 	s.snd.push(dst, p)
 	return nil
 }
+
+// SetRecvBuffer and SetSendBuffer bound the receive and send queues at
+// bytes of payload, as SO_RCVBUF and SO_SNDBUF do (not doubled): the
+// configured queue sizes (Config.RecvQueueBytes, SendQueueBytes) bound
+// them in turn, as net.core.rmem_max and wmem_max do. An empty queue
+// still takes one datagram larger than the bound, as on Linux. Either
+// side may call them.
+func (s Stream) SetRecvBuffer(bytes int) { s.rcv.setLimit(bytes) }
+
+// SetSendBuffer bounds the send queue; see SetRecvBuffer.
+func (s Stream) SetSendBuffer(bytes int) { s.snd.setLimit(bytes) }
 
 // Fits reports whether a datagram of n bytes fits the send queue now.
 func (s Stream) Fits(n int) bool { return s.snd.fits(n) }

@@ -30,12 +30,13 @@ func TestStreamNewsAndOutput(t *testing.T) {
 	assert.Same(t, e, got)
 	buf := make([]byte, 64)
 	for _, want := range []string{"unowned", "query"} {
-		n, src, ok := st.Recv(buf)
+		n, src, trunc, ok := st.Recv(buf)
 		require.True(t, ok)
+		assert.False(t, trunc)
 		assert.Equal(t, want, string(buf[:n]))
 		assert.Equal(t, from, src)
 	}
-	_, _, ok = st.Recv(buf)
+	_, _, _, ok = st.Recv(buf)
 	assert.False(t, ok)
 
 	require.NoError(t, st.Send([]byte("answer"), from))
@@ -56,6 +57,47 @@ func TestStreamNewsAndOutput(t *testing.T) {
 	assert.True(t, st.Ready())
 	assert.True(t, st.Refused())
 	assert.False(t, st.Refused(), "reported once")
+}
+
+// TestStreamTruncAndBuffers: a datagram longer than the buffer comes
+// out cut and says so (MSG_TRUNC); SetRecvBuffer bounds the receive
+// queue's bytes below the configured size, except that an empty queue
+// takes one datagram over it, as Linux's; SetSendBuffer the send queue's.
+func TestStreamTruncAndBuffers(t *testing.T) {
+	tbl := newTable(t, Config{RecvQueueBytes: 4000})
+	e := bind(t, tbl, "198.18.0.1:53")
+	st := e.Stream()
+	from, to := netip.AddrPortFrom(peer1, 4000), netip.AddrPortFrom(local1, 53)
+	require.Equal(t, Delivered, tbl.Input(peer1, local1, segment(from, to, []byte("0123456789"))))
+	buf := make([]byte, 4)
+	n, src, trunc, ok := st.Recv(buf)
+	require.True(t, ok)
+	assert.Equal(t, 4, n, "the bytes copied")
+	assert.True(t, trunc)
+	assert.Equal(t, from, src)
+	assert.Equal(t, "0123", string(buf))
+
+	st.SetRecvBuffer(150)
+	big := make([]byte, 200)
+	assert.Equal(t, Delivered, tbl.Input(peer1, local1, segment(from, to, big)), "an empty queue takes one over the bound")
+	assert.Equal(t, Dropped, tbl.Input(peer1, local1, segment(from, to, []byte("x"))), "then it is full")
+	_, _, _, ok = st.Recv(buf)
+	require.True(t, ok)
+	for range 3 {
+		assert.Equal(t, Delivered, tbl.Input(peer1, local1, segment(from, to, make([]byte, 50))))
+	}
+	assert.Equal(t, Dropped, tbl.Input(peer1, local1, segment(from, to, []byte("x"))), "150 bytes are the bound")
+	st.SetRecvBuffer(1 << 30)
+	for range 77 {
+		assert.Equal(t, Delivered, tbl.Input(peer1, local1, segment(from, to, make([]byte, 50))))
+	}
+	assert.Equal(t, Dropped, tbl.Input(peer1, local1, segment(from, to, []byte("x"))), "the configured 4000 bytes bound a larger setting")
+
+	st.SetSendBuffer(100)
+	require.NoError(t, st.Send(make([]byte, 80), from))
+	assert.False(t, st.Fits(30))
+	assert.ErrorIs(t, st.Send(make([]byte, 30), from), ErrWouldBlock)
+	assert.True(t, st.Fits(20))
 }
 
 // TestStreamTwoGoroutines: an app goroutine sends through the Stream
@@ -79,7 +121,7 @@ func TestStreamTwoGoroutines(t *testing.T) {
 			if sent < n && st.Send([]byte(fmt.Sprint(sent)), from) == nil {
 				sent++
 			}
-			if m, _, ok := st.Recv(buf); ok {
+			if m, _, _, ok := st.Recv(buf); ok {
 				if string(buf[:m]) != fmt.Sprint(got) {
 					t.Errorf("received %q, want %d", buf[:m], got)
 					return
