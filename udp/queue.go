@@ -22,8 +22,8 @@ type queue struct {
 	// socket's SO_RCVBUF or SO_SNDBUF (Stream.SetRecvBuffer), set by the
 	// app while the poller checks it.
 	limit atomic.Int64
-	recs                   []record // nil until the first push; then maxDatagrams long
-	buf                    []byte   // nil until the first push; then maxBytes long
+	recs  []record // nil until the first push; then maxDatagrams long
+	buf   []byte   // nil until the first push; then maxBytes long
 
 	// Producer's counters: datagrams and bytes ever pushed.
 	recWr, byteWr atomic.Uint64
