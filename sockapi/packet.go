@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/xdpnet/xdpnet/fastpath"
@@ -30,7 +31,8 @@ type PacketConn struct {
 	rdl     deadline
 	wdl     deadline
 	laddr   *net.UDPAddr
-	raddr   *net.UDPAddr // nil unless connected
+	raddr   *net.UDPAddr   // nil unless connected
+	peer    netip.AddrPort // raddr's; zero unless connected
 	done    chan struct{}
 	closed  atomic.Bool
 	// rmu and wmu serialize concurrent reads and concurrent writes: each
@@ -81,7 +83,7 @@ func (s *Stack) listenUDP(laddr, raddr netip.AddrPort) (*PacketConn, error) {
 	}
 	pc.laddr = net.UDPAddrFromAddrPort(local)
 	if raddr.IsValid() {
-		pc.raddr = net.UDPAddrFromAddrPort(raddr)
+		pc.peer, pc.raddr = raddr, net.UDPAddrFromAddrPort(raddr)
 	}
 	if !s.track(pc) {
 		pc.Close()
@@ -90,22 +92,70 @@ func (s *Stack) listenUDP(laddr, raddr netip.AddrPort) (*PacketConn, error) {
 	return pc, nil
 }
 
-// ReadFrom reads the next datagram, blocking until one comes, the read
-// deadline, or Close.
-func (c *PacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
-	n, from, err := c.readFrom(b)
+// ReadMsgUDPAddrPort reads the next datagram into b, blocking until one
+// comes, the read deadline, or Close, as net.UDPConn's: n is the bytes
+// copied, and flags has syscall.MSG_TRUNC when the datagram was longer
+// than b (the rest is discarded, as Linux's recvmsg does). There is no
+// out-of-band data: oob is left alone and oobn is 0. It allocates
+// nothing.
+func (c *PacketConn) ReadMsgUDPAddrPort(b, oob []byte) (n, oobn, flags int, addr netip.AddrPort, err error) {
+	n, addr, truncated, err := c.readMsg(b)
+	if truncated {
+		flags = syscall.MSG_TRUNC
+	}
+	return n, 0, flags, addr, err
+}
+
+// ReadMsgUDP is ReadMsgUDPAddrPort with the source as a *net.UDPAddr,
+// allocated per datagram.
+func (c *PacketConn) ReadMsgUDP(b, oob []byte) (n, oobn, flags int, addr *net.UDPAddr, err error) {
+	n, oobn, flags, from, err := c.ReadMsgUDPAddrPort(b, oob)
 	if err != nil {
-		return 0, nil, err
+		return n, oobn, flags, nil, err
+	}
+	return n, oobn, flags, net.UDPAddrFromAddrPort(from), nil
+}
+
+// ReadFromUDPAddrPort reads the next datagram, as ReadMsgUDPAddrPort
+// without the flags: what does not fit b is discarded. It allocates
+// nothing.
+func (c *PacketConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
+	n, from, _, err := c.readMsg(b)
+	return n, from, err
+}
+
+// ReadFromUDP is ReadFromUDPAddrPort with the source as a *net.UDPAddr,
+// allocated per datagram.
+func (c *PacketConn) ReadFromUDP(b []byte) (int, *net.UDPAddr, error) {
+	n, from, err := c.ReadFromUDPAddrPort(b)
+	if err != nil {
+		return n, nil, err
 	}
 	return n, net.UDPAddrFromAddrPort(from), nil
 }
 
-func (c *PacketConn) readFrom(b []byte) (int, netip.AddrPort, error) {
+// ReadFrom is ReadFromUDP for net.PacketConn.
+func (c *PacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, from, err := c.ReadFromUDP(b)
+	if err != nil {
+		return n, nil, err // not a typed nil in the interface
+	}
+	return n, from, nil
+}
+
+// Read reads a datagram from the connected peer.
+func (c *PacketConn) Read(b []byte) (int, error) {
+	n, _, err := c.ReadFromUDPAddrPort(b)
+	return n, err
+}
+
+// readMsg is every read: the next datagram from any poller's queue.
+func (c *PacketConn) readMsg(b []byte) (int, netip.AddrPort, bool, error) {
 	if c.closed.Load() {
-		return 0, netip.AddrPort{}, c.opError("read", nil, net.ErrClosed)
+		return 0, netip.AddrPort{}, false, c.opError("read", nil, net.ErrClosed)
 	}
 	if isClosed(c.rdl.wait()) {
-		return 0, netip.AddrPort{}, c.opError("read", nil, os.ErrDeadlineExceeded)
+		return 0, netip.AddrPort{}, false, c.opError("read", nil, os.ErrDeadlineExceeded)
 	}
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
@@ -119,66 +169,101 @@ func (c *PacketConn) readFrom(b []byte) (int, netip.AddrPort, error) {
 	}
 	for {
 		if c.closed.Load() {
-			return 0, netip.AddrPort{}, c.opError("read", nil, net.ErrClosed)
+			return 0, netip.AddrPort{}, false, c.opError("read", nil, net.ErrClosed)
 		}
 		for range c.streams {
 			st := c.streams[c.next]
 			c.next = (c.next + 1) % len(c.streams)
 			if st.Refused() {
-				return 0, netip.AddrPort{}, c.opError("read", nil, udp.ErrConnRefused)
+				return 0, netip.AddrPort{}, false, c.opError("read", nil, udp.ErrConnRefused)
 			}
-			if n, from, ok := st.Recv(b); ok {
-				return n, from, nil
+			if n, from, truncated, ok := st.Recv(b); ok {
+				return n, from, truncated, nil
 			}
 		}
 		if err := c.wait(&c.bells.r, &c.rdl, ready); err != nil {
-			return 0, netip.AddrPort{}, c.opError("read", nil, err)
+			return 0, netip.AddrPort{}, false, c.opError("read", nil, err)
 		}
 	}
 }
 
-// Read reads a datagram from the connected peer.
-func (c *PacketConn) Read(b []byte) (int, error) {
-	n, _, err := c.readFrom(b)
-	return n, err
+// WriteMsgUDPAddrPort sends b to addr, or to the connected peer if addr
+// is the zero AddrPort, as net.UDPConn's; a connected socket may name
+// another destination, as Linux's sendmsg allows (Go's net refuses it).
+// Out-of-band data is not supported: a non-empty oob fails with
+// EOPNOTSUPP. It allocates nothing.
+func (c *PacketConn) WriteMsgUDPAddrPort(b, oob []byte, addr netip.AddrPort) (n, oobn int, err error) {
+	if len(oob) > 0 {
+		return 0, 0, c.writeErr(addr, syscall.EOPNOTSUPP)
+	}
+	if !addr.IsValid() {
+		if !c.peer.IsValid() {
+			return 0, 0, c.opError("write", nil, udp.ErrNoDestination)
+		}
+		addr = c.peer
+	}
+	n, err = c.write(b, addr)
+	return n, 0, err
 }
 
-// WriteTo sends b to addr.
+// WriteMsgUDP is WriteMsgUDPAddrPort with a *net.UDPAddr; nil means the
+// connected peer.
+func (c *PacketConn) WriteMsgUDP(b, oob []byte, addr *net.UDPAddr) (n, oobn int, err error) {
+	var dst netip.AddrPort
+	if addr != nil {
+		dst = addr.AddrPort()
+	}
+	return c.WriteMsgUDPAddrPort(b, oob, dst)
+}
+
+// WriteToUDPAddrPort sends b to addr. It allocates nothing.
+func (c *PacketConn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error) {
+	return c.write(b, addr)
+}
+
+// WriteToUDP sends b to addr.
+func (c *PacketConn) WriteToUDP(b []byte, addr *net.UDPAddr) (int, error) {
+	if addr == nil {
+		return 0, c.opError("write", nil, udp.ErrNoDestination)
+	}
+	return c.write(b, addr.AddrPort())
+}
+
+// WriteTo sends b to addr, a *net.UDPAddr (EINVAL otherwise, as
+// net.UDPConn's).
 func (c *PacketConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	ua, ok := addr.(*net.UDPAddr)
 	if !ok {
-		return 0, c.opError("write", addr, &net.AddrError{Err: "not a UDP address", Addr: addr.String()})
+		return 0, c.opError("write", addr, syscall.EINVAL)
 	}
-	return c.write(b, ua.AddrPort(), addr)
+	return c.WriteToUDP(b, ua)
 }
 
 // Write sends b to the connected peer.
 func (c *PacketConn) Write(b []byte) (int, error) {
-	if c.raddr == nil {
-		return 0, c.opError("write", nil, udp.ErrNoDestination)
-	}
-	return c.write(b, c.raddr.AddrPort(), c.raddr)
+	n, _, err := c.WriteMsgUDPAddrPort(b, nil, netip.AddrPort{})
+	return n, err
 }
 
 // write queues b on the first poller's endpoint and kicks it, waiting
 // while the queue is full (as a UDP socket blocks on a full send buffer)
 // until the write deadline.
-func (c *PacketConn) write(b []byte, dst netip.AddrPort, addr net.Addr) (int, error) {
+func (c *PacketConn) write(b []byte, dst netip.AddrPort) (int, error) {
 	if c.closed.Load() {
-		return 0, c.opError("write", addr, net.ErrClosed)
+		return 0, c.writeErr(dst, net.ErrClosed)
 	}
 	if isClosed(c.wdl.wait()) {
-		return 0, c.opError("write", addr, os.ErrDeadlineExceeded)
+		return 0, c.writeErr(dst, os.ErrDeadlineExceeded)
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	st := c.streams[0]
 	for {
 		if c.closed.Load() {
-			return 0, c.opError("write", addr, net.ErrClosed)
+			return 0, c.writeErr(dst, net.ErrClosed)
 		}
 		if c.raddr != nil && st.Refused() {
-			return 0, c.opError("write", addr, udp.ErrConnRefused)
+			return 0, c.writeErr(dst, udp.ErrConnRefused)
 		}
 		err := st.Send(b, dst)
 		if err == nil {
@@ -186,13 +271,23 @@ func (c *PacketConn) write(b []byte, dst netip.AddrPort, addr net.Addr) (int, er
 			return len(b), nil
 		}
 		if !errors.Is(err, udp.ErrWouldBlock) {
-			return 0, c.opError("write", addr, err)
+			return 0, c.writeErr(dst, err)
 		}
 		c.s.pollers[0].Kick(&c.kick) // the queue drains as the poller sends
 		if err := c.wait(&c.bells.w, &c.wdl, func() bool { return st.Fits(len(b)) }); err != nil {
-			return 0, c.opError("write", addr, err)
+			return 0, c.writeErr(dst, err)
 		}
 	}
+}
+
+// writeErr is a write's error for dst: the address is made only on
+// failure, so that the AddrPort forms allocate nothing when they succeed.
+func (c *PacketConn) writeErr(dst netip.AddrPort, err error) error {
+	var addr net.Addr
+	if dst.IsValid() {
+		addr = net.UDPAddrFromAddrPort(dst)
+	}
+	return c.opError("write", addr, err)
 }
 
 // wait waits on b until ready or the end of the socket or stack.
@@ -234,6 +329,36 @@ func (c *PacketConn) RemoteAddr() net.Addr {
 		return nil
 	}
 	return c.raddr
+}
+
+// SetReadBuffer bounds each queue's receive buffer at bytes of payload,
+// as SO_RCVBUF does on Linux (not doubled: the buffer holds only
+// payload); Config.UDPReadBuffer bounds it in turn, as
+// net.core.rmem_max bounds SO_RCVBUF. Datagrams past it are dropped, as
+// by a full socket buffer. The socket has a queue per poller: each has
+// this bound.
+func (c *PacketConn) SetReadBuffer(bytes int) error {
+	return c.setBuffer(bytes, udp.Stream.SetRecvBuffer)
+}
+
+// SetWriteBuffer bounds the send queue at bytes of payload, as
+// SO_SNDBUF (not doubled); Config.UDPWriteBuffer bounds it. Writes block
+// while it is full.
+func (c *PacketConn) SetWriteBuffer(bytes int) error {
+	return c.setBuffer(bytes, udp.Stream.SetSendBuffer)
+}
+
+func (c *PacketConn) setBuffer(bytes int, set func(udp.Stream, int)) error {
+	switch {
+	case c.closed.Load():
+		return c.opError("set", nil, net.ErrClosed)
+	case bytes <= 0:
+		return c.opError("set", nil, syscall.EINVAL)
+	}
+	for _, st := range c.streams {
+		set(st, bytes)
+	}
+	return nil
 }
 
 // SetDeadline sets both deadlines.
