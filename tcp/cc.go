@@ -306,7 +306,7 @@ func (h *hystart) onAck(w *window, a ackEvent) uint32 {
 // CongestionCubic or CongestionReno (Linux's TCP_CONGESTION). The window
 // and ssthresh carry over; the new algorithm starts its own state afresh.
 func (c *Conn) SetCongestionControl(name string) error {
-	if err := checkCongestion(name); err != nil {
+	if err := CheckCongestionControl(name); err != nil {
 		return err
 	}
 	c.cc = reno{}
@@ -318,7 +318,7 @@ func (c *Conn) SetCongestionControl(name string) error {
 }
 
 // checkCongestion reports a congestion control name we do not have.
-func checkCongestion(name string) error {
+func CheckCongestionControl(name string) error {
 	if name != CongestionCubic && name != CongestionReno {
 		return fmt.Errorf("tcp: congestion control %q: want %q or %q: %w", name, CongestionCubic, CongestionReno, syscall.ENOENT)
 	}

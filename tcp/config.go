@@ -194,7 +194,7 @@ func (c Config) withDefaults() (Config, error) {
 	case c.SynBacklog < 0:
 		return c, errors.New("tcp: config: negative SYN backlog")
 	}
-	if err := checkCongestion(c.CongestionControl); err != nil {
+	if err := CheckCongestionControl(c.CongestionControl); err != nil {
 		return c, fmt.Errorf("tcp: config: %w", err)
 	}
 	c.SynRetries = max(c.SynRetries, 0)

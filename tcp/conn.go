@@ -171,6 +171,7 @@ type Conn struct {
 	keepalive           bool
 	keepProbe           bool // a probe is due
 	keepIdle, keepIntvl time.Duration
+	keepCount           int // unanswered probes that end the connection
 	keepProbes          int
 	lastRecv            time.Duration
 

@@ -14,9 +14,7 @@ const (
 // fails with ErrTimeout when none is answered.
 func (c *Conn) SetKeepAlive(on bool) {
 	c.keepalive = on
-	if c.keepIdle == 0 {
-		c.keepIdle, c.keepIntvl = defaultKeepIdle, defaultKeepIntvl
-	}
+	c.keepDefaults()
 	if !on {
 		c.stopTimerKind(timerKeepalive)
 	}
@@ -24,10 +22,35 @@ func (c *Conn) SetKeepAlive(on bool) {
 }
 
 // SetKeepAlivePeriod sets the idle time before the first probe and the
-// time between probes (TCP_KEEPIDLE and TCP_KEEPINTVL).
+// time between probes (TCP_KEEPIDLE and TCP_KEEPINTVL); a value ≤ 0
+// leaves that one as it is (Linux's defaults at first: 2 h and 75 s).
 func (c *Conn) SetKeepAlivePeriod(idle, interval time.Duration) {
-	c.keepIdle, c.keepIntvl = idle, interval
+	c.keepDefaults()
+	if idle > 0 {
+		c.keepIdle = idle
+	}
+	if interval > 0 {
+		c.keepIntvl = interval
+	}
 	c.idle()
+}
+
+// SetKeepAliveCount sets how many probes go unanswered before the
+// connection ends (TCP_KEEPCNT; Linux's default 9); n ≤ 0 leaves it as
+// it is.
+func (c *Conn) SetKeepAliveCount(n int) {
+	c.keepDefaults()
+	if n > 0 {
+		c.keepCount = n
+	}
+}
+
+// keepDefaults gives the keepalive settings Linux's defaults, the first
+// time one is set: a connection that never sets one pays nothing.
+func (c *Conn) keepDefaults() {
+	if c.keepIdle == 0 {
+		c.keepIdle, c.keepIntvl, c.keepCount = defaultKeepIdle, defaultKeepIntvl, defaultKeepProbes
+	}
 }
 
 // idle (re)starts the keepalive timer, or the idle shrink's if grown
@@ -53,7 +76,7 @@ func (c *Conn) idle() {
 }
 
 // keepaliveTimeout sends the next probe, or ends the connection when
-// defaultKeepProbes went unanswered. Anything the peer sends resets the
+// keepCount went unanswered. Anything the peer sends resets the
 // count, and an idle spell not yet over just moves the timer.
 func (c *Conn) keepaliveTimeout() {
 	t := c.t
@@ -61,7 +84,7 @@ func (c *Conn) keepaliveTimeout() {
 		c.idle()
 		return
 	}
-	if c.keepProbes >= defaultKeepProbes {
+	if c.keepProbes >= c.keepCount {
 		c.fail(ErrTimeout)
 		return
 	}

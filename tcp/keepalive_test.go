@@ -43,3 +43,27 @@ func TestKeepalive(t *testing.T) {
 	assert.Equal(t, tcp.Closed, c.State())
 	s.expectEmpty(t)
 }
+
+// TestKeepaliveCount: SetKeepAliveCount(3) ends an unanswered
+// connection after three probes, not nine; a period of zero leaves the
+// interval already set.
+func TestKeepaliveCount(t *testing.T) {
+	s := newStack(t, tcp.Config{})
+	p, c, iss := clientConn(t, s, 1460)
+	c.SetKeepAlivePeriod(10*time.Second, time.Second)
+	c.SetKeepAlivePeriod(5*time.Second, 0)
+	c.SetKeepAliveCount(3)
+	c.SetKeepAliveCount(0)
+	c.SetKeepAlive(true)
+	assert.Equal(t, 5*time.Second, s.advanceToDeadline(t))
+	probe := seg{flags: ".", seq: iss, ack: peerISN + 1, win: fullWin}
+	p.expect(t, probe)
+	for i := range 2 {
+		assert.Equal(t, time.Second, s.advanceToDeadline(t), "probe %d", i+2)
+		p.expect(t, probe)
+	}
+	s.advanceToDeadline(t)
+	s.expectNothing(t)
+	require.ErrorIs(t, c.Err(), syscall.ETIMEDOUT)
+	s.expectEmpty(t)
+}
