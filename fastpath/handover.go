@@ -118,9 +118,10 @@ func (p *Poller) takeHandovers() {
 	}
 }
 
-// ownsDial reports whether this poller owns a connection from local to
-// remote: the filter of the source ports Dial picks.
-func (p *Poller) ownsDial(local, remote netip.AddrPort) bool {
+// OwnsDial reports whether this poller owns a connection from local to
+// remote: the filter of the source ports Dial picks, and, for a dial
+// from a given port, the poller to dial it on.
+func (p *Poller) OwnsDial(local, remote netip.AddrPort) bool {
 	return len(p.handoverOut) < 2 || p.owner(remote, local) == p.qid
 }
 

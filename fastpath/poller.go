@@ -153,7 +153,7 @@ func New(cfg Config) (*Poller, error) {
 	}
 	cfg.TCP.Addrs, cfg.TCP.MTU = []netip.Addr{cfg.IP.Addr.Addr()}, p.ip.MTU()
 	cfg.TCP.PathMTU = func(dst netip.Addr) int { return p.ip.PathMTU(p.now, dst) }
-	cfg.TCP.PortFilter = p.ownsDial
+	cfg.TCP.PortFilter = p.OwnsDial
 	if p.tcp, err = tcp.New(cfg.TCP); err != nil {
 		return nil, fmt.Errorf("fastpath: %w", err)
 	}

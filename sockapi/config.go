@@ -53,10 +53,14 @@ type Config struct {
 	// MSL is the maximum segment lifetime; TIME-WAIT lasts 2×MSL.
 	// Default 30 s, so TIME-WAIT lasts Linux's 60 s.
 	MSL time.Duration
-	// KeepAlive, if positive, turns keepalive probes on for every new TCP
-	// connection, dialled or accepted, with this idle time and probe
-	// interval (Conn.SetKeepAlivePeriod). Zero leaves them off, as
-	// Linux's sockets do; unlike Go's net.Dialer, which turns them on.
+	// KeepAlive is the stack's default keepalive for new TCP
+	// connections, dialled or accepted, whose Dialer or ListenConfig
+	// leaves KeepAlive zero and KeepAliveConfig off (Stack.Dial,
+	// DialContext and Listen among them): zero is Go's net default, on
+	// with 15 s of idle time, probes 15 s apart and 9 of them; positive,
+	// on with this idle time and probe interval (Conn.SetKeepAlivePeriod);
+	// negative, off, as Linux's own sockets start. A Dialer's or
+	// ListenConfig's KeepAlive or KeepAliveConfig wins over it.
 	KeepAlive time.Duration
 	// UDPReadBuffer and UDPWriteBuffer bound each UDP socket's receive
 	// and send queues in payload bytes (default 212992, Linux's

@@ -68,14 +68,15 @@ func TestXDPMode(t *testing.T) {
 	assert.ErrorContains(t, err, "want auto, native or generic")
 }
 
-// TestConfigKeepAlive: Config.KeepAlive arms the keepalive timer of the
-// connections a stack dials and accepts, at the period given; without
-// it an idle connection runs no timer.
+// TestConfigKeepAlive: a positive Config.KeepAlive arms the keepalive
+// timer of the connections a stack dials and accepts, at the period
+// given; a negative one leaves an idle connection with no timer (zero is
+// Go's default: TestKeepAliveDefault).
 func TestConfigKeepAlive(t *testing.T) {
 	la, lb := nic.NewPipe(nic.PipeConfig{Buffers: 1024, QueueDepth: 1024})
 	a, err := sockapi.New(sockapi.Config{Addr: netip.MustParsePrefix("198.18.0.1/24"), KeepAlive: 45 * time.Second}, la)
 	require.NoError(t, err)
-	b, err := sockapi.New(sockapi.Config{Addr: netip.MustParsePrefix("198.18.0.2/24")}, lb)
+	b, err := sockapi.New(sockapi.Config{Addr: netip.MustParsePrefix("198.18.0.2/24"), KeepAlive: -1}, lb)
 	require.NoError(t, err)
 	defer func() {
 		require.NoError(t, a.Close())

@@ -44,8 +44,9 @@ type Conn struct {
 
 var _ net.Conn = (*Conn)(nil)
 
-// newConn wraps tc; it runs on tc's poller, which it makes tc's owner.
-func newConn(s *Stack, p *fastpath.Poller, tc *tcp.Conn) *Conn {
+// newConn wraps tc, with setup's options; it runs on tc's poller, which
+// it makes tc's owner.
+func newConn(s *Stack, p *fastpath.Poller, tc *tcp.Conn, setup *connSetup) *Conn {
 	c := &Conn{
 		s: s, p: p, tc: tc, st: tc.Stream(),
 		bells: newBells(), rdl: newDeadline(), wdl: newDeadline(),
@@ -55,10 +56,7 @@ func newConn(s *Stack, p *fastpath.Poller, tc *tcp.Conn) *Conn {
 	c.kick.Value = tc
 	c.linger.Store(-1)
 	tc.Owner = &c.bells
-	if d := s.cfg.KeepAlive; d > 0 {
-		tc.SetKeepAlive(true)
-		tc.SetKeepAlivePeriod(d, d)
-	}
+	setup.apply(tc)
 	return c
 }
 
@@ -287,6 +285,17 @@ func (c *Conn) SetKeepAlivePeriod(d time.Duration) error {
 	return c.option(func() { c.tc.SetKeepAlivePeriod(d, d) })
 }
 
+// SetKeepAliveConfig sets keepalive as *net.TCPConn's does: on or off
+// (Enable), the idle time before the first probe, the interval between
+// probes, and how many go unanswered before the connection fails with
+// ETIMEDOUT (TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT). A zero field is
+// Go's default (15 s, 15 s, 9), a negative one leaves the connection's
+// setting as it is. Unlike the kernel's, the times are not rounded to
+// seconds.
+func (c *Conn) SetKeepAliveConfig(cfg net.KeepAliveConfig) error {
+	return c.option(func() { setKeepAliveConfig(c.tc, cfg) })
+}
+
 // SetLinger sets how Close treats data not yet acknowledged: sec < 0 (the
 // default) sends it after Close returns; sec == 0 discards it and resets
 // the connection; sec > 0 makes Close wait up to sec seconds for it.
@@ -375,16 +384,17 @@ func (c *Conn) opError(op string, err error) error {
 	return &net.OpError{Op: op, Net: "tcp", Source: c.laddr, Addr: c.raddr, Err: err}
 }
 
-// dialTCP opens a connection to raddr on one of the stack's pollers and
-// waits for the handshake, ctx's end, or the stack's.
-func (s *Stack) dialTCP(ctx context.Context, raddr netip.AddrPort) (*Conn, error) {
-	p := s.pick()
+// dialTCP opens a connection from local (port 0: an ephemeral one) to
+// raddr, set up by setup, and waits for the handshake, ctx's end, or the
+// stack's.
+func (s *Stack) dialTCP(ctx context.Context, local, raddr netip.AddrPort, setup *connSetup) (*Conn, error) {
+	p := s.dialPoller(local, raddr)
 	var c *Conn
 	var err error
 	if e := s.do(ctx, p, func() {
 		var tc *tcp.Conn
-		if tc, err = p.TCP().Dial(p.Now(), netip.AddrPort{}, raddr); err == nil {
-			c = newConn(s, p, tc)
+		if tc, err = p.TCP().Dial(p.Now(), local, raddr); err == nil {
+			c = newConn(s, p, tc, setup)
 		}
 	}); e != nil {
 		err = e

@@ -26,6 +26,7 @@ type Listener struct {
 	accepted chan *Conn
 	held     atomic.Int64 // connections taken from the tcp listeners and not accepted yet
 	queues   []*queueListener
+	setup    *connSetup // for each accepted connection
 	dl       deadline
 	done     chan struct{}
 	closed   atomic.Bool
@@ -42,12 +43,13 @@ type queueListener struct {
 	starved atomic.Bool // the channel was full: refill after an Accept
 }
 
-// listenTCP listens on addr on every poller.
-func (s *Stack) listenTCP(addr netip.AddrPort, backlog int) (*Listener, error) {
+// listenTCP listens on addr on every poller; setup sets up each
+// connection accepted.
+func (s *Stack) listenTCP(addr netip.AddrPort, backlog int, setup *connSetup) (*Listener, error) {
 	// Each poller's queue holds up to the backlog, less what the others
 	// handed on: the channel never has to hold more than all of them.
 	l := &Listener{
-		s: s, accepted: make(chan *Conn, max(backlog, 1)*len(s.pollers)),
+		s: s, accepted: make(chan *Conn, max(backlog, 1)*len(s.pollers)), setup: setup,
 		dl: newDeadline(), done: make(chan struct{}),
 	}
 	held := func() int { return int(l.held.Load()) }
@@ -93,7 +95,7 @@ func (q *queueListener) Notify() bool {
 				return woke
 			}
 			q.l.held.Add(1)
-			q.pending = newConn(q.l.s, q.p, tc)
+			q.pending = newConn(q.l.s, q.p, tc, q.l.setup)
 		}
 		select {
 		case q.l.accepted <- q.pending:

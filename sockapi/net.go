@@ -2,14 +2,10 @@ package sockapi
 
 import (
 	"context"
-	"errors"
-	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
-	"syscall"
-
-	"github.com/xdpnet/xdpnet/tcp"
 )
 
 var background = context.Background()
@@ -32,81 +28,28 @@ func (s *Stack) Dial(network, address string) (net.Conn, error) {
 	return s.DialContext(background, network, address)
 }
 
-// DialContext connects to address on network, as net.Dialer.DialContext
-// does: host names are resolved through the stack's own resolver (see
-// Resolver); ctx bounds the resolution and the handshake. A TCP
-// connection is a *Conn; a UDP one a *PacketConn connected to address.
-// Errors are *net.OpError wrapping syscall errors (ECONNREFUSED,
-// ETIMEDOUT …), a context's error, or net.ErrClosed.
+// DialContext connects to address on network as a zero Dialer does
+// (Dialer{Stack: s}), as net.Dialer.DialContext does: host names are
+// resolved through the stack's own resolver (see Resolver); ctx bounds
+// the resolution and the handshake; a TCP connection has keepalive on at
+// the stack's default (Config.KeepAlive). A TCP connection is a *Conn; a
+// UDP one a *PacketConn connected to address.
 func (s *Stack) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
-	opErr := func(err error) error {
-		return &net.OpError{Op: "dial", Net: network, Addr: addrOf(network, address), Err: mapContextErr(err)}
-	}
-	switch network {
-	case "tcp", "tcp4", "udp", "udp4":
-	default:
-		return nil, opErr(net.UnknownNetworkError(network))
-	}
-	raddr, err := s.resolve(ctx, address)
-	if err != nil {
-		return nil, opErr(err)
-	}
-	if network[:3] == "udp" {
-		c, err := s.listenUDP(netip.AddrPortFrom(netip.IPv4Unspecified(), 0), raddr)
-		if err != nil {
-			return nil, opErr(err)
-		}
-		return c, nil
-	}
-	c, err := s.dialTCP(ctx, raddr)
-	if err != nil {
-		return nil, &net.OpError{Op: "dial", Net: network, Addr: net.TCPAddrFromAddrPort(raddr), Err: mapContextErr(err)}
-	}
-	return c, nil
+	return (&Dialer{Stack: s}).DialContext(ctx, network, address)
 }
 
 // Listen listens on address ("host:port"; an empty host or 0.0.0.0
 // means the stack's address, port 0 picks a free port) for network "tcp"
-// or "tcp4", as net.Listen does.
+// or "tcp4", as net.Listen does: as a zero ListenConfig does, so the
+// connections it accepts have keepalive on at the stack's default.
 func (s *Stack) Listen(network, address string) (net.Listener, error) {
-	addr, err := s.localAddr(network, address, "tcp")
-	if err != nil {
-		return nil, err
-	}
-	if addr.Port() != 0 {
-		l, err := s.listenTCP(addr, s.listenBacklog())
-		if err != nil {
-			return nil, &net.OpError{Op: "listen", Net: network, Addr: net.TCPAddrFromAddrPort(addr), Err: err}
-		}
-		return l, nil
-	}
-	// Port 0: a free port of the ephemeral range, free on every poller.
-	lo, hi := s.ephemeralRange()
-	for range 64 {
-		port := lo + uint16(rand.IntN(int(hi-lo)+1))
-		l, err := s.listenTCP(netip.AddrPortFrom(addr.Addr(), port), s.listenBacklog())
-		if err == nil {
-			return l, nil
-		}
-		if !errors.Is(err, syscall.EADDRINUSE) {
-			return nil, &net.OpError{Op: "listen", Net: network, Addr: net.TCPAddrFromAddrPort(addr), Err: err}
-		}
-	}
-	return nil, &net.OpError{Op: "listen", Net: network, Addr: net.TCPAddrFromAddrPort(addr), Err: tcp.ErrPortInUse}
+	return (&ListenConfig{Stack: s}).Listen(background, network, address)
 }
 
 // ListenPacket opens a UDP endpoint on address for network "udp" or
 // "udp4", as net.ListenPacket does.
 func (s *Stack) ListenPacket(network, address string) (net.PacketConn, error) {
-	addr, err := s.localAddr(network, address, "udp")
-	if err != nil {
-		return nil, err
-	}
-	c, err := s.listenUDP(addr, netip.AddrPort{})
-	if err != nil {
-		return nil, &net.OpError{Op: "listen", Net: network, Addr: net.UDPAddrFromAddrPort(addr), Err: err}
-	}
-	return c, nil
+	return (&ListenConfig{Stack: s}).ListenPacket(background, network, address)
 }
 
 // localAddr parses a local address for proto's networks.
@@ -204,13 +147,16 @@ func mapContextErr(err error) error {
 	return err
 }
 
+// errTimeout is a dial's deadline passed: os.ErrDeadlineExceeded, as a
+// connect(2) whose deadline passes gives in Go's net, and
+// context.DeadlineExceeded too, as Go's own errTimeout is.
 type errTimeout struct{}
 
 func (errTimeout) Error() string   { return "i/o timeout" }
 func (errTimeout) Timeout() bool   { return true }
 func (errTimeout) Temporary() bool { return true }
 func (errTimeout) Is(err error) bool {
-	return err == context.DeadlineExceeded
+	return err == context.DeadlineExceeded || err == os.ErrDeadlineExceeded
 }
 
 type errCanceled struct{}

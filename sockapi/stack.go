@@ -247,8 +247,21 @@ func (s *Stack) untrack(c closer) {
 	s.mu.Unlock()
 }
 
-// pick chooses the poller of a new outgoing connection.
-func (s *Stack) pick() *fastpath.Poller {
+// dialPoller chooses the poller of a new outgoing connection: for a
+// given local port, the one that owns the flow (its return traffic lands
+// there, or is handed over there); for an ephemeral one, the next in
+// turn, whose Dial picks a port it owns.
+func (s *Stack) dialPoller(local, raddr netip.AddrPort) *fastpath.Poller {
+	if local.Port() != 0 {
+		if local.Addr().IsUnspecified() {
+			local = netip.AddrPortFrom(s.Addr(), local.Port())
+		}
+		for _, p := range s.pollers {
+			if p.OwnsDial(local, raddr) {
+				return p
+			}
+		}
+	}
 	return s.pollers[int(s.next.Add(1)-1)%len(s.pollers)]
 }
 
