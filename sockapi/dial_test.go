@@ -39,8 +39,16 @@ func multiPipeStacks(t testing.TB, queues int) (a, b *sockapi.Stack) {
 	return a, b
 }
 
-// accept dials through d to ln and returns both ends.
+// dialAccept dials through d to ln, an xdpnet listener, and returns both
+// ends.
 func dialAccept(t testing.TB, d *sockapi.Dialer, ln net.Listener) (dialed, accepted *sockapi.Conn) {
+	t.Helper()
+	c, sc := dialAcceptAny(t, d, ln)
+	return c, sc.(*sockapi.Conn)
+}
+
+// dialAcceptAny dials through d to ln, xdpnet's or the kernel's.
+func dialAcceptAny(t testing.TB, d *sockapi.Dialer, ln net.Listener) (dialed *sockapi.Conn, accepted net.Conn) {
 	t.Helper()
 	got := make(chan net.Conn, 1)
 	go func() {
@@ -54,7 +62,7 @@ func dialAccept(t testing.TB, d *sockapi.Dialer, ln net.Listener) (dialed, accep
 	case sc := <-got:
 		require.NotNil(t, sc)
 		t.Cleanup(func() { sc.Close() })
-		return c.(*sockapi.Conn), sc.(*sockapi.Conn)
+		return c.(*sockapi.Conn), sc
 	case <-time.After(5 * time.Second):
 		t.Fatal("no connection accepted")
 	}
