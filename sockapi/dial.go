@@ -318,9 +318,10 @@ func orDefault[T int | time.Duration](v, def T) T {
 // SocketOptions are the options of a socket about to be dialled or to
 // listen, for the Control of a Dialer or ListenConfig: the stack's own
 // socket options, where Go's Control sets the kernel's through the file
-// descriptor. Each setter takes the values, and fails with the errors, of
-// Conn's (or PacketConn's) setter of the same name; what they set
-// applies in the order set, when the socket is made. On a UDP socket only
+// descriptor. Each setter takes the values of Conn's (or PacketConn's)
+// setter of the same name and fails with the same errno, bare (Control
+// returns it, and the dial or listen wraps it); what they set applies in
+// the order set, when the socket is made. On a UDP socket only
 // the buffers apply; the TCP options fail with ENOPROTOOPT, as
 // setsockopt(2) does on Linux.
 type SocketOptions struct {
