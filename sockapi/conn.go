@@ -388,10 +388,15 @@ func (c *Conn) opError(op string, err error) error {
 // raddr, set up by setup, and waits for the handshake, ctx's end, or the
 // stack's.
 func (s *Stack) dialTCP(ctx context.Context, local, raddr netip.AddrPort, setup *connSetup) (*Conn, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	p := s.dialPoller(local, raddr)
 	var c *Conn
 	var err error
-	if e := s.do(ctx, p, func() {
+	// Not bounded by ctx: the poller would make the connection anyway,
+	// and it has to be closed; the handshake's wait below is.
+	if e := s.do(background, p, func() {
 		var tc *tcp.Conn
 		if tc, err = p.TCP().Dial(p.Now(), local, raddr); err == nil {
 			c = newConn(s, p, tc, setup)

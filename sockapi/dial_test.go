@@ -294,3 +294,19 @@ func TestDialerControl(t *testing.T) {
 	require.NoError(t, err)
 	defer pc.Close()
 }
+
+// TestDialerLate: a dial whose deadline has passed already (a negative
+// Timeout, as Go's net allows) fails with os.ErrDeadlineExceeded before
+// it starts; so does one with a cancelled context, with context.Canceled.
+func TestDialerLate(t *testing.T) {
+	a, b := pipeStacks(t)
+	ln, err := b.Listen("tcp", ":7109")
+	require.NoError(t, err)
+	defer ln.Close()
+	_, err = (&sockapi.Dialer{Stack: a, Timeout: -time.Second}).Dial("tcp", ln.Addr().String())
+	assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = (&sockapi.Dialer{Stack: a}).DialContext(ctx, "tcp", ln.Addr().String())
+	assert.ErrorIs(t, err, context.Canceled)
+}
