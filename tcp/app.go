@@ -40,7 +40,8 @@ type Status struct {
 }
 
 // statusErrs are the errors a Status carries, by index.
-var statusErrs = [...]error{nil, ErrRefused, ErrReset, ErrTimeout, ErrAborted}
+var statusErrs = [...]error{nil, ErrRefused, ErrReset, ErrTimeout, ErrAborted,
+	ErrHostUnreachable, ErrNetUnreachable, ErrProtoUnreachable, ErrHostDown, ErrHostIsolated, ErrSourceRoute}
 
 // published is a Status packed for an atomic: state in bits 0–3, EOF in
 // bit 4, the error's index from bit 5.

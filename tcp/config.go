@@ -224,6 +224,22 @@ var (
 	ErrReset = fmt.Errorf("tcp: connection reset by peer: %w", syscall.ECONNRESET)
 	// ErrTimeout: retransmissions (or the connect timeout) ran out.
 	ErrTimeout = fmt.Errorf("tcp: connection timed out: %w", syscall.ETIMEDOUT)
+	// ErrHostUnreachable: an ICMP host unreachable (or time exceeded)
+	// came for the connection's segment, or its next hop did not answer
+	// ARP.
+	ErrHostUnreachable = fmt.Errorf("tcp: no route to host: %w", syscall.EHOSTUNREACH)
+	// ErrNetUnreachable: an ICMP net unreachable came for the
+	// connection's segment.
+	ErrNetUnreachable = fmt.Errorf("tcp: network is unreachable: %w", syscall.ENETUNREACH)
+	// ErrProtoUnreachable: an ICMP protocol unreachable (ENOPROTOOPT, as
+	// Linux maps it).
+	ErrProtoUnreachable = fmt.Errorf("tcp: protocol unreachable: %w", syscall.ENOPROTOOPT)
+	// ErrHostDown: an ICMP destination host unknown.
+	ErrHostDown = fmt.Errorf("tcp: host is down: %w", syscall.EHOSTDOWN)
+	// ErrHostIsolated: an ICMP source host isolated.
+	ErrHostIsolated = fmt.Errorf("tcp: machine is not on the network: %w", syscall.ENONET)
+	// ErrSourceRoute: an ICMP source route failed.
+	ErrSourceRoute = fmt.Errorf("tcp: source route failed: %w", syscall.EOPNOTSUPP)
 	// ErrAborted: the local side aborted the connection (Abort, or Close
 	// with unread data).
 	ErrAborted = fmt.Errorf("tcp: connection aborted: %w", syscall.ECONNABORTED)

@@ -174,6 +174,9 @@ type Conn struct {
 	keepCount           int // unanswered probes that end the connection
 	keepProbes          int
 	lastRecv            time.Duration
+	// softErr is the last ICMP error for a synchronized connection
+	// (unreach.go): reported instead of ErrTimeout if it times out.
+	softErr error
 
 	// Owner is the app layer's handle on the connection, for the owner
 	// of the table to find when NextReady returns it.

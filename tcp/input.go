@@ -533,6 +533,7 @@ func (c *Conn) acked(seg *segment) {
 	c.stats.BytesAcked += uint64(data)
 	finAcked := c.finQueued && int(n) > data
 	c.sndUna = ack
+	c.softErr = nil // the path works again (Linux clears sk_err_soft here too)
 	if c.sndNxt.LessThan(ack) {
 		c.sndNxt = ack
 	}

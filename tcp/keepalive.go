@@ -85,7 +85,7 @@ func (c *Conn) keepaliveTimeout() {
 		return
 	}
 	if c.keepProbes >= c.keepCount {
-		c.fail(ErrTimeout)
+		c.fail(c.timeoutErr())
 		return
 	}
 	c.keepProbes++

@@ -55,6 +55,11 @@ type Table struct {
 	pool           bufferPool
 	mem            *Memory // the account of every buffer (autotune.go)
 	visits         uint64  // see Visits
+	// dialing holds the connections Dial opened, until NeighbourFailed
+	// or a later Dial prunes those no longer opening (unreach.go);
+	// dialingPruned is its length after the last pruning.
+	dialing       []*Conn
+	dialingPruned int
 	// The challenge ACKs left this second (ratelimit.go).
 	challengeLeft    int
 	challengeEpoch   int64 // t.now in whole seconds when the count was drawn
@@ -107,6 +112,7 @@ type Stats struct {
 	ACKSkippedSeq       uint64 // ACKs for out-of-window segments not sent: rate limit (TCPACKSkippedSeq)
 	ACKSkippedChallenge uint64 // challenge ACKs not sent: the connection's rate limit (TCPACKSkippedChallenge)
 	ACKSkippedTimeWait  uint64 // ACKs in TIME-WAIT not sent: rate limit (TCPACKSkippedTimeWait)
+	ICMPErrors          uint64 // ICMP errors (and failed next hops) taken for a connection's segment in flight
 	FlagDrops           uint64 // segments dropped for their flags: SYN with FIN or RST to a listener, none of SYN, ACK, RST (Linux's drop reason TCP_FLAGS)
 	// SACK (sack.go, RFC 2018, RFC 2883).
 	SACKBlocksRecv          uint64 // SACK blocks received, D-SACKs included
@@ -399,6 +405,7 @@ func (t *Table) Dial(now time.Duration, local, remote netip.AddrPort) (*Conn, er
 		c.connectDeadline = now + t.cfg.ConnectTimeout
 	}
 	t.stats.ActiveOpens++
+	t.addDialing(c)
 	t.wantOutput(c)
 	return c, nil
 }

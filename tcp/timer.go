@@ -138,7 +138,7 @@ func (c *Conn) retransmitTimeout() {
 		limit = t.cfg.SynRetries
 	}
 	if c.retries >= limit || (c.connectDeadline > 0 && !c.state.synchronized() && t.now >= c.connectDeadline) {
-		c.fail(ErrTimeout)
+		c.fail(c.timeoutErr())
 		return
 	}
 	c.timeoutWindow(c.retries == 0)
