@@ -32,13 +32,15 @@ type Config struct {
 	// ReachableTime is how long a confirmation keeps a neighbour Reachable.
 	// Default 30 s.
 	ReachableTime time.Duration
-	// RetransTime is the wait after the first request of a resolution or
-	// probe; each retry doubles it. Default 1 s (RFC 1122 2.3.2.1 asks for
-	// at most one request per second per neighbour).
+	// RetransTime is the wait between the requests of a resolution or
+	// probe, and after the last before failure. Default 1 s (RFC 1122
+	// 2.3.2.1 asks for at most one request per second per neighbour).
 	RetransTime time.Duration
 	// MaxRetries is how many requests follow the first before the neighbour
-	// is declared Failed; at most 16. Default 3: requests at 0, 1, 3 and 7 s
-	// and failure at 15 s with the default RetransTime.
+	// is declared Failed; at most 16. Default 2: requests at 0, 1 and 2 s
+	// and failure at 3 s with the default RetransTime, as Linux's
+	// mcast_solicit of 3 (a dial to a dead neighbour fails then, with
+	// EHOSTUNREACH).
 	MaxRetries int
 	// FailedTime is how long a Failed neighbour makes Resolve answer
 	// Unreachable before a packet for it starts a new resolution. Default 5 s.
@@ -79,8 +81,17 @@ type Cache struct {
 	replyLen  int
 	replyAt   time.Duration // when the oldest pending reply was queued
 
+	// Failures not yet taken by NextFailure: a ring, oldest first.
+	failures    [maxFailureNotices][4]byte
+	failureHead int
+	failureLen  int
+
 	stats Stats
 }
+
+// maxFailureNotices bounds the failures waiting for NextFailure; more are
+// dropped and counted (FailureNoticeDrops).
+const maxFailureNotices = 16
 
 // pendingReply is a reply to a request for one of our addresses.
 type pendingReply struct {
@@ -113,7 +124,7 @@ func New(cfg Config) (*Cache, error) {
 		orDefault("MaxEntries", &cf.MaxEntries, 1024),
 		orDefault("MaxQueue", &cf.MaxQueue, 8),
 		orDefault("MaxQueueBytes", &cf.MaxQueueBytes, 64<<10),
-		orDefault("MaxRetries", &cf.MaxRetries, 3),
+		orDefault("MaxRetries", &cf.MaxRetries, 2),
 		orDefault("ReachableTime", &cf.ReachableTime, 30*time.Second),
 		orDefault("RetransTime", &cf.RetransTime, time.Second),
 		orDefault("FailedTime", &cf.FailedTime, 5*time.Second),
@@ -226,6 +237,9 @@ type Stats struct {
 	RepliesDropped uint64 // replies not sent: 256 were already waiting for Poll
 
 	Failures  uint64 // resolutions and probes that ended Failed
+	// FailureNoticeDrops counts failures NextFailure never reported: more
+	// than 16 came between two calls.
+	FailureNoticeDrops uint64
 	Evictions uint64 // entries evicted to make room for another
 	TableFull uint64 // entries not created: the table was full and no entry could be displaced
 

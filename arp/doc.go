@@ -41,12 +41,12 @@
 //	(none)               Resolve                                INCOMPLETE  queue the packet; request at next Poll
 //	(none)               reply addressed to us                  REACHABLE
 //	(none)               request addressed to us                STALE       reply
-//	INCOMPLETE           request due                            INCOMPLETE  broadcast request; back off
-//	INCOMPLETE           MaxRetries+1 requests unanswered       FAILED      drop the queue (Unreachable)
+//	INCOMPLETE           request due                            INCOMPLETE  broadcast request
+//	INCOMPLETE           MaxRetries+1 requests unanswered       FAILED      drop the queue (Unreachable); NextFailure
 //	REACHABLE            ReachableTime since the confirmation   STALE       none (lazily: no timer)
 //	STALE                Resolve                                PROBE       send to the old MAC; request at next Poll
-//	PROBE                request due                            PROBE       request, the first to the old MAC; back off
-//	PROBE                MaxRetries+1 requests unanswered       FAILED
+//	PROBE                request due                            PROBE       request, the first to the old MAC
+//	PROBE                MaxRetries+1 requests unanswered       FAILED      NextFailure
 //	FAILED               Resolve, FailedTime after the failure  INCOMPLETE  queue the packet; request at next Poll
 //	INCOMPLETE, FAILED   reply addressed to us from it          REACHABLE   release the queue
 //	INCOMPLETE, FAILED   other ARP from it                      STALE       release the queue
@@ -56,9 +56,11 @@
 //	REACHABLE            other ARP from it, new MAC             STALE       keep the old MAC (refused)
 //	any                  AddStatic                              STATIC      release the queue
 //
-// INCOMPLETE: the first Poll broadcasts a request; retries follow after
-// RetransTime, 2·RetransTime, 4·RetransTime... (requests at 0, 1, 3, 7 s and
-// failure at 15 s with the defaults). Packets wait in a queue of MaxQueue
+// INCOMPLETE: the first Poll broadcasts a request; retries follow one
+// RetransTime apart, and failure one more after the last (requests at 0,
+// 1 and 2 s and failure at 3 s with the defaults, as Linux: a dial to a
+// dead neighbour then fails with EHOSTUNREACH after about 3 s, where the
+// owner learns of the failure from NextFailure). Packets wait in a queue of MaxQueue
 // per neighbour and MaxQueueBytes in all; a full queue drops its oldest
 // packet (RFC 1122 2.3.2.2 keeps the latest).
 //
@@ -71,7 +73,7 @@
 // and the first use starts a PROBE.
 //
 // PROBE: RFC 1122's unicast poll: the MAC is still used while requests
-// check it, with INCOMPLETE's backoff. The first goes to the old MAC; the
+// check it, at INCOMPLETE's pace. The first goes to the old MAC; the
 // retries are broadcast (like Linux's mcast_resolicit), so that a neighbour
 // whose MAC changed answers too: the XDP steering program passes us only
 // ARP that targets our addresses, so its gratuitous ARP never reaches us.

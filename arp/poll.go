@@ -75,6 +75,7 @@ func (c *Cache) run(now time.Duration, e *entry, out Sink) bool {
 			c.setState(e, Failed, now)
 			c.unschedule(e)
 			c.stats.Failures++
+			c.noteFailure(e.ip.As4())
 			return true
 		}
 		dst := wire.BroadcastMAC
@@ -89,8 +90,9 @@ func (c *Cache) run(now time.Duration, e *entry, out Sink) bool {
 		}
 		c.stats.RequestsOut++
 		e.probes++
-		// Exponential backoff: RetransTime, 2·RetransTime, 4·RetransTime...
-		c.schedule(e, now+c.cfg.RetransTime<<(e.probes-1))
+		// One request per RetransTime, as Linux's retrans_time (RFC 1122
+		// 2.3.2.1 asks for no more than one a second).
+		c.schedule(e, now+c.cfg.RetransTime)
 	default:
 		for len(e.queue) > 0 {
 			if !out.SendIP(e.mac[:], e.queue[0]) {
@@ -124,4 +126,27 @@ func (c *Cache) Deadline() (time.Duration, bool) {
 		at, ok = c.timers[0].due, true
 	}
 	return at, ok
+}
+
+// noteFailure keeps ip, a neighbour that just failed, for NextFailure.
+func (c *Cache) noteFailure(ip [4]byte) {
+	if c.failureLen == maxFailureNotices {
+		c.stats.FailureNoticeDrops++
+		return
+	}
+	c.failures[(c.failureHead+c.failureLen)%maxFailureNotices] = ip
+	c.failureLen++
+}
+
+// NextFailure returns the next neighbour that Poll declared Failed, oldest
+// first, and false when there is none: the owner ends what was waiting on
+// it (Linux's ARP reports its failures to the sockets as host unreachable).
+func (c *Cache) NextFailure() (netip.Addr, bool) {
+	if c.failureLen == 0 {
+		return netip.Addr{}, false
+	}
+	ip := c.failures[c.failureHead]
+	c.failureHead = (c.failureHead + 1) % maxFailureNotices
+	c.failureLen--
+	return netip.AddrFrom4(ip), true
 }

@@ -33,7 +33,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	c, err := New(ok)
 	require.NoError(t, err)
 	assert.Equal(t, Config{MAC: ourMAC, Addrs: ok.Addrs, MaxEntries: 1024, MaxQueue: 8, MaxQueueBytes: 64 << 10,
-		ReachableTime: 30 * time.Second, RetransTime: time.Second, MaxRetries: 3, FailedTime: 5 * time.Second, LockTime: time.Second}, c.cfg)
+		ReachableTime: 30 * time.Second, RetransTime: time.Second, MaxRetries: 2, FailedTime: 5 * time.Second, LockTime: time.Second}, c.cfg)
 }
 
 // TestAnnounceAtStart: the first Poll sends one RFC 5227 announcement per
@@ -107,10 +107,10 @@ func TestResolveAhead(t *testing.T) {
 	assert.Equal(t, Reachable, state(c, 0, ipA))
 }
 
-// TestRetryBackoffAndFailure: requests at 0, 1, 3 and 7 s, failure at 15 s,
-// queued packets dropped and counted, Unreachable for FailedTime, then a
-// new resolution.
-func TestRetryBackoffAndFailure(t *testing.T) {
+// TestRetryAndFailure: requests at 0, 1 and 2 s, failure at 3 s (Linux's
+// defaults), queued packets dropped and counted, the failure reported
+// once by NextFailure, Unreachable for FailedTime, then a new resolution.
+func TestRetryAndFailure(t *testing.T) {
 	c := newCache(t, Config{})
 	t0 := time.Minute
 	for i := range 2 {
@@ -120,7 +120,7 @@ func TestRetryBackoffAndFailure(t *testing.T) {
 	for _, step := range []struct {
 		at   time.Duration // offset from t0
 		sent int           // requests sent at that time
-	}{{0, 1}, {time.Second, 1}, {3 * time.Second, 1}, {7 * time.Second, 1}} {
+	}{{0, 1}, {time.Second, 1}, {2 * time.Second, 1}} {
 		now := t0 + step.at
 		at, ok := c.Deadline()
 		require.True(t, ok)
@@ -130,14 +130,21 @@ func TestRetryBackoffAndFailure(t *testing.T) {
 		checkInvariants(t, c)
 	}
 	at, _ := c.Deadline()
-	require.Equal(t, t0+15*time.Second, at, "failure after the last wait of 8 s")
+	require.Equal(t, t0+3*time.Second, at, "failure a RetransTime after the last request")
 	assert.Equal(t, Incomplete, state(c, at-time.Nanosecond, ipA))
+	_, ok := c.NextFailure()
+	require.False(t, ok)
 	assert.Empty(t, poll(c, at), "failure sends nothing")
 	assert.Equal(t, Failed, state(c, at, ipA))
-	_, ok := c.Deadline()
+	failed, ok := c.NextFailure()
+	require.True(t, ok)
+	assert.Equal(t, ipA, failed)
+	_, ok = c.NextFailure()
+	assert.False(t, ok, "reported once")
+	_, ok = c.Deadline()
 	assert.False(t, ok)
 	s := c.Stats()
-	assert.Equal(t, uint64(4), s.RequestsOut)
+	assert.Equal(t, uint64(3), s.RequestsOut)
 	assert.Equal(t, uint64(1), s.Failures)
 	assert.Equal(t, uint64(2), s.Unreachable, "the queued packets")
 	assert.Zero(t, s.QueuedBytes)
@@ -214,18 +221,18 @@ func TestReachableStaleProbe(t *testing.T) {
 	_, ok = c.Deadline()
 	assert.False(t, ok, "the probe stopped")
 
-	// Silence this time: probes at +0, 1, 3, 7 s, the first unicast and
-	// the retries broadcast, and failure at 15 s.
+	// Silence this time: probes at +0, 1, 2 s, the first unicast and
+	// the retries broadcast, and failure at 3 s.
 	now += time.Minute
 	c.Resolve(now, ipA, nil)
 	var sent []frame
-	for d := time.Duration(0); d <= 15*time.Second; d += 100 * time.Millisecond {
+	for d := time.Duration(0); d <= 3*time.Second; d += 100 * time.Millisecond {
 		sent = append(sent, poll(c, now+d)...)
 	}
 	bcast := wantRequest(ipA, nil)
-	assert.Equal(t, []frame{wantRequest(ipA, macA), bcast, bcast, bcast}, sent)
-	assert.Equal(t, Failed, state(c, now+15*time.Second, ipA))
-	_, v = c.Resolve(now+15*time.Second, ipA, nil)
+	assert.Equal(t, []frame{wantRequest(ipA, macA), bcast, bcast}, sent)
+	assert.Equal(t, Failed, state(c, now+3*time.Second, ipA))
+	_, v = c.Resolve(now+3*time.Second, ipA, nil)
 	assert.Equal(t, Unreachable, v)
 	checkInvariants(t, c)
 }
@@ -398,4 +405,24 @@ func TestEntries(t *testing.T) {
 	assert.False(t, ok)
 	assert.Equal(t, "REACHABLE", Reachable.String())
 	assert.Equal(t, "Unreachable", Unreachable.String())
+}
+
+// TestFailureNoticesBounded: failures nobody takes are kept up to 16,
+// the rest counted, so an owner that never calls NextFailure costs no
+// memory.
+func TestFailureNoticesBounded(t *testing.T) {
+	c := newCache(t, Config{})
+	for i := range 20 {
+		c.Resolve(0, netip.AddrFrom4([4]byte{198, 18, 1, byte(i)}), ipPacket(i))
+	}
+	for d := time.Duration(0); d <= 3*time.Second; d += 500 * time.Millisecond {
+		poll(c, d)
+	}
+	n := 0
+	for _, ok := c.NextFailure(); ok; _, ok = c.NextFailure() {
+		n++
+	}
+	assert.Equal(t, 16, n)
+	assert.Equal(t, uint64(20), c.Stats().Failures)
+	assert.Equal(t, uint64(4), c.Stats().FailureNoticeDrops)
 }
