@@ -237,11 +237,11 @@ type Stats struct {
 	RepliesDropped uint64 // replies not sent: 256 were already waiting for Poll
 
 	Failures  uint64 // resolutions and probes that ended Failed
+	Evictions uint64 // entries evicted to make room for another
+	TableFull uint64 // entries not created: the table was full and no entry could be displaced
 	// FailureNoticeDrops counts failures NextFailure never reported: more
 	// than 16 came between two calls.
 	FailureNoticeDrops uint64
-	Evictions uint64 // entries evicted to make room for another
-	TableFull uint64 // entries not created: the table was full and no entry could be displaced
 
 	Queued      uint64 // packets queued by Resolve to wait for resolution
 	Released    uint64 // queued packets handed to the Sink once resolved

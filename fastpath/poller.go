@@ -321,18 +321,55 @@ func (p *Poller) icmp(d ip.Datagram) {
 }
 
 // icmpError passes an ICMP error about a datagram we sent to its
-// transport: port unreachable to UDP, fragmentation needed to TCP (other
-// errors are soft for TCP, RFC 5461, and it ignores them).
+// transport: port unreachable to UDP; to TCP, fragmentation needed (a
+// smaller MSS) and the other destination unreachable codes and time
+// exceeded, which end a connect and are soft errors otherwise (tcp's
+// Unreachable says how, after Linux's tcp_v4_err).
 func (p *Poller) icmpError(ev ip.ICMPEvent) {
-	if ev.Kind != ip.EventError || ev.Type != wire.ICMPDestUnreachable {
+	if ev.Kind != ip.EventError || (ev.Type != wire.ICMPDestUnreachable && ev.Type != wire.ICMPTimeExceeded) {
 		return
 	}
 	local, remote := netip.AddrPortFrom(ev.Src, ev.SrcPort), netip.AddrPortFrom(ev.Dst, ev.DstPort)
 	switch {
-	case ev.Proto == wire.ProtoUDP && ev.Code == wire.ICMPPortUnreachable:
+	case ev.Proto == wire.ProtoUDP && ev.Type == wire.ICMPDestUnreachable && ev.Code == wire.ICMPPortUnreachable:
 		p.udp.PortUnreachable(local, remote)
-	case ev.Proto == wire.ProtoTCP && ev.MTU > 0 && len(ev.Transport) >= 8:
-		p.tcp.FragmentationNeeded(local, remote, tcp.Seq(binary.BigEndian.Uint32(ev.Transport[4:])), ev.MTU)
+	case ev.Proto != wire.ProtoTCP || len(ev.Transport) < 8:
+	case ev.Type == wire.ICMPDestUnreachable && ev.Code == wire.ICMPFragNeeded:
+		if ev.MTU > 0 {
+			p.tcp.FragmentationNeeded(local, remote, tcpSeq(ev.Transport), ev.MTU)
+		}
+	default:
+		p.tcp.Unreachable(p.now, local, remote, tcpSeq(ev.Transport), ev.Code, ev.Type == wire.ICMPTimeExceeded)
+	}
+}
+
+// tcpSeq is the sequence number of a TCP header (at least 8 bytes).
+func tcpSeq(h []byte) tcp.Seq { return tcp.Seq(binary.BigEndian.Uint32(h[4:])) }
+
+// linkFailed tells TCP that pkt, an IPv4 packet of ours, was refused
+// because its next hop failed to resolve, as an ICMP host unreachable
+// would (Linux's arp_error_report does the same): a connect ends with
+// EHOSTUNREACH at once rather than by its SYN retries.
+func (p *Poller) linkFailed(pkt []byte) {
+	h := wire.IPv4(pkt)
+	if h.Protocol() != wire.ProtoTCP || len(pkt) < h.HeaderLen()+8 {
+		return
+	}
+	t := pkt[h.HeaderLen():]
+	local := netip.AddrPortFrom(h.Src(), binary.BigEndian.Uint16(t))
+	remote := netip.AddrPortFrom(h.Dst(), binary.BigEndian.Uint16(t[2:]))
+	p.tcp.Unreachable(p.now, local, remote, tcpSeq(t), wire.ICMPHostUnreachable, false)
+}
+
+// neighboursFailed ends the dials whose next hop the neighbour cache
+// just declared failed (arp's NextFailure): their SYNs died in its
+// queue.
+func (p *Poller) neighboursFailed() {
+	for hop, ok := p.arp.NextFailure(); ok; hop, ok = p.arp.NextFailure() {
+		p.tcp.NeighbourFailed(p.now, func(dst netip.Addr) bool {
+			next, err := p.ip.Route(dst)
+			return err == nil && next == hop
+		})
 	}
 }
 
@@ -368,6 +405,7 @@ func (p *Poller) timers() {
 		}
 	}
 	p.arp.Poll(p.now, (*arpSink)(p))
+	p.neighboursFailed()
 	// The wheel visits only the slots since the last round: cheaper
 	// than asking it for its next deadline first.
 	p.tcp.Tick(p.now)
@@ -482,6 +520,9 @@ func (p *Poller) sendIP(f nic.Frame, dst netip.Addr, n int) {
 	if verdict != arp.Send {
 		if verdict != arp.Queued {
 			p.stats.TxUnresolved++
+		}
+		if verdict == arp.Unreachable {
+			p.linkFailed(f.Data[wire.EthernetLen : wire.EthernetLen+n])
 		}
 		p.spare = append(p.spare, f)
 		return

@@ -1,12 +1,14 @@
 package ip
 
 import (
-	"errors"
 	"net/netip"
+
+	"github.com/xdpnet/xdpnet/internal/neterr"
 )
 
-// ErrNoRoute is Route's error for a destination it cannot reach.
-var ErrNoRoute = errors.New("ip: no route to host")
+// ErrNoRoute is Route's error for a destination it cannot reach: ENETUNREACH,
+// as Linux's connect and sendto give for it.
+var ErrNoRoute = neterr.ErrNetUnreachable
 
 // limitedBcast is 255.255.255.255 (RFC 1122 section 3.2.1.3 (c)).
 const limitedBcast = 0xffffffff

@@ -36,6 +36,10 @@ type Conn struct {
 	closed atomic.Bool
 	wshut  atomic.Bool  // CloseWrite was called
 	linger atomic.Int64 // SetLinger's seconds; -1: Close returns at once
+	// failed: a Read or Write reported the error that ended the
+	// connection. As on Linux, which reports a socket's error once, reads
+	// then see EOF and writes EPIPE.
+	failed atomic.Bool
 	// rmu and wmu serialize concurrent Reads and concurrent Writes, as
 	// Go's net does: each ring has one producer and one consumer. The
 	// poller never takes them.
@@ -93,9 +97,9 @@ func (c *Conn) Read(b []byte) (int, error) {
 		switch {
 		case c.st.Readable() > 0:
 			continue
-		case st.Err != nil:
+		case st.Err != nil && !c.failed.Swap(true):
 			return 0, c.opError("read", st.Err)
-		case st.EOF || st.State == tcp.Closed:
+		case st.Err != nil || st.EOF || st.State == tcp.Closed:
 			return 0, io.EOF
 		}
 		ready := func() bool {
@@ -130,9 +134,9 @@ func (c *Conn) Write(b []byte) (int, error) {
 	for {
 		st := c.tc.Status()
 		switch {
-		case st.Err != nil:
+		case st.Err != nil && !c.failed.Swap(true):
 			return n, c.opError("write", st.Err)
-		case st.State == tcp.Closed:
+		case st.Err != nil || st.State == tcp.Closed:
 			return n, c.opError("write", syscall.EPIPE)
 		}
 		if m := c.st.Write(b[n:]); m > 0 {
@@ -379,9 +383,31 @@ func (c *Conn) option(fn func()) error {
 }
 
 // opError wraps err as Go's net package does, so callers' errors.Is and
-// net.Error checks work unchanged.
+// net.Error checks work unchanged and the text reads the same ("read tcp
+// a->b: read: connection reset by peer").
 func (c *Conn) opError(op string, err error) error {
-	return &net.OpError{Op: op, Net: "tcp", Source: c.laddr, Addr: c.raddr, Err: err}
+	call := op
+	switch op {
+	case "set":
+		call = "setsockopt"
+	case "get":
+		call = "getsockopt"
+	}
+	return &net.OpError{Op: op, Net: "tcp", Source: c.laddr, Addr: c.raddr, Err: syscallErr(call, err)}
+}
+
+// syscallErr is err as Go's net reports an errno: an *os.SyscallError
+// naming the system call Linux would have failed, around the bare errno
+// (the protocol cores' errors wrap one with text of their own, which
+// would read twice). Other errors (net.ErrClosed, deadlines, a
+// context's) pass unchanged.
+func syscallErr(call string, err error) error {
+	var errno syscall.Errno
+	var se *os.SyscallError
+	if errors.As(err, &se) || !errors.As(err, &errno) {
+		return err
+	}
+	return os.NewSyscallError(call, errno)
 }
 
 // dialTCP opens a connection from local (port 0: an ephemeral one) to
@@ -398,6 +424,10 @@ func (s *Stack) dialTCP(ctx context.Context, local, raddr netip.AddrPort, setup 
 	// and it has to be closed; the handshake's wait below is.
 	if e := s.do(background, p, func() {
 		var tc *tcp.Conn
+		// No route fails at once with ENETUNREACH, as Linux's connect.
+		if _, err = p.IP().Route(raddr.Addr()); err != nil {
+			return
+		}
 		if tc, err = p.TCP().Dial(p.Now(), local, raddr); err == nil {
 			c = newConn(s, p, tc, setup)
 		}
@@ -405,7 +435,7 @@ func (s *Stack) dialTCP(ctx context.Context, local, raddr netip.AddrPort, setup 
 		err = e
 	}
 	if err != nil {
-		return nil, err
+		return nil, syscallErr("connect", err)
 	}
 	if !s.track(c) {
 		c.Close()
@@ -428,7 +458,7 @@ func (s *Stack) dialTCP(ctx context.Context, local, raddr netip.AddrPort, setup 
 	}
 	if st := c.tc.Status(); st.Err != nil {
 		c.Close()
-		return nil, st.Err
+		return nil, syscallErr("connect", st.Err)
 	}
 	return c, nil
 }

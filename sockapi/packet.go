@@ -56,6 +56,13 @@ func (s *Stack) listenUDP(laddr, raddr netip.AddrPort) (*PacketConn, error) {
 	for q, p := range s.pollers {
 		if e := s.do(background, p, func() {
 			var ep *udp.Endpoint
+			if raddr.IsValid() {
+				// No route fails the connect at once, as on Linux.
+				if _, err = p.IP().Route(raddr.Addr()); err != nil {
+					err = syscallErr("connect", err)
+					return
+				}
+			}
 			if ep, err = p.UDP().Bind(laddr); err != nil {
 				return
 			}

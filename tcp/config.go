@@ -227,10 +227,10 @@ var (
 	// ErrHostUnreachable: an ICMP host unreachable (or time exceeded)
 	// came for the connection's segment, or its next hop did not answer
 	// ARP.
-	ErrHostUnreachable = fmt.Errorf("tcp: no route to host: %w", syscall.EHOSTUNREACH)
+	ErrHostUnreachable = neterr.ErrHostUnreachable
 	// ErrNetUnreachable: an ICMP net unreachable came for the
 	// connection's segment.
-	ErrNetUnreachable = fmt.Errorf("tcp: network is unreachable: %w", syscall.ENETUNREACH)
+	ErrNetUnreachable = neterr.ErrNetUnreachable
 	// ErrProtoUnreachable: an ICMP protocol unreachable (ENOPROTOOPT, as
 	// Linux maps it).
 	ErrProtoUnreachable = fmt.Errorf("tcp: protocol unreachable: %w", syscall.ENOPROTOOPT)

@@ -23,6 +23,12 @@ var (
 	// ErrInvalidAddr: a remote address that is not unicast IPv4 with a
 	// port.
 	ErrInvalidAddr = fmt.Errorf("invalid address: %w", syscall.EINVAL)
+	// ErrNetUnreachable: no route to the destination, or an ICMP net
+	// unreachable for it.
+	ErrNetUnreachable = fmt.Errorf("network is unreachable: %w", syscall.ENETUNREACH)
+	// ErrHostUnreachable: the destination's next hop did not answer ARP,
+	// or an ICMP host unreachable came for it.
+	ErrHostUnreachable = fmt.Errorf("no route to host: %w", syscall.EHOSTUNREACH)
 	// ErrRefused: the peer refused (a TCP RST to a SYN, an ICMP port
 	// unreachable to a UDP datagram).
 	ErrRefused = fmt.Errorf("connection refused: %w", syscall.ECONNREFUSED)

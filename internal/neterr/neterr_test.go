@@ -18,6 +18,8 @@ func TestErrno(t *testing.T) {
 		{ErrAddrNotAvailable, syscall.EADDRNOTAVAIL},
 		{ErrInvalidAddr, syscall.EINVAL},
 		{ErrRefused, syscall.ECONNREFUSED},
+		{ErrNetUnreachable, syscall.ENETUNREACH},
+		{ErrHostUnreachable, syscall.EHOSTUNREACH},
 	} {
 		if !errors.Is(c.err, c.errno) {
 			t.Errorf("%v does not wrap %v", c.err, c.errno)

@@ -1,0 +1,74 @@
+package sockapi_test
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// A dial to an on-link address nobody answers ARP for fails with
+// EHOSTUNREACH once the ARP requests run out (3 at 1 s, as Linux), not
+// after the SYN retries, and Timeout() is false, as on Linux; a second
+// dial while the neighbour is marked failed fails at once.
+func TestDialDeadNeighbour(t *testing.T) {
+	a, _ := pipeStacks(t)
+	const dead = "198.18.0.77:80"
+	start := time.Now()
+	_, err := a.Dial("tcp", dead)
+	elapsed := time.Since(start)
+	require.ErrorIs(t, err, syscall.EHOSTUNREACH)
+	var oe *net.OpError
+	require.ErrorAs(t, err, &oe)
+	assert.False(t, oe.Timeout())
+	assert.Equal(t, "dial tcp "+dead+": connect: no route to host", err.Error())
+	assert.Less(t, elapsed, 10*time.Second, "the ARP failure, not the SYN retries, ended it")
+	t.Logf("dead neighbour: %v after %v", err, elapsed)
+
+	start = time.Now()
+	_, err = a.Dial("tcp", netip.MustParseAddrPort(dead).Addr().String()+":81")
+	require.ErrorIs(t, err, syscall.EHOSTUNREACH)
+	t.Logf("again while it is failed: %v after %v", err, time.Since(start))
+}
+
+// A dial off the subnet with no gateway fails at once with ENETUNREACH,
+// for TCP and UDP, as Linux's connect.
+func TestDialNoRoute(t *testing.T) {
+	a, _ := pipeStacks(t)
+	for _, network := range []string{"tcp", "udp"} {
+		_, err := a.Dial(network, "203.0.113.1:80")
+		require.ErrorIs(t, err, syscall.ENETUNREACH, network)
+		assert.Equal(t, "dial "+network+" 203.0.113.1:80: connect: network is unreachable", err.Error())
+	}
+}
+
+// A refused dial reads as Go's net: one "connection refused", after the
+// system call's name.
+func TestDialRefusedText(t *testing.T) {
+	a, _ := pipeStacks(t)
+	_, err := a.Dial("tcp", addrB.String()+":9")
+	require.ErrorIs(t, err, syscall.ECONNREFUSED)
+	assert.Equal(t, "dial tcp "+addrB.String()+":9: connect: connection refused", err.Error())
+}
+
+// After a read has reported the peer's RST, writes fail with EPIPE and
+// reads see EOF, as on Linux, which reports a socket's error once.
+func TestErrorReportedOnce(t *testing.T) {
+	client, server := pipeConns(t)
+	require.NoError(t, server.(interface{ SetLinger(int) error }).SetLinger(0))
+	require.NoError(t, server.Close()) // linger 0: a RST
+	_, err := client.Read(make([]byte, 1))
+	require.ErrorIs(t, err, syscall.ECONNRESET)
+	assert.Contains(t, err.Error(), ": read: connection reset by peer")
+	_, err = client.Write([]byte("x"))
+	require.ErrorIs(t, err, syscall.EPIPE)
+	assert.Contains(t, err.Error(), ": write: broken pipe")
+	_, err = client.Read(make([]byte, 1))
+	assert.True(t, errors.Is(err, io.EOF), "read after the error: %v", err)
+}
