@@ -77,7 +77,9 @@ type XDPLink struct {
 func OpenXDP(cfg XDPConfig) (_ *XDPDevice, err error) {
 	ifi, err := net.InterfaceByName(cfg.Interface)
 	if err != nil {
-		return nil, fmt.Errorf("open xdp device: %w", err)
+		// net's error ("route ip+net: no such network interface") names
+		// neither the interface nor what was being done.
+		return nil, fmt.Errorf("open xdp device %q: %w", cfg.Interface, err)
 	}
 	if cfg.Queues == 0 {
 		cfg.Queues = 1

@@ -1,6 +1,7 @@
 package sockapi_test
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -11,6 +12,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/xdpnet/xdpnet/nic"
+	"github.com/xdpnet/xdpnet/sockapi"
 )
 
 // A dial to an on-link address nobody answers ARP for fails with
@@ -71,4 +75,33 @@ func TestErrorReportedOnce(t *testing.T) {
 	assert.Contains(t, err.Error(), ": write: broken pipe")
 	_, err = client.Read(make([]byte, 1))
 	assert.True(t, errors.Is(err, io.EOF), "read after the error: %v", err)
+}
+
+// Open on an interface that does not exist names it.
+func TestOpenNoSuchInterface(t *testing.T) {
+	_, err := sockapi.Open(sockapi.Config{Interface: "xdpnet-none0", Addr: netip.MustParsePrefix("198.18.0.2/24")})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `"xdpnet-none0"`)
+	assert.Contains(t, err.Error(), "no such network interface")
+}
+
+// A failed lookup with Config.Nameserver set names that server, the one
+// it asked, not /etc/resolv.conf's.
+func TestLookupErrorNamesNameserver(t *testing.T) {
+	la, lb := nic.NewPipe(nic.PipeConfig{Buffers: 1024, QueueDepth: 1024})
+	ns := netip.AddrPortFrom(addrB, 53) // nothing listens: port unreachable
+	a, err := sockapi.New(sockapi.Config{Addr: netip.PrefixFrom(addrA, 24), Nameserver: ns}, la)
+	require.NoError(t, err)
+	b, err := sockapi.New(sockapi.Config{Addr: netip.PrefixFrom(addrB, 24)}, lb)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		require.NoError(t, a.Close())
+		require.NoError(t, b.Close())
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = a.DialContext(ctx, "tcp", "nothing.invalid.example:80")
+	var de *net.DNSError
+	require.ErrorAs(t, err, &de)
+	assert.Equal(t, ns.String(), de.Server)
 }

@@ -2,6 +2,7 @@ package sockapi
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"os"
@@ -94,13 +95,22 @@ func (s *Stack) resolve(ctx context.Context, address string) (netip.AddrPort, er
 	}
 	addrs, err := s.Resolver().LookupNetIP(ctx, "ip4", host)
 	if err != nil {
+		// Go's resolver names the server of /etc/resolv.conf it meant to
+		// ask; the Dial below sent the query to Config.Nameserver instead.
+		var de *net.DNSError
+		if s.cfg.Nameserver.IsValid() && errors.As(err, &de) {
+			de.Server = s.cfg.Nameserver.String()
+		}
 		return netip.AddrPort{}, err
 	}
 	return netip.AddrPortFrom(addrs[0].Unmap(), uint16(port)), nil
 }
 
 // Resolver is a Go resolver whose queries travel over the stack's UDP
-// (to Config.Nameserver, else to the servers of /etc/resolv.conf).
+// (to Config.Nameserver, else to the servers of /etc/resolv.conf). With
+// Nameserver set, the *net.DNSError of a lookup made through it names the
+// server of /etc/resolv.conf (Go's resolver does not know of the
+// redirection); Dial and Listen correct it to Nameserver.
 func (s *Stack) Resolver() *net.Resolver {
 	return &net.Resolver{
 		PreferGo: true,
