@@ -201,7 +201,7 @@ func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (ne
 	}
 	setup := &connSetup{opts: opts.tcp, keepAlive: s.keepAlive(lc.KeepAlive, lc.KeepAliveConfig)}
 	opErr := func(err error) error {
-		return &net.OpError{Op: "listen", Net: network, Addr: net.TCPAddrFromAddrPort(addr), Err: err}
+		return &net.OpError{Op: "listen", Net: network, Addr: net.TCPAddrFromAddrPort(addr), Err: syscallErr("bind", err)}
 	}
 	if addr.Port() != 0 {
 		l, err := s.listenTCP(addr, s.listenBacklog(), setup)
@@ -234,7 +234,7 @@ func (lc *ListenConfig) ListenPacket(ctx context.Context, network, address strin
 	}
 	c, err := lc.Stack.listenUDP(addr, netip.AddrPort{})
 	if err != nil {
-		return nil, &net.OpError{Op: "listen", Net: network, Addr: net.UDPAddrFromAddrPort(addr), Err: err}
+		return nil, &net.OpError{Op: "listen", Net: network, Addr: net.UDPAddrFromAddrPort(addr), Err: syscallErr("bind", err)}
 	}
 	opts.applyUDP(c)
 	return c, nil

@@ -105,3 +105,21 @@ func TestLookupErrorNamesNameserver(t *testing.T) {
 	require.ErrorAs(t, err, &de)
 	assert.Equal(t, ns.String(), de.Server)
 }
+
+// A listen on a port in use reads as Go's net: "bind: address already in
+// use", for TCP and UDP.
+func TestListenInUseText(t *testing.T) {
+	a, _ := pipeStacks(t)
+	ln, err := a.Listen("tcp", addrA.String()+":7000")
+	require.NoError(t, err)
+	defer ln.Close()
+	_, err = a.Listen("tcp", addrA.String()+":7000")
+	require.ErrorIs(t, err, syscall.EADDRINUSE)
+	assert.Equal(t, "listen tcp "+addrA.String()+":7000: bind: address already in use", err.Error())
+	pc, err := a.ListenPacket("udp", addrA.String()+":7000")
+	require.NoError(t, err)
+	defer pc.Close()
+	_, err = a.ListenPacket("udp", addrA.String()+":7000")
+	require.ErrorIs(t, err, syscall.EADDRINUSE)
+	assert.Equal(t, "listen udp "+addrA.String()+":7000: bind: address already in use", err.Error())
+}
