@@ -9,7 +9,7 @@ import (
 )
 
 // TestSteadyStateDoesNotAllocate: the hit path (Resolve of a reachable
-// neighbour), Input from a known neighbour, and Poll sending replies and
+// neighbour), Input from a known neighbour, and Output sending replies and
 // probes allocate nothing.
 func TestSteadyStateDoesNotAllocate(t *testing.T) {
 	c := newCache(t, Config{})
@@ -29,7 +29,7 @@ func TestSteadyStateDoesNotAllocate(t *testing.T) {
 		now += time.Second
 		c.Input(now, in)
 		c.Input(now, req)
-		c.Poll(now, &out)
+		out.drain(c, now)
 	}), "Input and a reply")
 	require.Equal(t, 1001, out.arp)
 
@@ -37,7 +37,7 @@ func TestSteadyStateDoesNotAllocate(t *testing.T) {
 	assert.Zero(t, testing.AllocsPerRun(100, func() {
 		now += time.Minute
 		c.Resolve(now, ipA, pkt)
-		c.Poll(now, &out)
+		out.drain(c, now)
 		c.Input(now, in)
 	}), "probe")
 	require.Equal(t, 1001+101, out.arp)
@@ -71,7 +71,7 @@ func BenchmarkInputReply(b *testing.B) {
 }
 
 // BenchmarkRequestReply is the cost of answering a request for our
-// address: Input, then a Poll that hands the reply to a Sink.
+// address: Input, then an Output that writes the reply.
 func BenchmarkRequestReply(b *testing.B) {
 	c := newCache(b, Config{})
 	in := request(macA, ipA, ourIP)
@@ -79,6 +79,6 @@ func BenchmarkRequestReply(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		c.Input(time.Second, in)
-		c.Poll(time.Second, &out)
+		out.drain(c, time.Second)
 	}
 }

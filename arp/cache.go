@@ -52,8 +52,8 @@ type Config struct {
 	LockTime time.Duration
 }
 
-// maxPendingReplies bounds the replies waiting for Poll; more are dropped
-// and counted, so a flood of requests between two Polls costs no memory.
+// maxPendingReplies bounds the replies waiting for Output; more are dropped
+// and counted, so a flood of requests between two Outputs costs no memory.
 const maxPendingReplies = 256
 
 // ErrFull is returned by AddStatic when every entry in the table is static.
@@ -70,7 +70,7 @@ type Cache struct {
 	table  map[[4]byte]*entry
 	lru    list     // non-static, non-failed entries, least recently updated first
 	failed list     // Failed entries, oldest failure first
-	timers []*entry // heap of entries Poll has work for, earliest due first
+	timers []*entry // heap of entries Output has work for, earliest due first
 	seq    uint64   // counts schedule calls, so equal due times run in order
 
 	queuedBytes int
@@ -100,7 +100,7 @@ type pendingReply struct {
 }
 
 // New returns an empty cache with one announcement per address pending for
-// the first Poll.
+// the first Output.
 func New(cfg Config) (*Cache, error) {
 	c := &Cache{cfg: cfg}
 	if len(cfg.MAC) != 6 || !unicastMAC([6]byte(cfg.MAC)) {
@@ -234,7 +234,7 @@ type Stats struct {
 	RequestsOut    uint64 // requests sent to resolve or probe a neighbour
 	RepliesOut     uint64 // replies sent to requests for our addresses
 	Announcements  uint64 // gratuitous ARP sent (RFC 5227 2.3 announcements)
-	RepliesDropped uint64 // replies not sent: 256 were already waiting for Poll
+	RepliesDropped uint64 // replies not sent: 256 were already waiting for Output
 
 	Failures  uint64 // resolutions and probes that ended Failed
 	Evictions uint64 // entries evicted to make room for another
@@ -244,7 +244,7 @@ type Stats struct {
 	FailureNoticeDrops uint64
 
 	Queued      uint64 // packets queued by Resolve to wait for resolution
-	Released    uint64 // queued packets handed to the Sink once resolved
+	Released    uint64 // queued packets sent by Output once resolved
 	QueueDrops  uint64 // packets dropped for a queue bound, or queued on an evicted entry
 	Unreachable uint64 // packets dropped: their neighbour Failed (queued, or offered to Resolve), or is no neighbour address
 

@@ -2,19 +2,22 @@
 // Ethernet: it maps next-hop addresses to MACs, answers requests for the
 // stack's own addresses, and announces them when the stack starts.
 //
-// It is a sans-IO core: no goroutines, no clock, no syscalls. The caller
-// passes the time in as now, a monotonic time.Duration since any epoch,
-// hands it received packets (Input), asks it for MACs (Resolve), and lets
-// it send through a Sink (Poll) when Deadline says it has work.
+// It is a sans-IO core with the contract every core offers (see
+// internal/wire's Out): no goroutines, no clock, no syscalls; the caller
+// passes the time in as now, a monotonic time.Duration since any epoch.
+// Input takes a received packet; Output(now, b) runs the timers due and
+// writes the next frame to send into b, an Ethernet payload it describes
+// at wire.LayerLink (destination MAC and EtherType), until it reports
+// nothing; Deadline says when it next has work. Resolve, its own, gives
+// the MAC of a next hop to the caller's other packets.
 //
 // # Who owns what
 //
 // A Cache belongs to one goroutine, the poller of its NIC queue; nothing
 // else may call it. Input reads the received packet and keeps nothing of
 // it. Resolve copies a packet it queues, so the caller keeps its buffer. The
-// MAC that Resolve returns, and every slice a Sink receives, alias the
-// cache's memory: use them before the next call to the cache (a Sink,
-// before it returns). A Sink must not call the cache.
+// MAC that Resolve returns, and Output's Out.DstMAC, alias the cache's
+// memory: use them before the next call to the cache.
 //
 // One loop iteration of the poller:
 //
@@ -26,10 +29,11 @@
 //		case arp.Send:        write the frame to mac
 //		case arp.Unreachable: maybe ICMP host unreachable to the source
 //		}                     // Queued and Dropped: nothing to do
-//	if at, ok := cache.Deadline(); ok && at <= now {
-//		cache.Poll(now, sink) // requests, replies, announcements, released packets
-//	}
-//	arm the timer wheel with cache.Deadline()
+//	while a transmit frame is free:
+//		out, ok := cache.Output(now, frame[14:]) // announcements, replies, requests, released packets
+//		if !ok { break }
+//		write the Ethernet header (out.DstMAC, out.EtherType) and send frame[:14+out.Len]
+//	sleep no later than cache.Deadline()
 //
 // # Neighbour states
 //
@@ -38,16 +42,16 @@
 // and PROBE end in FAILED when nobody answers.
 //
 //	state                event                                  next        action
-//	(none)               Resolve                                INCOMPLETE  queue the packet; request at next Poll
+//	(none)               Resolve                                INCOMPLETE  queue the packet; request at next Output
 //	(none)               reply addressed to us                  REACHABLE
 //	(none)               request addressed to us                STALE       reply
 //	INCOMPLETE           request due                            INCOMPLETE  broadcast request
 //	INCOMPLETE           MaxRetries+1 requests unanswered       FAILED      drop the queue (Unreachable); NextFailure
 //	REACHABLE            ReachableTime since the confirmation   STALE       none (lazily: no timer)
-//	STALE                Resolve                                PROBE       send to the old MAC; request at next Poll
+//	STALE                Resolve                                PROBE       send to the old MAC; request at next Output
 //	PROBE                request due                            PROBE       request, the first to the old MAC
 //	PROBE                MaxRetries+1 requests unanswered       FAILED      NextFailure
-//	FAILED               Resolve, FailedTime after the failure  INCOMPLETE  queue the packet; request at next Poll
+//	FAILED               Resolve, FailedTime after the failure  INCOMPLETE  queue the packet; request at next Output
 //	INCOMPLETE, FAILED   reply addressed to us from it          REACHABLE   release the queue
 //	INCOMPLETE, FAILED   other ARP from it                      STALE       release the queue
 //	not STATIC           reply to us from it, same MAC          REACHABLE   release the queue
@@ -56,7 +60,7 @@
 //	REACHABLE            other ARP from it, new MAC             STALE       keep the old MAC (refused)
 //	any                  AddStatic                              STATIC      release the queue
 //
-// INCOMPLETE: the first Poll broadcasts a request; retries follow one
+// INCOMPLETE: the first Output broadcasts a request; retries follow one
 // RetransTime apart, and failure one more after the last (requests at 0,
 // 1 and 2 s and failure at 3 s with the defaults, as Linux: a dial to a
 // dead neighbour then fails with EHOSTUNREACH after about 3 s, where the
@@ -111,5 +115,5 @@
 // static. Only the stack's own need (Resolve, AddStatic) may displace a
 // neighbour that is not FAILED or STALE: a flood of unsolicited ARP can
 // churn stale entries but cannot push out neighbours in use. Replies
-// waiting for Poll are bounded too (256; more are dropped and counted).
+// waiting for Output are bounded too (256; more are dropped and counted).
 package arp

@@ -79,10 +79,10 @@ func FuzzInput(f *testing.F) {
 				mac, v := c.Resolve(now, netip.AddrFrom4([4]byte{198, 18, 0, host}), make([]byte, n))
 				require.Equal(t, v == Send, mac != nil, "verdict %v with MAC %v", v, mac)
 			case opPoll:
-				r := &recorder{limit: int(arg())}
-				c.Poll(now, r)
-				if at, ok := c.Deadline(); ok && r.limit == 0 {
-					require.Greater(t, at, now, "work left due after a complete Poll")
+				limit := int(arg())
+				pollN(c, now, limit)
+				if at, ok := c.Deadline(); ok && limit == 0 {
+					require.Greater(t, at, now, "work left due after a complete Output")
 				}
 			case opAddStatic:
 				ip, mac := netip.AddrFrom4([4]byte{198, 18, 0, arg()}), net.HardwareAddr{0x02, 0, 0, 0, 0, arg()}

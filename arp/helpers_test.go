@@ -35,7 +35,7 @@ func newCache(t testing.TB, cfg Config) *Cache {
 	}
 	c, err := New(cfg)
 	require.NoError(t, err)
-	c.Poll(0, &recorder{})
+	poll(c, 0)
 	return c
 }
 
@@ -56,7 +56,7 @@ func reply(mac net.HardwareAddr, from netip.Addr, toMAC net.HardwareAddr, to net
 	return arpPacket(wire.ARPFields{Op: wire.ARPReply, SenderMAC: mac, SenderIP: from, TargetMAC: toMAC, TargetIP: to})
 }
 
-// frame is one item a Sink received, with every slice copied.
+// frame is one frame Output wrote, with every slice copied.
 type frame struct {
 	Dst net.HardwareAddr
 	ARP *wire.ARPFields // nil for an IP packet
@@ -70,48 +70,41 @@ func (f frame) String() string {
 	return fmt.Sprintf("IP to %v: % x", f.Dst, f.IP)
 }
 
-// recorder is a Sink that keeps what it is sent. With limit set it refuses
-// items once it holds limit of them.
-type recorder struct {
-	got   []frame
-	limit int
-}
-
-func (r *recorder) full() bool { return r.limit > 0 && len(r.got) >= r.limit }
-
-func (r *recorder) SendARP(dst net.HardwareAddr, p wire.ARPFields) bool {
-	if r.full() {
-		return false
-	}
-	// Round-trip through the encoder and the view, as the poller would.
-	a := arpPacket(p)
-	f := wire.ARPFields{Op: a.Op(), SenderMAC: clone(a.SenderMAC()), SenderIP: a.SenderIP(), TargetMAC: clone(a.TargetMAC()), TargetIP: a.TargetIP()}
-	r.got = append(r.got, frame{Dst: clone(dst), ARP: &f})
-	return true
-}
-
-func (r *recorder) SendIP(dst net.HardwareAddr, pkt []byte) bool {
-	if r.full() {
-		return false
-	}
-	r.got = append(r.got, frame{Dst: clone(dst), IP: bytes.Clone(pkt)})
-	return true
-}
-
-// refuser is a Sink without transmit buffers.
-type refuser struct{}
-
-func (refuser) SendARP(net.HardwareAddr, wire.ARPFields) bool { return false }
-func (refuser) SendIP(net.HardwareAddr, []byte) bool          { return false }
-
 func clone(m net.HardwareAddr) net.HardwareAddr { return net.HardwareAddr(bytes.Clone(m)) }
 
-// poll runs Poll at now and returns what it sent.
-func poll(c *Cache, now time.Duration) []frame {
-	var r recorder
-	c.Poll(now, &r)
-	return r.got
+// pollN calls Output at now until it reports nothing, or limit frames
+// came if limit is above 0 (a poller out of transmit buffers), and
+// returns them, parsed as the poller's peer would. A frame that does not
+// parse panics, failing the test.
+func pollN(c *Cache, now time.Duration, limit int) []frame {
+	var got []frame
+	b := make([]byte, 2048)
+	for limit <= 0 || len(got) < limit {
+		out, ok := c.Output(now, b)
+		if !ok {
+			break
+		}
+		f := frame{Dst: clone(out.DstMAC)}
+		switch out.EtherType {
+		case wire.EtherTypeARP:
+			a := wire.ARP(b[:out.Len])
+			if err := a.Check(); err != nil {
+				panic(err)
+			}
+			f.ARP = &wire.ARPFields{Op: a.Op(), SenderMAC: clone(a.SenderMAC()), SenderIP: a.SenderIP(), TargetMAC: clone(a.TargetMAC()), TargetIP: a.TargetIP()}
+		case wire.EtherTypeIPv4:
+			f.IP = bytes.Clone(b[:out.Len])
+		default:
+			panic(fmt.Sprintf("EtherType %#x", out.EtherType))
+		}
+		got = append(got, f)
+	}
+	return got
 }
+
+// poll calls Output at now until it reports nothing and returns what it
+// wrote.
+func poll(c *Cache, now time.Duration) []frame { return pollN(c, now, 0) }
 
 // wantRequest is the broadcast (or, with unicast set, probe) request for ip.
 func wantRequest(ip netip.Addr, unicast net.HardwareAddr) frame {

@@ -11,7 +11,7 @@ import (
 // of type wire.EtherTypeARP. It never keeps a reference to a. It updates
 // the table by RFC 826's merge rule, queues a reply when a asks for one of
 // our addresses, and lets packets waiting on the sender leave on the next
-// Poll. Malformed and bogus packets are counted and dropped.
+// Output. Malformed and bogus packets are counted and dropped.
 func (c *Cache) Input(now time.Duration, a wire.ARP) {
 	if a.Check() != nil {
 		c.stats.Malformed++

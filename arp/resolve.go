@@ -14,8 +14,8 @@ type Verdict uint8
 const (
 	// Send: the MAC is known; the caller sends the packet to it now.
 	Send Verdict = iota
-	// Queued: the cache copied the packet into the neighbour's queue; Poll
-	// hands it to the Sink once the neighbour answers.
+	// Queued: the cache copied the packet into the neighbour's queue;
+	// Output sends it once the neighbour answers.
 	Queued
 	// Dropped: there was no room to queue the packet; it was counted in
 	// Stats.QueueDrops.
@@ -45,7 +45,7 @@ func (v Verdict) String() string {
 //
 // The first packet for an unknown neighbour creates an Incomplete entry,
 // evicting another if the table is full, and schedules a request for the
-// next Poll. Using a Stale neighbour starts a Probe. An empty pkt starts
+// next Output. Using a Stale neighbour starts a Probe. An empty pkt starts
 // the resolution and queues nothing (to resolve a gateway ahead of
 // traffic, say); the verdict is then Queued.
 func (c *Cache) Resolve(now time.Duration, ip netip.Addr, pkt []byte) (net.HardwareAddr, Verdict) {
@@ -85,7 +85,7 @@ func (c *Cache) Resolve(now time.Duration, ip netip.Addr, pkt []byte) (net.Hardw
 }
 
 // start begins a resolution (Incomplete) or a revalidation (Probe) of e:
-// the next Poll sends its first request.
+// the next Output sends its first request.
 func (c *Cache) start(now time.Duration, e *entry, s State) {
 	c.setState(e, s, now)
 	e.probes = 0
@@ -94,7 +94,7 @@ func (c *Cache) start(now time.Duration, e *entry, s State) {
 
 // AddStatic sets a permanent entry, as `ip neigh replace ... nud permanent`
 // does: ARP never changes it and eviction never removes it. Packets queued
-// for ip leave on the next Poll. It fails if ip cannot be a neighbour, mac
+// for ip leave on the next Output. It fails if ip cannot be a neighbour, mac
 // is not unicast, or the table is full of static entries (ErrFull).
 func (c *Cache) AddStatic(now time.Duration, ip netip.Addr, mac net.HardwareAddr) error {
 	if !neighbourIP(ip) || c.own(ip) {
@@ -116,7 +116,7 @@ func (c *Cache) AddStatic(now time.Duration, ip netip.Addr, mac net.HardwareAddr
 }
 
 // settle follows a change that gave e a usable MAC outside a probe: the
-// retry timer stops, and packets queued on e leave on the next Poll.
+// retry timer stops, and packets queued on e leave on the next Output.
 func (c *Cache) settle(e *entry, now time.Duration) {
 	if len(e.queue) > 0 {
 		c.schedule(e, now)

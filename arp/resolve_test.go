@@ -333,16 +333,15 @@ func TestDeadline(t *testing.T) {
 	at, _ = c.Deadline()
 	assert.Equal(t, 6*time.Second, at, "B resolved (stale); A's retry remains")
 
-	// A full sink: the item stays due.
+	// Not taken (no transmit buffer): the item stays due.
 	c.Input(5600*time.Millisecond, request(macB, ipB, ourIP))
-	c.Poll(5600*time.Millisecond, refuser{})
 	at, _ = c.Deadline()
 	assert.Equal(t, 5600*time.Millisecond, at)
 }
 
-// TestSinkBackpressure: Poll stops when the sink refuses an item and resumes
-// with it, in order, on the next call.
-func TestSinkBackpressure(t *testing.T) {
+// TestOutputBackpressure: a caller that stops taking frames (out of
+// transmit buffers) finds the rest, in order, at its next calls.
+func TestOutputBackpressure(t *testing.T) {
 	c := newCache(t, Config{})
 	for i := range 4 {
 		c.Resolve(0, ipA, ipPacket(i))
@@ -353,9 +352,7 @@ func TestSinkBackpressure(t *testing.T) {
 
 	var got []frame
 	for range 10 {
-		r := &recorder{limit: 2}
-		c.Poll(0, r)
-		got = append(got, r.got...)
+		got = append(got, pollN(c, 0, 2)...)
 	}
 	assert.Equal(t, []frame{wantReply(macB, ipB),
 		{Dst: macA, IP: ipPacket(0)}, {Dst: macA, IP: ipPacket(1)}, {Dst: macA, IP: ipPacket(2)}, {Dst: macA, IP: ipPacket(3)}}, got)

@@ -18,7 +18,7 @@ type entry struct {
 	// or revalidation (Probe).
 	probes int
 
-	// The entry is in Cache.timers while Poll has work for it at due: send
+	// The entry is in Cache.timers while Output has work for it at due: send
 	// a request, declare failure, or release the queue.
 	due   time.Duration
 	index int    // position in Cache.timers, -1 when not scheduled

@@ -42,7 +42,7 @@ func TestNoAllocations(t *testing.T) {
 		"reassembly timeout": func() {
 			l.Input(now, fs[0])
 			now += time.Minute
-			l.Tick(now, out)
+			tick(l, now, out)
 		},
 		"reassembled echo, reply in place, fragmented": func() {
 			for _, f := range echoFrags {

@@ -55,7 +55,7 @@ func FuzzInput(f *testing.F) {
 			now += time.Duration(step) * 100 * time.Millisecond
 			fixChecksums(pkt, flags)
 			for dl, ok := l.Deadline(); ok && dl <= now; dl, ok = l.Deadline() {
-				for l.Tick(now, out) > 0 {
+				for tick(l, now, out) > 0 {
 				}
 			}
 			d, ok := l.Input(now, pkt)
@@ -140,7 +140,7 @@ func FuzzReassembly(f *testing.F) {
 			for i := range payload {
 				payload[i] = byte(id) ^ buf[off+i]
 			}
-			for l.Tick(now, out) > 0 {
+			for tick(l, now, out) > 0 {
 			}
 			d, ok := l.Input(now, frag(id, off, mf, payload))
 			if ok {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/xdpnet/xdpnet/internal/wire"
@@ -147,3 +148,12 @@ func blocksOf(r *reassembler, b int32) int {
 
 // countFree walks the free list.
 func countFree(r *reassembler) int { return blocksOf(r, r.freeBlock) }
+
+// tick calls Output and returns the length of what it wrote, or 0.
+func tick(l *Layer, now time.Duration, out []byte) int {
+	o, ok := l.Output(now, out)
+	if !ok {
+		return 0
+	}
+	return o.Len
+}

@@ -257,7 +257,7 @@ func TestTimeExceededNotSentForBroadcastFragments(t *testing.T) {
 	l := newLayer(t)
 	_, ok := l.Input(0, pk{src: peer, dst: subBc, proto: wire.ProtoUDP, id: 1, mf: true, payload: pattern(8, 0)}.build())
 	require.False(t, ok)
-	assert.Zero(t, l.Tick(time.Minute, make([]byte, 1500)))
+	assert.Zero(t, tick(l, time.Minute, make([]byte, 1500)))
 	assert.EqualValues(t, 1, l.Stats().IP.ReasmTimeout)
 	assert.Zero(t, l.Stats().ICMP.OutMsgs)
 }

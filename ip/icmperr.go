@@ -46,35 +46,38 @@ func (l *Layer) Unreachable(now time.Duration, d Datagram, code uint8, out []byt
 	return l.finishError(out, d.Src, wire.ICMPDestUnreachable, code, q)
 }
 
-// Tick expires, at now, the datagrams whose reassembly timed out (RFC
-// 1122 section 3.3.2), counting them in ReasmTimeout and ReasmFails. For
-// one whose fragment zero had come, that section wants an ICMP time
-// exceeded (code 1, "fragment reassembly time exceeded") sent to its
-// source: Tick writes it into out and returns its length. The caller sends
-// it and calls Tick again, until Tick returns 0. Call Tick at Deadline.
-func (l *Layer) Tick(now time.Duration, out []byte) int {
+// Output is the layer's timer work and what it sends of its own accord,
+// at wire.LayerNetwork: it expires, at now, the datagrams whose
+// reassembly timed out (RFC 1122 section 3.3.2), counting them in
+// ReasmTimeout and ReasmFails. For one whose fragment zero had come, that
+// section wants an ICMP time exceeded (code 1, "fragment reassembly time
+// exceeded") sent to its source: Output writes it, a whole IPv4 packet,
+// into out and describes it. The caller sends it and calls Output again,
+// until it reports nothing. Replies to input (echo replies, unreachables)
+// are not here: ICMPInput and Unreachable write them at once.
+func (l *Layer) Output(now time.Duration, out []byte) (wire.Out, bool) {
 	r := &l.reasm
 	for {
 		i := r.due(now)
 		if i < 0 {
-			return 0
+			return wire.Out{}, false
 		}
 		l.ipst.ReasmTimeout++
 		l.ipst.ReasmFails++
 		p := &r.slots[i]
-		n := 0
+		n, src := 0, addrFrom(p.key.src)
 		// Fragments to a broadcast get no error (RFC 1122 section 3.2.2).
 		if p.first >= 0 && p.key.dst == l.addr {
 			f := &r.recs[p.first]
 			if q := l.quoteLen(len(out), p.hdrLen, p.hdrLen+f.end-f.off); q > 0 && l.allowError(now) {
 				copy(out[errHeaderLen:], p.hdr[:p.hdrLen])
 				r.load(out[errHeaderLen+p.hdrLen:errHeaderLen+q], f.block)
-				n = l.finishError(out, addrFrom(p.key.src), wire.ICMPTimeExceeded, icmpFragReasm, q)
+				n = l.finishError(out, src, wire.ICMPTimeExceeded, icmpFragReasm, q)
 			}
 		}
 		r.kill(i)
 		if n > 0 {
-			return n
+			return wire.Out{Len: n, Src: l.Addr(), Dst: src}, true
 		}
 	}
 }

@@ -177,7 +177,7 @@ func (l *Layer) Addr() netip.Addr { return l.cfg.Addr.Addr() }
 // MTU is the link MTU.
 func (l *Layer) MTU() int { return l.cfg.MTU }
 
-// Deadline is when Tick must next be called: the earliest reassembly
+// Deadline is when Output next has work: the earliest reassembly
 // timeout. ok is false when nothing is waiting. Path MTU entries expire
 // lazily in PathMTU and need no call.
 func (l *Layer) Deadline() (t time.Duration, ok bool) { return l.reasm.deadline() }

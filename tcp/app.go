@@ -103,9 +103,15 @@ func (t *Table) NextAcceptable() (*Listener, bool) {
 	return l, true
 }
 
-// HasOutput reports whether segments wait for Output: a poller that ran
-// out of transmit buffers keeps polling rather than sleep on them.
-func (t *Table) HasOutput() bool { return t.txHead < len(t.txq) || t.nreplies > 0 }
-
 // ReadCap is the receive ring's room when empty.
 func (s Stream) ReadCap() int { return s.rcv.Cap() }
+
+// Notifier is an app layer's handle on a connection or a listener (their
+// Owner). The owner of the table calls Notify after a round in which the
+// connection had news (NextReady: data, room, the end) or the listener a
+// connection to accept (NextAcceptable). Notify must be quick and must
+// not block (ring a doorbell, queue the connection for an inline
+// service); it reports whether it woke a goroutine.
+type Notifier interface {
+	Notify() bool
+}

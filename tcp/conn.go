@@ -108,7 +108,7 @@ type Conn struct {
 	quickAcks uint8
 	dataSeen  bool
 	dataAt    time.Duration
-	dackTm    wheel.Timer
+	dackTm    wheel.Timer[*Conn]
 	// SACK (sack.go, RFC 2018). sack: offered, in SYN-SENT; in use,
 	// once the peer's SYN came, if it offered it too (sackOffered).
 	// sackRecent are receive stream offsets of the out-of-order segments
@@ -157,7 +157,7 @@ type Conn struct {
 	oowAt   time.Duration
 	oowSent bool
 
-	tm        wheel.Timer // the one timer, running for timerKind
+	tm        wheel.Timer[*Conn] // the one timer, running for timerKind
 	timerKind timerKind
 	// rtoAt is the retransmission timer's deadline while the loss probe's
 	// or RACK's reorder timer stands in front of it (tlp.go, rack.go).
@@ -178,9 +178,9 @@ type Conn struct {
 	// (unreach.go): reported instead of ErrTimeout if it times out.
 	softErr error
 
-	// Owner is the app layer's handle on the connection, for the owner
-	// of the table to find when NextReady returns it.
-	Owner   any
+	// Owner is the app layer's handle on the connection, which the owner
+	// of the table notifies when NextReady returns it.
+	Owner   Notifier
 	inTx    bool // in the table's transmit queue
 	inReady bool // in the table's ready queue
 

@@ -409,7 +409,7 @@ func TestReceiveNoAllocs(t *testing.T) {
 			drain()
 		}
 		s.now += 40 * time.Millisecond
-		s.tb.Tick(s.now)
+		s.tb.RunTimers(s.now)
 		drain()
 		_, _ = c.Read(buf)
 		drain()

@@ -560,7 +560,7 @@ func runFz(t *testing.T, in []byte) {
 				}
 			case 2: // time passes
 				h.now += time.Duration(next()) * 10 * time.Millisecond
-				h.t.Tick(h.now)
+				h.t.runTimers(h.now)
 			case 3:
 				h.drain()
 			case 4: // the app
@@ -582,7 +582,7 @@ func runFz(t *testing.T, in []byte) {
 			case 5: // jump to the next deadline
 				if d, ok := h.t.Deadline(); ok {
 					h.now = max(h.now, d)
-					h.t.Tick(h.now)
+					h.t.runTimers(h.now)
 				}
 			}
 			if err := h.t.checkTableInvariants(); err != nil {
@@ -600,7 +600,7 @@ func runFz(t *testing.T, in []byte) {
 				break
 			}
 			h.now = max(h.now, d)
-			h.t.Tick(h.now)
+			h.t.runTimers(h.now)
 			if err := h.t.checkTableInvariants(); err != nil {
 				t.Fatalf("running out: %v", err)
 			}

@@ -7,22 +7,15 @@ import (
 	"github.com/xdpnet/xdpnet/internal/wire"
 )
 
-// Outgoing describes a segment Output wrote: its addresses, for the IPv4
-// header, and its length.
-type Outgoing struct {
-	Src, Dst netip.Addr
-	Len      int
-}
-
-// Output writes the next segment due at now into b (the TCP header, any
-// payload, and the checksum) and describes it; false when nothing is
-// due. The poller calls it until it reports nothing, with b the room
-// after the IPv4 header of a transmit frame. A segment never exceeds
-// len(b).
-func (t *Table) Output(now time.Duration, b []byte) (Outgoing, bool) {
-	t.now = now
+// Output runs the timers due at now, then writes the next segment into b
+// (the TCP header, any payload, and the checksum) and describes it, at
+// wire.LayerTransport; false when nothing is due. The poller calls it
+// until it reports nothing, with b the room after the IPv4 header of a
+// transmit frame. A segment never exceeds len(b).
+func (t *Table) Output(now time.Duration, b []byte) (wire.Out, bool) {
+	t.runTimers(now)
 	if len(b) < wire.TCPMaxHeaderLen+1 {
-		return Outgoing{}, false
+		return wire.Out{}, false
 	}
 	if t.nreplies > 0 {
 		r := &t.replies[t.replyHead]
@@ -34,7 +27,7 @@ func (t *Table) Output(now time.Duration, b []byte) (Outgoing, bool) {
 		if r.flags&wire.TCPFlagRST != 0 {
 			t.stats.OutRsts++
 		}
-		return Outgoing{r.local.Addr(), r.remote.Addr(), f.Encode(b, 0, r.local.Addr(), r.remote.Addr())}, true
+		return outSegment(r.local, r.remote, f.Encode(b, 0, r.local.Addr(), r.remote.Addr())), true
 	}
 	for t.txHead < len(t.txq) {
 		c := t.txq[t.txHead]
@@ -54,14 +47,19 @@ func (t *Table) Output(now time.Duration, b []byte) (Outgoing, bool) {
 			t.txq = append(t.txq, c)
 			t.stats.OutSegs++
 			c.stats.SegsOut++
-			return Outgoing{c.local.Addr(), c.remote.Addr(), n}, true
+			return outSegment(c.local, c.remote, n), true
 		}
 		c.inTx = false
 		t.txq[t.txHead] = nil
 		t.txHead++
 	}
 	t.txq, t.txHead = t.txq[:0], 0
-	return Outgoing{}, false
+	return wire.Out{}, false
+}
+
+// outSegment describes a segment of n bytes from local to remote.
+func outSegment(local, remote netip.AddrPort, n int) wire.Out {
+	return wire.Out{Len: n, Src: local.Addr(), Dst: remote.Addr(), Proto: wire.ProtoTCP}
 }
 
 // output writes c's next segment into b, or returns 0.

@@ -158,7 +158,7 @@ func newStack(t testing.TB, cfg tcp.Config) *stack {
 // advance moves virtual time on by d and runs the timers due.
 func (s *stack) advance(d time.Duration) {
 	s.now += d
-	s.tb.Tick(s.now)
+	s.tb.RunTimers(s.now)
 }
 
 // advanceToDeadline moves virtual time to the next timer and runs it,
@@ -242,7 +242,7 @@ func (p *peer) encode(t testing.TB, s seg) []byte {
 }
 
 // next takes the next segment the table sends, if any, parsed.
-func (s *stack) next(t testing.TB) (seg, tcp.Outgoing, wire.TCP, bool) {
+func (s *stack) next(t testing.TB) (seg, wire.Out, wire.TCP, bool) {
 	t.Helper()
 	buf := make([]byte, bufLen)
 	out, ok := s.tb.Output(s.now, buf)

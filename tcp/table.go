@@ -47,8 +47,8 @@ type Table struct {
 	replyHead      int
 	nreplies       int
 	cookieKeys     [2]cookieKey // by the counter's parity (cookie.go)
-	wheel          *wheel.Wheel
-	fire           func(*wheel.Timer) // t.fire, made once: a method value allocates
+	wheel          *wheel.Wheel[*Conn]
+	fire           func(*wheel.Timer[*Conn]) // t.fire, made once: a method value allocates
 	stats          Stats
 	mssSelf        int // the MSS we announce: MTU − 40
 	rcvCap         int // the receive buffer's size
@@ -181,7 +181,7 @@ func New(cfg Config) (*Table, error) {
 		listeners: make(map[netip.AddrPort]*Listener),
 		mssSelf:   cfg.MTU - headersLen,
 		rcvCap:    roundPow2(cfg.RecvBuffer),
-		wheel:     wheel.New(timerSlot, timerSlots),
+		wheel:     wheel.New[*Conn](timerSlot, timerSlots),
 	}
 	t.fire = t.fireTimer
 	t.mem = cfg.Memory
@@ -235,9 +235,9 @@ type Listener struct {
 	inReady          bool          // in the table's queue of listeners to accept from
 	cookieSent       time.Duration // when a SYN cookie last went out, if cookies
 	cookies          bool          // a SYN cookie went out (at cookieSent)
-	// Owner is the app layer's handle on the listener, for its owner to
-	// find when NextAcceptable returns it.
-	Owner any
+	// Owner is the app layer's handle on the listener, which the owner
+	// of the table notifies when NextAcceptable returns it.
+	Owner Notifier
 	// Held, if set, is the number of connections the owner took from the
 	// accept queue that its app has not accepted yet. They count against
 	// the backlog: the limit holds in one place, however the owner hands

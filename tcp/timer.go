@@ -82,20 +82,22 @@ func (t *Table) stopTimer(c *Conn) {
 	c.timerKind = timerNone
 }
 
-// Deadline is when Tick next has work, if ever.
+// Deadline is when the first timer runs, which Output runs; false when
+// none runs.
 func (t *Table) Deadline() (time.Duration, bool) { return t.wheel.Next() }
 
-// Tick runs the timers due at now: retransmissions, loss probes,
+// runTimers runs the timers due at now: retransmissions, loss probes,
 // zero-window probes, delayed ACKs, and the ends of TIME-WAIT and orphaned
-// FIN-WAIT-2.
-func (t *Table) Tick(now time.Duration) {
+// FIN-WAIT-2. Output calls it first; again at the same now it costs
+// nothing unless a timer came due since (internal/wheel).
+func (t *Table) runTimers(now time.Duration) {
 	t.now = now
 	t.wheel.Advance(now, t.fire)
 }
 
 // fireTimer runs the timer of a connection that came due.
-func (t *Table) fireTimer(tm *wheel.Timer) {
-	c := tm.Owner.(*Conn)
+func (t *Table) fireTimer(tm *wheel.Timer[*Conn]) {
+	c := tm.Owner
 	t.visits++
 	if tm == &c.dackTm {
 		c.delayedACKTimeout()

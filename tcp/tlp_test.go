@@ -322,7 +322,7 @@ func TestTLPNoAllocs(t *testing.T) {
 		input(next + 1000)
 		at, _ := s.tb.Deadline()
 		s.now = at
-		s.tb.Tick(s.now)
+		s.tb.RunTimers(s.now)
 		if drain() != 1 {
 			panic("no probe")
 		}

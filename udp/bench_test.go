@@ -19,7 +19,7 @@ func BenchmarkInputReadFrom(b *testing.B) {
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
 			for b.Loop() {
-				if tbl.Input(from.Addr(), to.Addr(), seg) != Delivered {
+				if tbl.Input(0, from.Addr(), to.Addr(), seg) != Delivered {
 					b.Fatal("not delivered")
 				}
 				if _, _, err := e.ReadFrom(buf); err != nil {
@@ -47,8 +47,7 @@ func BenchmarkWriteToOutput(b *testing.B) {
 				if _, err := e.WriteTo(p, dst); err != nil {
 					b.Fatal(err)
 				}
-				out, _ := tbl.NextOutput()
-				tbl.EmitOutput(tx[:out.Len], out.Src.Addr())
+				tbl.Output(0, tx)
 			}
 		})
 	}

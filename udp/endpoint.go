@@ -21,9 +21,9 @@ type Endpoint struct {
 	rcv *queue // Input produces, ReadFrom (or the Stream) consumes
 	snd *queue // WriteTo (or the Stream) produces, Output consumes
 
-	// Owner is the app layer's handle, for the owner of the table to find
-	// when NextNews returns the endpoint.
-	Owner       any
+	// Owner is the app layer's handle, which the owner of the table
+	// notifies when NextNews returns the endpoint.
+	Owner       Notifier
 	inNews      bool
 	refused     atomic.Bool // an ICMP port unreachable for the Stream's reader
 	sendWaiting atomic.Bool // the Stream's writer found the send queue full

@@ -58,7 +58,7 @@ func FuzzInput(f *testing.F) {
 		buf := make([]byte, 128)
 		for i := range 3 {
 			before := tbl.Stats()
-			res := tbl.Input(srcA, dstA, seg)
+			res := tbl.Input(0, srcA, dstA, seg)
 			after := tbl.Stats()
 			counted := map[Result]uint64{
 				Delivered: after.InDatagrams - before.InDatagrams,

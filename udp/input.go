@@ -2,6 +2,7 @@ package udp
 
 import (
 	"net/netip"
+	"time"
 
 	"github.com/xdpnet/xdpnet/internal/wire"
 )
@@ -39,8 +40,9 @@ func (r Result) String() string {
 // Input takes one UDP datagram, seg (header and payload, the IPv4 payload
 // the ip layer delivered) from src to dst, both IPv4. It verifies the
 // checksum, finds the endpoint, and copies the payload into the endpoint's
-// receive queue. It keeps no reference to seg.
-func (t *Table) Input(src, dst netip.Addr, seg []byte) Result {
+// receive queue. It keeps no reference to seg. UDP has no timers: now is
+// the contract's (every core's input takes it), unused.
+func (t *Table) Input(now time.Duration, src, dst netip.Addr, seg []byte) Result {
 	u := wire.UDP(seg)
 	// RFC 768: the length field covers header and data; bytes after it
 	// (IPv4 payload beyond it) are not part of the datagram.

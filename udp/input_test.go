@@ -20,19 +20,19 @@ func TestInputChecksum(t *testing.T) {
 	e := bind(t, tbl, "0.0.0.0:7")
 
 	good := segment(from, to, []byte("hello"))
-	assert.Equal(t, Delivered, tbl.Input(from.Addr(), to.Addr(), good))
+	assert.Equal(t, Delivered, tbl.Input(0, from.Addr(), to.Addr(), good))
 
 	bad := segment(from, to, []byte("hello"))
 	bad[len(bad)-1] ^= 0x40
-	assert.Equal(t, Dropped, tbl.Input(from.Addr(), to.Addr(), bad))
+	assert.Equal(t, Dropped, tbl.Input(0, from.Addr(), to.Addr(), bad))
 
 	wrongDst := segment(from, to, []byte("hello"))
-	assert.Equal(t, Dropped, tbl.Input(from.Addr(), local2, wrongDst), "the pseudo-header covers the addresses")
+	assert.Equal(t, Dropped, tbl.Input(0, from.Addr(), local2, wrongDst), "the pseudo-header covers the addresses")
 
 	none := segment(from, to, []byte("no sum"))
 	binary.BigEndian.PutUint16(none[6:], 0)
 	none[len(none)-1] ^= 0x40 // not verified, so not noticed
-	assert.Equal(t, Delivered, tbl.Input(from.Addr(), to.Addr(), none), "zero: no checksum (RFC 768)")
+	assert.Equal(t, Delivered, tbl.Input(0, from.Addr(), to.Addr(), none), "zero: no checksum (RFC 768)")
 
 	s := tbl.Stats()
 	assert.Equal(t, uint64(2), s.InCsumErrors)
@@ -56,7 +56,7 @@ func TestInputChecksumAllOnes(t *testing.T) {
 		p := binary.BigEndian.AppendUint16(nil, uint16(i))
 		seg := segment(from, to, p)
 		if binary.BigEndian.Uint16(seg[6:]) == 0xffff {
-			assert.Equal(t, Delivered, tbl.Input(from.Addr(), to.Addr(), seg))
+			assert.Equal(t, Delivered, tbl.Input(0, from.Addr(), to.Addr(), seg))
 			got, _ := read(t, e)
 			assert.Equal(t, string(p), got)
 			return
@@ -76,14 +76,14 @@ func TestInputMalformed(t *testing.T) {
 		"length below 8":    append(append([]byte{}, seg[:4]...), 0, 7, 0, 0),
 		"length zero, data": append(append([]byte{}, seg[:4]...), 0, 0, 0, 0, 1),
 	} {
-		assert.Equal(t, Dropped, tbl.Input(from.Addr(), to.Addr(), b), name)
+		assert.Equal(t, Dropped, tbl.Input(0, from.Addr(), to.Addr(), b), name)
 	}
 	assert.Equal(t, uint64(5), tbl.Stats().InErrors)
 	assert.Zero(t, tbl.Stats().InCsumErrors)
 
 	// IPv4 payload beyond the length field is not part of the datagram.
 	padded := append(append([]byte{}, seg...), 0xee, 0xee)
-	assert.Equal(t, Delivered, tbl.Input(from.Addr(), to.Addr(), padded))
+	assert.Equal(t, Delivered, tbl.Input(0, from.Addr(), to.Addr(), padded))
 	got, _ := read(t, e)
 	assert.Equal(t, "abcdef", got)
 }
@@ -96,7 +96,7 @@ func TestInputNoPort(t *testing.T) {
 	assert.Equal(t, NoPort, deliver(tbl, "198.18.1.1:1", "198.18.0.1:0", nil), "port 0")
 	bad := segment(from, netip.MustParseAddrPort("198.18.0.1:8"), nil)
 	bad[6] ^= 1
-	assert.Equal(t, Dropped, tbl.Input(from.Addr(), local1, bad), "checksum before demux: no ICMP for a corrupt datagram")
+	assert.Equal(t, Dropped, tbl.Input(0, from.Addr(), local1, bad), "checksum before demux: no ICMP for a corrupt datagram")
 	assert.Equal(t, uint64(3), tbl.Stats().NoPorts)
 	assert.Equal(t, "no port", NoPort.String())
 }
@@ -175,7 +175,7 @@ func TestInputManyInOrder(t *testing.T) {
 			next++
 		}
 		sent = append(sent, p)
-		require.Equal(t, Delivered, tbl.Input(from.Addr(), to.Addr(), segment(from, to, p)))
+		require.Equal(t, Delivered, tbl.Input(0, from.Addr(), to.Addr(), segment(from, to, p)))
 	}
 	for ; next < len(sent); next++ {
 		n, _, err := e.ReadFrom(buf)

@@ -1,60 +1,47 @@
 package udp
 
 import (
-	"net/netip"
+	"time"
 
 	"github.com/xdpnet/xdpnet/internal/wire"
 )
 
-// Outgoing describes the next datagram to send.
-type Outgoing struct {
-	// Src is the sending endpoint's address. Its address is 0.0.0.0 when
-	// the endpoint is bound to the wildcard: the poller picks the source
-	// address by route, as for any packet it sends.
-	Src netip.AddrPort
-	// Dst is the destination.
-	Dst netip.AddrPort
-	// Len is the UDP length, header and payload: the bytes EmitOutput
-	// writes and the IPv4 payload length: at most 65,515, or MTU − 20
-	// with Config.DontFragment. The poller fragments a datagram longer
-	// than the path MTU.
-	Len int
-}
-
-// NextOutput returns the next datagram to send without removing it; false
-// when no endpoint has one. Endpoints are served round robin, one datagram
-// each. The poller follows with EmitOutput, or DropOutput if it cannot
-// send the datagram (no route, no neighbour).
-func (t *Table) NextOutput() (Outgoing, bool) {
+// Output writes the next queued datagram, header, payload and checksum,
+// into b (typically a transmit frame right after the IPv4 header) and
+// describes it, at wire.LayerTransport; false when no endpoint has one.
+// Endpoints are served round robin, one datagram each. A datagram longer
+// than b (at most 65,515 bytes, or MTU − 28 of payload with
+// Config.DontFragment) stays queued, and Out.Len says the room it needs:
+// the poller asks again with a buffer that large and cuts the datagram
+// into fragments. The checksum covers Out.Src: the endpoint's address,
+// or for one bound to the wildcard the first of Config.Addrs (the poller
+// gives the stack's address, the source its ip layer writes). UDP has no timers: now is the contract's, unused.
+func (t *Table) Output(now time.Duration, b []byte) (wire.Out, bool) {
 	e := t.ready.head
 	if e == nil {
-		return Outgoing{}, false
+		return wire.Out{}, false
 	}
 	dst, n := e.snd.front()
-	return Outgoing{Src: e.local, Dst: dst, Len: wire.UDPHeaderLen + n}, true
-}
-
-// EmitOutput writes the datagram NextOutput returned, header and payload,
-// into b (its first Outgoing.Len bytes; typically a TX frame right after
-// the IPv4 header), removes it from its queue and returns Outgoing.Len.
-// src is the IPv4 source address the poller writes: the checksum covers it
-// through the pseudo-header. It panics if nothing is queued or b is short.
-func (t *Table) EmitOutput(b []byte, src netip.Addr) int {
-	e := t.ready.head
-	dst, n := e.snd.front()
+	src := e.local.Addr()
+	if src.IsUnspecified() && len(t.cfg.Addrs) > 0 {
+		src = t.cfg.Addrs[0]
+	}
+	out := wire.Out{Len: wire.UDPHeaderLen + n, Src: src, Dst: dst.Addr(), Proto: wire.ProtoUDP}
+	if out.Len > len(b) {
+		return out, true
+	}
 	e.snd.copyFront(b[wire.UDPHeaderLen : wire.UDPHeaderLen+n])
 	// RFC 1122 section 4.1.3.4: checksums MUST default to on. Encode
 	// sends a computed zero as 0xffff (RFC 768).
 	wire.UDPFields{SrcPort: e.local.Port(), DstPort: dst.Port()}.Encode(b, n, src, dst.Addr())
 	t.consume(e)
 	t.stats.OutDatagrams++
-	return wire.UDPHeaderLen + n
+	return out, true
 }
 
-// DropOutput discards the datagram NextOutput returned. Neither UDP
-// counter counts it: the reason (no route, no neighbour) is the ip
-// layer's to count. It panics if nothing is queued.
-func (t *Table) DropOutput() { t.consume(t.ready.head) }
+// Deadline reports no timer: UDP has none. It is there for the contract
+// every core offers (wire.Out).
+func (t *Table) Deadline() (time.Duration, bool) { return 0, false }
 
 // consume pops e's oldest datagram and moves e to the back of the ready
 // list, or off it when it has nothing more to send.

@@ -91,6 +91,15 @@ func (t *Table) notify(e *Endpoint) {
 	}
 }
 
+// Notifier is an app layer's handle on an endpoint (its Owner). The
+// owner of the table calls Notify after a round in which the endpoint had
+// news (NextNews: datagrams received, an ICMP error, room in a send queue
+// a writer found full). Notify must be quick and must not block; it
+// reports whether it woke a goroutine.
+type Notifier interface {
+	Notify() bool
+}
+
 // NextNews returns an endpoint that received datagrams (or an error)
 // since it was last returned; only endpoints with an Owner are reported.
 func (t *Table) NextNews() (*Endpoint, bool) {

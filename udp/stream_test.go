@@ -20,11 +20,11 @@ func TestStreamNewsAndOutput(t *testing.T) {
 	st := e.Stream()
 	from := netip.AddrPortFrom(peer1, 4000)
 
-	tbl.Input(peer1, local1, segment(from, netip.AddrPortFrom(local1, 53), []byte("unowned")))
+	tbl.Input(0, peer1, local1, segment(from, netip.AddrPortFrom(local1, 53), []byte("unowned")))
 	_, ok := tbl.NextNews()
 	assert.False(t, ok, "no news without an owner")
-	e.Owner = "app"
-	tbl.Input(peer1, local1, segment(from, netip.AddrPortFrom(local1, 53), []byte("query")))
+	e.Owner = appOwner{}
+	tbl.Input(0, peer1, local1, segment(from, netip.AddrPortFrom(local1, 53), []byte("query")))
 	got, ok := tbl.NextNews()
 	require.True(t, ok)
 	assert.Same(t, e, got)
@@ -41,12 +41,11 @@ func TestStreamNewsAndOutput(t *testing.T) {
 
 	require.NoError(t, st.Send([]byte("answer"), from))
 	assert.ErrorIs(t, st.Send([]byte("more"), from), ErrWouldBlock, "one datagram fills the queue")
-	_, ok = tbl.NextOutput()
-	assert.False(t, ok, "nothing goes out before the poller hears of it")
+	nothingOut(t, tbl, "nothing goes out before the poller hears of it")
 	e.AppActivity()
-	out, b := emit(t, tbl, local1)
-	assert.Equal(t, from, out.Dst)
-	assert.Contains(t, string(b), "answer")
+	out, u := emit(t, tbl)
+	assert.Equal(t, from, netip.AddrPortFrom(out.Dst, u.DstPort()))
+	assert.Contains(t, string(u.Payload()), "answer")
 	_, ok = tbl.NextNews()
 	assert.True(t, ok, "the drained queue is news for the blocked writer")
 	assert.True(t, st.Fits(4))
@@ -68,7 +67,7 @@ func TestStreamTruncAndBuffers(t *testing.T) {
 	e := bind(t, tbl, "198.18.0.1:53")
 	st := e.Stream()
 	from, to := netip.AddrPortFrom(peer1, 4000), netip.AddrPortFrom(local1, 53)
-	require.Equal(t, Delivered, tbl.Input(peer1, local1, segment(from, to, []byte("0123456789"))))
+	require.Equal(t, Delivered, tbl.Input(0, peer1, local1, segment(from, to, []byte("0123456789"))))
 	buf := make([]byte, 4)
 	n, src, trunc, ok := st.Recv(buf)
 	require.True(t, ok)
@@ -79,19 +78,19 @@ func TestStreamTruncAndBuffers(t *testing.T) {
 
 	st.SetRecvBuffer(150)
 	big := make([]byte, 200)
-	assert.Equal(t, Delivered, tbl.Input(peer1, local1, segment(from, to, big)), "an empty queue takes one over the bound")
-	assert.Equal(t, Dropped, tbl.Input(peer1, local1, segment(from, to, []byte("x"))), "then it is full")
+	assert.Equal(t, Delivered, tbl.Input(0, peer1, local1, segment(from, to, big)), "an empty queue takes one over the bound")
+	assert.Equal(t, Dropped, tbl.Input(0, peer1, local1, segment(from, to, []byte("x"))), "then it is full")
 	_, _, _, ok = st.Recv(buf)
 	require.True(t, ok)
 	for range 3 {
-		assert.Equal(t, Delivered, tbl.Input(peer1, local1, segment(from, to, make([]byte, 50))))
+		assert.Equal(t, Delivered, tbl.Input(0, peer1, local1, segment(from, to, make([]byte, 50))))
 	}
-	assert.Equal(t, Dropped, tbl.Input(peer1, local1, segment(from, to, []byte("x"))), "150 bytes are the bound")
+	assert.Equal(t, Dropped, tbl.Input(0, peer1, local1, segment(from, to, []byte("x"))), "150 bytes are the bound")
 	st.SetRecvBuffer(1 << 30)
 	for range 77 {
-		assert.Equal(t, Delivered, tbl.Input(peer1, local1, segment(from, to, make([]byte, 50))))
+		assert.Equal(t, Delivered, tbl.Input(0, peer1, local1, segment(from, to, make([]byte, 50))))
 	}
-	assert.Equal(t, Dropped, tbl.Input(peer1, local1, segment(from, to, []byte("x"))), "the configured 4000 bytes bound a larger setting")
+	assert.Equal(t, Dropped, tbl.Input(0, peer1, local1, segment(from, to, []byte("x"))), "the configured 4000 bytes bound a larger setting")
 
 	st.SetSendBuffer(100)
 	require.NoError(t, st.Send(make([]byte, 80), from))
@@ -107,7 +106,7 @@ func TestStreamTruncAndBuffers(t *testing.T) {
 func TestStreamTwoGoroutines(t *testing.T) {
 	tbl := newTable(t, Config{SendQueueDatagrams: 16, RecvQueueDatagrams: 16})
 	e := bind(t, tbl, "198.18.0.1:53")
-	e.Owner = "app"
+	e.Owner = appOwner{}
 	st := e.Stream()
 	from := netip.AddrPortFrom(peer1, 4000)
 	const n = 20000
@@ -130,16 +129,14 @@ func TestStreamTwoGoroutines(t *testing.T) {
 			}
 		}
 	}()
-	out := 0
+	out, b := 0, make([]byte, 100)
 	for in := 0; in < n || out < n; { // the poller
-		if in < n && tbl.Input(peer1, local1, segment(from, netip.AddrPortFrom(local1, 53), []byte(fmt.Sprint(in)))) == Delivered {
+		if in < n && tbl.Input(0, peer1, local1, segment(from, netip.AddrPortFrom(local1, 53), []byte(fmt.Sprint(in)))) == Delivered {
 			in++
 		}
 		e.AppActivity()
-		if o, ok := tbl.NextOutput(); ok {
-			b := make([]byte, o.Len)
-			tbl.EmitOutput(b, local1)
-			require.Equal(t, fmt.Sprint(out), string(b[8:]))
+		if o, ok := tbl.Output(0, b); ok {
+			require.Equal(t, fmt.Sprint(out), string(b[8:o.Len]))
 			out++
 		}
 	}

@@ -12,8 +12,8 @@
 // the timers of idle connections, which a ring of every timer made Next
 // walk on every call (and so every poller before it parked).
 //
-// Timers are intrusive: the owner embeds a Timer and gets it back when it
-// fires. A Wheel is not safe for concurrent use.
+// Timers are intrusive: the owner embeds a Timer and gets it back, with
+// its typed Owner, when it fires. A Wheel is not safe for concurrent use.
 package wheel
 
 import (
@@ -21,32 +21,33 @@ import (
 	"time"
 )
 
-// Timer is one timer; the zero value is stopped. Embed it in what it
-// times, and find the owner again in the fire callback.
-type Timer struct {
+// Timer is one timer of an owner of type T; the zero value is stopped.
+// Embed it in what it times, and find the owner again in the fire
+// callback.
+type Timer[T any] struct {
 	at         time.Duration
-	prev, next *Timer
-	wheel      *Wheel
+	prev, next *Timer[T]
+	wheel      *Wheel[T]
 	heapPos    int // its index in the heap of far timers, plus one; 0 in the ring
 	// Owner is what the timer belongs to, for the fire callback.
-	Owner any
+	Owner T
 }
 
 // Active reports whether the timer is running.
-func (t *Timer) Active() bool { return t.wheel != nil }
+func (t *Timer[T]) Active() bool { return t.wheel != nil }
 
 // When is the deadline of a running timer.
-func (t *Timer) When() time.Duration { return t.at }
+func (t *Timer[T]) When() time.Duration { return t.at }
 
 // level is a ring of slots, each the sentinel of a circular list, and a
 // bitmap of the busy ones.
-type level struct {
-	slots []Timer
+type level[T any] struct {
+	slots []Timer[T]
 	busy  []uint64
 }
 
-func newLevel(n int) level {
-	l := level{slots: make([]Timer, n), busy: make([]uint64, n/64)}
+func newLevel[T any](n int) level[T] {
+	l := level[T]{slots: make([]Timer[T], n), busy: make([]uint64, n/64)}
 	for i := range l.slots {
 		s := &l.slots[i]
 		s.prev, s.next = s, s
@@ -55,7 +56,7 @@ func newLevel(n int) level {
 }
 
 // push appends t to slot i.
-func (l *level) push(i int, t *Timer) {
+func (l *level[T]) push(i int, t *Timer[T]) {
 	s := &l.slots[i]
 	t.prev, t.next = s.prev, s
 	s.prev.next = t
@@ -64,7 +65,7 @@ func (l *level) push(i int, t *Timer) {
 }
 
 // unlink takes t out of slot i.
-func (l *level) unlink(i int, t *Timer) {
+func (l *level[T]) unlink(i int, t *Timer[T]) {
 	t.prev.next, t.next.prev = t.next, t.prev
 	t.prev, t.next = nil, nil
 	if l.slots[i].next == &l.slots[i] {
@@ -72,11 +73,11 @@ func (l *level) unlink(i int, t *Timer) {
 	}
 }
 
-func (l *level) isBusy(i int) bool { return l.busy[i/64]&(1<<(i%64)) != 0 }
+func (l *level[T]) isBusy(i int) bool { return l.busy[i/64]&(1<<(i%64)) != 0 }
 
 // firstBusy returns k, the least offset below n such that slot
 // (from+k) mod len(slots) is busy: O(n/64) words.
-func (l *level) firstBusy(from, n int) (int, bool) {
+func (l *level[T]) firstBusy(from, n int) (int, bool) {
 	size := len(l.slots)
 	for k := 0; k < n; {
 		i := (from + k) % size
@@ -92,44 +93,51 @@ func (l *level) firstBusy(from, n int) (int, bool) {
 	return 0, false
 }
 
-// Wheel holds timers in slots of a fixed granularity.
-type Wheel struct {
+// Wheel holds the timers of owners of type T in slots of a fixed
+// granularity.
+type Wheel[T any] struct {
 	gran   time.Duration
 	span   time.Duration // a turn of the ring: gran × slots
 	mask   int
-	near   level    // the ring: the timers due in the current turn
-	far    []*Timer // the others: a min-heap by deadline
+	near   level[T]    // the ring: the timers due in the current turn
+	far    []*Timer[T] // the others: a min-heap by deadline
 	now    time.Duration
 	n      int
-	due    Timer  // sentinel of the timers Advance is firing
-	visits uint64 // see Visits
+	due    Timer[T] // sentinel of the timers Advance is firing
+	visits uint64   // see Visits
+	// overdue: a timer was scheduled at or before now since the last
+	// Advance, so an Advance to the same now has work.
+	overdue bool
 }
 
 // New returns a wheel of slots (rounded up to a power of two, at least
 // 64) of granularity gran each; its ring covers slots×gran per turn.
-func New(gran time.Duration, slots int) *Wheel {
+func New[T any](gran time.Duration, slots int) *Wheel[T] {
 	n := 64
 	for n < slots {
 		n <<= 1
 	}
 	gran = max(gran, 1)
-	return &Wheel{gran: gran, span: gran * time.Duration(n), mask: n - 1, near: newLevel(n)}
+	return &Wheel[T]{gran: gran, span: gran * time.Duration(n), mask: n - 1, near: newLevel[T](n)}
 }
 
 // Visits counts the timers Advance and Next looked at, a measure of their
 // work for tests.
-func (w *Wheel) Visits() uint64 { return w.visits }
+func (w *Wheel[T]) Visits() uint64 { return w.visits }
 
 // Len is the number of running timers.
-func (w *Wheel) Len() int { return w.n }
+func (w *Wheel[T]) Len() int { return w.n }
 
-func (w *Wheel) nearSlot(at time.Duration) int { return int(uint64(at/w.gran) & uint64(w.mask)) }
+func (w *Wheel[T]) nearSlot(at time.Duration) int { return int(uint64(at/w.gran) & uint64(w.mask)) }
 
 // Schedule (re)starts t to fire at at. A time already past fires on the
 // next Advance.
-func (w *Wheel) Schedule(t *Timer, at time.Duration) {
+func (w *Wheel[T]) Schedule(t *Timer[T], at time.Duration) {
 	if t.wheel != nil {
 		t.wheel.Stop(t)
+	}
+	if at <= w.now {
+		w.overdue = true
 	}
 	t.at, t.wheel = max(at, w.now), w
 	w.n++
@@ -138,7 +146,7 @@ func (w *Wheel) Schedule(t *Timer, at time.Duration) {
 
 // place puts t in the ring if it is due in the current turn, else in
 // the heap.
-func (w *Wheel) place(t *Timer) {
+func (w *Wheel[T]) place(t *Timer[T]) {
 	if t.at/w.span == w.now/w.span {
 		w.near.push(w.nearSlot(t.at), t)
 		return
@@ -149,7 +157,7 @@ func (w *Wheel) place(t *Timer) {
 }
 
 // Stop stops t if it runs.
-func (w *Wheel) Stop(t *Timer) {
+func (w *Wheel[T]) Stop(t *Timer[T]) {
 	if t.wheel != w {
 		return
 	}
@@ -168,11 +176,13 @@ func (w *Wheel) Stop(t *Timer) {
 // granularity, except that after a pause past the end of a turn the
 // heap's due timers come before those of the new turn's ring. A timer that fire schedules at or
 // before now fires on the next Advance, not this one, so Advance always
-// ends.
-func (w *Wheel) Advance(now time.Duration, fire func(*Timer)) {
-	if now < w.now {
+// ends. An Advance to the same now again costs nothing unless a timer
+// was scheduled due since, so a caller may advance before every packet.
+func (w *Wheel[T]) Advance(now time.Duration, fire func(*Timer[T])) {
+	if now < w.now || now == w.now && !w.overdue {
 		return
 	}
+	w.overdue = false
 	due := &w.due
 	due.prev, due.next = due, due
 	perTurn := w.span / w.gran
@@ -199,7 +209,7 @@ func (w *Wheel) Advance(now time.Duration, fire func(*Timer)) {
 // of the granularity, within one turn) to the due list. A slot holds only
 // timers of its own tick, so this looks at due timers and those of now's
 // own slot only.
-func (w *Wheel) collect(from, to, now time.Duration) {
+func (w *Wheel[T]) collect(from, to, now time.Duration) {
 	for tick := from; tick <= to; tick++ {
 		i := int(uint64(tick) & uint64(w.mask))
 		if !w.near.isBusy(i) {
@@ -220,7 +230,7 @@ func (w *Wheel) collect(from, to, now time.Duration) {
 
 // cascade takes from the heap the timers due by the end of turn, which
 // is now's: those due by now go to the due list, the others to the ring.
-func (w *Wheel) cascade(turn, now time.Duration) {
+func (w *Wheel[T]) cascade(turn, now time.Duration) {
 	for len(w.far) > 0 && w.far[0].at/w.span <= turn {
 		t := w.far[0]
 		w.remove(0)
@@ -232,7 +242,7 @@ func (w *Wheel) cascade(turn, now time.Duration) {
 	}
 }
 
-func (w *Wheel) pushDue(t *Timer) {
+func (w *Wheel[T]) pushDue(t *Timer[T]) {
 	due := &w.due
 	t.prev, t.next = due.prev, due
 	due.prev.next = t
@@ -242,7 +252,7 @@ func (w *Wheel) pushDue(t *Timer) {
 // Next returns the earliest deadline of a running timer, if any: the
 // first busy slot's earliest (O(slots/64) words and that slot's timers),
 // or the heap's top.
-func (w *Wheel) Next() (time.Duration, bool) {
+func (w *Wheel[T]) Next() (time.Duration, bool) {
 	if w.n == 0 {
 		return 0, false
 	}
@@ -264,14 +274,14 @@ func (w *Wheel) Next() (time.Duration, bool) {
 // The heap of far timers: each knows its index (Timer.heapPos, plus one), so
 // Stop removes it in O(log n).
 
-func (w *Wheel) swap(i, j int) {
+func (w *Wheel[T]) swap(i, j int) {
 	w.far[i], w.far[j] = w.far[j], w.far[i]
 	w.far[i].heapPos, w.far[j].heapPos = i+1, j+1
 }
 
 // up moves the timer at i towards the root while it is due before its
 // parent.
-func (w *Wheel) up(i int) {
+func (w *Wheel[T]) up(i int) {
 	for i > 0 {
 		w.visits++
 		p := (i - 1) / 2
@@ -285,7 +295,7 @@ func (w *Wheel) up(i int) {
 
 // down moves the timer at i towards the leaves while a child is due
 // before it.
-func (w *Wheel) down(i int) {
+func (w *Wheel[T]) down(i int) {
 	for {
 		w.visits++
 		least := i
@@ -303,7 +313,7 @@ func (w *Wheel) down(i int) {
 }
 
 // remove takes the timer at i out of the heap.
-func (w *Wheel) remove(i int) {
+func (w *Wheel[T]) remove(i int) {
 	t, last := w.far[i], len(w.far)-1
 	if i != last {
 		w.swap(i, last)

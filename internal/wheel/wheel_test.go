@@ -17,8 +17,8 @@ import (
 // earliest deadline.
 func TestAgainstModel(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	w := New(time.Millisecond, 64)
-	timers := make([]Timer, 500)
+	w := New[int](time.Millisecond, 64)
+	timers := make([]Timer[int], 500)
 	model := map[int]time.Duration{}
 	for i := range timers {
 		timers[i].Owner = i
@@ -48,8 +48,8 @@ func TestAgainstModel(t *testing.T) {
 			case 2:
 				now += 5 * time.Second // and past many
 			}
-			w.Advance(now, func(tm *Timer) {
-				j := tm.Owner.(int)
+			w.Advance(now, func(tm *Timer[int]) {
+				j := tm.Owner
 				at, ok := model[j]
 				require.True(t, ok, "step %d: timer %d fired but was stopped or fired before", step, j)
 				require.LessOrEqual(t, at, now, "step %d: timer %d fired early", step, j)
@@ -78,12 +78,12 @@ func TestAgainstModel(t *testing.T) {
 // TestFireMayReschedule: a callback that schedules its own timer at now
 // does not make Advance loop; it fires on the next Advance.
 func TestFireMayReschedule(t *testing.T) {
-	w := New(time.Millisecond, 64)
-	var tm, other Timer
+	w := New[int](time.Millisecond, 64)
+	var tm, other Timer[int]
 	w.Schedule(&tm, 5*time.Millisecond)
 	w.Schedule(&other, 5*time.Millisecond)
 	fired := 0
-	w.Advance(10*time.Millisecond, func(x *Timer) {
+	w.Advance(10*time.Millisecond, func(x *Timer[int]) {
 		fired++
 		if x == &tm {
 			w.Schedule(&tm, 0)
@@ -93,7 +93,7 @@ func TestFireMayReschedule(t *testing.T) {
 	assert.Equal(t, 1, fired)
 	assert.True(t, tm.Active())
 	assert.False(t, other.Active())
-	w.Advance(10*time.Millisecond, func(*Timer) { fired++ })
+	w.Advance(10*time.Millisecond, func(*Timer[int]) { fired++ })
 	assert.Equal(t, 2, fired)
 	assert.Zero(t, w.Len())
 }
@@ -104,14 +104,14 @@ func TestFireMayReschedule(t *testing.T) {
 // slot only, and Advance at due timers; the far ones are walked once per
 // near turn they cascade in (amortized), not per call.
 func TestIdleTimersCostNothing(t *testing.T) {
-	w := New(time.Millisecond, 4096)
-	idle := make([]Timer, 10000)
+	w := New[int](time.Millisecond, 4096)
+	idle := make([]Timer[int], 10000)
 	for i := range idle {
 		w.Schedule(&idle[i], 2*time.Hour+time.Duration(i)*time.Millisecond)
 	}
-	var busy Timer
+	var busy Timer[int]
 	now := time.Duration(0)
-	fire := func(*Timer) {}
+	fire := func(*Timer[int]) {}
 	v := w.Visits()
 	const rounds = 10000
 	for i := range rounds {
@@ -131,10 +131,10 @@ func TestIdleTimersCostNothing(t *testing.T) {
 }
 
 func TestNoAllocation(t *testing.T) {
-	w := New(time.Millisecond, 4096)
-	timers := make([]Timer, 1000)
+	w := New[int](time.Millisecond, 4096)
+	timers := make([]Timer[int], 1000)
 	now := time.Duration(0)
-	fire := func(*Timer) {}
+	fire := func(*Timer[int]) {}
 	i := 0
 	allocs := testing.AllocsPerRun(10000, func() {
 		w.Schedule(&timers[i%len(timers)], now+200*time.Millisecond)
@@ -149,8 +149,8 @@ func TestNoAllocation(t *testing.T) {
 // BenchmarkRestart is the retransmission timer's life: restarted on every
 // ACK, with 10,000 connections' timers in the wheel.
 func BenchmarkRestart(b *testing.B) {
-	w := New(time.Millisecond, 4096)
-	timers := make([]Timer, 10000)
+	w := New[int](time.Millisecond, 4096)
+	timers := make([]Timer[int], 10000)
 	for i := range timers {
 		w.Schedule(&timers[i], time.Duration(i)*time.Millisecond)
 	}
@@ -159,4 +159,25 @@ func BenchmarkRestart(b *testing.B) {
 		w.Schedule(&timers[i%len(timers)], time.Duration(i%300)*time.Millisecond+time.Second)
 		i++
 	}
+}
+
+// TestAdvanceSameNowIsFree: advancing again to the same time looks at no
+// timer, even with timers waiting in now's slot, unless one was
+// scheduled due since; that one then fires.
+func TestAdvanceSameNowIsFree(t *testing.T) {
+	w := New[int](time.Millisecond, 64)
+	var later, due Timer[int]
+	now := 10 * time.Millisecond
+	w.Schedule(&later, now+time.Millisecond/2) // in now's slot, not due
+	fired := 0
+	fire := func(*Timer[int]) { fired++ }
+	w.Advance(now, fire)
+	visits := w.Visits()
+	w.Advance(now, fire)
+	assert.Equal(t, visits, w.Visits(), "an Advance to the same now walked the slot")
+	w.Schedule(&due, now-time.Millisecond)
+	w.Advance(now, fire)
+	assert.Equal(t, 1, fired)
+	assert.True(t, later.Active())
+	assert.False(t, due.Active())
 }
