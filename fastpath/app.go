@@ -6,15 +6,6 @@ import (
 	"github.com/xdpnet/xdpnet/internal/mpsc"
 )
 
-// Notifier is what an app layer hangs on a tcp.Conn or tcp.Listener
-// (their Owner field): the poller calls Notify on its own goroutine after
-// a round in which the connection had news (data, room, the end) or the
-// listener a connection to accept. Notify must be quick and must not
-// block: ring a doorbell, move accepted connections to a channel.
-type Notifier interface {
-	Notify() bool // reports whether it woke a goroutine
-}
-
 // Do runs fn on the poller's goroutine at the start of its next round,
 // and wakes the poller if it sleeps. Any goroutine may call it; it
 // allocates one node, so it is for control operations (dial, listen,
@@ -62,7 +53,7 @@ func (p *Poller) Now() time.Duration { return p.now }
 // poller's endpoints (echo) answer in the same batch, and app layers
 // that move data in bulk each round (UDP sockets) do it there. It must
 // not walk every connection: a round's work follows the connections with
-// news (see Notifier). Call it before the poller runs, or on its
+// news (see tcp.Notifier and udp.Notifier). Call it before the poller runs, or on its
 // goroutine (in a Do function).
 func (p *Poller) OnRound(fn func(now time.Duration)) { p.hooks = append(p.hooks, fn) }
 
@@ -80,16 +71,19 @@ func (p *Poller) runTask(n *mpsc.Node[func()]) { n.Value() }
 
 func (p *Poller) kickConn(n *mpsc.Node[Kickable]) { n.Value.AppActivity() }
 
-// notifyApps tells the app layer of the connections and listeners with
-// news this round.
-func (p *Poller) notifyApps() {
+// notifyApps tells the owners of the connections, listeners and
+// endpoints with news (their Owner, the core's Notifier), notes whether
+// that woke a goroutine (p.woke), and reports whether it told any. The
+// calls go through the cores' own interfaces: no type assertion.
+func (p *Poller) notifyApps() (told bool) {
 	for {
 		c, ok := p.tcp.NextReady()
 		if !ok {
 			break
 		}
-		if n, ok := c.Owner.(Notifier); ok && n.Notify() {
-			p.woke = true
+		if c.Owner != nil {
+			told = true
+			p.woke = c.Owner.Notify() || p.woke
 		}
 	}
 	for {
@@ -97,8 +91,9 @@ func (p *Poller) notifyApps() {
 		if !ok {
 			break
 		}
-		if n, ok := l.Owner.(Notifier); ok && n.Notify() {
-			p.woke = true
+		if l.Owner != nil {
+			told = true
+			p.woke = l.Owner.Notify() || p.woke
 		}
 	}
 	for {
@@ -106,10 +101,12 @@ func (p *Poller) notifyApps() {
 		if !ok {
 			break
 		}
-		if n, ok := e.Owner.(Notifier); ok && n.Notify() {
-			p.woke = true
+		if e.Owner != nil {
+			told = true
+			p.woke = e.Owner.Notify() || p.woke
 		}
 	}
+	return told
 }
 
 // pendingAppWork reports whether app goroutines queued work.

@@ -57,9 +57,16 @@ type Poller struct {
 	arpInput      func(wire.ARP) // p.arp.Input at p.now, made once: a method value allocates
 	txn           int
 	spare         []nic.Frame // transmit buffers allocated but not yet filled
-	// big holds a UDP datagram longer than the path MTU while it is cut
-	// into fragments: 65,535 bytes, allocated with the first one.
-	big   []byte
+	// cores are the protocol cores whose output the poller collects, in
+	// this order (see output).
+	cores []registered
+	// big holds a packet longer than the MTU (a UDP datagram) while it is
+	// cut into fragments: 65,535 bytes, allocated with the first one.
+	big []byte
+	// more: the round left work for the next at once (output waiting for
+	// a transmit frame, or news told after output that the inline hooks
+	// have not seen), so Run does not park.
+	more  bool
 	stats Stats
 
 	// The app side (see app.go): work app goroutines hand the poller,
@@ -157,7 +164,34 @@ func New(cfg Config) (*Poller, error) {
 	if p.tcp, err = tcp.New(cfg.TCP); err != nil {
 		return nil, fmt.Errorf("fastpath: %w", err)
 	}
+	// ARP first: its announcements and the packets it releases go before
+	// new packets that might queue behind the same neighbour.
+	p.register(p.arp, wire.LayerLink)
+	p.register(p.ip, wire.LayerNetwork)
+	p.register(p.udp, wire.LayerTransport)
+	p.register(p.tcp, wire.LayerTransport)
 	return p, nil
+}
+
+// core is the contract every protocol core offers (internal/wire's Out):
+// Output runs the timers due at now and writes the core's next packet
+// into b, describing it; Deadline is when its timers next need Output.
+type core interface {
+	Output(now time.Duration, b []byte) (wire.Out, bool)
+	Deadline() (time.Duration, bool)
+}
+
+// registered is a protocol core in the output loop, with the layer it
+// writes its packets at.
+type registered struct {
+	core  core
+	layer wire.Layer
+}
+
+// register adds c, which writes its packets at layer, to the cores whose
+// output the poller collects each round, after those registered before.
+func (p *Poller) register(c core, layer wire.Layer) {
+	p.cores = append(p.cores, registered{c, layer})
 }
 
 // TCP is the poller's TCP table, to dial and listen on the poller's
@@ -179,22 +213,21 @@ func (p *Poller) Link() nic.Link { return p.link }
 // Stats returns the poller's own counters.
 func (p *Poller) Stats() Stats { return p.stats }
 
-// Deadline is the earliest time a timer needs a Poll, if any.
-func (p *Poller) Deadline() (time.Duration, bool) {
-	t, ok := p.arp.Deadline()
-	if t2, ok2 := p.ip.Deadline(); ok2 && (!ok || t2 < t) {
-		t, ok = t2, true
-	}
-	if t2, ok2 := p.tcp.Deadline(); ok2 && (!ok || t2 < t) {
-		t, ok = t2, true
+// Deadline is the earliest time a timer needs a Poll, if any: the
+// earliest of the cores' deadlines.
+func (p *Poller) Deadline() (t time.Duration, ok bool) {
+	for _, c := range p.cores {
+		if t2, ok2 := c.core.Deadline(); ok2 && (!ok || t2 < t) {
+			t, ok = t2, true
+		}
 	}
 	return t, ok
 }
 
-// Poll does one round at time now: a batch of received frames, the timers
-// that are due, the news for app goroutines, pending output, and one
-// Transmit. It returns the number of frames received, so a driving loop
-// knows whether to keep spinning.
+// Poll does one round at time now: a batch of received frames, the news
+// for app goroutines, the inline hooks, the output of every core (with
+// the timers that are due), and one Transmit. It returns the number of
+// frames received, so a driving loop knows whether to keep spinning.
 //
 // When the news woke an app goroutine, Poll yields the processor once
 // before it collects output: the runtime runs the goroutine it just
@@ -204,7 +237,7 @@ func (p *Poller) Deadline() (time.Duration, bool) {
 // request/response, p50 from 16–29 to 9–12 µs between two stacks).
 func (p *Poller) Poll(now time.Duration) (int, error) {
 	p.now = now
-	p.woke = false
+	p.woke, p.more = false, false
 	p.takeAppWork()
 	p.takeARP()
 	p.takeHandovers()
@@ -218,7 +251,6 @@ func (p *Poller) Poll(now time.Duration) (int, error) {
 	p.stats.RxFrames += uint64(n)
 	// The received frames go back only now: replies copied from them.
 	p.link.Release(p.rx[:n])
-	p.timers()
 	p.notifyApps()
 	// The inline services run after the news, so they answer what came
 	// this round in this round's batch, visiting only the connections
@@ -231,6 +263,13 @@ func (p *Poller) Poll(now time.Duration) (int, error) {
 		p.takeAppWork()
 	}
 	p.output()
+	p.neighboursFailed()
+	// The timers ran in output: their news (a connection that timed out,
+	// a dial whose neighbour failed) is told now, and the inline hooks see
+	// it at once in the next round.
+	if p.notifyApps() {
+		p.more = true
+	}
 	err = p.flush()
 	return n, err
 }
@@ -274,7 +313,7 @@ func (p *Poller) deliver(d ip.Datagram) {
 	case wire.ProtoICMP:
 		p.icmp(d)
 	case wire.ProtoUDP:
-		if p.udp.Input(d.Src, d.Dst, d.Payload) == udp.NoPort {
+		if p.udp.Input(p.now, d.Src, d.Dst, d.Payload) == udp.NoPort {
 			p.unreachable(d, wire.ICMPPortUnreachable)
 		}
 	case wire.ProtoTCP:
@@ -362,8 +401,8 @@ func (p *Poller) linkFailed(pkt []byte) {
 }
 
 // neighboursFailed ends the dials whose next hop the neighbour cache
-// just declared failed (arp's NextFailure): their SYNs died in its
-// queue.
+// declared failed in this round's output (arp's NextFailure): their SYNs
+// died in its queue.
 func (p *Poller) neighboursFailed() {
 	for hop, ok := p.arp.NextFailure(); ok; hop, ok = p.arp.NextFailure() {
 		p.tcp.NeighbourFailed(p.now, func(dst netip.Addr) bool {
@@ -387,105 +426,112 @@ func (p *Poller) unreachable(d ip.Datagram, code uint8) {
 	p.spare = append(p.spare, f)
 }
 
-// timers runs what is due: reassembly expiry (with its ICMP time exceeded)
-// and the neighbour cache's requests, retries and released packets.
-func (p *Poller) timers() {
-	if t, ok := p.ip.Deadline(); ok && t <= p.now {
-		for {
-			f, ok := p.txBuffer()
-			if !ok {
-				break
-			}
-			n := p.ip.Tick(p.now, f.Data[wire.EthernetLen:])
-			if n == 0 {
-				p.spare = append(p.spare, f)
-				break
-			}
-			p.sendIP(f, wire.IPv4(f.Data[wire.EthernetLen:]).Dst(), n)
-		}
-	}
-	p.arp.Poll(p.now, (*arpSink)(p))
-	p.neighboursFailed()
-	// The wheel visits only the slots since the last round: cheaper
-	// than asking it for its next deadline first.
-	p.tcp.Tick(p.now)
-}
-
-// output moves queued UDP datagrams and due TCP segments into transmit
-// buffers.
+// output collects what each registered core has to send, in the order
+// they were registered, into transmit frames: one loop for every core,
+// whatever its layer. When no frame is free it stops, and what is left
+// waits for the next round, which Run then does at once.
 func (p *Poller) output() {
-	p.outputUDP()
-	p.outputTCP()
-}
-
-// outputTCP writes the segments the TCP table has due, each straight into
-// a transmit frame behind the IPv4 header.
-func (p *Poller) outputTCP() {
-	for {
-		f, ok := p.txBuffer()
-		if !ok {
-			return // the segments wait for the next Poll
-		}
-		b := f.Data[wire.EthernetLen:]
-		seg, ok := p.tcp.Output(p.now, b[ip.HeaderLen:])
-		if !ok {
-			p.spare = append(p.spare, f)
+	for _, c := range p.cores {
+		if !p.drain(c) {
+			p.more = true
 			return
 		}
-		if _, err := p.ip.WriteHeader(b, seg.Dst, wire.ProtoTCP, seg.Len); err != nil {
-			// Lost to the peer; TCP's retransmission covers it.
-			p.stats.TxNoRoute++
-			p.spare = append(p.spare, f)
-			continue
-		}
-		p.sendIP(f, seg.Dst, ip.HeaderLen+seg.Len)
 	}
 }
 
-// outputUDP moves queued UDP datagrams into transmit buffers.
-func (p *Poller) outputUDP() {
+// drain has c write its packets into transmit frames, at c's layer and
+// within the link MTU, until it has none; false when no frame was free.
+func (p *Poller) drain(c registered) bool {
+	off, end := c.layer.Offset(), wire.EthernetLen+p.ip.MTU()
 	for {
-		out, ok := p.udp.NextOutput()
-		if !ok {
-			return
-		}
-		dst := out.Dst.Addr()
-		if _, err := p.ip.Route(dst); err != nil {
-			p.stats.TxNoRoute++
-			p.udp.DropOutput()
-			continue
-		}
-		if mtu := p.ip.PathMTU(p.now, dst); ip.HeaderLen+out.Len > mtu {
-			p.outputBigUDP(dst, mtu)
-			continue
-		}
 		f, ok := p.txBuffer()
 		if !ok {
-			return // stays queued for the next Poll
+			return false
 		}
-		b := f.Data[wire.EthernetLen:]
-		n := p.udp.EmitOutput(b[ip.HeaderLen:], p.ip.Addr())
-		if _, err := p.ip.WriteHeader(b, dst, wire.ProtoUDP, n); err != nil {
-			p.stats.TxNoRoute++
+		b := f.Data[off:min(end, len(f.Data))]
+		out, ok := c.core.Output(p.now, b)
+		switch {
+		case !ok:
 			p.spare = append(p.spare, f)
-			continue
+			return true
+		case out.Len > len(b):
+			p.spare = append(p.spare, f)
+			if !p.outputBig(c, out.Len) {
+				return true
+			}
+		default:
+			p.send(f, c.layer, out)
 		}
-		p.sendIP(f, dst, ip.HeaderLen+n)
 	}
 }
 
-// outputBigUDP sends the next UDP datagram, longer than mtu, in
-// fragments: written whole into p.big, then cut into frames.
-func (p *Poller) outputBigUDP(dst netip.Addr, mtu int) {
+// outputBig has c write its next packet, which needs need bytes at c's
+// layer, whole into p.big, then sends it in fragments. It returns false
+// when the packet cannot go even so (a link frame longer than the MTU,
+// or more than an IPv4 datagram holds): c broke the contract, and its
+// output waits rather than spin.
+func (p *Poller) outputBig(c registered, need int) bool {
+	off := c.layer.Offset() - wire.EthernetLen // p.big starts at the IPv4 header
+	if c.layer == wire.LayerLink || off+need > maxIPv4Packet {
+		return false
+	}
 	if p.big == nil {
-		p.big = make([]byte, 65535)
+		p.big = make([]byte, maxIPv4Packet)
 	}
-	n := p.udp.EmitOutput(p.big[ip.HeaderLen:], p.ip.Addr())
-	if _, err := p.ip.WriteHeader(p.big, dst, wire.ProtoUDP, n); err != nil {
-		p.stats.TxNoRoute++
+	out, ok := c.core.Output(p.now, p.big[off:])
+	switch {
+	case !ok:
+		return true
+	case out.Len > len(p.big)-off:
+		return false
+	}
+	if pkt, ok := p.finishIP(p.big, c.layer, out); ok {
+		p.sendFragments(pkt, out.Dst, p.ip.PathMTU(p.now, out.Dst))
+	}
+	return true
+}
+
+// maxIPv4Packet is the longest IPv4 datagram (RFC 791).
+const maxIPv4Packet = 65535
+
+// send sends the packet out describes, which a core wrote into f at
+// layer: a link frame as it is, an IPv4 packet to its next hop, whole or,
+// without DF and longer than the path MTU (one learnt from ICMP, below
+// the link's), in fragments.
+func (p *Poller) send(f nic.Frame, layer wire.Layer, out wire.Out) {
+	if layer == wire.LayerLink {
+		p.queue(f, out.DstMAC, out.EtherType, wire.EthernetLen+out.Len)
 		return
 	}
-	p.sendFragments(p.big[:ip.HeaderLen+n], dst, mtu)
+	pkt, ok := p.finishIP(f.Data[wire.EthernetLen:], layer, out)
+	if !ok {
+		p.spare = append(p.spare, f)
+		return
+	}
+	if !wire.IPv4(pkt).DontFragment() {
+		if mtu := p.ip.PathMTU(p.now, out.Dst); len(pkt) > mtu {
+			p.sendFragments(pkt, out.Dst, mtu)
+			p.spare = append(p.spare, f)
+			return
+		}
+	}
+	p.sendIP(f, out.Dst, len(pkt))
+}
+
+// finishIP returns the IPv4 packet a core wrote into b (from the IPv4
+// header on) at layer, writing its header in front of a transport
+// payload; false, counted, if the header cannot be written. A packet
+// lost so is lost to its peer: UDP's datagram is dropped, TCP's
+// retransmission covers its segment.
+func (p *Poller) finishIP(b []byte, layer wire.Layer, out wire.Out) ([]byte, bool) {
+	if layer == wire.LayerNetwork {
+		return b[:out.Len], true
+	}
+	if _, err := p.ip.WriteHeader(b, out.Dst, out.Proto, out.Len); err != nil {
+		p.stats.TxNoRoute++
+		return nil, false
+	}
+	return b[:ip.HeaderLen+out.Len], true
 }
 
 // sendFragments sends pkt, a whole IPv4 datagram outside the transmit
@@ -493,8 +539,13 @@ func (p *Poller) outputBigUDP(dst netip.Addr, mtu int) {
 // fragment is a packet of its own to sendIP, so those that wait for the
 // neighbour wait in its queue, within its bounds. A fragment short of a
 // transmit buffer is lost, and the rest with it: the datagram could not
-// be reassembled anyway.
+// be reassembled anyway. Without a route to dst nothing is sent, counted
+// once.
 func (p *Poller) sendFragments(pkt []byte, dst netip.Addr, mtu int) {
+	if _, err := p.ip.Route(dst); err != nil {
+		p.stats.TxNoRoute++
+		return
+	}
 	for i := range ip.Fragments(pkt, mtu) {
 		f, ok := p.txBuffer()
 		if !ok {
@@ -594,29 +645,4 @@ func (p *Poller) Close() {
 	p.flush()
 	p.link.Release(p.spare)
 	p.spare = p.spare[:0]
-}
-
-// arpSink is the Poller as the neighbour cache's Sink.
-type arpSink Poller
-
-func (s *arpSink) SendARP(dst net.HardwareAddr, a wire.ARPFields) bool {
-	p := (*Poller)(s)
-	f, ok := p.txBuffer()
-	if !ok {
-		return false
-	}
-	n := a.Encode(f.Data[wire.EthernetLen:])
-	p.queue(f, dst, wire.EtherTypeARP, wire.EthernetLen+n)
-	return true
-}
-
-func (s *arpSink) SendIP(dst net.HardwareAddr, pkt []byte) bool {
-	p := (*Poller)(s)
-	f, ok := p.txBuffer()
-	if !ok {
-		return false
-	}
-	n := copy(f.Data[wire.EthernetLen:], pkt)
-	p.queue(f, dst, wire.EtherTypeIPv4, wire.EthernetLen+n)
-	return true
 }

@@ -34,7 +34,7 @@ func (p *Poller) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if n > 0 || p.woke || p.pendingAppWork() || p.tcp.HasOutput() {
+		if n > 0 || p.woke || p.more || p.pendingAppWork() {
 			lastWork = now
 			continue
 		}

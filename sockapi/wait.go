@@ -20,7 +20,7 @@ func newBell() bell { return bell{ch: make(chan struct{}, 1)} }
 
 // bells are a socket's doorbells, for its readers and its writers. They
 // are the Owner of the core's connection or endpoints: the poller calls
-// Notify (fastpath.Notifier) when the socket has news (data, room, an
+// Notify (tcp.Notifier, udp.Notifier) when the socket has news (data, room, an
 // error, the end), which rings both; a woken call checks what it waits
 // for. Kept apart from the socket so that Notify is not in its API.
 type bells struct{ r, w bell }

@@ -19,7 +19,7 @@ const ChargenPort = 19
 // call Serve from the poller's OnRound hook.
 //
 // Serve visits only the connections the poller reported news for (each
-// connection's Owner is its serviceConn, a fastpath.Notifier), never every
+// connection's Owner is its serviceConn, a tcp.Notifier), never every
 // open one: walking 20,000 idle connections each round made every ping
 // wait 2 ms.
 type TCPServices struct {
