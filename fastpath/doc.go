@@ -3,8 +3,14 @@
 // driven by one goroutine. Each Poll receives a batch of frames and runs
 // every frame to completion through the sans-IO protocol cores, writes
 // what they answer straight into transmit buffers, gives the received
-// frames back in one batch, runs the timers due at the time passed in,
-// and transmits in one batch.
+// frames back in one batch, collects the output of every core (with the
+// timers due at the time passed in), and transmits in one batch.
+//
+// fastpath is the only package that composes the cores. They all offer
+// one contract (internal/wire's Out), so the output loop is one loop over
+// the registered cores, each with the layer it writes at: ARP at the
+// link layer, ip's ICMP at the network layer, UDP and TCP at the
+// transport layer, behind an IPv4 header the poller writes.
 //
 // A Poller is not safe for concurrent use. Other goroutines reach it in
 // one of three ways (app.go): Do runs a control call on the poller's

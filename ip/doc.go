@@ -4,6 +4,15 @@
 // time.Duration on a monotonic clock from an arbitrary epoch. Headers are
 // read and written through internal/wire's views.
 //
+// It offers the contract every core offers (internal/wire's Out): Input
+// takes a received packet at now; Output(now, b) runs the timers due
+// (reassembly expiry) and writes what the layer sends of its own accord,
+// a whole IPv4 packet (ICMP time exceeded) it describes at
+// wire.LayerNetwork, until it reports nothing; Deadline says when its
+// timers next need Output. Replies to input (echo replies, unreachables)
+// and the headers of the transports' packets are written at once, by
+// ICMPInput, Unreachable and WriteHeader, into the caller's frame.
+//
 // # Ownership
 //
 // A Layer belongs to one poller goroutine, that of a NIC queue; nothing is
@@ -24,8 +33,8 @@
 //     than PathMTU (UDP, an echo reply) is written whole into a buffer of
 //     up to 65,535 bytes, then cut into frames: WriteFragment(frame[14:],
 //     pkt, mtu, i) for i below Fragments(pkt, mtu).
-//   - at Deadline, Tick(now, txFrame[14:]) until it returns 0: it expires
-//     reassembly and may write ICMP time exceeded messages.
+//   - each round, Output(now, txFrame[14:]) until it reports nothing: it
+//     expires reassembly and may write ICMP time exceeded messages.
 //
 // Every message the layer writes (echo reply, errors) is a whole IPv4
 // packet for frame[14:]; the poller adds the Ethernet header, to the
@@ -55,5 +64,5 @@
 // # Allocation
 //
 // New allocates everything; Input, ICMPInput, Unreachable, WriteHeader,
-// Fragments, WriteFragment, Route, PathMTU and Tick allocate nothing.
+// Fragments, WriteFragment, Route, PathMTU and Output allocate nothing.
 package ip

@@ -19,10 +19,11 @@ type bell struct {
 func newBell() bell { return bell{ch: make(chan struct{}, 1)} }
 
 // bells are a socket's doorbells, for its readers and its writers. They
-// are the Owner of the core's connection or endpoints: the poller calls
-// Notify (tcp.Notifier, udp.Notifier) when the socket has news (data, room, an
-// error, the end), which rings both; a woken call checks what it waits
-// for. Kept apart from the socket so that Notify is not in its API.
+// are the Owner of the core's connection or endpoints (a tcp.Notifier,
+// a udp.Notifier): the poller calls Notify when the socket has news
+// (data, room, an error, the end), which rings both; a woken call checks
+// what it waits for. Kept apart from the socket so that Notify is not in
+// its API.
 type bells struct{ r, w bell }
 
 func newBells() bells { return bells{r: newBell(), w: newBell()} }

@@ -2,6 +2,14 @@
 // time value in, segments and deadlines out (see docs/DESIGN.md). No
 // goroutines, no clock, no system calls.
 //
+// It offers the contract every core offers (internal/wire's Out): Input
+// takes a received segment at now; Output(now, b) runs the timers due on
+// the table's wheel, then writes the next segment into b and describes it
+// at wire.LayerTransport (addresses, protocol), for the poller to write
+// the IPv4 header, until it reports nothing; Deadline is the wheel's next
+// timer. News for apps goes to a connection's or listener's Owner, a
+// Notifier.
+//
 // # Ownership and driving
 //
 // A Table belongs to one poller goroutine and holds every connection and
@@ -11,10 +19,10 @@
 //     is verified, the connection found by its 4-tuple (a hash map), else
 //     a listener by local address and port, else a RST is queued. Input
 //     copies what it keeps, so the frame is recycled at once.
-//   - per loop iteration, Tick(now) when Deadline is due, then Output(now,
-//     b) until it reports nothing: each call writes one segment, checksum
-//     included, straight into a transmit frame behind the IPv4 header.
-//     Because output is collected after a whole batch of input, one ACK
+//   - per loop iteration, Output(now, b) until it reports nothing: the
+//     first call runs the timers due, and each writes one segment,
+//     checksum included, straight into a transmit frame behind the IPv4
+//     header. Because output is collected after a whole batch of input, one ACK
 //     covers every segment of the batch; an ACK that may wait (at most
 //     one full segment unacknowledged, delack.go) waits for a reply to
 //     carry it or for the 40 ms delayed-ACK timer.

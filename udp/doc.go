@@ -3,6 +3,14 @@
 // neither reads nor writes frames; its owner hands it datagrams and asks it
 // for datagrams to send.
 //
+// It offers the contract every core offers (internal/wire's Out): Input
+// takes a received datagram at now; Output(now, b) writes the next queued
+// datagram into b and describes it at wire.LayerTransport (destination,
+// protocol), for the poller to write the IPv4 header, until it reports
+// nothing; one longer than b stays queued and Output reports the room it
+// needs, for the poller to fragment it; Deadline reports no timer, as UDP
+// has none. News for apps goes to an endpoint's Owner, a Notifier.
+//
 // # Ownership
 //
 // A Table belongs to one poller goroutine, the one of a NIC queue, and
@@ -15,10 +23,9 @@
 //     poller recycles it at once. A NoPort result asks the poller to have the
 //     ip layer send ICMP port unreachable (not for broadcast; the ip layer
 //     knows); an ICMP port unreachable coming back goes to PortUnreachable.
-//   - per loop iteration, NextOutput / EmitOutput until NextOutput reports
-//     nothing: each EmitOutput writes one UDP header and payload, checksum
-//     included, straight into the poller's TX frame behind the IPv4 header
-//     it writes itself.
+//   - per loop iteration, Output until it reports nothing: each call
+//     writes one UDP header and payload, checksum included, straight into
+//     the poller's TX frame behind the IPv4 header it writes itself.
 //
 // Bind and the Endpoint methods (Connect, ReadFrom, WriteTo, Close) are
 // for the poller goroutine (poller-side services use them directly). An
@@ -31,10 +38,10 @@
 // Each endpoint has two bounded FIFOs, each a preallocated record ring and
 // byte ring, so steady state allocates nothing: the receive queue (Input
 // produces, ReadFrom or the Stream consumes) and the send queue (WriteTo or
-// the Stream produces, NextOutput/EmitOutput consume). Each has exactly one
-// producer and one consumer, which write disjoint atomic counters: a
-// lock-free SPSC ring between an app goroutine and the poller. The
-// protocol logic (demux, checksums, limits, counters) stays on the poller.
+// the Stream produces, Output consumes). Each has exactly one producer
+// and one consumer, which write disjoint atomic counters: a lock-free
+// SPSC ring between an app goroutine and the poller. The protocol logic
+// (demux, checksums, limits, counters) stays on the poller.
 //
 // # Memory
 //

@@ -81,7 +81,7 @@ func (e *Endpoint) ReadFrom(p []byte) (int, netip.AddrPort, error) {
 }
 
 // WriteTo queues p as one datagram to dst and returns len(p). The poller
-// sends it from the table's output (Table.NextOutput). Errors:
+// sends it from the table's output (Table.Output). Errors:
 // ErrMessageTooLong over 65,507 bytes (see Config.DontFragment),
 // ErrInvalidAddr, ErrWouldBlock when the send queue is full, a pending
 // ErrConnRefused, net.ErrClosed.

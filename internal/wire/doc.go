@@ -11,4 +11,7 @@
 //
 // Views never copy and never allocate; encoders (the *Fields types) write a
 // header in place into a buffer the caller owns, typically a TX frame.
+//
+// Out and Layer are the output contract every protocol core offers the
+// poller (out.go): they live here, in the leaf every core imports.
 package wire

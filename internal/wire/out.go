@@ -33,19 +33,23 @@ func (l Layer) Offset() int {
 }
 
 // Out describes the packet a protocol core's Output wrote at the start
-// of the buffer it was given (b). Every core offers the same contract:
+// of the buffer b it was given. It is the one contract every core (arp,
+// ip, udp, tcp) offers its poller:
 //
+//	Input(now, ...)   // a packet, as the layer below delivers it
 //	Output(now time.Duration, b []byte) (Out, bool)
 //	Deadline() (time.Duration, bool)
 //
-// Output runs the core's timers due at now, writes its next packet into
-// b and describes it; false when it has nothing to send. A Len above
-// len(b) means it wrote nothing: its next packet, at LayerNetwork or
-// LayerTransport, needs Len bytes, and the caller asks again with a
-// buffer that large (at most 65,535 bytes with the IPv4 header), to cut
-// the packet into fragments. Deadline is when Output next has work: a
-// time at or before now when it has some now, false when it has none
-// until the next input.
+// Output runs the core's timers due at now, then writes its next packet
+// into b and describes it; false when it has nothing to send. The poller
+// calls it until then, after every round of input, so what input or an
+// app gave the core leaves at once. A Len above len(b) means nothing was
+// written: the next packet, of LayerNetwork or LayerTransport, needs Len
+// bytes, and the caller asks again with a buffer that large (at most
+// 65,535 bytes with the IPv4 header), then cuts it into fragments.
+// Deadline is when the core's timers next need Output (at or before now
+// if due); false when none runs. The core tells its owner of news for
+// apps through an interface of its own (tcp.Notifier, udp.Notifier).
 type Out struct {
 	// Len is the packet's length, without the headers the poller writes
 	// in front.
