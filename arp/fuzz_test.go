@@ -15,7 +15,7 @@ const (
 	opInput     = iota // n, then n bytes given to Input as a wire.ARP view
 	opAdvance          // 2 bytes: milliseconds to add to the clock
 	opResolve          // last byte of 198.18.0.x, packet length
-	opPoll             // how many items the Sink takes before it refuses, 0 for all
+	opPoll             // how many frames Output gives before the caller stops (no buffer), 0 for all
 	opAddStatic        // last byte of 198.18.0.x, last byte of 02:00:00:00:00:x
 	numOps
 )
@@ -32,7 +32,7 @@ func (p prog) poll(limit byte) prog      { return append(p, opPoll, limit) }
 // Resolves, Polls, static entries and clock steps against a small cache,
 // and checks its invariants after every step: no panic, at most MaxEntries
 // entries, queued bytes within MaxQueueBytes, consistent lists and timers,
-// and nothing left due after a Poll whose Sink took everything.
+// and nothing left due after Output was called until it gave nothing.
 func FuzzInput(f *testing.F) {
 	hostA := ipA.As4()[3]
 	f.Add([]byte(prog{}.
