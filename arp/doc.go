@@ -16,8 +16,8 @@
 // A Cache belongs to one goroutine, the poller of its NIC queue; nothing
 // else may call it. Input reads the received packet and keeps nothing of
 // it. Resolve copies a packet it queues, so the caller keeps its buffer. The
-// MAC that Resolve returns, and Output's Out.DstMAC, alias the cache's
-// memory: use them before the next call to the cache.
+// MAC that Resolve returns aliases the cache's memory: use it before the
+// next call to the cache.
 //
 // One loop iteration of the poller:
 //

@@ -84,7 +84,7 @@ func pollN(c *Cache, now time.Duration, limit int) []frame {
 		if !ok {
 			break
 		}
-		f := frame{Dst: clone(out.DstMAC)}
+		f := frame{Dst: clone(out.DstMAC[:])}
 		switch out.EtherType {
 		case wire.EtherTypeARP:
 			a := wire.ARP(b[:out.Len])

@@ -10,8 +10,7 @@ import (
 
 // Output writes the next frame due at now into b, an Ethernet payload
 // (typically a transmit frame after its Ethernet header), and describes
-// it at wire.LayerLink: Out.DstMAC (the cache's memory: use it before
-// the next call) and Out.EtherType, wire.EtherTypeARP or, for a packet
+// it at wire.LayerLink: Out.DstMAC and Out.EtherType, wire.EtherTypeARP or, for a packet
 // that waited for its neighbour, wire.EtherTypeIPv4. It reports false
 // when nothing is due. The caller calls it until then, or until it has no
 // transmit buffer: what is not taken stays due (Deadline says so) and
@@ -52,7 +51,7 @@ func (c *Cache) Output(now time.Duration, b []byte) (wire.Out, bool) {
 
 // arpOut writes p into b and describes it, to dst.
 func arpOut(b []byte, dst net.HardwareAddr, p wire.ARPFields) wire.Out {
-	return wire.Out{Len: p.Encode(b), DstMAC: dst, EtherType: wire.EtherTypeARP}
+	return wire.Out{Len: p.Encode(b), DstMAC: [6]byte(dst), EtherType: wire.EtherTypeARP}
 }
 
 // run does the work of an entry that is due, writing into b what it
@@ -98,7 +97,7 @@ func (c *Cache) run(now time.Duration, e *entry, b []byte) (wire.Out, bool) {
 			if len(e.queue) == 0 {
 				c.unschedule(e)
 			}
-			return wire.Out{Len: n, DstMAC: e.mac[:], EtherType: wire.EtherTypeIPv4}, true
+			return wire.Out{Len: n, DstMAC: e.mac, EtherType: wire.EtherTypeIPv4}, true
 		}
 		c.unschedule(e)
 		return wire.Out{}, false

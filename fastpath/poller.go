@@ -428,40 +428,40 @@ func (p *Poller) unreachable(d ip.Datagram, code uint8) {
 
 // output collects what each registered core has to send, in the order
 // they were registered, into transmit frames: one loop for every core,
-// whatever its layer. When no frame is free it stops, and what is left
-// waits for the next round, which Run then does at once.
+// each written at its layer and within the link MTU. One free frame goes
+// from core to core until one writes into it, so a core with nothing to
+// send costs no frame. When no frame is free output stops, and what is
+// left waits for the next round, which Run then does at once.
 func (p *Poller) output() {
+	var f nic.Frame
+	held := false
+	end := wire.EthernetLen + p.ip.MTU()
 	for _, c := range p.cores {
-		if !p.drain(c) {
-			p.more = true
-			return
-		}
-	}
-}
-
-// drain has c write its packets into transmit frames, at c's layer and
-// within the link MTU, until it has none; false when no frame was free.
-func (p *Poller) drain(c registered) bool {
-	off, end := c.layer.Offset(), wire.EthernetLen+p.ip.MTU()
-	for {
-		f, ok := p.txBuffer()
-		if !ok {
-			return false
-		}
-		b := f.Data[off:min(end, len(f.Data))]
-		out, ok := c.core.Output(p.now, b)
-		switch {
-		case !ok:
-			p.spare = append(p.spare, f)
-			return true
-		case out.Len > len(b):
-			p.spare = append(p.spare, f)
-			if !p.outputBig(c, out.Len) {
-				return true
+		off := c.layer.Offset()
+		for {
+			if !held {
+				if f, held = p.txBuffer(); !held {
+					p.more = true
+					return
+				}
 			}
-		default:
+			b := f.Data[off:min(end, len(f.Data))]
+			out, ok := c.core.Output(p.now, b)
+			if !ok {
+				break
+			}
+			if out.Len > len(b) {
+				if !p.outputBig(c, out.Len) {
+					break
+				}
+				continue
+			}
+			held = false
 			p.send(f, c.layer, out)
 		}
+	}
+	if held {
+		p.spare = append(p.spare, f)
 	}
 }
 
@@ -500,7 +500,7 @@ const maxIPv4Packet = 65535
 // the link's), in fragments.
 func (p *Poller) send(f nic.Frame, layer wire.Layer, out wire.Out) {
 	if layer == wire.LayerLink {
-		p.queue(f, out.DstMAC, out.EtherType, wire.EthernetLen+out.Len)
+		p.queue(f, out.DstMAC[:], out.EtherType, wire.EthernetLen+out.Len)
 		return
 	}
 	pkt, ok := p.finishIP(f.Data[wire.EthernetLen:], layer, out)

@@ -77,7 +77,7 @@ func (l *Layer) Output(now time.Duration, out []byte) (wire.Out, bool) {
 		}
 		r.kill(i)
 		if n > 0 {
-			return wire.Out{Len: n, Src: l.Addr(), Dst: src}, true
+			return wire.Out{Len: n, Dst: src}, true
 		}
 	}
 }

@@ -265,7 +265,7 @@ func (h *fzHarness) drain() {
 			return
 		}
 		s := wire.TCP(h.out[:o.Len])
-		if c := h.t.conns[tupleOf(netip.AddrPortFrom(o.Src, s.SrcPort()), netip.AddrPortFrom(o.Dst, s.DstPort()))]; c != nil && h.err == nil {
+		if c := h.t.conns[tupleOf(netip.AddrPortFrom(fzLocal, s.SrcPort()), netip.AddrPortFrom(o.Dst, s.DstPort()))]; c != nil && h.err == nil {
 			if err := c.checkSegment(s); err != nil {
 				h.err = fmt.Errorf("segment to %d: %w", s.DstPort(), err)
 			}

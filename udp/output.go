@@ -13,9 +13,9 @@ import (
 // than b (at most 65,515 bytes, or MTU − 28 of payload with
 // Config.DontFragment) stays queued, and Out.Len says the room it needs:
 // the poller asks again with a buffer that large and cuts the datagram
-// into fragments. The checksum covers Out.Src: the endpoint's address,
-// or for one bound to the wildcard the first of Config.Addrs (the poller
-// gives the stack's address, the source its ip layer writes). UDP has no timers: now is the contract's, unused.
+// into fragments. The checksum covers the endpoint's address as the
+// source, or for one bound to the wildcard the first of Config.Addrs (the
+// poller gives the stack's address, the source its ip layer writes). UDP has no timers: now is the contract's, unused.
 func (t *Table) Output(now time.Duration, b []byte) (wire.Out, bool) {
 	e := t.ready.head
 	if e == nil {
@@ -26,7 +26,7 @@ func (t *Table) Output(now time.Duration, b []byte) (wire.Out, bool) {
 	if src.IsUnspecified() && len(t.cfg.Addrs) > 0 {
 		src = t.cfg.Addrs[0]
 	}
-	out := wire.Out{Len: wire.UDPHeaderLen + n, Src: src, Dst: dst.Addr(), Proto: wire.ProtoUDP}
+	out := wire.Out{Len: wire.UDPHeaderLen + n, Dst: dst.Addr(), Proto: wire.ProtoUDP}
 	if out.Len > len(b) {
 		return out, true
 	}

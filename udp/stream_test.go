@@ -43,7 +43,7 @@ func TestStreamNewsAndOutput(t *testing.T) {
 	assert.ErrorIs(t, st.Send([]byte("more"), from), ErrWouldBlock, "one datagram fills the queue")
 	nothingOut(t, tbl, "nothing goes out before the poller hears of it")
 	e.AppActivity()
-	out, u := emit(t, tbl)
+	out, u := emit(t, tbl, local1)
 	assert.Equal(t, from, netip.AddrPortFrom(out.Dst, u.DstPort()))
 	assert.Contains(t, string(u.Payload()), "answer")
 	_, ok = tbl.NextNews()

@@ -1,9 +1,6 @@
 package wire
 
-import (
-	"net"
-	"net/netip"
-)
+import "net/netip"
 
 // Layer is where in a frame a protocol core writes its packets, and so
 // which headers the poller writes in front of them.
@@ -50,18 +47,21 @@ func (l Layer) Offset() int {
 // Deadline is when the core's timers next need Output (at or before now
 // if due); false when none runs. The core tells its owner of news for
 // apps through an interface of its own (tcp.Notifier, udp.Notifier).
+//
+// Out is small (48 bytes) because it is returned once a packet, and once
+// a core each round with nothing to send. The source address of an IPv4
+// packet is not in it: it is the stack's own, which the ip layer writes
+// and a transport checksum covers.
 type Out struct {
 	// Len is the packet's length, without the headers the poller writes
 	// in front.
 	Len int
+	// Dst is the destination of a LayerNetwork or LayerTransport packet,
+	// which the poller routes to.
+	Dst netip.Addr
 	// DstMAC and EtherType are the Ethernet header of a LayerLink packet.
-	// DstMAC may alias the core's memory: use it before the next call.
-	DstMAC    net.HardwareAddr
+	DstMAC    [MACLen]byte
 	EtherType uint16
-	// Src and Dst are the addresses of a LayerNetwork or LayerTransport
-	// packet: Src is the one a transport checksum covers (the stack's),
-	// Dst the destination the poller routes to.
-	Src, Dst netip.Addr
 	// Proto is the IPv4 protocol of a LayerTransport packet.
 	Proto uint8
 }
