@@ -37,7 +37,7 @@ func (d *discard) drain(c *Cache, now time.Duration) {
 
 // flood feeds n ARP packets from random senders in 198.19.0.0/16 (on our
 // link, apart from the test's neighbours), half of them addressed to us, in
-// batches of 64 every gap with a Poll after each batch, as the poller
+// batches of 64 every gap with Output after each batch, as the poller
 // would. It returns the time after the last batch.
 func flood(c *Cache, rng *rand.Rand, now, gap time.Duration, n int) time.Duration {
 	var out discard

@@ -29,7 +29,7 @@ func (p prog) resolve(host, n byte) prog { return append(p, opResolve, host, n) 
 func (p prog) poll(limit byte) prog      { return append(p, opPoll, limit) }
 
 // FuzzInput runs programs of received bytes (through the wire.ARP view),
-// Resolves, Polls, static entries and clock steps against a small cache,
+// Resolves, Outputs, static entries and clock steps against a small cache,
 // and checks its invariants after every step: no panic, at most MaxEntries
 // entries, queued bytes within MaxQueueBytes, consistent lists and timers,
 // and nothing left due after Output was called until it gave nothing.

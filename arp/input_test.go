@@ -149,7 +149,7 @@ func TestProbeForOurAddress(t *testing.T) {
 	assert.Zero(t, c.Stats().Entries)
 }
 
-// TestPendingRepliesBounded: a burst of requests between two Polls costs
+// TestPendingRepliesBounded: a burst of requests between two Outputs costs
 // at most maxPendingReplies replies; the rest are counted.
 func TestPendingRepliesBounded(t *testing.T) {
 	c := newCache(t, Config{})

@@ -36,7 +36,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		ReachableTime: 30 * time.Second, RetransTime: time.Second, MaxRetries: 2, FailedTime: 5 * time.Second, LockTime: time.Second}, c.cfg)
 }
 
-// TestAnnounceAtStart: the first Poll sends one RFC 5227 announcement per
+// TestAnnounceAtStart: the first Output sends one RFC 5227 announcement per
 // address, and nothing else is due.
 func TestAnnounceAtStart(t *testing.T) {
 	second := netip.MustParseAddr("10.0.0.1")
