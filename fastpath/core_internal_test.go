@@ -12,6 +12,7 @@ import (
 	"github.com/xdpnet/xdpnet/internal/wire"
 	"github.com/xdpnet/xdpnet/ip"
 	"github.com/xdpnet/xdpnet/nic"
+	"github.com/xdpnet/xdpnet/tcp"
 )
 
 // protoCounter is IPv4 protocol 253, for experiments (RFC 3692).
@@ -41,9 +42,14 @@ func (c *counter) Deadline() (time.Duration, bool) { return c.next, c.sent < c.l
 // counterPoller is a poller on one end of a pipe, with the peer (the
 // other end) a known neighbour, so nothing waits for ARP.
 func counterPoller(t *testing.T) (p *Poller, peer *nic.Pipe, peerIP netip.Addr) {
+	return pipePoller(t, tcp.Config{})
+}
+
+// pipePoller is counterPoller with a TCP configuration.
+func pipePoller(t *testing.T, tc tcp.Config) (p *Poller, peer *nic.Pipe, peerIP netip.Addr) {
 	t.Helper()
 	a, b := nic.NewPipe(nic.PipeConfig{})
-	p, err := New(Config{Link: a, IP: ip.Config{Addr: netip.MustParsePrefix("198.18.0.1/24")}})
+	p, err := New(Config{Link: a, IP: ip.Config{Addr: netip.MustParsePrefix("198.18.0.1/24")}, TCP: tc})
 	require.NoError(t, err)
 	peerIP = netip.MustParseAddr("198.18.0.2")
 	require.NoError(t, p.ARP().AddStatic(0, peerIP, b.MAC()))
@@ -129,4 +135,37 @@ func TestBrokenCoreDoesNotSpin(t *testing.T) {
 	_, err := p.Poll(0)
 	require.NoError(t, err)
 	assert.Equal(t, 1, o.asked)
+}
+
+// bell counts the news it hears.
+type bell struct{ rung int }
+
+func (b *bell) Notify() bool { b.rung++; return false }
+
+// TestTimerNewsToldInItsRound: the timers run in output now, and what they
+// end (a dial whose SYNs went unanswered) reaches the connection's owner
+// in the same round, which asks for another at once, for the inline
+// hooks.
+func TestTimerNewsToldInItsRound(t *testing.T) {
+	p, peer, peerIP := pipePoller(t, tcp.Config{SynRetries: 1, InitialRTO: 100 * time.Millisecond})
+	defer p.Close()
+	c, err := p.TCP().Dial(0, netip.AddrPort{}, netip.AddrPortFrom(peerIP, 9))
+	require.NoError(t, err)
+	var b bell
+	c.Owner = &b
+	now := time.Duration(0)
+	for c.State() != tcp.Closed {
+		require.Less(t, now, 10*time.Second, "the dial never timed out")
+		at, ok := p.Deadline()
+		require.True(t, ok, "a dial without a timer")
+		now = max(now, at)
+		_, err := p.Poll(now)
+		require.NoError(t, err)
+		fs := make([]nic.Frame, 8) // the SYNs, unanswered
+		n, err := peer.Receive(fs)
+		require.NoError(t, err)
+		peer.Release(fs[:n])
+	}
+	assert.Equal(t, 1, b.rung, "told in the round its timer ended it")
+	assert.True(t, p.more, "the next round comes at once")
 }
