@@ -22,6 +22,7 @@ import (
 	"github.com/xdpnet/xdpnet/internal/testsupport/lab"
 	"github.com/xdpnet/xdpnet/nic"
 	"github.com/xdpnet/xdpnet/sockapi"
+	"github.com/xdpnet/xdpnet/sockapi/inline"
 	"github.com/xdpnet/xdpnet/xdp"
 )
 
@@ -125,7 +126,7 @@ func (c counter) Write(b []byte) (int, error) {
 func TestLinkFlapLab(t *testing.T) {
 	l := lab.New(t, lab.Config{})
 	var poller *fastpath.Poller
-	s := labStack(t, l, sockapi.Config{OnPoller: func(p sockapi.Poller) error { poller = p.(*fastpath.Poller); return nil }})
+	s := labStack(t, l, sockapi.Config{OnPoller: func(p inline.Poller) error { poller = p.(*fastpath.Poller); return nil }})
 	ln := kernelListen(t, l)
 	xdpnetDial := func() (net.Conn, error) { return s.Dial("tcp", ln.Addr().String()) }
 	kernelDial := func() (c net.Conn, err error) {

@@ -16,6 +16,7 @@ import (
 	"github.com/xdpnet/xdpnet/internal/product/services"
 	"github.com/xdpnet/xdpnet/nic"
 	"github.com/xdpnet/xdpnet/sockapi"
+	"github.com/xdpnet/xdpnet/sockapi/inline"
 )
 
 // shutdownGrace bounds how long SIGINT or SIGTERM waits for HTTP
@@ -36,7 +37,7 @@ func serve(args []string, stdout io.Writer) error {
 	stack, err := sockapi.Open(sockapi.Config{
 		Interface: c.iface, Addr: c.addr, Gateway: c.gateway, Queues: c.queues,
 		XDPMode: c.mode, Replace: c.replace,
-		OnPoller: func(p sockapi.Poller) error {
+		OnPoller: func(p inline.Poller) error {
 			udpSvc, tcpSvc := &services.EchoDiscard{}, &services.TCPServices{}
 			if err := udpSvc.Bind(p.UDP()); err != nil {
 				return err
