@@ -301,7 +301,7 @@ func (c *Conn) SetLinger(sec int) error {
 // SetReadBuffer pins the receive buffer, and so the window, at bytes, as
 // SO_RCVBUF does on Linux: auto-tuning stops for it. Unlike Linux the
 // value is not doubled: the buffer holds only payload, so bytes is the
-// most the connection takes before the app reads (tcp.Conn.SetRecvBuffer).
+// most the connection takes before the app reads.
 // Config.RecvBufferMax bounds it, as net.core.rmem_max bounds
 // SO_RCVBUF.
 func (c *Conn) SetReadBuffer(bytes int) error {
