@@ -285,8 +285,8 @@ func (c Counters) List() []Counter {
 func (q QueueCounters) List() []Counter { return list(nil, reflect.ValueOf(q)) }
 
 // list appends the counters of struct v to l, each named by its field's
-// nstat tag: a struct's in order, and an array's elements (IcmpMsg's, by
-// type) that are not zero, named by the tag and the index.
+// nstat tag: a struct's in order, and the elements of an array by type
+// (IcmpMsg's) that are not zero, named by the tag and the index.
 func list(l []Counter, v reflect.Value) []Counter {
 	for i := range v.NumField() {
 		f, name := v.Field(i), v.Type().Field(i).Tag.Get("nstat")
@@ -294,8 +294,8 @@ func list(l []Counter, v reflect.Value) []Counter {
 		case reflect.Struct:
 			l = list(l, f)
 		case reflect.Array:
-			for j := range f.Len() {
-				if n := f.Index(j).Uint(); n != 0 {
+			for j, n := range f.Interface().([256]uint64) {
+				if n != 0 {
 					l = append(l, Counter{name + strconv.Itoa(j), n})
 				}
 			}

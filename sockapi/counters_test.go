@@ -225,3 +225,26 @@ func TestCountersExchange(t *testing.T) {
 	assert.Equal(t, ac.ICMP.InType[3], byName["IcmpMsgInType3"])
 	assert.Equal(t, ac.Queues[0].Poller.Rounds, byName["XdpnetPollerRounds"])
 }
+
+// BenchmarkCounters is the cost of a snapshot of an idle one-queue stack
+// on a pipe (the copy on the poller, the round trip through its Do
+// queue, and the translation), and of listing it by name.
+func BenchmarkCounters(b *testing.B) {
+	la, _ := nic.NewPipe(nic.PipeConfig{})
+	s, err := New(Config{Addr: netip.MustParsePrefix("198.18.0.2/24")}, la)
+	require.NoError(b, err)
+	defer s.Close()
+	b.Run("Counters", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			s.Counters()
+		}
+	})
+	c := s.Counters()
+	b.Run("List", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			c.List()
+		}
+	})
+}
