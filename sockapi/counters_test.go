@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -217,9 +218,14 @@ func TestCountersExchange(t *testing.T) {
 
 	// List names them as nstat does.
 	byName := map[string]uint64{}
+	var nonzero []string
 	for _, n := range ac.List() {
 		byName[n.Name] = n.Value
+		if n.Value != 0 {
+			nonzero = append(nonzero, n.Name+" "+strconv.FormatUint(n.Value, 10))
+		}
 	}
+	t.Logf("the dialler's counters, as nstat would print them:\n%s", strings.Join(nonzero, "\n"))
 	assert.Equal(t, ac.TCP.ActiveOpens, byName["TcpActiveOpens"])
 	assert.Equal(t, ac.IP.InReceives, byName["IpInReceives"])
 	assert.Equal(t, ac.ICMP.InType[3], byName["IcmpMsgInType3"])
