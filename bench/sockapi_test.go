@@ -21,6 +21,7 @@ import (
 	"github.com/xdpnet/xdpnet/internal/product/services"
 	"github.com/xdpnet/xdpnet/internal/testsupport/lab"
 	"github.com/xdpnet/xdpnet/sockapi"
+	"github.com/xdpnet/xdpnet/sockapi/inline"
 )
 
 // Shared by the benchmarks of the public API (BenchmarkSockRR,
@@ -54,7 +55,7 @@ func sockStack(b *testing.B, l *lab.Lab) *sockapi.Stack {
 		s, err = sockapi.Open(sockapi.Config{
 			Interface: l.Local.Link,
 			Addr:      netip.PrefixFrom(l.StackAddr, l.Local.Addr.Bits()),
-			OnPoller: func(p sockapi.Poller) error {
+			OnPoller: func(p inline.Poller) error {
 				svc := &services.TCPServices{}
 				if err := svc.Listen(p.TCP()); err != nil {
 					return err

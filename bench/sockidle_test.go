@@ -60,7 +60,7 @@ func BenchmarkSockIdle(b *testing.B) {
 // parks is the stack's parks so far, all pollers.
 func parks(s *sockapi.Stack) uint64 {
 	var n uint64
-	for _, q := range s.Stats() {
+	for _, q := range s.Counters().Queues {
 		n += q.Poller.Parks
 	}
 	return n

@@ -46,9 +46,10 @@ func BenchmarkSYNFlood(b *testing.B) {
 	}
 	xdpnet := func(b *testing.B) map[string]float64 {
 		return synFlood(b, l, netip.AddrPortFrom(l.StackAddr, sockEchoPort), func() (cookies, drops uint64) {
-			for _, q := range s.Stats() {
-				cookies += q.TCP.SyncookiesSent
-				drops += q.TCP.ListenDrops + q.Link.RxDropped
+			c := s.Counters()
+			cookies, drops = c.TCPExt.SyncookiesSent, c.TCPExt.ListenDrops
+			for _, q := range c.Queues {
+				drops += q.Link.RxDropped
 			}
 			return cookies, drops + l.Local.LinkStat(b, "rx_dropped")
 		})

@@ -106,8 +106,10 @@ type Stats struct {
 	// (nic.ErrLinkDown: interface down, carrier lost); the link kept or
 	// dropped them, and TCP retransmits what was lost once it is up.
 	TxLinkDown uint64
-	// Parks counts the times Run parked (slept until woken).
-	Parks uint64
+	// Rounds counts the calls of Poll, each a round of input, timers,
+	// app news and output; Parks the times Run parked (slept until
+	// woken).
+	Rounds, Parks uint64
 	// HandoversOut and HandoversIn count TCP segments passed to and taken
 	// from the poller owning their flow; HandoverDrops those not passed
 	// because its ring was full.
@@ -238,6 +240,7 @@ func (p *Poller) Deadline() (t time.Duration, ok bool) {
 func (p *Poller) Poll(now time.Duration) (int, error) {
 	p.now = now
 	p.woke, p.more = false, false
+	p.stats.Rounds++
 	p.takeAppWork()
 	p.takeARP()
 	p.takeHandovers()

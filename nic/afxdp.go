@@ -67,6 +67,7 @@ type XDPLink struct {
 	mac    net.HardwareAddr
 	mtu    int
 	stats  Stats
+	ring   xdp.Statistics // the socket's, as last read
 	// upAgain is set by the device's watch when the interface is back
 	// up, for Receive to kick the TX ring (see XDPDevice.linkUp).
 	upAgain atomic.Bool
@@ -328,17 +329,29 @@ func (l *XDPLink) MAC() net.HardwareAddr { return l.mac }
 func (l *XDPLink) MTU() int { return l.mtu }
 
 // Stats returns the link's counters; RxDropped comes from the kernel's
-// XDP_STATISTICS (frames too large, RX ring full).
+// XDP_STATISTICS (frames too large, RX ring full). After Close, the last
+// ones.
 func (l *XDPLink) Stats() Stats {
 	s := l.stats
 	if l.sock != nil {
 		s.TxBusy, s.TxDrops = l.sock.KickBusy, l.sock.KickDrops
+	}
+	ks := l.RingStats()
+	s.RxDropped = ks.RxDropped + ks.RxRingFull
+	s.TxErrors += ks.TxInvalidDescs
+	return s
+}
+
+// RingStats returns the kernel's XDP_STATISTICS of the link's socket:
+// what it dropped, and how often it found a ring empty. After Close, the
+// last ones, read as the socket closed.
+func (l *XDPLink) RingStats() xdp.Statistics {
+	if l.sock != nil {
 		if ks, err := l.sock.Stats(); err == nil {
-			s.RxDropped = ks.RxDropped + ks.RxRingFull
-			s.TxErrors += ks.TxInvalidDescs
+			l.ring = ks
 		}
 	}
-	return s
+	return l.ring
 }
 
 // Close closes the link's socket. The device's Close closes every link.
@@ -346,6 +359,10 @@ func (l *XDPLink) Close() error {
 	if l.sock == nil {
 		return nil
 	}
+	// The counters the socket holds outlive it: a stack's are read
+	// after it closed.
+	l.RingStats()
+	l.stats.TxBusy, l.stats.TxDrops = l.sock.KickBusy, l.sock.KickDrops
 	err := l.sock.Close()
 	l.sock = nil
 	return err

@@ -69,7 +69,18 @@ func TestXDPLinkLab(t *testing.T) {
 			t.Run("TransmitsByteForByte", func(t *testing.T) { testTransmit(t, l, link) })
 			t.Run("KernelKeepsOtherTraffic", func(t *testing.T) { testKernelTraffic(t, l) })
 			t.Run("CloseDetaches", func(t *testing.T) {
+				// Frames the link never takes overflow its rings; the
+				// kernel's counts of the drops outlive the socket.
+				sendUDP(t, l, 20000)
+				for deadline := time.Now().Add(5 * time.Second); link.Stats().RxDropped == 0; time.Sleep(time.Millisecond) {
+					require.True(t, time.Now().Before(deadline), "the kernel counted no drop: %+v", link.RingStats())
+				}
+				before, ring := link.Stats(), link.RingStats()
 				require.NoError(t, dev.Close())
+				after := link.Stats()
+				assert.GreaterOrEqual(t, after.RxDropped, before.RxDropped, "the drops outlive the socket")
+				assert.GreaterOrEqual(t, link.RingStats().RxRingFull+link.RingStats().RxDropped, ring.RxRingFull+ring.RxDropped)
+				assert.Equal(t, before.RxFrames, after.RxFrames)
 				require.NoError(t, l.Local.Do(func() error {
 					ll, err := netlink.LinkByName(l.Local.Link)
 					if err != nil {
@@ -87,8 +98,9 @@ func TestXDPLinkLab(t *testing.T) {
 	}
 }
 
-func testReceive(t *testing.T, l *lab.Lab, link *nic.XDPLink) {
-	const count = 1000
+// sendUDP has the peer's kernel send count datagrams of payload(i) to
+// the stack's address.
+func sendUDP(t *testing.T, l *lab.Lab, count int) {
 	dst := netip.AddrPortFrom(l.StackAddr, 9999)
 	require.NoError(t, l.Peer.Do(func() error {
 		c, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(dst))
@@ -103,6 +115,11 @@ func testReceive(t *testing.T, l *lab.Lab, link *nic.XDPLink) {
 		}
 		return nil
 	}))
+}
+
+func testReceive(t *testing.T, l *lab.Lab, link *nic.XDPLink) {
+	const count = 1000
+	sendUDP(t, l, count)
 	fs := make([]nic.Frame, 64)
 	got := 0
 	deadline := time.Now().Add(5 * time.Second)

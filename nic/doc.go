@@ -3,6 +3,11 @@
 // xdp, an in-memory pipe for tests, and middleware that wraps any link (a
 // seeded fault injector and a pcap tap).
 //
+// The package is made for users to import as well as for the stack:
+// sockapi.New runs a stack on any Links, so a program can bring a link of
+// its own, connect two stacks in memory with a Pipe for its tests, impair
+// a link with Faulty or record one with PcapTap.
+//
 // # Who owns a frame
 //
 // A Frame is a view into memory its link reuses. Receive and Alloc lend

@@ -86,7 +86,7 @@ func TestListenBacklogLab(t *testing.T) {
 			ln, err := s.Listen("tcp", ":7020")
 			require.NoError(t, err)
 			return ln
-		}, backlog, func() (uint64, uint64) { st := tcpStats(s); return st.ListenOverflows, st.RetransSegs }},
+		}, backlog, func() (uint64, uint64) { c := s.Counters(); return c.TCPExt.ListenOverflows, c.TCP.RetransSegs }},
 		{"kernel", func() net.Listener {
 			return kernelListenBacklog(t, l.Local, netip.AddrPortFrom(l.Local.Addr.Addr(), 7020), backlog)
 		}, backlog + 1, func() (uint64, uint64) {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/xdpnet/xdpnet/fastpath"
+	"github.com/xdpnet/xdpnet/sockapi/inline"
 	"github.com/xdpnet/xdpnet/tcp"
 	"github.com/xdpnet/xdpnet/udp"
 	"github.com/xdpnet/xdpnet/xdp/steer"
@@ -81,32 +82,16 @@ type Config struct {
 	Nameserver netip.AddrPort
 	// OnPoller, if set, runs for each poller before it starts, on the
 	// goroutine of Open or New: to bind inline handlers, services that
-	// run on the poller itself, as `xdpnet serve` does.
-	OnPoller func(p Poller) error
+	// run on the poller itself, as `xdpnet serve` does (package inline).
+	OnPoller func(p inline.Poller) error
 
 	// tcpHook, if set, edits the translated tcp.Config: tests reach the
 	// knobs no caller needs (export_test.go).
 	tcpHook func(*tcp.Config)
 }
 
-// Poller is what an inline handler sees of a poller, in Config.OnPoller:
-// its protocol tables, to bind on, and a hook that runs it each round.
-// Everything a handler does runs on the poller's goroutine, between the
-// poller's own work, so it must not block.
-type Poller interface {
-	// TCP and UDP are the poller's protocol tables, to listen and bind
-	// on.
-	TCP() *tcp.Table
-	UDP() *udp.Table
-	// OnRound has f run on every poller round, with the poller's clock:
-	// after the received frames went through the protocols and before
-	// output is collected, so answers leave in the same batch. f must
-	// not walk every connection, only those with news.
-	OnRound(f func(now time.Duration))
-}
-
 // The poller is all an inline handler needs.
-var _ Poller = (*fastpath.Poller)(nil)
+var _ inline.Poller = (*fastpath.Poller)(nil)
 
 // XDPMode is how the stack's steering program hooks into its interface.
 type XDPMode int

@@ -82,7 +82,7 @@ func TestConfigKeepAlive(t *testing.T) {
 		require.NoError(t, a.Close())
 		require.NoError(t, b.Close())
 	}()
-	timer := func(s *sockapi.Stack, dial *sockapi.Stack) (dialed, accepted tcp.Info) {
+	timer := func(s *sockapi.Stack, dial *sockapi.Stack) (dialed, accepted sockapi.TCPInfo) {
 		ln, err := s.Listen("tcp", ":0")
 		require.NoError(t, err)
 		defer ln.Close()

@@ -314,7 +314,7 @@ func (c *Conn) SetLinger(sec int) error {
 // SetReadBuffer pins the receive buffer, and so the window, at bytes, as
 // SO_RCVBUF does on Linux: auto-tuning stops for it. Unlike Linux the
 // value is not doubled: the buffer holds only payload, so bytes is the
-// most the connection takes before the app reads (tcp.Conn.SetRecvBuffer).
+// most the connection takes before the app reads.
 // Config.RecvBufferMax bounds it, as net.core.rmem_max bounds
 // SO_RCVBUF.
 func (c *Conn) SetReadBuffer(bytes int) error {
@@ -355,20 +355,20 @@ func (c *Conn) CongestionControl() (CongestionControl, error) {
 	return cc, err
 }
 
-// Info returns a snapshot of the connection's TCP state and counters
-// (tcp.Info, as Linux's TCP_INFO). The state is the poller's: the
-// snapshot is taken on the poller's goroutine between its rounds, so it
-// is consistent and races nothing, and this call waits for it (one
-// round at most). After Close it fails with net.ErrClosed.
-func (c *Conn) Info() (tcp.Info, error) {
-	var info tcp.Info
+// Info returns a snapshot of the connection's TCP state and counters,
+// as Linux's TCP_INFO. The state is the poller's: the snapshot is taken
+// on the poller's goroutine between its rounds, so it is consistent and
+// races nothing, and this call waits for it (one round at most). After
+// Close it fails with net.ErrClosed.
+func (c *Conn) Info() (TCPInfo, error) {
 	if c.closed.Load() {
-		return info, c.opError("get", net.ErrClosed)
+		return TCPInfo{}, c.opError("get", net.ErrClosed)
 	}
+	var info tcp.Info
 	if err := c.s.do(context.Background(), c.p, func() { info = c.tc.Info() }); err != nil {
-		return info, c.opError("get", err)
+		return TCPInfo{}, c.opError("get", err)
 	}
-	return info, nil
+	return tcpInfo(info), nil
 }
 
 // option runs an option's change on the poller and waits for it.

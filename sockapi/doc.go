@@ -26,4 +26,13 @@
 // returns net.ErrClosed. Stack.Close closes every socket, stops the
 // pollers, and for a stack from Open detaches the XDP program and frees
 // the UMEM.
+//
+// # Looking inside
+//
+// Stack.Counters is a snapshot of the stack's counters, named as nstat
+// names the kernel's (TcpActiveOpens, IpInReceives …), with each queue's
+// own; Conn.Info is a connection's TCP_INFO; Stack.Info describes the
+// interface and its queues. Handlers that must run on the pollers
+// themselves, with no goroutine between them and the wire, use package
+// inline through Config.OnPoller.
 package sockapi

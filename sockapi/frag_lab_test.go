@@ -50,7 +50,7 @@ func TestFragmentedPingFromKernel(t *testing.T) {
 			t.Logf("%s, %d bytes: %s", to.name, size, pingRTT.FindString(out))
 		}
 	}
-	st := s.Stats()[0].IP
+	st := s.Counters()
 	// 3 replies in 3 fragments (3,028 bytes), 3 in 6 (8,028 bytes).
 	assert.EqualValues(t, 6, st.ICMP.OutEchoReps)
 	assert.EqualValues(t, 6, st.IP.FragOKs)
@@ -94,7 +94,7 @@ func TestFragmentedUDPWithKernel(t *testing.T) {
 		require.NoError(t, err, "xdpnet receives %d bytes", size)
 		require.Equal(t, msg, buf[:n], "%d bytes intact at xdpnet", size)
 	}
-	st := s.Stats()[0].IP.IP
+	st := s.Counters().IP
 	assert.EqualValues(t, 2, st.FragOKs)
 	assert.EqualValues(t, 6+45, st.FragCreates, "1,480 data bytes a fragment")
 	assert.EqualValues(t, 2, st.ReasmOKs, "the kernel's fragments reassembled")

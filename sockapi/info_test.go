@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/xdpnet/xdpnet/sockapi"
-	"github.com/xdpnet/xdpnet/tcp"
 )
 
 // TestConnInfo: Info snapshots taken from another goroutine while the
@@ -38,7 +37,7 @@ func TestConnInfo(t *testing.T) {
 		_, err = server.Write([]byte("done"))
 		assert.NoError(t, err)
 	}()
-	var snaps []tcp.Info
+	var snaps []sockapi.TCPInfo
 	done := make(chan struct{})
 	go func() {
 		wg.Wait()
@@ -64,7 +63,7 @@ func TestConnInfo(t *testing.T) {
 	require.NoError(t, err)
 	info, err := cc.Info()
 	require.NoError(t, err)
-	assert.Equal(t, tcp.Established, info.State)
+	assert.Equal(t, sockapi.TCPEstablished, info.State)
 	assert.EqualValues(t, total, info.BytesAcked)
 	assert.EqualValues(t, total, info.BytesSent-info.BytesRetrans)
 	assert.EqualValues(t, 4, info.BytesReceived)

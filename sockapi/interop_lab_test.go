@@ -76,11 +76,11 @@ func TestInteropLossyLab(t *testing.T) {
 
 			took := duplex(t, xc, kc, n, interopLimit(n))
 			require.NoError(t, s.Close())
-			st, fs, kernel := tcpStats(s), faulty[0].FaultStats(), l.Peer.Netstat(t)
+			st, fs, kernel := s.Counters(), faulty[0].FaultStats(), l.Peer.Netstat(t)
 			t.Logf("%d MiB each way at once in %v: %.1f MB/s each way (the kernel on %s)",
 				n>>20, took.Round(time.Millisecond), float64(n)/took.Seconds()/1e6, cc)
 			t.Logf("xdpnet: %d segments retransmitted, %d SACK blocks received, %d D-SACKs sent; %d frames dropped on arrival, %d reordered",
-				st.RetransSegs, st.SACKBlocksRecv, st.DSACKsSent, drops[0].dropped, fs.Reordered)
+				st.TCP.RetransSegs, st.TCPExt.SACKBlocksRecv, st.TCPExt.DSACKsSent, drops[0].dropped, fs.Reordered)
 			t.Logf("the kernel: %d segments dropped on arrival, %d retransmitted",
 				l.Peer.Dropped(t, "INPUT"), kernel["TcpRetransSegs"]-kernel0["TcpRetransSegs"])
 			assert.NotZero(t, drops[0].dropped, "xdpnet's side dropped nothing")

@@ -22,6 +22,7 @@ import (
 	"github.com/xdpnet/xdpnet/internal/testsupport/lab"
 	"github.com/xdpnet/xdpnet/nic"
 	"github.com/xdpnet/xdpnet/sockapi"
+	"github.com/xdpnet/xdpnet/sockapi/inline"
 	"github.com/xdpnet/xdpnet/xdp"
 )
 
@@ -125,7 +126,7 @@ func (c counter) Write(b []byte) (int, error) {
 func TestLinkFlapLab(t *testing.T) {
 	l := lab.New(t, lab.Config{})
 	var poller *fastpath.Poller
-	s := labStack(t, l, sockapi.Config{OnPoller: func(p sockapi.Poller) error { poller = p.(*fastpath.Poller); return nil }})
+	s := labStack(t, l, sockapi.Config{OnPoller: func(p inline.Poller) error { poller = p.(*fastpath.Poller); return nil }})
 	ln := kernelListen(t, l)
 	xdpnetDial := func() (net.Conn, error) { return s.Dial("tcp", ln.Addr().String()) }
 	kernelDial := func() (c net.Conn, err error) {
@@ -144,19 +145,20 @@ func TestLinkFlapLab(t *testing.T) {
 		dial func() (net.Conn, error)
 	}{{"xdpnet", xdpnetDial}, {"kernel", kernelDial}} {
 		t.Run(c.name, func(t *testing.T) {
-			before := s.Stats()[0]
+			before := s.Counters()
 			calm := flapTransfer(t, ln, c.dial, nil)
 			local := flapTransfer(t, ln, c.dial, l.Local)
 			peer := flapTransfer(t, ln, c.dial, l.Peer)
-			after := s.Stats()[0]
+			after := s.Counters()
 			t.Logf("%s: 64 MiB in %v without a flap; %v with a 1 s flap of its own end (down at %d MiB), %v of the peer's (down at %d MiB)",
 				c.name, calm.took.Round(time.Millisecond), local.took.Round(time.Millisecond), local.atDown>>20,
 				peer.took.Round(time.Millisecond), peer.atDown>>20)
 			if c.name == "xdpnet" {
+				bq, aq := before.Queues[0], after.Queues[0]
 				t.Logf("xdpnet: %d frames handed to the link while down, %d sendto calls that dropped a frame (no carrier), %d segments retransmitted",
-					after.Poller.TxLinkDown-before.Poller.TxLinkDown, after.Link.TxDrops-before.Link.TxDrops, after.TCP.RetransSegs-before.TCP.RetransSegs)
-				assert.Greater(t, after.Link.TxDrops, before.Link.TxDrops, "sendto said the peer's flap cost frames (EBUSY)")
-				assert.Greater(t, after.Poller.TxLinkDown, before.Poller.TxLinkDown, "sendto saw the link down")
+					aq.Poller.TxLinkDown-bq.Poller.TxLinkDown, aq.Link.TxDrops-bq.Link.TxDrops, after.TCP.RetransSegs-before.TCP.RetransSegs)
+				assert.Greater(t, aq.Link.TxDrops, bq.Link.TxDrops, "sendto said the peer's flap cost frames (EBUSY)")
+				assert.Greater(t, aq.Poller.TxLinkDown, bq.Poller.TxLinkDown, "sendto saw the link down")
 				assert.Greater(t, after.TCP.RetransSegs, before.TCP.RetransSegs, "TCP retransmitted what the flap lost")
 				checkFramesHome(t, s, poller)
 			}
@@ -241,7 +243,7 @@ func testInterfaceRemoved(t *testing.T, remove func(l *lab.Lab) error) {
 		return err
 	}))
 	defer s.Close()
-	for deadline := time.Now().Add(5 * time.Second); s.Stats()[0].Poller.Parks == 0; {
+	for deadline := time.Now().Add(5 * time.Second); s.Counters().Queues[0].Poller.Parks == 0; {
 		require.True(t, time.Now().Before(deadline), "the idle poller never parked")
 		time.Sleep(time.Millisecond)
 	}

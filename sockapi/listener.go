@@ -17,7 +17,7 @@ import (
 //
 // The backlog is enforced by the tcp listeners' accept queues alone: the
 // connections in the channel (and those a poller holds for it) count
-// against the backlog there (tcp.Listener.Held), so that with the app
+// against the backlog there (TCP counts them held), so that with the app
 // not accepting, a handshake's last ACK is dropped and the SYN,ACK sent
 // again, as Linux does, rather than queued here beyond the backlog.
 type Listener struct {

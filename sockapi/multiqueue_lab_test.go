@@ -74,7 +74,7 @@ func TestMultiQueueLab(t *testing.T) {
 		assert.NoError(t, <-errs)
 	}
 	var in, out uint64
-	for _, q := range s.Stats() {
+	for _, q := range s.Counters().Queues {
 		st := q.Poller
 		in, out = in+st.HandoversIn, out+st.HandoversOut
 		assert.Zero(t, st.HandoverDrops)

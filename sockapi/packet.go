@@ -19,7 +19,7 @@ import (
 // connected (DialContext "udp"), which is what Go's DNS resolver needs.
 // It is bound on every poller, since a datagram may land on any queue.
 // Datagrams cross between the app and the pollers through each
-// endpoint's lock-free queues (udp.Stream), as TCP's bytes do: reads take
+// endpoint's lock-free queues, as TCP's bytes do: reads take
 // from every queue's receive side, writes go to the first poller's send
 // side and kick it.
 type PacketConn struct {

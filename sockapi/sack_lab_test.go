@@ -61,9 +61,10 @@ func TestSACKLab(t *testing.T) {
 	_, err = io.ReadFull(kc, got)
 	require.NoError(t, err)
 	require.True(t, bytes.Equal(want, got), "the echo differs")
-	st := tcpStats(s)
+	counters := s.Counters()
+	st := counters.TCPExt
 	t.Logf("4 MiB echoed in %v; SACK blocks received %d (D-SACKs %d), D-SACKs sent %d, %d retransmitted",
-		time.Since(start), st.SACKBlocksRecv, st.DSACKsRecv, st.DSACKsSent, st.RetransSegs)
+		time.Since(start), st.SACKBlocksRecv, st.TCPDSACKRecv, st.DSACKsSent, counters.TCP.RetransSegs)
 	assert.NotZero(t, st.SACKBlocksRecv, "the kernel's SACK blocks were taken")
 
 	stop()

@@ -29,7 +29,7 @@ type Stack struct {
 	running sync.WaitGroup // the pollers' goroutines
 	next    atomic.Uint32  // round robin of Dial over the pollers
 	done    chan struct{}  // closed by Close
-	stopped chan struct{}  // closed by Close once the pollers stopped
+	stopped chan struct{}  // closed by Close once the pollers stopped and the links closed
 	failed  chan struct{}  // closed when a poller fails; err says why
 	failure sync.Once
 	err     error
@@ -190,7 +190,6 @@ func (s *Stack) Close() error {
 		s.cancel()
 		s.running.Wait()
 		err = s.Err()
-		close(s.stopped)
 		for _, p := range s.pollers {
 			p.Close()
 			err = errors.Join(err, p.Link().Close())
@@ -198,6 +197,7 @@ func (s *Stack) Close() error {
 		if s.dev != nil {
 			err = errors.Join(err, s.dev.Close())
 		}
+		close(s.stopped)
 	})
 	return err
 }

@@ -12,9 +12,10 @@ import (
 	"github.com/xdpnet/xdpnet/nic"
 )
 
-// TestStats reads the pollers' counters while they run (through their
-// Do queues: the race detector watches) and after Close (directly).
-func TestStats(t *testing.T) {
+// TestCountersAfterClose reads the pollers' counters while they run
+// (through their Do queues: the race detector watches) and after Close
+// (directly).
+func TestCountersAfterClose(t *testing.T) {
 	la, lb := nic.NewPipe(nic.PipeConfig{Buffers: 256, QueueDepth: 256})
 	a, err := New(Config{Addr: netip.MustParsePrefix("198.18.0.2/24")}, la)
 	require.NoError(t, err)
@@ -30,14 +31,14 @@ func TestStats(t *testing.T) {
 	}()
 	c, err := a.Dial("tcp", "198.18.0.3:80")
 	require.NoError(t, err)
-	st := a.Stats()
-	require.Len(t, st, 1)
-	assert.Equal(t, uint64(1), st[0].TCP.ActiveOpens)
-	assert.NotZero(t, st[0].Link.TxFrames)
+	st := a.Counters()
+	require.Len(t, st.Queues, 1)
+	assert.Equal(t, uint64(1), st.TCP.ActiveOpens)
+	assert.NotZero(t, st.Queues[0].Link.TxFrames)
 	c.Close()
 	require.NoError(t, a.Close())
-	final := a.Stats()
-	assert.GreaterOrEqual(t, final[0].TCP.OutSegs, st[0].TCP.OutSegs+1, "the FIN went out")
+	final := a.Counters()
+	assert.GreaterOrEqual(t, final.TCP.OutSegs, st.TCP.OutSegs+1, "the FIN went out")
 }
 
 // TestDeadlineReuse moves one deadline the way net/http does on every

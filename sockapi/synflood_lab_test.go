@@ -39,25 +39,6 @@ func echoServe(ln net.Listener) {
 	})
 }
 
-// tcpStats sums the stack's TCP counters over its queues.
-func tcpStats(s *sockapi.Stack) tcp.Stats {
-	var sum tcp.Stats
-	for _, q := range s.Stats() {
-		st := q.TCP
-		sum.SyncookiesSent += st.SyncookiesSent
-		sum.SyncookiesRecv += st.SyncookiesRecv
-		sum.SyncookiesFailed += st.SyncookiesFailed
-		sum.ListenOverflows += st.ListenOverflows
-		sum.ListenDrops += st.ListenDrops
-		sum.PassiveOpens += st.PassiveOpens
-		sum.RetransSegs += st.RetransSegs
-		sum.SACKBlocksRecv += st.SACKBlocksRecv
-		sum.DSACKsRecv += st.DSACKsRecv
-		sum.DSACKsSent += st.DSACKsSent
-	}
-	return sum
-}
-
 // TestSYNFloodLab floods xdpnet's echo listener, and then the kernel's
 // beside it on the same link (Local's 198.18.0.1), with SYNs from five
 // spoofed sources that never answer, while a kernel client makes 100
@@ -86,7 +67,7 @@ func TestSYNFloodLab(t *testing.T) {
 		stats func() (cookies, recv, failed uint64)
 	}{
 		{"xdpnet", l.StackAddr, func() (uint64, uint64, uint64) {
-			st := tcpStats(s)
+			st := s.Counters().TCPExt
 			return st.SyncookiesSent, st.SyncookiesRecv, st.SyncookiesFailed
 		}},
 		{"kernel", l.Local.Addr.Addr(), func() (uint64, uint64, uint64) {
@@ -132,14 +113,14 @@ func TestSYNFloodThenConnectLab(t *testing.T) {
 	addr := netip.AddrPortFrom(l.StackAddr, 7)
 	flood := l.StartSYNFlood(t, addr, 52, time.Millisecond) // 5 × 52 = 260
 	require.Equal(t, 260, flood.Wait(t))
-	require.Eventually(t, func() bool { return tcpStats(s).SyncookiesSent > 0 }, 5*time.Second, time.Millisecond,
+	require.Eventually(t, func() bool { return s.Counters().TCPExt.SyncookiesSent > 0 }, 5*time.Second, time.Millisecond,
 		"the SYN queue fills: 256 half-open, then cookies")
 
 	retrans0 := l.Peer.Netstat(t)["TcpExtTCPSynRetrans"]
 	lat, fails := l.EchoConnects(t, addr, 1)
 	require.Empty(t, fails)
 	assert.Zero(t, l.Peer.Netstat(t)["TcpExtTCPSynRetrans"]-retrans0, "the connect needed no SYN retransmission")
-	st := tcpStats(s)
+	st := s.Counters().TCPExt
 	t.Logf("connect after 260 spoofed SYNs: %v; %d cookies sent, %d received", lat[0], st.SyncookiesSent, st.SyncookiesRecv)
 	assert.Equal(t, uint64(1), st.SyncookiesRecv)
 }
@@ -176,7 +157,7 @@ func TestSyncookieOnTheWireLab(t *testing.T) {
 	require.NoError(t, err)
 	_, err = io.ReadFull(c, buf)
 	require.NoError(t, err)
-	assert.Equal(t, uint64(1), tcpStats(s).SyncookiesRecv, "the connection came back from a cookie")
+	assert.Equal(t, uint64(1), s.Counters().TCPExt.SyncookiesRecv, "the connection came back from a cookie")
 	// ss prints the send scale (ours, as the client uses it: 7, for the
 	// 6 MiB the receive buffer may grow to), then the receive scale.
 	ss := l.Peer.Run(t, "ss", "-tniH", "state", "established", "dst", addr.String())

@@ -2,7 +2,6 @@ package tcp
 
 import (
 	"encoding/binary"
-	"fmt"
 	"net/netip"
 	"slices"
 	"time"
@@ -142,27 +141,6 @@ type Stats struct {
 	LostRetransmit uint64 // retransmissions RACK found lost again (TCPLostRetransmit)
 	SACKReorder    uint64 // connections that saw reordering: data delivered below what was delivered already (TCPSACKReorder, counted once a connection)
 	Undo           uint64 // reductions undone: timestamps or D-SACKs showed the retransmissions needless (TCPFullUndo + TCPDSACKUndo)
-}
-
-// ListenSummary writes the counters of SYN floods and full queues, for
-// the places that show a stack's counters.
-func (s Stats) ListenSummary() string {
-	return fmt.Sprintf("SYN cookies: %d sent, %d received, %d failed; listen overflows %d, drops %d",
-		s.SyncookiesSent, s.SyncookiesRecv, s.SyncookiesFailed, s.ListenOverflows, s.ListenDrops)
-}
-
-// SACKSummary writes the SACK counters (sack.go), for the places that
-// show a stack's counters.
-func (s Stats) SACKSummary() string {
-	return fmt.Sprintf("SACK: %d block(s) received (%d D-SACK), %d discarded, %d lost to a full scoreboard, %d reneging; %d D-SACK(s) sent",
-		s.SACKBlocksRecv, s.DSACKsRecv, s.SACKDiscards, s.SACKScoreboardOverflows, s.SACKReneging, s.DSACKsSent)
-}
-
-// BufferSummary writes the buffer sizing counters (autotune.go), for the
-// places that show a stack's counters.
-func (s Stats) BufferSummary() string {
-	return fmt.Sprintf("buffers: %d growth(s), %d shrink(s), %d refused by the memory limit; %d segment(s) cut by a full receive buffer",
-		s.BufferGrowths, s.BufferShrinks, s.MemoryPressures, s.RcvQDrops)
 }
 
 // New returns an empty table for cfg, or an error if cfg is invalid.

@@ -16,6 +16,7 @@ import (
 	"github.com/xdpnet/xdpnet/internal/product/services"
 	"github.com/xdpnet/xdpnet/nic"
 	"github.com/xdpnet/xdpnet/sockapi"
+	"github.com/xdpnet/xdpnet/sockapi/inline"
 )
 
 // shutdownGrace bounds how long SIGINT or SIGTERM waits for HTTP
@@ -36,7 +37,7 @@ func serve(args []string, stdout io.Writer) error {
 	stack, err := sockapi.Open(sockapi.Config{
 		Interface: c.iface, Addr: c.addr, Gateway: c.gateway, Queues: c.queues,
 		XDPMode: c.mode, Replace: c.replace,
-		OnPoller: func(p sockapi.Poller) error {
+		OnPoller: func(p inline.Poller) error {
 			udpSvc, tcpSvc := &services.EchoDiscard{}, &services.TCPServices{}
 			if err := udpSvc.Bind(p.UDP()); err != nil {
 				return err
@@ -103,15 +104,12 @@ func serve(args []string, stdout io.Writer) error {
 		scancel()
 	}
 	closeErr := stack.Close()
-	for q, st := range stack.Stats() {
-		ts := st.TCP
-		fmt.Fprintf(stdout, "xdpnet: queue %d: received %d frames, sent %d; %d ping(s) answered, %d UDP datagram(s) in; TCP: %d connection(s) accepted, %d segments in, %d out, %d retransmitted; %d connection(s) dialled, %d reset(s) sent; %d frame(s) dropped by the ring, %d park(s); services: %d TCP connection(s), %d UDP datagram(s) discarded\n",
-			q, st.Link.RxFrames, st.Link.TxFrames, st.IP.ICMP.OutEchoReps, st.UDP.InDatagrams,
-			ts.PassiveOpens, ts.InSegs, ts.OutSegs, ts.RetransSegs, ts.ActiveOpens, ts.OutRsts,
-			st.Link.RxDropped, st.Poller.Parks, tcpSvcs[q].Stats().Accepted, udpSvcs[q].Discarded())
-		fmt.Fprintf(stdout, "xdpnet: queue %d: TCP %s\n", q, ts.ListenSummary())
-		fmt.Fprintf(stdout, "xdpnet: queue %d: TCP %s\n", q, ts.SACKSummary())
-		fmt.Fprintf(stdout, "xdpnet: queue %d: TCP %s\n", q, ts.BufferSummary())
+	for _, line := range httpsvc.Summary(stack.Counters()) {
+		fmt.Fprintf(stdout, "xdpnet: %s\n", line)
+	}
+	for q := range tcpSvcs {
+		fmt.Fprintf(stdout, "xdpnet: queue %d services: %d TCP connection(s), %d UDP datagram(s) discarded\n",
+			q, tcpSvcs[q].Stats().Accepted, udpSvcs[q].Discarded())
 	}
 	if handler != nil {
 		hs := handler.Stats()

@@ -196,7 +196,7 @@ func TestServeLab(t *testing.T) {
 	}
 	require.NoError(t, s.cmd.Wait(), "exit status after SIGTERM; stderr: %s", s.stdout)
 	assert.Contains(t, strings.Join(rest, "\n"), "10 ping(s) answered")
-	assert.Contains(t, strings.Join(rest, "\n"), "xdpnet: queue 0: TCP SYN cookies: 0 sent, 0 received, 0 failed; listen overflows 0, drops 0")
+	assert.Contains(t, strings.Join(rest, "\n"), "xdpnet: TCP SYN cookies: 0 sent, 0 received, 0 failed; listen overflows 0, drops 0")
 	assert.Contains(t, strings.Join(rest, "\n"), "XDP program detached")
 	assert.False(t, xdpAttached(t, l.Local), "no XDP program left after SIGTERM")
 }

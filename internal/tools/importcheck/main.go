@@ -42,7 +42,7 @@ var layers = []layer{
 	{1, "AF_XDP", []string{"xdp", "xdp/steer"}, false},
 	{2, "link", []string{"nic"}, false},
 	{3, "protocol core", []string{"arp", "ip", "udp", "tcp"}, true},
-	{4, "poller", []string{"fastpath"}, false},
+	{4, "poller", []string{"fastpath", "sockapi/inline"}, false},
 	{5, "public API", []string{"sockapi"}, false},
 	{6, "service", []string{"internal/product/..."}, false},
 	{7, "program", []string{"cmd/...", "examples/...", "bench", "internal/tools/..."}, false},
