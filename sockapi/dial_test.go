@@ -15,7 +15,6 @@ import (
 
 	"github.com/xdpnet/xdpnet/nic"
 	"github.com/xdpnet/xdpnet/sockapi"
-	"github.com/xdpnet/xdpnet/tcp"
 )
 
 // multiPipeStacks are two stacks of queues pollers each, joined queue by
@@ -221,7 +220,7 @@ func TestKeepAliveProbes(t *testing.T) {
 
 	probing, accepted := dialAccept(t, &sockapi.Dialer{Stack: a, KeepAliveConfig: short}, ln)
 	quiet, _ := dialAccept(t, &sockapi.Dialer{Stack: a, KeepAlive: -1}, plain)
-	info := func(c *sockapi.Conn) tcp.Info {
+	info := func(c *sockapi.Conn) sockapi.TCPInfo {
 		i, err := c.Info()
 		require.NoError(t, err)
 		return i
