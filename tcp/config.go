@@ -134,6 +134,11 @@ type Config struct {
 	// or CongestionReno (RFC 5681 with NewReno recovery, RFC 6582).
 	// Conn.SetCongestionControl changes one connection's.
 	CongestionControl string
+	// Pacing, if true, paces new connections' sending (pacing.go): data
+	// leaves at 200 % of cwnd/SRTT in slow start and 120 % after, in
+	// bursts of about a millisecond of data, as Linux's internal pacing.
+	// Conn.SetPacing changes one connection's.
+	Pacing bool
 }
 
 // Header lengths that bound a segment.

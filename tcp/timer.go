@@ -97,8 +97,12 @@ func (t *Table) Tick(now time.Duration) {
 func (t *Table) fireTimer(tm *wheel.Timer) {
 	c := tm.Owner.(*Conn)
 	t.visits++
-	if tm == &c.dackTm {
+	switch tm {
+	case &c.dackTm:
 		c.delayedACKTimeout()
+		return
+	case &c.paceTm:
+		c.paceRelease()
 		return
 	}
 	kind := c.timerKind
