@@ -142,8 +142,8 @@ type Config struct {
 	// bursts of about a millisecond of data, as Linux's internal pacing.
 	// Conn.SetPacing changes one connection's. Off by default: in the
 	// fastpath simulations it cuts by two thirds the drops of two flows
-	// sharing a queue,
-	// but makes a 4 MiB slow start overshoot more (SendBufferMax).
+	// sharing a queue, but makes a 4 MiB slow start overshoot more
+	// (SendBufferMax).
 	Pacing bool
 }
 
