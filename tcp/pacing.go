@@ -109,7 +109,9 @@ func (c *Conn) paceSent(n int) {
 			return
 		}
 		p.at = max(p.at, now-paceQuantumTime/2)
-		p.left = max(2*int(c.smss()), int(p.rate*uint64(paceQuantumTime)/uint64(time.Second)))
+		// The rate divided, not the time multiplied: at a
+		// microsecond's SRTT the product would not fit 64 bits.
+		p.left = max(2*int(c.smss()), int(p.rate/uint64(time.Second/paceQuantumTime)))
 	}
 	p.left -= n
 	p.at += time.Duration(uint64(n) * uint64(time.Second) / p.rate)

@@ -30,3 +30,34 @@ func TestPacingRateRatios(t *testing.T) {
 	c.pace.on = false
 	assert.Zero(t, c.pacingRate(), "pacing off")
 }
+
+// A burst is max(2 segments, 1 ms of data at the rate), and each segment
+// moves the next release by its time at the rate: at the floor (a slow
+// path), at 1 ms of data, and at a rate so high (a 1 µs SRTT, the
+// largest cwnd) that the burst's size, computed naively, would overflow.
+func TestPacingQuantum(t *testing.T) {
+	tb, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb.now = time.Second // the burst begins late: half a quantum of credit
+	for _, tc := range []struct {
+		name string
+		cwnd uint32
+		srtt time.Duration
+		left int
+		gap  time.Duration // of a 1000-byte segment
+	}{
+		{"2 segments", 10_000, 100 * time.Millisecond, 2 * 1460, 5 * time.Millisecond},   // 200 kB/s
+		{"1 ms of data", 100_000, 10 * time.Millisecond, 20_000, 50 * time.Microsecond},  // 20 MB/s
+		{"no overflow", maxCwnd, time.Microsecond, 2 * maxCwnd * 1000, time.Duration(0)}, // 2.1 PB/s
+	} {
+		c := &Conn{t: tb, mss: 1460, pace: paceState{on: true}, rto: *NewRTOEstimator(0, 0, 0)}
+		c.win = window{cwnd: tc.cwnd, ssthresh: math.MaxUint32}
+		c.rto.Sample(tc.srtt)
+		c.stats.DataSegsOut = paceUnpaced + 1
+		c.paceSent(1000)
+		assert.Equal(t, tc.left-1000, c.pace.left, "%s: the burst left", tc.name)
+		assert.Equal(t, tb.now-paceQuantumTime/2+tc.gap, c.pace.at, "%s: the next release", tc.name)
+	}
+}
