@@ -162,7 +162,7 @@ func (c *Conn) output(b []byte) int {
 	// In FIN-WAIT-2 our FIN is acknowledged (RFC 9293 3.10.7.4) and
 	// finSeq, one past the data, is one past it: nothing more to send.
 	fin := c.finQueued && c.state != FinWait2 && n == unsent && c.sndNxt.Add(uint32(n)) == c.finSeq()
-	if n > 0 && !probe && c.paceHeld() {
+	if n > 0 && !probe && c.pace.on && c.paceHeld() {
 		n, fin = 0, false // until the pacer's release (pacing.go)
 	}
 	if n == 0 && !fin {
@@ -207,7 +207,7 @@ func (c *Conn) output(b []byte) int {
 // peer's SACKed data begins; it returns its length, or 0.
 func (c *Conn) retransmitLost(b []byte, maxPayload int) int {
 	i := c.nextLost()
-	if i < 0 || c.sendRoom() <= 0 || c.paceHeld() {
+	if i < 0 || c.sendRoom() <= 0 || (c.pace.on && c.paceHeld()) {
 		return 0
 	}
 	s := c.recs.at(i)

@@ -82,11 +82,13 @@ func (c *Conn) pacingRate() uint64 {
 	return wnd * ratio * uint64(time.Second/100) / uint64(srtt)
 }
 
-// paceHeld reports whether data must wait for the pacer's next release,
-// and if so makes sure the pacing timer brings the connection back then.
+// paceHeld reports whether a paced connection's data must wait for the
+// pacer's next release, and if so makes sure the pacing timer brings the
+// connection back then. Callers test pace.on first, so an unpaced
+// segment pays a load and a branch, not a call.
 func (c *Conn) paceHeld() bool {
 	p := &c.pace
-	if !p.on || p.left > 0 || p.at <= c.t.now {
+	if p.left > 0 || p.at <= c.t.now {
 		return false
 	}
 	if !c.paceTm.Active() {
@@ -95,12 +97,17 @@ func (c *Conn) paceHeld() bool {
 	return true
 }
 
-// paceSent charges n bytes of data sent now to the pacer.
+// paceSent charges n bytes of data sent now to the pacer. It inlines, as
+// the test of pace.on before paceHeld.
 func (c *Conn) paceSent(n int) {
-	p := &c.pace
-	if !p.on || c.stats.DataSegsOut <= paceUnpaced {
-		return
+	if c.pace.on && c.stats.DataSegsOut > paceUnpaced {
+		c.paceCharge(n)
 	}
+}
+
+// paceCharge is paceSent's work.
+func (c *Conn) paceCharge(n int) {
+	p := &c.pace
 	now := c.t.now
 	if p.left <= 0 || p.at < now-paceQuantumTime/2 {
 		// A burst begins: at the release time, or with credit for a late one.
