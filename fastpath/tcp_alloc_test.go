@@ -79,6 +79,32 @@ func TestTCPSteadyStateDoesNotAllocate(t *testing.T) {
 	assert.Zero(t, p.a.TCP().Stats().RetransSegs, "a clean pipe needs no retransmission")
 }
 
+// TestTCPPacedDoesNotAllocate: with pacing on, over a 20 ms round trip,
+// the app writes 64 KiB at a time and waits for it to arrive. Each
+// write finds cwnd open for all of it, and the pacer sends it in bursts
+// of a tenth of cwnd (2 × cwnd/SRTT × 1 ms), holding the connection
+// between them: holding it, the pacing timer and the release cost no
+// allocation.
+func TestTCPPacedDoesNotAllocate(t *testing.T) {
+	p := newTCPPairOver(t, nic.FaultConfig{Delay: 10 * time.Millisecond}, tcp.Config{Pacing: true})
+	chunk, buf := make([]byte, 64<<10), make([]byte, 64<<10)
+	exchange := func() {
+		n, err := p.client.Write(chunk)
+		require.NoError(t, err)
+		for got := 0; got < n; {
+			p.poll()
+			m, _ := p.server.Read(buf)
+			got += m
+		}
+	}
+	for range 20 {
+		exchange() // warm-up: cwnd grows to what a write needs
+	}
+	require.NotZero(t, p.client.Info().PacingRate, "paced")
+	allocs := testing.AllocsPerRun(100, exchange)
+	assert.Zero(t, allocs)
+}
+
 // TestTCPRecoveryDoesNotAllocate: through 1 % loss each way, with SACK
 // (the default) on both ends, the recovery path costs no allocation once
 // the buffers and the sent-segment records have grown: SACK blocks sent

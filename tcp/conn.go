@@ -153,6 +153,11 @@ type Conn struct {
 	// was flightSeq, for congestion window validation (noteFlight).
 	maxFlight uint32
 	flightSeq Seq
+	// The pacer (pacing.go) and its timer, a third, as it runs alongside
+	// the retransmission timer whenever a paced flight is out.
+	pace   paceState
+	paceTm wheel.Timer
+
 	// The last ACK sent for an unacceptable segment (ratelimit.go).
 	oowAt   time.Duration
 	oowSent bool

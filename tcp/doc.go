@@ -88,7 +88,16 @@
 // timer each take the place of the retransmission timer on the
 // connection's one timer (timer.go), the RTO's deadline kept aside in
 // rtoAt and given back when they fire or stop, so the wheel holds one
-// entry per connection whatever runs. The sent-segment records are kept
+// entry per connection for them whatever runs (the delayed-ACK and
+// pacing timers are apart). Pacing (pacing.go, Config.Pacing or
+// Conn.SetPacing, off by default) releases data at Linux's rate, 200 %
+// of cwnd/SRTT in slow start and 120 % after, in bursts of max(2
+// segments, 1 ms of data), the connection off the transmit queue until
+// its pacing timer brings it back: at most one release a millisecond,
+// so the wheel's 1 ms slots and a poller's park suffice
+// (TestPacingReleasesAtRate checks the times; TestSimPacing in fastpath
+// measures it off and on, and why it does not make a 4 MiB send buffer
+// the default). The sent-segment records are kept
 // in send order; RACK's walk of them stops at the first it cannot yet
 // judge, so an ACK costs what it acknowledges or marks, not the flight
 // (BenchmarkACKClean, BenchmarkSACKRecovery).

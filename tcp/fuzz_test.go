@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xdpnet/xdpnet/internal/wheel"
 	"github.com/xdpnet/xdpnet/internal/wire"
 )
 
@@ -203,9 +204,14 @@ func (c *Conn) checkSegment(s wire.TCP) error {
 // checkTableInvariants checks every connection and the table's counts.
 func (t *Table) checkTableInvariants() error {
 	var err error
-	n := 0
+	n, timers := 0, 0
 	t.Conns(func(c *Conn) {
 		n++
+		for _, tm := range []*wheel.Timer{&c.tm, &c.dackTm, &c.paceTm} {
+			if tm.Active() {
+				timers++
+			}
+		}
 		if e := c.checkInvariants(); e != nil && err == nil {
 			err = fmt.Errorf("%v→%v %v: %w", c.local, c.remote, c.state, e)
 		}
@@ -213,8 +219,8 @@ func (t *Table) checkTableInvariants() error {
 	if n != t.Len() {
 		return fmt.Errorf("Conns visits %d of %d", n, t.Len())
 	}
-	if t.Timers() > t.Len() {
-		return fmt.Errorf("%d timers for %d connections", t.Timers(), t.Len())
+	if t.Timers() != timers {
+		return fmt.Errorf("%d timers run, the %d connections own %d", t.Timers(), t.Len(), timers)
 	}
 	return err
 }
@@ -310,8 +316,10 @@ func newFzHarness() (*fzHarness, error) {
 		if err != nil {
 			return nil, err
 		}
-		// Half the peers speak SACK.
+		// Half the peers speak SACK; a different half of the
+		// connections are paced.
 		p := &fzPeer{port: port, lport: c.LocalAddr().Port(), seq: Seq(port) << 16, c: c, ts: ts, tsval: uint32(port) << 20, sack: port%2 == 0}
+		c.SetPacing(port%4 < 2)
 		h.peers = append(h.peers, p)
 		h.drain()
 		if established {

@@ -44,6 +44,10 @@ type Info struct {
 	Delivered              uint64
 	DeliveryRate           uint64
 	DeliveryRateAppLimited bool
+	// PacingRate is the rate the pacer releases data at (pacing.go), in
+	// bytes per second; 0 when the connection is not paced, or not yet
+	// (Linux's tcpi_pacing_rate).
+	PacingRate uint64
 
 	// Reordering is the largest reordering seen, in segments: how far
 	// out of order a segment came (Linux's tp->reordering; 3, the
@@ -106,6 +110,7 @@ func (c *Conn) Info() Info {
 		ConnStats: c.stats,
 	}
 	i.DeliveryRate, i.DeliveryRateAppLimited = c.rate.rate()
+	i.PacingRate = c.pacingRate()
 	if c.tm.Active() && int(c.timerKind) < len(timerNames) {
 		i.Timer, i.TimerIn = timerNames[c.timerKind], max(0, c.tm.When()-now)
 	}

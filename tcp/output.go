@@ -160,7 +160,18 @@ func (c *Conn) output(b []byte) int {
 	// In FIN-WAIT-2 our FIN is acknowledged (RFC 9293 3.10.7.4) and
 	// finSeq, one past the data, is one past it: nothing more to send.
 	fin := c.finQueued && c.state != FinWait2 && n == unsent && c.sndNxt.Add(uint32(n)) == c.finSeq()
+	if n > 0 && !probe && c.pace.on && c.paceHeld() {
+		n, fin = 0, false // until the pacer's release (pacing.go)
+	}
 	if n == 0 && !fin {
+		if c.paceTm.Active() {
+			// Held by the pacer, not by the app, the peer or cwnd: the
+			// release brings it back.
+			if c.ackNow {
+				return c.emit(b, c.ackSeq(), 0, wire.TCPFlagACK)
+			}
+			return 0
+		}
 		c.checkAppLimited(unsent)
 		if unsent > 0 && c.sndUna == c.sndMax && c.timerKind == timerNone {
 			// Nothing in flight and nothing we may send: the persist
@@ -194,7 +205,7 @@ func (c *Conn) output(b []byte) int {
 // peer's SACKed data begins; it returns its length, or 0.
 func (c *Conn) retransmitLost(b []byte, maxPayload int) int {
 	i := c.nextLost()
-	if i < 0 || c.sendRoom() <= 0 {
+	if i < 0 || c.sendRoom() <= 0 || (c.pace.on && c.paceHeld()) {
 		return 0
 	}
 	s := c.recs.at(i)
@@ -393,6 +404,7 @@ func (c *Conn) sentData(seq Seq, n int, retransmit bool) {
 	c.stats.DataSegsOut++
 	c.stats.BytesSent += uint64(n)
 	c.lastDataSent = c.t.now
+	c.paceSent(n)
 	start := c.sndOff(seq)
 	end := start + uint64(n)
 	if retransmit {

@@ -424,6 +424,7 @@ func (t *Table) newConn(local, remote netip.AddrPort, iss Seq, active bool) *Con
 		snd: noBuffer, rcv: noRecvBuffer,
 		mss:   defaultMSS,
 		nagle: t.cfg.Nagle,
+		pace:  paceState{on: t.cfg.Pacing},
 		ts:    !t.cfg.NoTimestamps, // offered; takeTS keeps it if the peer's SYN agrees
 		sack:  !t.cfg.NoSACK,       // the same, in takeSYN
 		tsOff: t.isns.TSOffset(local, remote),
@@ -437,7 +438,7 @@ func (t *Table) newConn(local, remote netip.AddrPort, iss Seq, active bool) *Con
 	}
 	c.SetCongestionControl(t.cfg.CongestionControl) // checked by withDefaults
 	c.rcvShift = t.windowShift()
-	c.tm.Owner, c.dackTm.Owner = c, c
+	c.tm.Owner, c.dackTm.Owner, c.paceTm.Owner = c, c, c
 	t.conns[c.key] = c
 	return c
 }
@@ -456,6 +457,7 @@ func (t *Table) remove(c *Conn) {
 	delete(t.conns, c.key)
 	t.stopTimer(c)
 	t.wheel.Stop(&c.dackTm)
+	t.wheel.Stop(&c.paceTm)
 	// A connection still in a listener's queues never reached the app,
 	// which hears nothing of its end.
 	unseen := c.listener != nil

@@ -99,8 +99,12 @@ func (t *Table) runTimers(now time.Duration) {
 func (t *Table) fireTimer(tm *wheel.Timer[*Conn]) {
 	c := tm.Owner
 	t.visits++
-	if tm == &c.dackTm {
+	switch tm {
+	case &c.dackTm:
 		c.delayedACKTimeout()
+		return
+	case &c.paceTm:
+		c.paceRelease()
 		return
 	}
 	kind := c.timerKind
