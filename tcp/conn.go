@@ -156,7 +156,7 @@ type Conn struct {
 	// The pacer (pacing.go) and its timer, a third, as it runs alongside
 	// the retransmission timer whenever a paced flight is out.
 	pace   paceState
-	paceTm wheel.Timer
+	paceTm wheel.Timer[*Conn]
 
 	// The last ACK sent for an unacceptable segment (ratelimit.go).
 	oowAt   time.Duration
