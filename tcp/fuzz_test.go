@@ -207,7 +207,7 @@ func (t *Table) checkTableInvariants() error {
 	n, timers := 0, 0
 	t.Conns(func(c *Conn) {
 		n++
-		for _, tm := range []*wheel.Timer{&c.tm, &c.dackTm, &c.paceTm} {
+		for _, tm := range []*wheel.Timer[*Conn]{&c.tm, &c.dackTm, &c.paceTm} {
 			if tm.Active() {
 				timers++
 			}
