@@ -179,6 +179,13 @@ type Conn struct {
 	keepCount           int // unanswered probes that end the connection
 	keepProbes          int
 	lastRecv            time.Duration
+	// Socket options (sockopt.go): the user timeout and progressAt, when
+	// the flight last started or moved; the FIN-WAIT-2 timeout and since
+	// when it runs; the cork and since when it holds a partial segment.
+	userTimeout, progressAt time.Duration
+	finWait2, finWait2Since time.Duration
+	cork, corkHeld          bool
+	corkSince               time.Duration
 	// softErr is the last ICMP error for a synchronized connection
 	// (unreach.go): reported instead of ErrTimeout if it times out.
 	softErr error
@@ -403,7 +410,7 @@ func (c *Conn) Close() error {
 	}
 	c.CloseWrite()
 	if c.state == FinWait2 {
-		c.setTimer(c.t.now+c.t.cfg.MSL*2, timerFinWait2)
+		c.orphanInFinWait2()
 	}
 	return nil
 }

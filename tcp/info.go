@@ -73,7 +73,7 @@ type Info struct {
 var timerNames = [...]string{
 	timerNone: "", timerRetransmit: "retransmit", timerLossProbe: "loss-probe", timerPersist: "persist",
 	timerKeepalive: "keepalive", timerTimeWait: "time-wait", timerFinWait2: "fin-wait-2",
-	timerReorder: "reorder",
+	timerReorder: "reorder", timerShrink: "shrink", timerCork: "cork",
 }
 
 // initialReordering is the reordering a connection assumes at first:

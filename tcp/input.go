@@ -534,6 +534,7 @@ func (c *Conn) acked(seg *segment) {
 	finAcked := c.finQueued && int(n) > data
 	c.sndUna = ack
 	c.softErr = nil // the path works again (Linux clears sk_err_soft here too)
+	c.progressAt = t.now
 	if c.sndNxt.LessThan(ack) {
 		c.sndNxt = ack
 	}
@@ -585,9 +586,7 @@ func (c *Conn) acked(seg *segment) {
 	case FinWait1:
 		c.state = FinWait2
 		if c.appClosed {
-			// Linux's tcp_fin_timeout: an orphaned connection does not wait
-			// forever for the peer's FIN.
-			c.setTimer(t.now+2*t.cfg.MSL, timerFinWait2)
+			c.orphanInFinWait2()
 		}
 		// News for an app that waits for its data and FIN to be
 		// acknowledged (a lingering close).

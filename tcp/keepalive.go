@@ -84,7 +84,10 @@ func (c *Conn) keepaliveTimeout() {
 		c.idle()
 		return
 	}
-	if c.keepProbes >= c.keepCount {
+	// With a user timeout, as Linux: the probes end the connection once
+	// one is out and nothing came for that long, however many went.
+	if (c.userTimeout > 0 && c.keepProbes > 0 && t.now-c.lastRecv >= c.userTimeout) ||
+		(c.userTimeout == 0 && c.keepProbes >= c.keepCount) {
 		c.fail(c.timeoutErr())
 		return
 	}

@@ -141,11 +141,14 @@ func (c *Conn) output(b []byte) int {
 		// (RFC 9293 3.8.6.1). The peer ACKs it if its window opened.
 		n = 1
 	}
-	if n > 0 && n < maxPayload && !probe && !c.sendSmall(n, unsent) {
+	if n > 0 && n < maxPayload && !probe && (!c.sendSmall(n, unsent) || c.corked()) {
 		n = 0
 	}
 	if n > 0 && c.sndUna == c.sndMax {
 		c.restartWindow()
+		if !probe {
+			c.progressAt = c.t.now // a flight starts: the user timeout counts from here
+		}
 	}
 	if left := c.sendRoom(); n > left {
 		// At most cwnd in flight (RFC 5681 3.1), in full segments but
@@ -177,7 +180,7 @@ func (c *Conn) output(b []byte) int {
 			// Nothing in flight and nothing we may send: the persist
 			// timer keeps asking, so a lost window update cannot
 			// deadlock the connection.
-			c.setTimer(c.t.now+c.rto.RTO(), timerPersist)
+			c.setTimer(c.t.now+c.timeout(), timerPersist)
 		}
 		if c.ackNow {
 			return c.emit(b, c.ackSeq(), 0, wire.TCPFlagACK)

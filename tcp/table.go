@@ -421,7 +421,8 @@ func (t *Table) newConn(local, remote netip.AddrPort, iss Seq, active bool) *Con
 	c := &Conn{
 		t: t, local: local, remote: remote, key: tupleOf(local, remote),
 		iss: iss, sndUna: iss, sndNxt: iss, sndMax: iss,
-		snd: noBuffer, rcv: noRecvBuffer,
+		progressAt: t.now, // the SYN's flight, for the user timeout
+		snd:        noBuffer, rcv: noRecvBuffer,
 		mss:   defaultMSS,
 		nagle: t.cfg.Nagle,
 		pace:  paceState{on: t.cfg.Pacing},

@@ -29,6 +29,7 @@ const (
 	timerKeepalive
 	timerShrink // the idle shrink of grown buffers (autotune.go)
 	timerReorder
+	timerCork // the ceiling of a corked partial segment (sockopt.go)
 )
 
 // timerSlot and timerSlots shape the table's timer wheel: 1 ms slots,
@@ -117,7 +118,13 @@ func (t *Table) fireTimer(tm *wheel.Timer[*Conn]) {
 	case timerReorder:
 		c.reorderTimeout()
 	case timerPersist:
+		if c.userTimedOut() {
+			c.fail(c.timeoutErr())
+			return
+		}
 		c.probe = true
+		t.wantOutput(c)
+	case timerCork:
 		t.wantOutput(c)
 	case timerKeepalive:
 		c.keepaliveTimeout()
@@ -143,7 +150,7 @@ func (c *Conn) retransmitTimeout() {
 	case !c.synAcked:
 		limit = t.cfg.SynRetries
 	}
-	if c.retries >= limit || (c.connectDeadline > 0 && !c.state.synchronized() && t.now >= c.connectDeadline) {
+	if c.retries >= limit || c.userTimedOut() || (c.connectDeadline > 0 && !c.state.synchronized() && t.now >= c.connectDeadline) {
 		c.fail(c.timeoutErr())
 		return
 	}
@@ -162,11 +169,16 @@ func (c *Conn) retransmitTimeout() {
 	t.wantOutput(c)
 }
 
-// timeout is the current RTO, cut short by the connect deadline.
+// timeout is the current RTO, cut short by the connect deadline and the
+// user timeout, so each ends the connection on time (Linux's
+// tcp_clamp_rto_to_user_timeout).
 func (c *Conn) timeout() time.Duration {
 	rto := c.rto.RTO()
 	if c.connectDeadline > 0 && !c.state.synchronized() {
 		rto = max(0, min(rto, c.connectDeadline-c.t.now))
+	}
+	if c.userTimeout > 0 {
+		rto = max(0, min(rto, c.progressAt+c.userTimeout-c.t.now))
 	}
 	return rto
 }
