@@ -128,3 +128,28 @@ func TestCork(t *testing.T) {
 	s.advance(1)
 	p.expect(t, seg{flags: "P.", seq: iss + 1201, ack: peerISN + 1, win: fullWin, payload: data(1200, 10)})
 }
+
+// With a user timeout, unanswered keepalive probes end the connection
+// once one is out and nothing came for the user timeout, however many
+// TCP_KEEPCNT allows, as Linux's tcp_keepalive_timer.
+func TestUserTimeoutKeepalive(t *testing.T) {
+	for _, ut := range []time.Duration{0, 2500 * ms} {
+		s := newStack(t, tcp.Config{})
+		_, c, _ := clientConn(t, s, 1460)
+		c.SetKeepAlive(true)
+		c.SetKeepAlivePeriod(time.Second, time.Second)
+		c.SetUserTimeout(ut)
+		idleFrom := s.now
+		for c.State() != tcp.Closed {
+			s.advanceToDeadline(t)
+			for _, _, _, ok := s.next(t); ok; _, _, _, ok = s.next(t) {
+			}
+		}
+		if ut == 0 {
+			assert.Equal(t, idleFrom+10*time.Second, s.now, "9 probes a second apart after 1 s idle")
+		} else {
+			assert.Equal(t, idleFrom+3*time.Second, s.now, "the first probe round past 2.5 s")
+		}
+		assert.ErrorIs(t, c.Err(), syscall.ETIMEDOUT)
+	}
+}

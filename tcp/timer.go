@@ -118,10 +118,8 @@ func (t *Table) fireTimer(tm *wheel.Timer[*Conn]) {
 	case timerReorder:
 		c.reorderTimeout()
 	case timerPersist:
-		if c.userTimedOut() {
-			c.fail(c.timeoutErr())
-			return
-		}
+		// A probe stays in flight until the window opens: its
+		// retransmissions, and so the user timeout, bound the probing.
 		c.probe = true
 		t.wantOutput(c)
 	case timerCork:
