@@ -141,6 +141,7 @@ func TestUserTimeoutKeepalive(t *testing.T) {
 		c.SetUserTimeout(ut)
 		idleFrom := s.now
 		for c.State() != tcp.Closed {
+			require.Less(t, s.now, idleFrom+time.Minute, "the probes never ended it")
 			s.advanceToDeadline(t)
 			for _, _, _, ok := s.next(t); ok; _, _, _, ok = s.next(t) {
 			}
