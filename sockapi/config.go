@@ -51,6 +51,10 @@ type Config struct {
 	// options: Linux's tcp_timestamps=0 and tcp_sack=0. Both are on by
 	// default.
 	NoTimestamps, NoSACK bool
+	// Pacing paces new TCP connections' sending rate (off by default:
+	// measured in the README's TCP section; Conn.SetPacing per
+	// connection).
+	Pacing bool
 	// MSL is the maximum segment lifetime; TIME-WAIT lasts 2×MSL.
 	// Default 30 s, so TIME-WAIT lasts Linux's 60 s.
 	MSL time.Duration
@@ -157,7 +161,7 @@ func (cfg *Config) protocols() (tcp.Config, udp.Config) {
 		MemoryLimit:       cfg.MemoryLimit,
 		CongestionControl: string(cfg.CongestionControl),
 		NoTimestamps:      cfg.NoTimestamps, NoSACK: cfg.NoSACK,
-		MSL: cfg.MSL,
+		Pacing: cfg.Pacing, MSL: cfg.MSL,
 	}
 	if cfg.tcpHook != nil {
 		cfg.tcpHook(&t)

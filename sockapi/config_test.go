@@ -23,7 +23,7 @@ func TestConfigProtocols(t *testing.T) {
 	cfg := sockapi.Config{
 		SendBuffer: 1 << 10, RecvBuffer: 2 << 10, SendBufferMax: 3 << 10, RecvBufferMax: 4 << 10,
 		MemoryLimit: 5 << 20, CongestionControl: sockapi.Reno,
-		NoTimestamps: true, NoSACK: true, MSL: 7 * time.Second,
+		NoTimestamps: true, NoSACK: true, Pacing: true, MSL: 7 * time.Second,
 		UDPReadBuffer: 8 << 10, UDPWriteBuffer: 9 << 10,
 	}
 	var hooked tcp.Config
@@ -34,7 +34,7 @@ func TestConfigProtocols(t *testing.T) {
 	assert.Equal(t, tcp.Config{
 		SendBuffer: 1 << 10, RecvBuffer: 2 << 10, SendBufferMax: 3 << 10, RecvBufferMax: 4 << 10,
 		MemoryLimit: 5 << 20, CongestionControl: tcp.CongestionReno,
-		NoTimestamps: true, NoSACK: true, MSL: 7 * time.Second, SynBacklog: 1,
+		NoTimestamps: true, NoSACK: true, Pacing: true, MSL: 7 * time.Second, SynBacklog: 1,
 	}, tc)
 	assert.Equal(t, 0, hooked.SynBacklog, "the hook runs on the translation")
 	assert.Equal(t, 4<<10, hooked.RecvBufferMax)

@@ -334,6 +334,45 @@ func (c *Conn) SetWriteBuffer(bytes int) error {
 	return c.option(func() { c.tc.SetSendBuffer(bytes) })
 }
 
+// SetUserTimeout bounds how long written data may stay unacknowledged:
+// past it the connection ends with ETIMEDOUT, as Linux's TCP_USER_TIMEOUT
+// (RFC 5482). It caps the retransmissions, the probing of a peer whose
+// window stays closed, and with keepalive the wait for an answer to the
+// probes. 0 restores the default (retransmissions counted, probing
+// unbounded); a negative d fails with EINVAL.
+func (c *Conn) SetUserTimeout(d time.Duration) error {
+	if d < 0 {
+		return c.opError("set", syscall.EINVAL)
+	}
+	return c.option(func() { c.tc.SetUserTimeout(d) })
+}
+
+// SetFinWait2Timeout sets how long the connection, once closed, waits in
+// FIN-WAIT-2 for the peer's FIN before it is dropped, as Linux's
+// TCP_LINGER2; 0 restores the default, 60 s (2×Config.MSL). A negative d
+// fails with EINVAL.
+func (c *Conn) SetFinWait2Timeout(d time.Duration) error {
+	if d < 0 {
+		return c.opError("set", syscall.EINVAL)
+	}
+	return c.option(func() { c.tc.SetFinWait2Timeout(d) })
+}
+
+// SetCork holds back segments shorter than the MSS while on, as Linux's
+// TCP_CORK, so a reply built from several writes leaves in full segments;
+// turning it off sends what waits, and nothing waits longer than 200 ms.
+func (c *Conn) SetCork(on bool) error {
+	return c.option(func() { c.tc.SetCork(on) })
+}
+
+// SetPacing turns pacing of the connection's sending rate on or off
+// (Config.Pacing sets the stack's default), as Linux paces with the fq
+// qdisc: segments leave in bursts of about a millisecond at twice the
+// congestion window per round trip in slow start, 1.2 times after.
+func (c *Conn) SetPacing(on bool) error {
+	return c.option(func() { c.tc.SetPacing(on) })
+}
+
 // SetCongestionControl selects the connection's congestion control,
 // Cubic or Reno, as Linux's TCP_CONGESTION (an unknown name fails with
 // ENOENT, as there).

@@ -398,6 +398,32 @@ func (o *SocketOptions) SetKeepAlivePeriod(d time.Duration) error {
 	return o.tcpOption(func(tc *tcp.Conn) { tc.SetKeepAlivePeriod(d, d) })
 }
 
+// SetUserTimeout is Conn.SetUserTimeout.
+func (o *SocketOptions) SetUserTimeout(d time.Duration) error {
+	if d < 0 {
+		return syscall.EINVAL
+	}
+	return o.tcpOption(func(tc *tcp.Conn) { tc.SetUserTimeout(d) })
+}
+
+// SetFinWait2Timeout is Conn.SetFinWait2Timeout.
+func (o *SocketOptions) SetFinWait2Timeout(d time.Duration) error {
+	if d < 0 {
+		return syscall.EINVAL
+	}
+	return o.tcpOption(func(tc *tcp.Conn) { tc.SetFinWait2Timeout(d) })
+}
+
+// SetCork is Conn.SetCork.
+func (o *SocketOptions) SetCork(on bool) error {
+	return o.tcpOption(func(tc *tcp.Conn) { tc.SetCork(on) })
+}
+
+// SetPacing is Conn.SetPacing.
+func (o *SocketOptions) SetPacing(on bool) error {
+	return o.tcpOption(func(tc *tcp.Conn) { tc.SetPacing(on) })
+}
+
 // SetKeepAliveConfig is Conn.SetKeepAliveConfig.
 func (o *SocketOptions) SetKeepAliveConfig(cfg net.KeepAliveConfig) error {
 	return o.tcpOption(func(tc *tcp.Conn) { setKeepAliveConfig(tc, cfg) })
