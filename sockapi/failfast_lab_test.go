@@ -19,7 +19,7 @@ import (
 // kernelDial dials addr with the kernel's stack in the local namespace,
 // beside xdpnet on the same link, and says how it ended and how long it
 // took.
-func kernelDial(t *testing.T, l *lab.Lab, addr string) (error, time.Duration) {
+func kernelDial(t *testing.T, l *lab.Lab, addr string) (time.Duration, error) {
 	t.Helper()
 	var err error
 	start := time.Now()
@@ -30,7 +30,7 @@ func kernelDial(t *testing.T, l *lab.Lab, addr string) (error, time.Duration) {
 		}
 		return nil
 	}))
-	return err, time.Since(start)
+	return time.Since(start), err
 }
 
 // errnoOf is the errno inside err, or 0.
@@ -67,7 +67,7 @@ func TestDialFailFastLab(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			kerr, kt := kernelDial(t, l, c.addr)
+			kt, kerr := kernelDial(t, l, c.addr)
 			require.Error(t, kerr, "the kernel's dial")
 			start := time.Now()
 			_, err := s.Dial("tcp", c.addr)
