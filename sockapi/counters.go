@@ -146,6 +146,7 @@ type TCPExtCounters struct {
 	RSTDrops                uint64 `nstat:"XdpnetTcpRSTDrops"`                // resets not sent: too many replies pending
 	TimeWaitRecycled        uint64 `nstat:"XdpnetTcpTimeWaitRecycled"`        // TIME-WAIT connections a new SYN took over (RFC 6191)
 	FlagDrops               uint64 `nstat:"XdpnetTcpFlagDrops"`               // segments dropped for their flags (Linux's drop reason TCP_FLAGS)
+	ICMPErrors              uint64 `nstat:"XdpnetTcpICMPErrors"`              // ICMP errors (and failed next hops) taken for a segment in flight
 	SACKBlocksRecv          uint64 `nstat:"XdpnetTcpSACKBlocksRecv"`          // SACK blocks received, D-SACKs included
 	DSACKsSent              uint64 `nstat:"XdpnetTcpDSACKsSent"`              // D-SACK blocks sent (Linux's TCPDSACKOldSent and TCPDSACKOfoSent together)
 	SACKScoreboardOverflows uint64 `nstat:"XdpnetTcpSACKScoreboardOverflows"` // SACK blocks lost: the scoreboard was full
@@ -161,27 +162,28 @@ type TCPExtCounters struct {
 // ARPCounters are the neighbour caches' counters, summed over the
 // queues' caches; Entries and QueuedBytes are levels, not counts.
 type ARPCounters struct {
-	RequestsIn     uint64 `nstat:"XdpnetArpRequestsIn"`     // valid requests received, RFC 5227 probes included
-	RepliesIn      uint64 `nstat:"XdpnetArpRepliesIn"`      // valid replies received
-	Malformed      uint64 `nstat:"XdpnetArpMalformed"`      // dropped: malformed, or neither request nor reply
-	BadSender      uint64 `nstat:"XdpnetArpBadSender"`      // ignored: sender MAC not unicast or ours, or sender IP no unicast address
-	Conflicts      uint64 `nstat:"XdpnetArpConflicts"`      // ignored: sender IP is ours (RFC 5227 2.4)
-	Gratuitous     uint64 `nstat:"XdpnetArpGratuitous"`     // gratuitous ARP received
-	LockedOut      uint64 `nstat:"XdpnetArpLockedOut"`      // ignored: a new MAC too soon after the last update
-	Unsolicited    uint64 `nstat:"XdpnetArpUnsolicited"`    // ignored: a new MAC from ARP that answered no request of ours
-	RequestsOut    uint64 `nstat:"XdpnetArpRequestsOut"`    // requests sent to resolve or probe
-	RepliesOut     uint64 `nstat:"XdpnetArpRepliesOut"`     // replies sent for our addresses
-	Announcements  uint64 `nstat:"XdpnetArpAnnouncements"`  // gratuitous ARP sent (RFC 5227 2.3)
-	RepliesDropped uint64 `nstat:"XdpnetArpRepliesDropped"` // replies not sent: too many waiting
-	Failures       uint64 `nstat:"XdpnetArpFailures"`       // resolutions and probes that failed
-	Evictions      uint64 `nstat:"XdpnetArpEvictions"`      // entries evicted for another
-	TableFull      uint64 `nstat:"XdpnetArpTableFull"`      // entries not created: the table was full
-	Queued         uint64 `nstat:"XdpnetArpQueued"`         // packets queued to wait for resolution
-	Released       uint64 `nstat:"XdpnetArpReleased"`       // queued packets sent once resolved
-	QueueDrops     uint64 `nstat:"XdpnetArpQueueDrops"`     // packets dropped for a queue bound or an evicted entry
-	Unreachable    uint64 `nstat:"XdpnetArpUnreachable"`    // packets dropped: their neighbour failed, or is none
-	Entries        uint64 `nstat:"XdpnetArpEntries"`        // entries in the tables
-	QueuedBytes    uint64 `nstat:"XdpnetArpQueuedBytes"`    // bytes of packets waiting for resolution
+	RequestsIn         uint64 `nstat:"XdpnetArpRequestsIn"`         // valid requests received, RFC 5227 probes included
+	RepliesIn          uint64 `nstat:"XdpnetArpRepliesIn"`          // valid replies received
+	Malformed          uint64 `nstat:"XdpnetArpMalformed"`          // dropped: malformed, or neither request nor reply
+	BadSender          uint64 `nstat:"XdpnetArpBadSender"`          // ignored: sender MAC not unicast or ours, or sender IP no unicast address
+	Conflicts          uint64 `nstat:"XdpnetArpConflicts"`          // ignored: sender IP is ours (RFC 5227 2.4)
+	Gratuitous         uint64 `nstat:"XdpnetArpGratuitous"`         // gratuitous ARP received
+	LockedOut          uint64 `nstat:"XdpnetArpLockedOut"`          // ignored: a new MAC too soon after the last update
+	Unsolicited        uint64 `nstat:"XdpnetArpUnsolicited"`        // ignored: a new MAC from ARP that answered no request of ours
+	RequestsOut        uint64 `nstat:"XdpnetArpRequestsOut"`        // requests sent to resolve or probe
+	RepliesOut         uint64 `nstat:"XdpnetArpRepliesOut"`         // replies sent for our addresses
+	Announcements      uint64 `nstat:"XdpnetArpAnnouncements"`      // gratuitous ARP sent (RFC 5227 2.3)
+	RepliesDropped     uint64 `nstat:"XdpnetArpRepliesDropped"`     // replies not sent: too many waiting
+	Failures           uint64 `nstat:"XdpnetArpFailures"`           // resolutions and probes that failed
+	FailureNoticeDrops uint64 `nstat:"XdpnetArpFailureNoticeDrops"` // failures not reported to TCP: too many at once
+	Evictions          uint64 `nstat:"XdpnetArpEvictions"`          // entries evicted for another
+	TableFull          uint64 `nstat:"XdpnetArpTableFull"`          // entries not created: the table was full
+	Queued             uint64 `nstat:"XdpnetArpQueued"`             // packets queued to wait for resolution
+	Released           uint64 `nstat:"XdpnetArpReleased"`           // queued packets sent once resolved
+	QueueDrops         uint64 `nstat:"XdpnetArpQueueDrops"`         // packets dropped for a queue bound or an evicted entry
+	Unreachable        uint64 `nstat:"XdpnetArpUnreachable"`        // packets dropped: their neighbour failed, or is none
+	Entries            uint64 `nstat:"XdpnetArpEntries"`            // entries in the tables
+	QueuedBytes        uint64 `nstat:"XdpnetArpQueuedBytes"`        // bytes of packets waiting for resolution
 }
 
 // QueueCounters are one queue's own figures: its link's, its AF_XDP
@@ -424,6 +426,7 @@ func (c *Counters) add(q queueStats) {
 	x.RSTDrops += ts.RSTDrops
 	x.TimeWaitRecycled += ts.TimeWaitRecycled
 	x.FlagDrops += ts.FlagDrops
+	x.ICMPErrors += ts.ICMPErrors
 	x.SACKBlocksRecv += ts.SACKBlocksRecv
 	x.DSACKsSent += ts.DSACKsSent
 	x.SACKScoreboardOverflows += ts.SACKScoreboardOverflows
@@ -448,6 +451,7 @@ func (c *Counters) add(q queueStats) {
 	a.Announcements += as.Announcements
 	a.RepliesDropped += as.RepliesDropped
 	a.Failures += as.Failures
+	a.FailureNoticeDrops += as.FailureNoticeDrops
 	a.Evictions += as.Evictions
 	a.TableFull += as.TableFull
 	a.Queued += as.Queued

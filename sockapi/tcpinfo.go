@@ -42,6 +42,9 @@ type TCPInfo struct {
 	Delivered              uint64
 	DeliveryRate           uint64
 	DeliveryRateAppLimited bool
+	// PacingRate is the rate the pacer releases data at, in bytes per
+	// second (tcpi_pacing_rate); 0 with pacing off.
+	PacingRate uint64
 	// Reordering is the largest reordering seen, in segments (3, the
 	// duplicate ACK threshold, until more is seen; tcpi_reordering), and
 	// ReorderSeen the reorderings detected (tcpi_reord_seen).
@@ -100,7 +103,7 @@ func tcpInfo(i tcp.Info) TCPInfo {
 		RTT: i.RTT, RTTVar: i.RTTVar, MinRTT: i.MinRTT, RTO: i.RTO,
 		Cwnd: i.Cwnd, Ssthresh: i.Ssthresh, InFlight: i.InFlight, Pipe: i.Pipe,
 		SndWnd: i.SndWnd, RcvWnd: i.RcvWnd,
-		Delivered: i.Delivered, DeliveryRate: i.DeliveryRate, DeliveryRateAppLimited: i.DeliveryRateAppLimited,
+		Delivered: i.Delivered, DeliveryRate: i.DeliveryRate, DeliveryRateAppLimited: i.DeliveryRateAppLimited, PacingRate: i.PacingRate,
 		Reordering: i.Reordering, ReorderSeen: s.ReorderSeen,
 		Timer: i.Timer, TimerIn: i.TimerIn,
 		LastDataSent: i.LastDataSent, LastDataRecv: i.LastDataRecv, LastAckRecv: i.LastAckRecv,
