@@ -347,8 +347,9 @@ func (t *Table) lookupListener(local netip.AddrPort) *Listener {
 }
 
 // Dial starts an active open from local (its port 0 picks an ephemeral
-// port; its address must be one of Config.Addrs, or unspecified for the
-// first) to remote at time now. The connection is SYN-SENT; it turns
+// port; its address must be one of Config.Addrs, or unspecified for
+// wire.SourceFor's choice: the first, or a loopback one for a loopback
+// remote) to remote at time now. The connection is SYN-SENT; it turns
 // ESTABLISHED (and ready) or ends with an error (ErrRefused, ErrTimeout).
 func (t *Table) Dial(now time.Duration, local, remote netip.AddrPort) (*Conn, error) {
 	t.now = now
@@ -359,10 +360,10 @@ func (t *Table) Dial(now time.Duration, local, remote netip.AddrPort) (*Conn, er
 	remote = netip.AddrPortFrom(ra, remote.Port())
 	la := local.Addr().Unmap()
 	if !la.IsValid() || la.IsUnspecified() {
-		if len(t.cfg.Addrs) == 0 {
+		var ok bool
+		if la, ok = wire.SourceFor(t.cfg.Addrs, ra); !ok {
 			return nil, ErrAddrNotAvailable
 		}
-		la = t.cfg.Addrs[0]
 	} else if !t.isLocal(la) {
 		return nil, ErrAddrNotAvailable
 	}

@@ -1,0 +1,176 @@
+package sockapi_test
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/net/nettest"
+
+	"github.com/xdpnet/xdpnet/sockapi"
+)
+
+var loopback = netip.MustParseAddr("127.0.0.1")
+
+// loopbackStack is one stack on a pipe whose other end nobody serves:
+// whatever reaches the link is lost, so only the loopback path answers.
+func loopbackStack(t testing.TB) *sockapi.Stack {
+	a, _ := pipeStacks(t)
+	return a
+}
+
+// TestLoopbackTCP: the stack dials its own address and 127.0.0.1 and
+// connects at once through its loopback path, as Linux does; a dial to
+// 127/8 goes from 127.0.0.1, and a listener on 0.0.0.0 accepts both.
+func TestLoopbackTCP(t *testing.T) {
+	s := loopbackStack(t)
+	ln, err := s.Listen("tcp", ":7")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	go echoServe(ln)
+	before := s.Counters().Queues[0].Link.TxFrames // the ARP announcement
+	for _, dst := range []netip.Addr{s.Addr(), loopback, netip.MustParseAddr("127.3.2.1")} {
+		c, err := s.Dial("tcp", netip.AddrPortFrom(dst, 7).String())
+		require.NoError(t, err, dst)
+		want := s.Addr()
+		if dst.IsLoopback() {
+			want = loopback
+		}
+		assert.Equal(t, want, c.LocalAddr().(*net.TCPAddr).AddrPort().Addr(), "source for %v", dst)
+		require.NoError(t, roundTrip(c, []byte("hello, "+dst.String())), dst)
+	}
+	q := s.Counters().Queues[0]
+	assert.NotZero(t, q.Poller.LoopbackPackets)
+	assert.Zero(t, q.Poller.LoopbackDrops)
+	assert.Equal(t, before, q.Link.TxFrames, "nothing went on the link")
+}
+
+// TestLoopbackListenerAddress: a listener on the stack's address does not
+// accept on 127.0.0.1, nor one on 127.0.0.1 on the stack's address: the
+// dial is refused at once (a RST from ourselves), as on Linux.
+func TestLoopbackListenerAddress(t *testing.T) {
+	s := loopbackStack(t)
+	for _, c := range []struct{ listen, dial netip.Addr }{{s.Addr(), loopback}, {loopback, s.Addr()}} {
+		ln, err := s.Listen("tcp", netip.AddrPortFrom(c.listen, 8).String())
+		require.NoError(t, err)
+		go echoServe(ln)
+		_, err = s.Dial("tcp", netip.AddrPortFrom(c.dial, 8).String())
+		require.ErrorIs(t, err, syscall.ECONNREFUSED, "listening on %v, dialled %v", c.listen, c.dial)
+		conn, err := s.Dial("tcp", netip.AddrPortFrom(c.listen, 8).String())
+		require.NoError(t, err)
+		require.NoError(t, roundTrip(conn, []byte("x")))
+		require.NoError(t, ln.Close())
+	}
+}
+
+// loopbackPair is a connected pair through the loopback path to dst.
+func loopbackPair(t testing.TB, s *sockapi.Stack, ln net.Listener, dst netip.Addr) (client, server net.Conn) {
+	t.Helper()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	port := ln.Addr().(*net.TCPAddr).AddrPort().Port()
+	client, err := s.Dial("tcp", netip.AddrPortFrom(dst, port).String())
+	require.NoError(t, err)
+	server = <-accepted
+	require.NotNil(t, server)
+	t.Cleanup(func() {
+		client.Close()
+		server.Close()
+	})
+	return client, server
+}
+
+// TestLoopbackDeadlineAndReset: deadlines and a RST behave on a loopback
+// connection as on any other.
+func TestLoopbackDeadlineAndReset(t *testing.T) {
+	s := loopbackStack(t)
+	ln, err := s.Listen("tcp", ":0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	client, server := loopbackPair(t, s, ln, loopback)
+	require.NoError(t, client.SetReadDeadline(time.Now().Add(20*time.Millisecond)))
+	_, err = client.Read(make([]byte, 1))
+	require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+	require.NoError(t, client.SetReadDeadline(time.Time{}))
+	require.NoError(t, server.(*sockapi.Conn).SetLinger(0))
+	require.NoError(t, server.Close())
+	_, err = client.Read(make([]byte, 1))
+	require.ErrorIs(t, err, syscall.ECONNRESET)
+	_, err = client.Write([]byte("x"))
+	require.ErrorIs(t, err, syscall.EPIPE)
+}
+
+// TestNettestConnLoopback runs x/net's net.Conn conformance suite on
+// loopback connections, to the stack's address and to 127.0.0.1.
+func TestNettestConnLoopback(t *testing.T) {
+	s := loopbackStack(t)
+	ln, err := s.Listen("tcp", ":0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	for _, dst := range []netip.Addr{s.Addr(), loopback} {
+		t.Run(dst.String(), func(t *testing.T) {
+			nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
+				accepted := make(chan net.Conn, 1)
+				go func() {
+					c, _ := ln.Accept()
+					accepted <- c
+				}()
+				port := ln.Addr().(*net.TCPAddr).AddrPort().Port()
+				if c1, err = s.Dial("tcp", netip.AddrPortFrom(dst, port).String()); err != nil {
+					return nil, nil, nil, err
+				}
+				if c2 = <-accepted; c2 == nil {
+					c1.Close()
+					return nil, nil, nil, errors.New("accept failed")
+				}
+				return c1, c2, func() { c1.Close(); c2.Close() }, nil
+			})
+		})
+	}
+}
+
+// TestLoopbackUDP: datagrams to the stack's own address and to 127.0.0.1
+// arrive, from the address Linux would send them from, and the answer
+// comes back.
+func TestLoopbackUDP(t *testing.T) {
+	s := loopbackStack(t)
+	srv, err := s.ListenPacket("udp", ":0")
+	require.NoError(t, err)
+	t.Cleanup(func() { srv.Close() })
+	port := srv.LocalAddr().(*net.UDPAddr).AddrPort().Port()
+	for _, dst := range []netip.Addr{s.Addr(), loopback} {
+		c, err := s.Dial("udp", netip.AddrPortFrom(dst, port).String())
+		require.NoError(t, err)
+		require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
+		srv.SetDeadline(time.Now().Add(10 * time.Second))
+		_, err = c.Write([]byte("ping " + dst.String()))
+		require.NoError(t, err)
+		b := make([]byte, 64)
+		n, from, err := srv.ReadFrom(b)
+		require.NoError(t, err)
+		assert.Equal(t, "ping "+dst.String(), string(b[:n]))
+		want := s.Addr()
+		if dst.IsLoopback() {
+			want = loopback
+		}
+		assert.Equal(t, want, from.(*net.UDPAddr).AddrPort().Addr(), "source for %v", dst)
+		_, err = srv.WriteTo([]byte("pong"), from)
+		require.NoError(t, err)
+		n, err = c.Read(b)
+		require.NoError(t, err)
+		assert.Equal(t, "pong", string(b[:n]))
+		require.NoError(t, c.SetReadDeadline(time.Now().Add(20*time.Millisecond)))
+		_, err = c.Read(b)
+		require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+		require.NoError(t, c.Close())
+	}
+}
