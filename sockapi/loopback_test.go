@@ -174,3 +174,68 @@ func TestLoopbackUDP(t *testing.T) {
 		require.NoError(t, c.Close())
 	}
 }
+
+// TestLoopbackMultiQueue: with four pollers, loopback connections whose
+// two ends belong to different pollers meet through the handover rings,
+// and UDP stays on the poller that sent it.
+func TestLoopbackMultiQueue(t *testing.T) {
+	s, _ := multiPipeStacks(t, 4)
+	ln, err := s.Listen("tcp", ":7")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	go echoServe(ln)
+	for i := range 16 {
+		dst := s.Addr()
+		if i%2 == 1 {
+			dst = loopback
+		}
+		c, err := s.Dial("tcp", netip.AddrPortFrom(dst, 7).String())
+		require.NoError(t, err, dst)
+		require.NoError(t, roundTrip(c, []byte{byte(i)}), dst)
+	}
+	var handovers uint64
+	for _, q := range s.Counters().Queues {
+		handovers += q.Poller.HandoversOut
+		assert.Zero(t, q.Poller.LoopbackDrops)
+	}
+	assert.NotZero(t, handovers, "some flows' ends live on two pollers")
+
+	srv, err := s.ListenPacket("udp", ":0")
+	require.NoError(t, err)
+	t.Cleanup(func() { srv.Close() })
+	srv.SetDeadline(time.Now().Add(10 * time.Second))
+	c, err := s.Dial("udp", srv.LocalAddr().String())
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	b := make([]byte, 8)
+	for i := range 8 {
+		_, err = c.Write([]byte{byte(i)})
+		require.NoError(t, err)
+		n, from, err := srv.ReadFrom(b)
+		require.NoError(t, err)
+		require.Equal(t, []byte{byte(i)}, b[:n])
+		_, err = srv.WriteTo(b[:n], from)
+		require.NoError(t, err)
+		n, err = c.Read(b)
+		require.NoError(t, err)
+		require.Equal(t, []byte{byte(i)}, b[:n])
+	}
+}
+
+// TestLoopbackUDPRefused: a connected UDP socket writing to a closed port
+// of the stack hears its own port unreachable: the next read fails with
+// ECONNREFUSED, as on Linux's lo.
+func TestLoopbackUDPRefused(t *testing.T) {
+	s := loopbackStack(t)
+	for _, dst := range []netip.Addr{s.Addr(), loopback} {
+		c, err := s.Dial("udp", netip.AddrPortFrom(dst, 9).String())
+		require.NoError(t, err)
+		require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
+		_, err = c.Write([]byte("x"))
+		require.NoError(t, err)
+		_, err = c.Read(make([]byte, 8))
+		require.ErrorIs(t, err, syscall.ECONNREFUSED, dst)
+		require.NoError(t, c.Close())
+	}
+}
