@@ -32,7 +32,8 @@ const HeaderLen = headerLen
 // path MTU discovery) and, if Config.DontFragmentUDP, for UDP. It counts
 // in OutRequests.
 //
-// The caller has chosen the next hop with Route. A datagram with DF must
+// A source in 127/8 reaches only ourselves (ErrNoRoute otherwise). The
+// caller has chosen the next hop with Route. A datagram with DF must
 // fit the link MTU; one without may be up to 65,535 bytes long (ErrTooBig
 // otherwise), and the caller cuts it with Fragments and WriteFragment when
 // it exceeds the path MTU.
@@ -49,6 +50,9 @@ func (l *Layer) WriteHeader(b []byte, src, dst netip.Addr, proto uint8, payloadL
 		return 0, ErrNotIPv4
 	case payloadLen < 0 || payloadLen > limit-headerLen:
 		return 0, ErrTooBig
+	case src.IsLoopback() && !l.Local(dst):
+		// 127/8 never goes on the link (RFC 1122 section 3.2.1.3 (g)).
+		return 0, ErrNoRoute
 	}
 	if !src.IsValid() {
 		src = l.cfg.Addr.Addr()

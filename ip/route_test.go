@@ -32,6 +32,10 @@ func TestWriteHeaderSource(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, l.Addr(), wire.IPv4(b).Src())
 	assert.True(t, wire.IPv4(b).ChecksumValid())
+	_, err = l.WriteHeader(b, LoopbackAddr, netip.MustParseAddr("198.18.0.2"), 6, 0)
+	assert.ErrorIs(t, err, ErrNoRoute, "127/8 never goes on the link")
+	_, err = l.WriteHeader(b, LoopbackAddr, l.Addr(), 6, 0)
+	assert.NoError(t, err, "127.0.0.1 to our own address is loopback")
 }
 
 func TestRoute(t *testing.T) {

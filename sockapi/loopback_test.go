@@ -69,6 +69,23 @@ func TestLoopbackListenerAddress(t *testing.T) {
 	}
 }
 
+// TestLoopbackSourceStaysHome: a dial from 127.0.0.1 to another host
+// fails at once with EINVAL, as Linux's connect: 127/8 never goes on the
+// link. From 127.0.0.1 to the stack's own address it connects.
+func TestLoopbackSourceStaysHome(t *testing.T) {
+	s := loopbackStack(t)
+	ln, err := s.Listen("tcp", ":7")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	go echoServe(ln)
+	d := &sockapi.Dialer{Stack: s, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}}
+	_, err = d.Dial("tcp", addrB.String()+":7")
+	require.ErrorIs(t, err, syscall.EINVAL)
+	c, err := d.Dial("tcp", netip.AddrPortFrom(s.Addr(), 7).String())
+	require.NoError(t, err)
+	require.NoError(t, roundTrip(c, []byte("home")))
+}
+
 // loopbackPair is a connected pair through the loopback path to dst.
 func loopbackPair(t testing.TB, s *sockapi.Stack, ln net.Listener, dst netip.Addr) (client, server net.Conn) {
 	t.Helper()

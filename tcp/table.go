@@ -367,6 +367,12 @@ func (t *Table) Dial(now time.Duration, local, remote netip.AddrPort) (*Conn, er
 	} else if !t.isLocal(la) {
 		return nil, ErrAddrNotAvailable
 	}
+	// 127/8 never leaves the host (RFC 1122 section 3.2.1.3 (g)): from
+	// 127.0.0.1 only ourselves are reachable, as Linux's connect says
+	// with EINVAL.
+	if la.IsLoopback() && !ra.IsLoopback() && !t.isLocal(ra) {
+		return nil, ErrInvalidAddr
+	}
 	local = netip.AddrPortFrom(la, local.Port())
 	if local.Port() == 0 {
 		port, ok := t.ephemeral(la, remote)
