@@ -27,3 +27,13 @@ func TestLoopQueueBounds(t *testing.T) {
 	assert.True(t, q.put(make([]byte, rest)), "what still fits does")
 	assert.False(t, q.put(make([]byte, 1)), "full")
 }
+
+// TestLoopbackDropsCounted: a packet the full queue refuses is counted.
+func TestLoopbackDropsCounted(t *testing.T) {
+	p := &Poller{}
+	pkt := make([]byte, 40)
+	for range loopbackPackets + 3 {
+		p.loopback(pkt)
+	}
+	assert.Equal(t, uint64(3), p.stats.LoopbackDrops)
+}
