@@ -168,6 +168,11 @@ func TestLoopbackUDP(t *testing.T) {
 		c, err := s.Dial("udp", netip.AddrPortFrom(dst, port).String())
 		require.NoError(t, err)
 		require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
+		want := s.Addr()
+		if dst.IsLoopback() {
+			want = loopback
+		}
+		assert.Equal(t, want, c.LocalAddr().(*net.UDPAddr).AddrPort().Addr(), "local address to %v", dst)
 		srv.SetDeadline(time.Now().Add(10 * time.Second))
 		_, err = c.Write([]byte("ping " + dst.String()))
 		require.NoError(t, err)
@@ -175,10 +180,6 @@ func TestLoopbackUDP(t *testing.T) {
 		n, from, err := srv.ReadFrom(b)
 		require.NoError(t, err)
 		assert.Equal(t, "ping "+dst.String(), string(b[:n]))
-		want := s.Addr()
-		if dst.IsLoopback() {
-			want = loopback
-		}
 		assert.Equal(t, want, from.(*net.UDPAddr).AddrPort().Addr(), "source for %v", dst)
 		_, err = srv.WriteTo([]byte("pong"), from)
 		require.NoError(t, err)
