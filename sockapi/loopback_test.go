@@ -2,6 +2,7 @@ package sockapi_test
 
 import (
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -346,4 +347,36 @@ func TestLoopbackSteadyStateAllocs(t *testing.T) {
 	}
 	udpTrip()
 	assert.Zero(t, testing.AllocsPerRun(200, udpTrip), "UDP")
+}
+
+// BenchmarkLoopbackStream moves data one way over a loopback connection
+// and reports the loopback queue's drops per run (TCP retransmits what
+// they lose; a window that outgrows the queue would show here).
+func BenchmarkLoopbackStream(b *testing.B) {
+	s := loopbackStack(b)
+	ln, err := s.Listen("tcp", ":0")
+	require.NoError(b, err)
+	b.Cleanup(func() { ln.Close() })
+	client, server := loopbackPair(b, s, ln, loopback)
+	read := make(chan int64, 1)
+	go func() {
+		n, _ := io.Copy(io.Discard, server)
+		read <- n
+	}()
+	const chunk = 64 << 10
+	buf := make([]byte, chunk)
+	b.SetBytes(chunk)
+	b.ReportAllocs()
+	written := int64(0)
+	for b.Loop() {
+		n, err := client.Write(buf)
+		if err != nil {
+			b.Fatal(err)
+		}
+		written += int64(n)
+	}
+	b.StopTimer()
+	require.NoError(b, client.(*sockapi.Conn).CloseWrite())
+	require.Equal(b, written, <-read)
+	b.ReportMetric(float64(s.Counters().Queues[0].Poller.LoopbackDrops), "drops")
 }
