@@ -66,7 +66,7 @@ func TestLoopbackLab(t *testing.T) {
 	} {
 		k := try(kernelDial, c.kernel.String())
 		x := try(func(a string) (net.Conn, error) { return s.Dial("tcp", a) }, c.ours.String())
-		t.Logf("%s: kernel connected %v errno %v in %v; xdpnet connected %v errno %v in %v", c.name,
+		t.Logf("%s: kernel: connected %v, err %v, in %v; xdpnet: connected %v, err %v, in %v", c.name,
 			k.connected, k.errno, k.took.Round(time.Microsecond), x.connected, x.errno, x.took.Round(time.Microsecond))
 		assert.Equal(t, k.connected, x.connected, c.name)
 		assert.Equal(t, k.errno, x.errno, c.name)
