@@ -84,6 +84,10 @@ type Poller struct {
 	rss                     RSS
 	peers                   []*Poller
 	handoverOut, handoverIn []*handoverRing
+
+	// loopOut takes this round's packets to ourselves, loopIn holds the
+	// last round's while they are delivered (loopback.go).
+	loopIn, loopOut loopQueue
 }
 
 // Stats counts what the poller itself saw, below and between the protocol
@@ -114,6 +118,10 @@ type Stats struct {
 	// from the poller owning their flow; HandoverDrops those not passed
 	// because its ring was full.
 	HandoversOut, HandoversIn, HandoverDrops uint64
+	// LoopbackPackets counts the packets to the stack itself (its own
+	// address, 127/8) delivered on the loopback path; LoopbackDrops those
+	// dropped because its queue was full.
+	LoopbackPackets, LoopbackDrops uint64
 }
 
 // New creates a poller on cfg.Link.
@@ -156,11 +164,14 @@ func New(cfg Config) (*Poller, error) {
 	if p.arp, err = arp.New(cfg.ARP); err != nil {
 		return nil, fmt.Errorf("fastpath: %w", err)
 	}
-	cfg.UDP.Addrs, cfg.UDP.MTU = []netip.Addr{cfg.IP.Addr.Addr()}, p.ip.MTU()
+	// 127.0.0.1 is local too, reached on the loopback path only (ip.Input
+	// drops 127/8 from the wire).
+	local := []netip.Addr{cfg.IP.Addr.Addr(), ip.LoopbackAddr}
+	cfg.UDP.Addrs, cfg.UDP.MTU = local, p.ip.MTU()
 	if p.udp, err = udp.New(cfg.UDP); err != nil {
 		return nil, fmt.Errorf("fastpath: %w", err)
 	}
-	cfg.TCP.Addrs, cfg.TCP.MTU = []netip.Addr{cfg.IP.Addr.Addr()}, p.ip.MTU()
+	cfg.TCP.Addrs, cfg.TCP.MTU = local, p.ip.MTU()
 	cfg.TCP.PathMTU = func(dst netip.Addr) int { return p.ip.PathMTU(p.now, dst) }
 	cfg.TCP.PortFilter = p.OwnsDial
 	if p.tcp, err = tcp.New(cfg.TCP); err != nil {
@@ -244,6 +255,7 @@ func (p *Poller) Poll(now time.Duration) (int, error) {
 	p.takeAppWork()
 	p.takeARP()
 	p.takeHandovers()
+	p.takeLoopback()
 	n, err := p.link.Receive(p.rx)
 	if err != nil {
 		return 0, fmt.Errorf("fastpath: receive: %w", err)
@@ -270,7 +282,7 @@ func (p *Poller) Poll(now time.Duration) (int, error) {
 	// The timers ran in output: their news (a connection that timed out,
 	// a dial whose neighbour failed) is told now, and the inline hooks see
 	// it at once in the next round.
-	if p.notifyApps() {
+	if p.notifyApps() || len(p.loopOut.ends) > 0 {
 		p.more = true
 	}
 	err = p.flush()
@@ -321,7 +333,7 @@ func (p *Poller) deliver(d ip.Datagram) {
 		}
 	case wire.ProtoTCP:
 		// RFC 1122 4.2.3.10: TCP ignores segments to broadcast addresses.
-		if d.LinkBroadcast || d.Dst != p.ip.Addr() {
+		if d.LinkBroadcast || d.Broadcast {
 			p.stats.RxBroadcastTCP++
 			return
 		}
@@ -530,7 +542,11 @@ func (p *Poller) finishIP(b []byte, layer wire.Layer, out wire.Out) ([]byte, boo
 	if layer == wire.LayerNetwork {
 		return b[:out.Len], true
 	}
-	if _, err := p.ip.WriteHeader(b, out.Dst, out.Proto, out.Len); err != nil {
+	var src netip.Addr
+	if out.Src != [4]byte{} {
+		src = netip.AddrFrom4(out.Src)
+	}
+	if _, err := p.ip.WriteHeader(b, src, out.Dst, out.Proto, out.Len); err != nil {
 		p.stats.TxNoRoute++
 		return nil, false
 	}
@@ -545,6 +561,10 @@ func (p *Poller) finishIP(b []byte, layer wire.Layer, out wire.Out) ([]byte, boo
 // be reassembled anyway. Without a route to dst nothing is sent, counted
 // once.
 func (p *Poller) sendFragments(pkt []byte, dst netip.Addr, mtu int) {
+	if p.ip.Local(dst) {
+		p.loopback(pkt)
+		return
+	}
 	if _, err := p.ip.Route(dst); err != nil {
 		p.stats.TxNoRoute++
 		return
@@ -564,6 +584,11 @@ func (p *Poller) sendFragments(pkt []byte, dst netip.Addr, mtu int) {
 // its MAC. A packet waiting for resolution is the cache's copy, so f is
 // free again either way.
 func (p *Poller) sendIP(f nic.Frame, dst netip.Addr, n int) {
+	if p.ip.Local(dst) {
+		p.loopback(f.Data[wire.EthernetLen : wire.EthernetLen+n])
+		p.spare = append(p.spare, f)
+		return
+	}
 	hop, err := p.ip.Route(dst)
 	if err != nil {
 		p.stats.TxNoRoute++

@@ -1,6 +1,8 @@
 package ip
 
 import (
+	"net/netip"
+
 	"testing"
 	"time"
 
@@ -55,7 +57,7 @@ func TestNoAllocations(t *testing.T) {
 				}
 			}
 		},
-		"WriteHeader": func() { _, _ = l.WriteHeader(out, far, wire.ProtoTCP, 1000) },
+		"WriteHeader": func() { _, _ = l.WriteHeader(out, netip.Addr{}, far, wire.ProtoTCP, 1000) },
 		"Route":       func() { _, _ = l.Route(far) },
 		"PathMTU":     func() { l.PathMTU(now, far) },
 		"Stats":       func() { l.Stats() },
@@ -104,7 +106,7 @@ func BenchmarkWriteHeader(b *testing.B) {
 	out := make([]byte, 20)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := l.WriteHeader(out, far, wire.ProtoTCP, 1460); err != nil {
+		if _, err := l.WriteHeader(out, netip.Addr{}, far, wire.ProtoTCP, 1460); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -125,7 +127,7 @@ func BenchmarkReassemble3Fragments(b *testing.B) {
 func BenchmarkFragment8K(b *testing.B) {
 	l := newLayer(b)
 	pkt := make([]byte, 8028)
-	_, _ = l.WriteHeader(pkt, peer, wire.ProtoUDP, 8008)
+	_, _ = l.WriteHeader(pkt, netip.Addr{}, peer, wire.ProtoUDP, 8008)
 	out := make([]byte, 1500)
 	b.SetBytes(int64(len(pkt)))
 	b.ReportAllocs()

@@ -22,7 +22,7 @@ func udpDatagram(t testing.TB, l *Layer, payloadLen int) wire.IPv4 {
 	t.Helper()
 	pkt := make([]byte, headerLen+payloadLen)
 	copy(pkt[headerLen:], pattern(payloadLen, 5))
-	_, err := l.WriteHeader(pkt, peer, wire.ProtoUDP, payloadLen)
+	_, err := l.WriteHeader(pkt, netip.Addr{}, peer, wire.ProtoUDP, payloadLen)
 	require.NoError(t, err)
 	return pkt
 }
@@ -206,18 +206,18 @@ func TestEchoReplyFragmentsReassemble(t *testing.T) {
 func TestWriteHeaderSizes(t *testing.T) {
 	l := newLayer(t)
 	b := make([]byte, 20)
-	_, err := l.WriteHeader(b, far, wire.ProtoUDP, maxPacket-20)
+	_, err := l.WriteHeader(b, netip.Addr{}, far, wire.ProtoUDP, maxPacket-20)
 	assert.NoError(t, err, "UDP without DF: up to 65,535 bytes, for fragmenting")
-	_, err = l.WriteHeader(b, far, wire.ProtoICMP, maxPacket-20)
+	_, err = l.WriteHeader(b, netip.Addr{}, far, wire.ProtoICMP, maxPacket-20)
 	assert.NoError(t, err)
-	_, err = l.WriteHeader(b, far, wire.ProtoUDP, maxPacket-19)
+	_, err = l.WriteHeader(b, netip.Addr{}, far, wire.ProtoUDP, maxPacket-19)
 	assert.ErrorIs(t, err, ErrTooBig)
-	_, err = l.WriteHeader(b, far, wire.ProtoTCP, 1481)
+	_, err = l.WriteHeader(b, netip.Addr{}, far, wire.ProtoTCP, 1481)
 	assert.ErrorIs(t, err, ErrTooBig, "TCP carries DF: the MTU at most")
 	df := newLayer(t, func(c *Config) { c.DontFragmentUDP = true })
-	_, err = df.WriteHeader(b, far, wire.ProtoUDP, 1480)
+	_, err = df.WriteHeader(b, netip.Addr{}, far, wire.ProtoUDP, 1480)
 	assert.NoError(t, err)
-	_, err = df.WriteHeader(b, far, wire.ProtoUDP, 1481)
+	_, err = df.WriteHeader(b, netip.Addr{}, far, wire.ProtoUDP, 1481)
 	assert.ErrorIs(t, err, ErrTooBig, "UDP with DF: the MTU at most")
 }
 

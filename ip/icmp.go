@@ -103,7 +103,7 @@ func (l *Layer) ICMPInput(now time.Duration, d Datagram, reply []byte) (n int, e
 		ev.Kind = EventEchoReply
 		ev.ID, ev.Seq, ev.Data = m.ID(), m.Seq(), m.Payload()
 	case wire.ICMPDestUnreachable, wire.ICMPTimeExceeded, icmpParamProblem:
-		l.icmpError(now, m, &ev)
+		l.icmpError(now, m, l.Local(d.Src), &ev)
 	}
 	return 0, ev
 }
@@ -136,16 +136,18 @@ func (l *Layer) echoReply(d Datagram, m wire.ICMP, reply []byte) int {
 
 // icmpError fills ev from error message m, which quotes a datagram we sent
 // (RFC 792: its header and at least its first 8 data bytes), or counts m
-// in InErrors if the quote is unusable.
-func (l *Layer) icmpError(now time.Duration, m wire.ICMP, ev *ICMPEvent) {
+// in InErrors if the quote is unusable. Only an error from ourselves, on
+// the loopback path (local), may quote a datagram from 127/8: from the
+// wire such a quote is a forgery aimed at our loopback sockets.
+func (l *Layer) icmpError(now time.Duration, m wire.ICMP, local bool, ev *ICMPEvent) {
 	q := wire.IPv4(m.Payload())
 	// The quote is truncated, so its total length exceeds its bytes and
 	// wire's Check does not apply; check what is read here (wire has no
 	// header-only check).
 	if len(q) < headerLen || q[0]>>4 != 4 || q.HeaderLen() < headerLen || len(q) < q.HeaderLen()+8 ||
-		u32(q.Src()) != l.addr || q.FragmentOffset() != 0 {
+		!(u32(q.Src()) == l.addr || local && q.Src().IsLoopback()) || q.FragmentOffset() != 0 {
 		// Not a datagram we could have sent: ours come from our
-		// address and are never fragments.
+		// address (or 127.0.0.1 to ourselves) and are never fragments.
 		l.icmpst.InErrors++
 		return
 	}

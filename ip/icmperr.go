@@ -30,7 +30,10 @@ const errHeaderLen = headerLen + wire.ICMPHeaderLen
 // holds it back (OutRateLimited) or out is shorter than the IPv4 and ICMP
 // headers, d's header and 8 bytes (OutErrors).
 func (l *Layer) Unreachable(now time.Duration, d Datagram, code uint8, out []byte) int {
-	if d.Broadcast || d.LinkBroadcast || d.Header.FragmentOffset() != 0 || !l.validSource(u32(d.Src)) {
+	// Our own datagrams on the loopback path (a Local source, which
+	// Input never lets in from the wire) are answered too, as Linux's lo
+	// answers a closed port.
+	if d.Broadcast || d.LinkBroadcast || d.Header.FragmentOffset() != 0 || !l.validSource(u32(d.Src)) && !l.Local(d.Src) {
 		return 0
 	}
 	if d.Proto == wire.ProtoICMP {
@@ -39,7 +42,8 @@ func (l *Layer) Unreachable(now time.Duration, d Datagram, code uint8, out []byt
 		}
 	}
 	q := l.quoteLen(len(out), d.Header.HeaderLen(), len(d.Header))
-	if q == 0 || !l.allowError(now) {
+	// No rate limit to ourselves, as Linux's icmpv4_xrlim_allow for lo.
+	if q == 0 || !l.Local(d.Src) && !l.allowError(now) {
 		return 0
 	}
 	copy(out[errHeaderLen:errHeaderLen+q], d.Header)

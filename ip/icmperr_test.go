@@ -87,8 +87,9 @@ func TestNoErrorsWhereRFC1122Forbids(t *testing.T) {
 	assert.Zero(t, unreachable(Datagram{Header: h, Src: peer, Dst: ours, Proto: wire.ProtoUDP, Payload: h.Payload()}), "a non-initial fragment")
 
 	// Sources that name no single host: Input drops them, but a caller
-	// could build a Datagram from one.
-	for _, src := range []string{"0.0.0.0", "127.0.0.1", "224.0.0.5", "240.0.0.1", "255.255.255.255", "198.18.0.255", "198.18.0.1"} {
+	// could build a Datagram from one. Ours and 127/8 are the loopback
+	// path's, which TestUnreachableLoopback covers.
+	for _, src := range []string{"0.0.0.0", "224.0.0.5", "240.0.0.1", "255.255.255.255", "198.18.0.255"} {
 		a := netip.MustParseAddr(src)
 		h := wire.IPv4(pk{src: a, dst: ours, proto: wire.ProtoUDP, payload: udp}.build())
 		assert.Zero(t, unreachable(Datagram{Header: h, Src: a, Dst: ours, Proto: wire.ProtoUDP, Payload: h.Payload()}), src)
@@ -193,4 +194,32 @@ func TestEchoRepliesNotRateLimited(t *testing.T) {
 		n, _ := l.ICMPInput(0, d, out)
 		require.NotZero(t, n, "reply %d", i)
 	}
+}
+
+// TestUnreachableLoopback: a datagram from ourselves (the poller's
+// loopback path: our address or 127/8 as source) to a closed port is
+// answered, and without the rate limit, as Linux answers on lo; the error
+// quoting 127.0.0.1 reads as ours on the loopback path, and as a forgery
+// from the wire.
+func TestUnreachableLoopback(t *testing.T) {
+	l := newLayer(t, func(c *Config) { c.ICMPErrorRate = 1 })
+	udp := make([]byte, 8)
+	for _, src := range []netip.Addr{ours, LoopbackAddr, ours, LoopbackAddr} {
+		h := wire.IPv4(pk{src: src, dst: ours, proto: wire.ProtoUDP, payload: udp}.build())
+		out := make([]byte, 128)
+		n := l.Unreachable(0, Datagram{Header: h, Src: src, Dst: ours, Proto: wire.ProtoUDP, Payload: h.Payload()},
+			wire.ICMPPortUnreachable, out)
+		require.NotZero(t, n, src)
+		e := wire.IPv4(out[:n])
+		assert.Equal(t, src, e.Dst())
+		d := Datagram{Header: e, Src: e.Src(), Dst: e.Dst(), Proto: wire.ProtoICMP, Payload: e.Payload()}
+		_, ev := l.ICMPInput(0, d, nil)
+		assert.Equal(t, EventError, ev.Kind, src)
+		assert.Equal(t, src, ev.Src)
+		// The same error from a peer on the wire quoting 127.0.0.1 is refused.
+		d.Src = peer
+		_, ev = l.ICMPInput(0, d, nil)
+		assert.Equal(t, src == ours, ev.Kind == EventError, "from the wire, quoting %v", src)
+	}
+	assert.Zero(t, l.Stats().ICMP.OutRateLimited)
 }

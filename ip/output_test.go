@@ -15,7 +15,7 @@ import (
 func TestWriteHeader(t *testing.T) {
 	l := newLayer(t)
 	b := make([]byte, 20+100)
-	n, err := l.WriteHeader(b, far, wire.ProtoTCP, 100)
+	n, err := l.WriteHeader(b, netip.Addr{}, far, wire.ProtoTCP, 100)
 	require.NoError(t, err)
 	require.Equal(t, HeaderLen, n)
 	h := wire.IPv4(b)
@@ -31,11 +31,11 @@ func TestWriteHeader(t *testing.T) {
 	assert.Equal(t, far, h.Dst())
 	assert.EqualValues(t, 1, l.Stats().IP.OutRequests)
 
-	_, err = l.WriteHeader(b, far, wire.ProtoUDP, 100)
+	_, err = l.WriteHeader(b, netip.Addr{}, far, wire.ProtoUDP, 100)
 	require.NoError(t, err)
 	assert.False(t, h.DontFragment(), "UDP: no DF by default")
 	l = newLayer(t, func(c *Config) { c.DontFragmentUDP = true; c.TTL = 9 })
-	_, err = l.WriteHeader(b, far, wire.ProtoUDP, 100)
+	_, err = l.WriteHeader(b, netip.Addr{}, far, wire.ProtoUDP, 100)
 	require.NoError(t, err)
 	assert.True(t, h.DontFragment(), "UDP with DontFragmentUDP")
 	assert.EqualValues(t, 9, h.TTL())
@@ -44,15 +44,15 @@ func TestWriteHeader(t *testing.T) {
 func TestWriteHeaderErrors(t *testing.T) {
 	l := newLayer(t)
 	b := make([]byte, 1500)
-	_, err := l.WriteHeader(b, far, wire.ProtoTCP, 1480)
+	_, err := l.WriteHeader(b, netip.Addr{}, far, wire.ProtoTCP, 1480)
 	assert.NoError(t, err, "exactly the MTU")
-	_, err = l.WriteHeader(b, far, wire.ProtoTCP, 1481)
+	_, err = l.WriteHeader(b, netip.Addr{}, far, wire.ProtoTCP, 1481)
 	assert.ErrorIs(t, err, ErrTooBig)
-	_, err = l.WriteHeader(b, far, wire.ProtoUDP, -1)
+	_, err = l.WriteHeader(b, netip.Addr{}, far, wire.ProtoUDP, -1)
 	assert.ErrorIs(t, err, ErrTooBig)
-	_, err = l.WriteHeader(b[:19], far, wire.ProtoUDP, 0)
+	_, err = l.WriteHeader(b[:19], netip.Addr{}, far, wire.ProtoUDP, 0)
 	assert.ErrorIs(t, err, ErrShortBuffer)
-	_, err = l.WriteHeader(b, netip.MustParseAddr("2001:db8::1"), wire.ProtoUDP, 0)
+	_, err = l.WriteHeader(b, netip.Addr{}, netip.MustParseAddr("2001:db8::1"), wire.ProtoUDP, 0)
 	assert.ErrorIs(t, err, ErrNotIPv4)
 	assert.EqualValues(t, 1, l.Stats().IP.OutRequests)
 }
@@ -61,7 +61,7 @@ func TestWriteHeaderErrors(t *testing.T) {
 func nextID(t *testing.T, l *Layer, dst netip.Addr) uint16 {
 	t.Helper()
 	var b [20]byte
-	_, err := l.WriteHeader(b[:], dst, wire.ProtoUDP, 0)
+	_, err := l.WriteHeader(b[:], netip.Addr{}, dst, wire.ProtoUDP, 0)
 	require.NoError(t, err)
 	return wire.IPv4(b[:]).ID()
 }

@@ -16,7 +16,7 @@ func sent(t testing.TB, l *Layer, dst netip.Addr, total int) []byte {
 	t.Helper()
 	b := make([]byte, total)
 	wire.UDPFields{SrcPort: 4000, DstPort: 53}.Encode(b[20:], total-28, ours, dst)
-	_, err := l.WriteHeader(b, dst, wire.ProtoUDP, total-20)
+	_, err := l.WriteHeader(b, netip.Addr{}, dst, wire.ProtoUDP, total-20)
 	require.NoError(t, err)
 	return b
 }

@@ -4,9 +4,39 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/xdpnet/xdpnet/internal/wire"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
+
+func TestLocal(t *testing.T) {
+	l := newLayer(t)
+	for a, want := range map[string]bool{
+		"198.18.0.1": true, "127.0.0.1": true, "127.1.2.3": true,
+		"198.18.0.2": false, "198.18.0.255": false, "0.0.0.0": false, "2001:db8::1": false,
+	} {
+		assert.Equal(t, want, l.Local(netip.MustParseAddr(a)), a)
+	}
+}
+
+// TestWriteHeaderSource: the header carries the transport's source, the
+// layer's address when it gives none.
+func TestWriteHeaderSource(t *testing.T) {
+	l := newLayer(t)
+	b := make([]byte, 20)
+	_, err := l.WriteHeader(b, LoopbackAddr, netip.MustParseAddr("127.0.0.1"), 6, 0)
+	require.NoError(t, err)
+	assert.Equal(t, LoopbackAddr, wire.IPv4(b).Src())
+	_, err = l.WriteHeader(b, netip.Addr{}, netip.MustParseAddr("198.18.0.2"), 6, 0)
+	require.NoError(t, err)
+	assert.Equal(t, l.Addr(), wire.IPv4(b).Src())
+	assert.True(t, wire.IPv4(b).ChecksumValid())
+	_, err = l.WriteHeader(b, LoopbackAddr, netip.MustParseAddr("198.18.0.2"), 6, 0)
+	assert.ErrorIs(t, err, ErrNoRoute, "127/8 never goes on the link")
+	_, err = l.WriteHeader(b, LoopbackAddr, l.Addr(), 6, 0)
+	assert.NoError(t, err, "127.0.0.1 to our own address is loopback")
+}
 
 func TestRoute(t *testing.T) {
 	withGW := newLayer(t)
@@ -22,8 +52,9 @@ func TestRoute(t *testing.T) {
 		{"255.255.255.255", "255.255.255.255", "255.255.255.255", "limited broadcast"},
 		{"198.18.1.2", "198.18.0.254", "", "next subnet: off-link"},
 		{"203.0.113.7", "198.18.0.254", "", "far away"},
-		{"198.18.0.1", "", "", "ourselves: no loopback"},
-		{"127.0.0.1", "", "", "loopback"},
+		{"198.18.0.1", "198.18.0.1", "198.18.0.1", "ourselves: local, the loopback path's"},
+		{"127.0.0.1", "127.0.0.1", "127.0.0.1", "loopback"},
+		{"127.255.0.9", "127.255.0.9", "127.255.0.9", "all of 127/8 is loopback"},
 		{"0.0.0.0", "", "", "unspecified"},
 		{"0.1.2.3", "", "", "this network"},
 		{"224.0.0.1", "", "", "multicast"},

@@ -246,6 +246,11 @@ type PollerCounters struct {
 	TxErrors       uint64 `nstat:"XdpnetPollerTxErrors"`       // transmit errors from the link
 	TxLinkDown     uint64 `nstat:"XdpnetPollerTxLinkDown"`     // frames handed to the link while it was down
 	ARPShareDrops  uint64 `nstat:"XdpnetPollerARPShareDrops"`  // ARP replies not passed to another queue: its ring was full
+	// LoopbackPackets counts packets to the stack itself (its address,
+	// 127/8) delivered on its loopback path, without the link;
+	// LoopbackDrops those dropped because the loopback queue was full.
+	LoopbackPackets uint64 `nstat:"XdpnetPollerLoopbackPackets"`
+	LoopbackDrops   uint64 `nstat:"XdpnetPollerLoopbackDrops"`
 }
 
 // Counter is one counter, by its name as nstat prints it.
@@ -478,6 +483,7 @@ func (c *Counters) add(q queueStats) {
 			RxBroadcastTCP: p.RxBroadcastTCP,
 			TxFrames:       p.TxFrames, TxNoBuffer: p.TxNoBuffer, TxNoRoute: p.TxNoRoute, TxUnresolved: p.TxUnresolved,
 			TxErrors: p.TxErrors, TxLinkDown: p.TxLinkDown, ARPShareDrops: p.ARPShareDrops,
+			LoopbackPackets: p.LoopbackPackets, LoopbackDrops: p.LoopbackDrops,
 		},
 	})
 }

@@ -36,8 +36,9 @@ type Dialer struct {
 	Timeout  time.Duration
 	Deadline time.Time
 	// LocalAddr is the address to dial from: a *net.TCPAddr for TCP, a
-	// *net.UDPAddr for UDP. Its IP is the stack's address, or nil or
-	// unspecified for it; its port a given one (EADDRINUSE if that
+	// *net.UDPAddr for UDP. Its IP is the stack's address or 127.0.0.1
+	// (which reaches only the stack itself), or nil or unspecified for
+	// the one the destination picks (127.0.0.1 for 127/8); its port a given one (EADDRINUSE if that
 	// connection exists already), or 0 for an ephemeral one. nil chooses
 	// both.
 	LocalAddr net.Addr
@@ -190,7 +191,8 @@ type ListenConfig struct {
 }
 
 // Listen listens on address ("host:port"; an empty host or 0.0.0.0
-// means the stack's address, port 0 picks a free port) for network "tcp"
+// means every local address, the stack's and 127.0.0.1 (the loopback
+// path's), port 0 picks a free port) for network "tcp"
 // or "tcp4", as net.ListenConfig.Listen does. Listening does not block:
 // ctx is there for net.ListenConfig's signature and is not waited on.
 func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (net.Listener, error) {

@@ -40,7 +40,8 @@ func (s *Stack) DialContext(ctx context.Context, network, address string) (net.C
 }
 
 // Listen listens on address ("host:port"; an empty host or 0.0.0.0
-// means the stack's address, port 0 picks a free port) for network "tcp"
+// means every local address, the stack's and 127.0.0.1 (the loopback
+// path's), port 0 picks a free port) for network "tcp"
 // or "tcp4", as net.Listen does: as a zero ListenConfig does, so the
 // connections it accepts have keepalive on at the stack's default.
 func (s *Stack) Listen(network, address string) (net.Listener, error) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/xdpnet/xdpnet/fastpath"
 	"github.com/xdpnet/xdpnet/internal/mpsc"
+	"github.com/xdpnet/xdpnet/ip"
 	"github.com/xdpnet/xdpnet/udp"
 )
 
@@ -86,7 +87,11 @@ func (s *Stack) listenUDP(laddr, raddr netip.AddrPort) (*PacketConn, error) {
 	pc.kick.Value = pc.eps[0]
 	local := laddr
 	if local.Addr().IsUnspecified() {
-		local = netip.AddrPortFrom(s.Addr(), local.Port())
+		a := s.Addr()
+		if raddr.IsValid() && raddr.Addr().IsLoopback() {
+			a = ip.LoopbackAddr // the source of its datagrams, as udp picks it
+		}
+		local = netip.AddrPortFrom(a, local.Port())
 	}
 	pc.laddr = net.UDPAddrFromAddrPort(local)
 	if raddr.IsValid() {

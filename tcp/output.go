@@ -27,7 +27,7 @@ func (t *Table) Output(now time.Duration, b []byte) (wire.Out, bool) {
 		if r.flags&wire.TCPFlagRST != 0 {
 			t.stats.OutRsts++
 		}
-		return outSegment(r.remote, f.Encode(b, 0, r.local.Addr(), r.remote.Addr())), true
+		return outSegment(r.local, r.remote, f.Encode(b, 0, r.local.Addr(), r.remote.Addr())), true
 	}
 	for t.txHead < len(t.txq) {
 		c := t.txq[t.txHead]
@@ -47,7 +47,7 @@ func (t *Table) Output(now time.Duration, b []byte) (wire.Out, bool) {
 			t.txq = append(t.txq, c)
 			t.stats.OutSegs++
 			c.stats.SegsOut++
-			return outSegment(c.remote, n), true
+			return outSegment(c.local, c.remote, n), true
 		}
 		c.inTx = false
 		t.txq[t.txHead] = nil
@@ -57,9 +57,9 @@ func (t *Table) Output(now time.Duration, b []byte) (wire.Out, bool) {
 	return wire.Out{}, false
 }
 
-// outSegment describes a segment of n bytes to remote.
-func outSegment(remote netip.AddrPort, n int) wire.Out {
-	return wire.Out{Len: n, Dst: remote.Addr(), Proto: wire.ProtoTCP}
+// outSegment describes a segment of n bytes from local to remote.
+func outSegment(local, remote netip.AddrPort, n int) wire.Out {
+	return wire.Out{Len: n, Dst: remote.Addr(), Proto: wire.ProtoTCP, Src: local.Addr().As4()}
 }
 
 // output writes c's next segment into b, or returns 0.

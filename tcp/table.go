@@ -347,8 +347,9 @@ func (t *Table) lookupListener(local netip.AddrPort) *Listener {
 }
 
 // Dial starts an active open from local (its port 0 picks an ephemeral
-// port; its address must be one of Config.Addrs, or unspecified for the
-// first) to remote at time now. The connection is SYN-SENT; it turns
+// port; its address must be one of Config.Addrs, or unspecified for
+// wire.SourceFor's choice: the first, or a loopback one for a loopback
+// remote) to remote at time now. The connection is SYN-SENT; it turns
 // ESTABLISHED (and ready) or ends with an error (ErrRefused, ErrTimeout).
 func (t *Table) Dial(now time.Duration, local, remote netip.AddrPort) (*Conn, error) {
 	t.now = now
@@ -359,12 +360,18 @@ func (t *Table) Dial(now time.Duration, local, remote netip.AddrPort) (*Conn, er
 	remote = netip.AddrPortFrom(ra, remote.Port())
 	la := local.Addr().Unmap()
 	if !la.IsValid() || la.IsUnspecified() {
-		if len(t.cfg.Addrs) == 0 {
+		var ok bool
+		if la, ok = wire.SourceFor(t.cfg.Addrs, ra); !ok {
 			return nil, ErrAddrNotAvailable
 		}
-		la = t.cfg.Addrs[0]
 	} else if !t.isLocal(la) {
 		return nil, ErrAddrNotAvailable
+	}
+	// 127/8 never leaves the host (RFC 1122 section 3.2.1.3 (g)): from
+	// 127.0.0.1 only ourselves are reachable, as Linux's connect says
+	// with EINVAL.
+	if la.IsLoopback() && !ra.IsLoopback() && !t.isLocal(ra) {
+		return nil, ErrInvalidAddr
 	}
 	local = netip.AddrPortFrom(la, local.Port())
 	if local.Port() == 0 {

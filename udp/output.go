@@ -14,8 +14,9 @@ import (
 // Config.DontFragment) stays queued, and Out.Len says the room it needs:
 // the poller asks again with a buffer that large and cuts the datagram
 // into fragments. The checksum covers the endpoint's address as the
-// source, or for one bound to the wildcard the first of Config.Addrs (the
-// poller gives the stack's address, the source its ip layer writes). UDP has no timers: now is the contract's, unused.
+// source, or for one bound to the wildcard wire.SourceFor's choice of
+// Config.Addrs (the first; 127.0.0.1 to 127/8), and Out.Src says which,
+// for the ip layer to write. UDP has no timers: now is the contract's, unused.
 func (t *Table) Output(now time.Duration, b []byte) (wire.Out, bool) {
 	e := t.ready.head
 	if e == nil {
@@ -23,10 +24,12 @@ func (t *Table) Output(now time.Duration, b []byte) (wire.Out, bool) {
 	}
 	dst, n := e.snd.front()
 	src := e.local.Addr()
-	if src.IsUnspecified() && len(t.cfg.Addrs) > 0 {
-		src = t.cfg.Addrs[0]
+	if src.IsUnspecified() {
+		if a, ok := wire.SourceFor(t.cfg.Addrs, dst.Addr()); ok {
+			src = a
+		}
 	}
-	out := wire.Out{Len: wire.UDPHeaderLen + n, Dst: dst.Addr(), Proto: wire.ProtoUDP}
+	out := wire.Out{Len: wire.UDPHeaderLen + n, Dst: dst.Addr(), Proto: wire.ProtoUDP, Src: src.As4()}
 	if out.Len > len(b) {
 		return out, true
 	}

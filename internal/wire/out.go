@@ -49,9 +49,8 @@ func (l Layer) Offset() int {
 // apps through an interface of its own (tcp.Notifier, udp.Notifier).
 //
 // Out is small (48 bytes) because it is returned once a packet, and once
-// a core each round with nothing to send. The source address of an IPv4
-// packet is not in it: it is the stack's own, which the ip layer writes
-// and a transport checksum covers.
+// a core each round with nothing to send: the source address of an IPv4
+// packet is 4 bytes in its padding, zero for the stack's own.
 type Out struct {
 	// Len is the packet's length, without the headers the poller writes
 	// in front.
@@ -64,4 +63,20 @@ type Out struct {
 	EtherType uint16
 	// Proto is the IPv4 protocol of a LayerTransport packet.
 	Proto uint8
+	// Src is the source of a LayerTransport packet, the one its checksum
+	// covers, which the ip layer writes; zero for the stack's address.
+	Src [4]byte
+}
+
+// SourceFor is the local address of addrs that a packet to dst goes from:
+// for a loopback destination (127/8) the first loopback address, as
+// Linux's lo route gives 127.0.0.1; otherwise the first that is not one.
+// False when addrs has none that fits.
+func SourceFor(addrs []netip.Addr, dst netip.Addr) (netip.Addr, bool) {
+	for _, a := range addrs {
+		if a.IsLoopback() == dst.IsLoopback() {
+			return a, true
+		}
+	}
+	return netip.Addr{}, false
 }
