@@ -1,0 +1,329 @@
+package sockapi_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/xdpnet/xdpnet/sockapi"
+)
+
+// copySize is how much the copy tests move: 64 MiB, 16 MiB with -short.
+func copySize() int64 {
+	if testing.Short() {
+		return 16 << 20
+	}
+	return 64 << 20
+}
+
+// source is n pseudo-random bytes from seed, and their SHA-256.
+func source(seed uint64, n int64) (io.Reader, [32]byte) {
+	h := sha256.New()
+	io.Copy(h, io.LimitReader(rand.NewChaCha8([32]byte{byte(seed)}), n))
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return io.LimitReader(rand.NewChaCha8([32]byte{byte(seed)}), n), sum
+}
+
+// hashed reads all of r and returns the byte count and SHA-256, on a
+// channel.
+func hashed(r io.Reader) <-chan [32]byte {
+	out := make(chan [32]byte, 1)
+	go func() {
+		h := sha256.New()
+		io.Copy(h, r)
+		var sum [32]byte
+		h.Sum(sum[:0])
+		out <- sum
+	}()
+	return out
+}
+
+// sizes records the length of each buffer a Read or Write is handed.
+type sizes struct{ max int }
+
+func (s *sizes) note(p []byte) { s.max = max(s.max, len(p)) }
+
+type sizedWriter struct {
+	io.Writer
+	*sizes
+}
+
+func (w sizedWriter) Write(p []byte) (int, error) { w.note(p); return w.Writer.Write(p) }
+
+type sizedReader struct {
+	io.Reader
+	*sizes
+}
+
+func (r sizedReader) Read(p []byte) (int, error) { r.note(p); return r.Reader.Read(p) }
+
+// TestReadFromWriteToPipe: ReadFrom fills the send ring straight from a
+// reader and WriteTo hands a writer the receive ring in place: every
+// byte arrives (SHA-256), and the buffers handed out are the rings', not
+// io.Copy's 32 KiB.
+func TestReadFromWriteToPipe(t *testing.T) {
+	client, server := pipeConns(t)
+	n := copySize()
+	src, want := source(1, n)
+	var rs, ws sizes
+	got := make(chan [32]byte, 1)
+	go func() {
+		h := sha256.New()
+		m, err := server.(*sockapi.Conn).WriteTo(sizedWriter{h, &ws})
+		assert.NoError(t, err)
+		assert.Equal(t, n, m)
+		var sum [32]byte
+		got <- [32]byte(h.Sum(sum[:0]))
+	}()
+	m, err := io.Copy(client, sizedReader{src, &rs}) // io.Copy takes ReadFrom
+	require.NoError(t, err)
+	require.Equal(t, n, m)
+	require.NoError(t, client.(*sockapi.Conn).CloseWrite())
+	require.Equal(t, want, <-got)
+	t.Logf("largest read into the send ring %d, largest write from the receive ring %d", rs.max, ws.max)
+	assert.Greater(t, rs.max, 32<<10, "reads go straight into the ring's room")
+	assert.Greater(t, ws.max, 32<<10, "writes come straight from the ring")
+}
+
+// TestProxyPipe: io.Copy between two connections of one stack (a proxy
+// on stack b between a client and a sink on stack a) moves every byte,
+// both ways at once, ring to ring.
+func TestProxyPipe(t *testing.T) {
+	a, b := pipeStacks(t)
+	front, err := b.Listen("tcp", ":0")
+	require.NoError(t, err)
+	defer front.Close()
+	sinkLn, err := a.Listen("tcp", ":0")
+	require.NoError(t, err)
+	defer sinkLn.Close()
+
+	// The sink echoes nothing: it hashes what comes and sends its own
+	// stream back.
+	n := copySize() / 2
+	up, upSum := source(2, n)
+	down, downSum := source(3, n)
+	sinkGot := make(chan [32]byte, 1)
+	go func() {
+		c, err := sinkLn.Accept()
+		if !assert.NoError(t, err) {
+			sinkGot <- [32]byte{}
+			return
+		}
+		defer c.Close()
+		sent := make(chan struct{})
+		go func() {
+			defer close(sent)
+			_, err := io.Copy(c, down)
+			assert.NoError(t, err)
+			c.(*sockapi.Conn).CloseWrite()
+		}()
+		sinkGot <- <-hashed(c)
+		<-sent
+	}()
+	go func() {
+		in, err := front.Accept()
+		if !assert.NoError(t, err) {
+			return
+		}
+		defer in.Close()
+		out, err := b.Dial("tcp", sinkLn.Addr().String())
+		if !assert.NoError(t, err) {
+			return
+		}
+		defer out.Close()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_, err := io.Copy(in, out)
+			assert.NoError(t, err)
+			in.(*sockapi.Conn).CloseWrite()
+		}()
+		_, err = io.Copy(out, in)
+		assert.NoError(t, err)
+		out.(*sockapi.Conn).CloseWrite()
+		<-done
+	}()
+	client, err := a.Dial("tcp", front.Addr().String())
+	require.NoError(t, err)
+	defer client.Close()
+	clientGot := hashed(client)
+	_, err = io.Copy(client, up)
+	require.NoError(t, err)
+	require.NoError(t, client.(*sockapi.Conn).CloseWrite())
+	assert.Equal(t, upSum, <-sinkGot, "client to sink")
+	assert.Equal(t, downSum, <-clientGot, "sink to client")
+}
+
+// endless is a reader that never ends; call sets what happens on each
+// Read first.
+type endless struct{ call func() }
+
+func (e endless) Read(p []byte) (int, error) {
+	if e.call != nil {
+		e.call()
+	}
+	return len(p), nil
+}
+
+// TestReadFromDeadline: the write deadline ends a ReadFrom waiting for
+// room, and one that has room but passes the deadline between reads.
+func TestReadFromDeadline(t *testing.T) {
+	client, _ := pipeConns(t)
+	c := client.(*sockapi.Conn)
+	// The server does not read: the rings fill and ReadFrom waits.
+	require.NoError(t, c.SetWriteDeadline(time.Now().Add(200*time.Millisecond)))
+	n, err := c.ReadFrom(endless{})
+	require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+	var ne net.Error
+	require.ErrorAs(t, err, &ne)
+	assert.True(t, ne.Timeout())
+	assert.Positive(t, n, "it filled the rings first")
+
+	client2, _ := pipeConns(t)
+	c = client2.(*sockapi.Conn)
+	reads := 0
+	n, err = c.ReadFrom(endless{call: func() {
+		if reads++; reads == 3 {
+			c.SetWriteDeadline(time.Now().Add(-time.Second))
+		}
+	}})
+	require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+	assert.Equal(t, 3, reads, "the deadline is checked between reads")
+	assert.Positive(t, n)
+}
+
+// TestWriteToDeadline: the read deadline ends a WriteTo waiting for data.
+func TestWriteToDeadline(t *testing.T) {
+	client, server := pipeConns(t)
+	_, err := client.Write([]byte("some"))
+	require.NoError(t, err)
+	require.NoError(t, server.SetReadDeadline(time.Now().Add(200*time.Millisecond)))
+	var got bytes.Buffer
+	n, err := server.(*sockapi.Conn).WriteTo(&got)
+	require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+	assert.Equal(t, int64(4), n)
+	assert.Equal(t, "some", got.String())
+}
+
+// TestReadFromWriteToReset: the peer's reset ends ReadFrom and WriteTo
+// with the error Write and Read report, ECONNRESET in a *net.OpError
+// for "write" and "read"; a call after that sees the end as Write and
+// Read do then (EPIPE; io.EOF, which is no error for WriteTo).
+func TestReadFromWriteToReset(t *testing.T) {
+	for _, tc := range []struct {
+		op, after string
+		copy      func(c *sockapi.Conn) error
+	}{
+		{"write", "EPIPE", func(c *sockapi.Conn) error { _, err := c.ReadFrom(endless{}); return err }},
+		{"read", "EOF", func(c *sockapi.Conn) error { _, err := c.WriteTo(io.Discard); return err }},
+	} {
+		t.Run(tc.op, func(t *testing.T) {
+			client, server := pipeConns(t)
+			c := client.(*sockapi.Conn)
+			res := make(chan error, 1)
+			go func() { res <- tc.copy(c) }() // ReadFrom fills the rings and waits; WriteTo waits
+			require.NoError(t, server.(*sockapi.Conn).SetLinger(0))
+			require.NoError(t, server.Close())
+			err := <-res
+			var oe *net.OpError
+			require.ErrorAs(t, err, &oe)
+			assert.Equal(t, tc.op, oe.Op)
+			assert.ErrorIs(t, err, syscall.ECONNRESET)
+			err = tc.copy(c)
+			if tc.after == "EPIPE" {
+				assert.ErrorIs(t, err, syscall.EPIPE)
+			} else {
+				assert.NoError(t, err)
+			}
+		})
+	}
+}
+
+// blockingReader blocks in Read until release is closed, then returns
+// io.EOF.
+type blockingReader struct{ in, release chan struct{} }
+
+func (b blockingReader) Read(p []byte) (int, error) {
+	close(b.in)
+	<-b.release
+	return 0, io.EOF
+}
+
+// TestCloseDuringReadFrom: Close does not wait for a ReadFrom whose
+// reader blocks (Go's net does not wait for a copy's other side); the
+// FIN follows once the reader returns, after the data written before.
+func TestCloseDuringReadFrom(t *testing.T) {
+	client, server := pipeConns(t)
+	c := client.(*sockapi.Conn)
+	br := blockingReader{in: make(chan struct{}), release: make(chan struct{})}
+	res := make(chan error, 1)
+	go func() {
+		_, err := c.ReadFrom(io.MultiReader(bytes.NewReader([]byte("before")), br))
+		res <- err
+	}()
+	<-br.in
+	require.NoError(t, c.Close(), "returns with the reader still blocked")
+	close(br.release)
+	require.ErrorIs(t, <-res, net.ErrClosed)
+	got, err := io.ReadAll(server)
+	require.NoError(t, err)
+	assert.Equal(t, "before", string(got))
+}
+
+// TestCloseRead: after CloseRead, Reads return what was received, then
+// io.EOF at once, and a blocked Read returns; data arriving later is
+// still acknowledged and readable, as on Linux.
+func TestCloseRead(t *testing.T) {
+	client, server := pipeConns(t)
+	s := server.(*sockapi.Conn)
+	require.NoError(t, server.SetReadDeadline(time.Now().Add(30*time.Second))) // a failure fails, not hangs
+
+	blocked := make(chan error, 1)
+	go func() {
+		_, err := server.Read(make([]byte, 10))
+		blocked <- err
+	}()
+	// The Read above either blocks until CloseRead or comes after it:
+	// io.EOF both ways.
+	require.NoError(t, s.CloseRead())
+	require.Equal(t, io.EOF, <-blocked)
+
+	_, err := client.Write([]byte("hello world"))
+	require.NoError(t, err)
+	// Bytes received after CloseRead are read as on Linux.
+	var got []byte
+	buf := make([]byte, 64)
+	for len(got) < len("hello world") {
+		n, err := server.Read(buf)
+		got = append(got, buf[:n]...)
+		if n == 0 {
+			require.Equal(t, io.EOF, err, "EOF while nothing waits, not a wait")
+			runtime.Gosched()
+		}
+	}
+	assert.Equal(t, "hello world", string(got))
+	n, err := server.Read(buf)
+	assert.Zero(t, n)
+	assert.Equal(t, io.EOF, err)
+	m, err := s.WriteTo(io.Discard)
+	assert.Zero(t, m)
+	assert.NoError(t, err, "WriteTo ends as at the peer's FIN")
+
+	// The write side is untouched.
+	_, err = server.Write([]byte("reply"))
+	require.NoError(t, err)
+	_, err = io.ReadFull(client, buf[:5])
+	require.NoError(t, err)
+	assert.Equal(t, "reply", string(buf[:5]))
+}
