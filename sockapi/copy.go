@@ -1,6 +1,7 @@
 package sockapi
 
 import (
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -18,6 +19,13 @@ var (
 	_ io.WriterTo   = (*Conn)(nil)
 )
 
+// A count out of a reader's or writer's range would move a ring's
+// indexes past the bytes it holds: refused, as io.Copy refuses it.
+var (
+	errInvalidRead  = errors.New("sockapi: invalid Read result")
+	errInvalidWrite = errors.New("sockapi: invalid Write result")
+)
+
 // ReadFrom writes what it reads from r until io.EOF (not an error) or an
 // error, as io.Copy does, reading from r straight into the room of the
 // send ring. It blocks as Write does, the write deadline included (also
@@ -29,13 +37,13 @@ func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 	if c.closed.Load() {
 		return 0, c.opError("write", net.ErrClosed)
 	}
-	if c.wshut.Load() {
-		return 0, c.opError("write", syscall.EPIPE)
-	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	var total int64
 	for {
+		if c.wshut.Load() { // also a CloseWrite meanwhile
+			return total, c.opError("write", syscall.EPIPE)
+		}
 		if isClosed(c.wdl.wait()) {
 			return total, c.opError("write", os.ErrDeadlineExceeded)
 		}
@@ -55,6 +63,9 @@ func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 		n, rerr := r.Read(a)
 		if !c.unlend() {
 			return total, c.opError("write", net.ErrClosed)
+		}
+		if n < 0 || n > len(a) {
+			return total, errInvalidRead
 		}
 		if n > 0 {
 			m := c.st.Commit(n)
@@ -111,6 +122,9 @@ func (c *Conn) WriteTo(w io.Writer) (int64, error) {
 			return total, c.opError("read", net.ErrClosed)
 		}
 		n, werr := w.Write(a)
+		if n < 0 || n > len(a) {
+			n, werr = 0, errInvalidWrite
+		}
 		if !c.unlend() {
 			return total + int64(n), c.opError("read", net.ErrClosed)
 		}

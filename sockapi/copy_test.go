@@ -502,3 +502,77 @@ func TestCopyPathsAllocs(t *testing.T) {
 	roundTrip()
 	assert.Zero(t, testing.AllocsPerRun(200, roundTrip))
 }
+
+// liar reports more bytes than it was given.
+type liar struct{}
+
+func (liar) Read(p []byte) (int, error)  { return len(p) + 1, nil }
+func (liar) Write(p []byte) (int, error) { return len(p) + 1, nil }
+
+// TestCopyInvalidCounts: a reader or writer that reports more bytes than
+// it had room for fails the copy instead of moving the ring's indexes
+// past its bytes; the connection goes on.
+func TestCopyInvalidCounts(t *testing.T) {
+	client, server := pipeConns(t)
+	_, err := client.(*sockapi.Conn).ReadFrom(liar{})
+	require.ErrorContains(t, err, "invalid Read result")
+	_, err = client.Write([]byte("ok"))
+	require.NoError(t, err)
+	_, err = server.(*sockapi.Conn).WriteTo(liar{})
+	require.ErrorContains(t, err, "invalid Write result")
+	got := make([]byte, 2)
+	_, err = io.ReadFull(server, got)
+	require.NoError(t, err)
+	assert.Equal(t, "ok", string(got), "nothing was consumed")
+}
+
+// TestCloseWriteDuringReadFrom: a CloseWrite between a ReadFrom's reads
+// ends it with EPIPE, as a Write after CloseWrite; the peer reads what
+// came before and then EOF.
+func TestCloseWriteDuringReadFrom(t *testing.T) {
+	client, server := pipeConns(t)
+	c := client.(*sockapi.Conn)
+	reads := 0
+	src := &io.LimitedReader{R: endless{call: func() {
+		if reads++; reads == 2 {
+			c.CloseWrite()
+		}
+	}}, N: 1 << 20}
+	n, err := c.ReadFrom(src)
+	require.ErrorIs(t, err, syscall.EPIPE)
+	got, err := io.Copy(io.Discard, server)
+	require.NoError(t, err)
+	assert.Equal(t, n, got)
+}
+
+// blockingWriter blocks in Write until release is closed, then takes
+// nothing.
+type blockingWriter struct{ in, release chan struct{} }
+
+func (b blockingWriter) Write(p []byte) (int, error) {
+	close(b.in)
+	<-b.release
+	return 0, io.ErrClosedPipe
+}
+
+// TestCloseDuringWriteTo: Close does not wait for a WriteTo whose writer
+// blocks; the connection ends once the writer returns.
+func TestCloseDuringWriteTo(t *testing.T) {
+	client, server := pipeConns(t)
+	s := server.(*sockapi.Conn)
+	_, err := client.Write([]byte("data"))
+	require.NoError(t, err)
+	bw := blockingWriter{in: make(chan struct{}), release: make(chan struct{})}
+	res := make(chan error, 1)
+	go func() {
+		_, err := s.WriteTo(bw)
+		res <- err
+	}()
+	<-bw.in
+	require.NoError(t, s.Close(), "returns with the writer still blocked")
+	close(bw.release)
+	require.ErrorIs(t, <-res, net.ErrClosed)
+	// The bytes unread make the close a reset, once the hand-off came.
+	_, err = client.Read(make([]byte, 1))
+	require.ErrorIs(t, err, syscall.ECONNRESET)
+}
