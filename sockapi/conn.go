@@ -35,6 +35,7 @@ type Conn struct {
 	done   chan struct{} // closed by Close
 	closed atomic.Bool
 	wshut  atomic.Bool  // CloseWrite was called
+	rshut  atomic.Bool  // CloseRead was called
 	linger atomic.Int64 // SetLinger's seconds; -1: Close returns at once
 	// failed: a Read or Write reported the error that ended the
 	// connection. As on Linux, which reports a socket's error once, reads
@@ -44,6 +45,18 @@ type Conn struct {
 	// Go's net does: each ring has one producer and one consumer. The
 	// poller never takes them.
 	rmu, wmu sync.Mutex
+	// lent counts the ReadFrom and WriteTo calls in the other side's Read
+	// or Write with a span of a ring; Close leaves its hand-off to the
+	// last of them (see lend).
+	lent lent
+}
+
+// lent is Conn.lent: how many spans are out, and Close's hand-off if it
+// came meanwhile.
+type lent struct {
+	mu      sync.Mutex
+	n       int
+	handOff func()
 }
 
 var _ net.Conn = (*Conn)(nil)
@@ -82,16 +95,22 @@ func (c *Conn) Read(b []byte) (int, error) {
 	if c.closed.Load() { // closed while this call waited for the lock
 		return 0, c.opError("read", net.ErrClosed)
 	}
+	avail, err := c.readable()
+	if err != nil {
+		return 0, err
+	}
+	n := c.st.Read(b)
+	c.consumed(avail)
+	return n, nil
+}
+
+// readable waits, with rmu held, until received data waits and returns
+// how much, or returns the error Read returns instead (io.EOF at the
+// end).
+func (c *Conn) readable() (int, error) {
 	for {
 		if avail := c.st.Readable(); avail > 0 {
-			n := c.st.Read(b)
-			// The window opens as the ring drains; the poller needs to
-			// hear of it only when the ring had filled past half (before
-			// that, the window the peer has still lets it send).
-			if 2*avail >= c.st.ReadCap() {
-				c.p.Kick(&c.kick)
-			}
-			return n, nil
+			return avail, nil
 		}
 		st := c.tc.Status()
 		switch {
@@ -99,16 +118,26 @@ func (c *Conn) Read(b []byte) (int, error) {
 			continue
 		case st.Err != nil && !c.failed.Swap(true):
 			return 0, c.opError("read", st.Err)
-		case st.Err != nil || st.EOF || st.State == tcp.Closed:
+		case st.Err != nil || st.EOF || st.State == tcp.Closed || c.rshut.Load():
 			return 0, io.EOF
 		}
 		ready := func() bool {
 			s := c.tc.Status()
-			return c.st.Readable() > 0 || s.EOF || s.Err != nil || s.State == tcp.Closed
+			return c.st.Readable() > 0 || s.EOF || s.Err != nil || s.State == tcp.Closed || c.rshut.Load()
 		}
 		if err := c.wait(&c.bells.r, &c.rdl, ready); err != nil {
 			return 0, c.opError("read", err)
 		}
+	}
+}
+
+// consumed follows a read from a ring that held avail bytes: the window
+// opens as the ring drains, and the poller needs to hear of it only when
+// the ring had filled past half (before that, the window the peer has
+// still lets it send).
+func (c *Conn) consumed(avail int) {
+	if 2*avail >= c.st.ReadCap() {
+		c.p.Kick(&c.kick)
 	}
 }
 
@@ -130,14 +159,15 @@ func (c *Conn) Write(b []byte) (int, error) {
 	if c.closed.Load() {
 		return 0, c.opError("write", net.ErrClosed)
 	}
+	return c.write(b)
+}
+
+// write is Write's work, with wmu held.
+func (c *Conn) write(b []byte) (int, error) {
 	n := 0
 	for {
-		st := c.tc.Status()
-		switch {
-		case st.Err != nil && !c.failed.Swap(true):
-			return n, c.opError("write", st.Err)
-		case st.Err != nil || st.State == tcp.Closed:
-			return n, c.opError("write", syscall.EPIPE)
+		if err := c.writeStatus(); err != nil {
+			return n, err
 		}
 		if m := c.st.Write(b[n:]); m > 0 {
 			n += m
@@ -146,11 +176,33 @@ func (c *Conn) Write(b []byte) (int, error) {
 		if n == len(b) {
 			return n, nil
 		}
-		ready := func() bool { s := c.tc.Status(); return c.st.Writable() > 0 || s.Err != nil || s.State == tcp.Closed }
-		if err := c.wait(&c.bells.w, &c.wdl, ready); err != nil {
-			return n, c.opError("write", err)
+		if err := c.awaitRoom(); err != nil {
+			return n, err
 		}
 	}
+}
+
+// writeStatus is the error a Write returns once the connection failed
+// or ended, or nil.
+func (c *Conn) writeStatus() error {
+	st := c.tc.Status()
+	switch {
+	case st.Err != nil && !c.failed.Swap(true):
+		return c.opError("write", st.Err)
+	case st.Err != nil || st.State == tcp.Closed:
+		return c.opError("write", syscall.EPIPE)
+	}
+	return nil
+}
+
+// awaitRoom waits, with wmu held, for room in the send ring, or the
+// connection's end.
+func (c *Conn) awaitRoom() error {
+	ready := func() bool { s := c.tc.Status(); return c.st.Writable() > 0 || s.Err != nil || s.State == tcp.Closed }
+	if err := c.wait(&c.bells.w, &c.wdl, ready); err != nil {
+		return c.opError("write", err)
+	}
+	return nil
 }
 
 // wait waits on b until ready or the end of the connection or stack.
@@ -174,6 +226,30 @@ func (c *Conn) Close() error {
 	// flight let go of the rings (close(done) ended their waits): after
 	// it, the poller may give the rings to another connection.
 	linger := c.linger.Load()
+	c.lent.mu.Lock()
+	later := c.lent.n > 0
+	if later {
+		c.lent.handOff = func() { c.handOff(linger) }
+	}
+	c.lent.mu.Unlock()
+	if !later {
+		c.handOff(linger)
+	}
+	if linger > 0 {
+		return c.lingerWait(time.Duration(linger) * time.Second)
+	}
+	if err := c.tc.Status().Err; err != nil && !errors.Is(err, tcp.ErrAborted) {
+		return c.opError("close", err)
+	}
+	return nil
+}
+
+// handOff hands the close to the poller once the Reads and Writes in
+// flight let go of the rings (close(done) ended their waits): after it,
+// the poller may give the rings to another connection. A ReadFrom or
+// WriteTo in the other side's Read or Write holds a span of a ring that
+// long, so Close leaves the hand-off to the last of them (lend).
+func (c *Conn) handOff(linger int64) {
 	c.rmu.Lock()
 	c.wmu.Lock()
 	c.p.Do(func() {
@@ -185,13 +261,39 @@ func (c *Conn) Close() error {
 	})
 	c.wmu.Unlock()
 	c.rmu.Unlock()
-	if linger > 0 {
-		return c.lingerWait(time.Duration(linger) * time.Second)
+}
+
+// lend marks a span of a ring lent to the other side's Read or Write
+// (ReadFrom's reader, WriteTo's writer), which may block for as long as
+// it likes; it fails once Close came. Close then does not wait for it
+// (as Go's net does not wait for a blocked io.Copy's other side): the
+// last span back hands the close to the poller, so the rings stay the
+// connection's while a span is out.
+func (c *Conn) lend() bool {
+	c.lent.mu.Lock()
+	defer c.lent.mu.Unlock()
+	if c.closed.Load() {
+		return false
 	}
-	if err := c.tc.Status().Err; err != nil && !errors.Is(err, tcp.ErrAborted) {
-		return c.opError("close", err)
+	c.lent.n++
+	return true
+}
+
+// unlend ends a lend. It reports false if Close came meanwhile: the span
+// is no longer the caller's to publish, and the last one back has
+// started Close's hand-off, which waits for the caller's mutex.
+func (c *Conn) unlend() bool {
+	c.lent.mu.Lock()
+	defer c.lent.mu.Unlock()
+	c.lent.n--
+	if h := c.lent.handOff; h != nil {
+		if c.lent.n == 0 {
+			c.lent.handOff = nil
+			go h()
+		}
+		return false
 	}
-	return nil
+	return true
 }
 
 // lingerWait waits until the peer acknowledged all data and the FIN.

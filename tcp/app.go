@@ -23,6 +23,30 @@ func (s Stream) Write(p []byte) int { return s.snd.Write(p) }
 // Read moves up to len(p) received bytes into p.
 func (s Stream) Read(p []byte) int { return s.rcv.Read(p) }
 
+// WriteSpace returns the send buffer's room as up to two slices (the
+// second is where it wraps to the buffer's start), for the app to fill
+// a prefix of, a first, with no copy of its own (a read from a file or
+// socket straight into the buffer), and publish with Commit. The slices
+// are the app's alone until Commit; call WriteSpace again after it.
+func (s Stream) WriteSpace() (a, b []byte) { return s.snd.writeSpace() }
+
+// Commit publishes the first n bytes written into the last WriteSpace's
+// slices, as Write would, and returns how many it published: all n,
+// unless the poller shrank the buffer meanwhile so that they no longer
+// fit. The rest are still in the slices, for the app to Write when
+// there is room.
+func (s Stream) Commit(n int) int { return s.snd.commit(n) }
+
+// ReadSpace returns the received bytes waiting as up to two slices (the
+// second is where they wrap to the buffer's start), for the app to use
+// in place (a write to a file or socket straight from the buffer) and
+// then drop with Consume. They stay valid and unchanged until Consume.
+func (s Stream) ReadSpace() (a, b []byte) { return s.rcv.readSpace() }
+
+// Consume drops the first n bytes of the last ReadSpace's (n at most
+// their length), as Read would after copying them.
+func (s Stream) Consume(n int) { s.rcv.Discard(n) }
+
 // Readable is the number of received bytes waiting.
 func (s Stream) Readable() int { return s.rcv.Len() }
 

@@ -59,6 +59,10 @@ type ring struct {
 	tail  atomic.Uint64
 	bufs  [2]atomic.Pointer[[]byte]
 	limit atomic.Int64 // the room offered, SO_RCVBUF or SO_SNDBUF within the buffer's size; 0: the whole buffer
+	// The producer's own, between writeSpace and commit: the tail value
+	// and the buffer the space was taken from.
+	spaceTail uint64
+	spaceBuf  []byte
 }
 
 const (
@@ -129,6 +133,70 @@ func (r *ring) Write(p []byte) int {
 			return n
 		}
 	}
+}
+
+// writeSpace returns the room past tail as up to two slices of the
+// buffer (the second is what wraps to its start), for the producer to
+// fill a prefix of (a first) and publish with commit. Nobody else
+// touches them, and they stay the producer's until commit, even if a
+// resize swaps the buffer meanwhile.
+func (r *ring) writeSpace() (a, b []byte) {
+	tv := r.tail.Load()
+	buf := r.bufFor(tv)
+	n := r.capOf(buf) - int(offset(tv)-r.head.Load())
+	if n <= 0 {
+		return nil, nil
+	}
+	r.spaceTail, r.spaceBuf = tv, buf
+	i := int(offset(tv) % uint64(len(buf)))
+	c := min(n, len(buf)-i)
+	return buf[i : i+c : i+c], buf[: n-c : n-c]
+}
+
+// commit publishes the first n bytes the producer wrote into the last
+// writeSpace's slices, as Write does: if a resize moved tail to a new
+// buffer meanwhile, the compare-and-swap fails and commit copies the
+// bytes into the new buffer, and then publishes as many as its room
+// takes (a shrink may leave less). It returns how many it published;
+// the rest are still in the slices, the caller's to write again.
+func (r *ring) commit(n int) int {
+	tv, old := r.spaceTail, r.spaceBuf
+	r.spaceBuf = nil // the old buffer may go
+	for n > 0 && !r.tail.CompareAndSwap(tv, tv+uint64(n)) {
+		tv = r.tail.Load()
+		b := r.bufFor(tv)
+		n = min(n, r.capOf(b)-int(offset(tv)-r.head.Load()))
+		copyRing(b, old, offset(tv), max(n, 0))
+		old = b
+	}
+	return max(n, 0)
+}
+
+// readSpace returns the bytes held as up to two slices of the buffer
+// (the second is what wraps to its start), for the consumer to use and
+// then drop with Discard. They stay valid until then: the producer
+// writes only past tail, and a resize copies them to a new buffer and
+// leaves the old one as it was.
+func (r *ring) readSpace() (a, b []byte) {
+	tv := r.tail.Load()
+	head := r.head.Load()
+	n := int(offset(tv) - head)
+	if n <= 0 {
+		return nil, nil
+	}
+	buf := r.bufFor(tv)
+	i := int(head % uint64(len(buf)))
+	c := min(n, len(buf)-i)
+	return buf[i : i+c : i+c], buf[: n-c : n-c]
+}
+
+// copyRing copies n bytes from stream offset at on, from src to dst,
+// two rings' buffers of any sizes that both hold them.
+func copyRing(dst, src []byte, at uint64, n int) {
+	i := int(at % uint64(len(src)))
+	c := min(n, len(src)-i)
+	copyIn(dst, at, src[i:i+c])
+	copyIn(dst, at+uint64(c), src[:n-c])
 }
 
 // copyIn copies p to b at stream offset at, which must lie within the
@@ -211,10 +279,7 @@ func (r *ring) resize(size, past int) bool {
 		return false // a Write came since the caller looked
 	}
 	b := make([]byte, size)
-	i := head % uint64(len(old))
-	c := min(n, len(old)-int(i))
-	copyIn(b, head, old[i:int(i)+c])
-	copyIn(b, head+uint64(c), old[:n-c])
+	copyRing(b, old, head, n)
 	slot := &r.bufs[(tv>>genShift+1)&1]
 	prev := slot.Load()
 	slot.Store(&b)

@@ -357,3 +357,165 @@ func TestRecvRingResizeUnderRead(t *testing.T) {
 	require.NoError(t, <-done)
 	require.Positive(t, resizes)
 }
+
+// TestRingSpans: WriteSpace and ReadSpace hand out the ring's room and
+// bytes in place, as two slices where they wrap; Commit and Discard
+// publish and drop them.
+func TestRingSpans(t *testing.T) {
+	r := newRing(16)
+	a, b := r.writeSpace()
+	require.Len(t, a, 16)
+	require.Empty(t, b)
+	copy(a, seqBytes(0, 10))
+	require.Equal(t, 10, r.commit(10))
+	r.Discard(6)
+	// 4 held from offset 6; the room is offsets 10..22: 6 to the end of
+	// the array, 6 wrapped to its start.
+	a, b = r.writeSpace()
+	require.Len(t, a, 6)
+	require.Len(t, b, 6)
+	copy(a, seqBytes(10, 6))
+	copy(b, seqBytes(16, 6))
+	require.Equal(t, 9, r.commit(9), "a prefix")
+	require.Equal(t, 13, r.Len())
+
+	a, b = r.readSpace()
+	assert.Equal(t, seqBytes(6, 10), a, "up to the array's end")
+	assert.Equal(t, seqBytes(16, 3), b, "the wrapped part")
+	r.Discard(len(a) + len(b))
+	a, b = r.readSpace()
+	assert.Empty(t, a)
+	assert.Empty(t, b)
+
+	a, b = noBuffer.writeSpace()
+	assert.Empty(t, append(a, b...), "a freed buffer has no room")
+	assert.Zero(t, noBuffer.commit(0))
+	a, b = noBuffer.readSpace()
+	assert.Empty(t, append(a, b...))
+}
+
+// TestRingCommitAfterResize: a resize between WriteSpace and Commit moves
+// what is held to a new buffer; Commit copies the bytes written in the
+// old one there, and when a shrink leaves less room, publishes what fits
+// and leaves the rest in the slices.
+func TestRingCommitAfterResize(t *testing.T) {
+	r := newRing(16)
+	require.Equal(t, 5, r.Write(seqBytes(0, 5)))
+	r.Discard(3)
+	a, _ := r.writeSpace()
+	copy(a, seqBytes(5, 8))
+	require.True(t, r.resize(64, 0))
+	require.Equal(t, 8, r.commit(8))
+	got := make([]byte, 64)
+	require.Equal(t, 10, r.Read(got))
+	assert.Equal(t, seqBytes(3, 10), got[:10])
+
+	// Held 2 (from 13); 8 written into the room; the ring shrinks to 4.
+	require.Equal(t, 2, r.Write(seqBytes(13, 2)))
+	a, _ = r.writeSpace()
+	copy(a, seqBytes(15, 8))
+	require.True(t, r.resize(4, 0))
+	require.Equal(t, 2, r.commit(8), "as many as the smaller buffer takes")
+	assert.Equal(t, seqBytes(17, 6), a[2:8], "the rest stays in the slice")
+	require.Equal(t, 4, r.Read(got))
+	assert.Equal(t, seqBytes(13, 4), got[:4])
+}
+
+// TestRingSpansUnderResize: TestRingResizeUnderWrite and
+// TestRecvRingResizeUnderRead with the app's side through the spans: the
+// producer fills WriteSpace in place and commits (writing back what a
+// shrink left over), the consumer checks ReadSpace in place and
+// discards, while this goroutine, the poller's, resizes the ring to
+// random sizes and does the other side. Every byte arrives in order.
+// Run it with -race.
+func TestRingSpansUnderResize(t *testing.T) {
+	const total = 1 << 20
+	sizes := []int{16, 64, 100, 1000, 4096}
+	t.Run("send", func(t *testing.T) {
+		r := newRing(64)
+		go func() {
+			for off := uint64(0); off < total; {
+				a, b := r.writeSpace()
+				n := min(len(a)+len(b), int(total-off))
+				for i := range n {
+					if i < len(a) {
+						a[i] = pattern(off + uint64(i))
+					} else {
+						b[i-len(a)] = pattern(off + uint64(i))
+					}
+				}
+				// What a shrink left over is still in the slices.
+				rest := append(append([]byte(nil), a...), b...)[:n]
+				for m := r.commit(n); m < n; runtime.Gosched() {
+					m += r.Write(rest[m:])
+				}
+				off += uint64(n)
+				if n == 0 {
+					runtime.Gosched()
+				}
+			}
+		}()
+		rng := rand.New(rand.NewPCG(9, 10))
+		got := make([]byte, 512)
+		resized := 0
+		for off := uint64(0); off < total; {
+			if rng.IntN(4) == 0 {
+				if size := sizes[rng.IntN(len(sizes))]; size >= r.Len() && r.resize(size, 0) {
+					resized++
+				}
+			}
+			n := r.Read(got[:rng.IntN(len(got))+1])
+			for i := range n {
+				require.Equal(t, pattern(off+uint64(i)), got[i], "byte %d", off+uint64(i))
+			}
+			off += uint64(n)
+			if n == 0 {
+				runtime.Gosched()
+			}
+		}
+		require.Positive(t, resized)
+	})
+	t.Run("recv", func(t *testing.T) {
+		b := &recvBuffer{ring: newRing(64)}
+		done := make(chan error, 1)
+		go func() {
+			for off := uint64(0); off < total; {
+				s1, s2 := b.readSpace()
+				for i, c := range append(s1, s2...) {
+					if c != pattern(off+uint64(i)) {
+						done <- fmt.Errorf("byte %d: %#x, want %#x", off+uint64(i), c, pattern(off+uint64(i)))
+						return
+					}
+				}
+				n := len(s1) + len(s2)
+				b.Discard(n)
+				off += uint64(n)
+				if n == 0 {
+					runtime.Gosched()
+				}
+			}
+			done <- nil
+		}()
+		rng := rand.New(rand.NewPCG(11, 12))
+		resized := 0
+		p := make([]byte, 300)
+		for off := uint64(0); off < total; {
+			if rng.IntN(4) == 0 {
+				if size := sizes[rng.IntN(len(sizes))]; size >= b.Len() && b.resize(size, 0) {
+					resized++
+				}
+			}
+			n := min(rng.IntN(len(p))+1, int(total-off))
+			for i := range n {
+				p[i] = pattern(off + uint64(i))
+			}
+			m, _ := b.Insert(0, p[:n])
+			off += uint64(m)
+			if m == 0 {
+				runtime.Gosched()
+			}
+		}
+		require.NoError(t, <-done)
+		require.Positive(t, resized)
+	})
+}
