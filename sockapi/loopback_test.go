@@ -90,21 +90,7 @@ func TestLoopbackSourceStaysHome(t *testing.T) {
 // loopbackPair is a connected pair through the loopback path to dst.
 func loopbackPair(t testing.TB, s *sockapi.Stack, ln net.Listener, dst netip.Addr) (client, server net.Conn) {
 	t.Helper()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	port := ln.Addr().(*net.TCPAddr).AddrPort().Port()
-	client, err := s.Dial("tcp", netip.AddrPortFrom(dst, port).String())
-	require.NoError(t, err)
-	server = <-accepted
-	require.NotNil(t, server)
-	t.Cleanup(func() {
-		client.Close()
-		server.Close()
-	})
-	return client, server
+	return connPair(t, s, ln, netip.AddrPortFrom(dst, ln.Addr().(*net.TCPAddr).AddrPort().Port()))
 }
 
 // TestLoopbackDeadlineAndReset: deadlines and a RST behave on a loopback

@@ -92,12 +92,19 @@ func pipeConns(t testing.TB) (client, server net.Conn) {
 	ln, err := b.Listen("tcp", ":0")
 	require.NoError(t, err)
 	t.Cleanup(func() { ln.Close() })
+	return connPair(t, a, ln, ln.Addr().(*net.TCPAddr).AddrPort())
+}
+
+// connPair dials dst from s and takes the connection ln accepts; both
+// close with the test.
+func connPair(t testing.TB, s *sockapi.Stack, ln net.Listener, dst netip.AddrPort) (client, server net.Conn) {
+	t.Helper()
 	accepted := make(chan net.Conn, 1)
 	go func() {
 		c, _ := ln.Accept()
 		accepted <- c
 	}()
-	client, err = a.Dial("tcp", ln.Addr().String())
+	client, err := s.Dial("tcp", dst.String())
 	require.NoError(t, err)
 	server = <-accepted
 	require.NotNil(t, server)
