@@ -21,6 +21,13 @@ type Config struct {
 	Addr netip.Prefix
 	// Gateway is the default router, inside Addr's subnet; optional.
 	Gateway netip.Addr
+	// ARPRetries and ARPInterval shape a neighbour's resolution: one ARP
+	// request, ARPRetries more ARPInterval apart, and failure one more
+	// interval after the last (a dial waiting on it then fails with
+	// EHOSTUNREACH). Defaults 2 and 1 s, Linux's mcast_solicit of 3 and
+	// retrans_time: failure after 3 s. ARPRetries is at most 16.
+	ARPRetries  int
+	ARPInterval time.Duration
 	// Queues is the number of NIC queues, one AF_XDP socket and one
 	// poller each; default 1.
 	Queues int

@@ -123,3 +123,24 @@ func TestListenInUseText(t *testing.T) {
 	require.ErrorIs(t, err, syscall.EADDRINUSE)
 	assert.Equal(t, "listen udp "+addrA.String()+":7000: bind: address already in use", err.Error())
 }
+
+// Config.ARPRetries and ARPInterval shape the resolution a dial to a
+// dead neighbour waits on: two requests 200 ms apart fail it after about
+// 400 ms, not Linux's 3 s.
+func TestDialDeadNeighbourConfigured(t *testing.T) {
+	la, lb := nic.NewPipe(nic.PipeConfig{Buffers: 1024, QueueDepth: 1024})
+	a, err := sockapi.New(sockapi.Config{Addr: netip.PrefixFrom(addrA, 24), ARPRetries: 1, ARPInterval: 200 * time.Millisecond}, la)
+	require.NoError(t, err)
+	b, err := sockapi.New(sockapi.Config{Addr: netip.PrefixFrom(addrB, 24)}, lb)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		require.NoError(t, a.Close())
+		require.NoError(t, b.Close())
+	})
+	start := time.Now()
+	_, err = a.Dial("tcp", "198.18.0.78:80")
+	elapsed := time.Since(start)
+	require.ErrorIs(t, err, syscall.EHOSTUNREACH)
+	assert.GreaterOrEqual(t, elapsed, 400*time.Millisecond, "two requests and a wait after each")
+	assert.Less(t, elapsed, 2500*time.Millisecond, "not the default 3 s")
+}

@@ -103,7 +103,7 @@ func newStack(cfg Config, rss fastpath.RSS, links []nic.Link) (*Stack, error) {
 		p, err := fastpath.New(fastpath.Config{
 			Link: link,
 			IP:   ip.Config{Addr: cfg.Addr, Gateway: cfg.Gateway},
-			ARP:  arp.Config{},
+			ARP:  arp.Config{MaxRetries: cfg.ARPRetries, RetransTime: cfg.ARPInterval},
 			TCP:  tcpCfg, UDP: udpCfg,
 			Spin: cfg.Spin, SpinOnly: cfg.SpinOnly,
 		})
