@@ -82,3 +82,30 @@ func TestDialFailFastLab(t *testing.T) {
 		})
 	}
 }
+
+// TestDialThroughRouterLab: the kernel peer as the router of both
+// xdpnet and the kernel beside it, with routes that answer with ICMP
+// (unreachable: host unreachable; prohibit: administratively
+// prohibited); a dial through it ends as the kernel's does, at once.
+func TestDialThroughRouterLab(t *testing.T) {
+	l := lab.New(t, lab.Config{})
+	peer := l.Peer.Addr.Addr()
+	s := labStack(t, l, sockapi.Config{Gateway: peer})
+	l.Peer.Run(t, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	l.Peer.Run(t, "ip", "route", "add", "unreachable", "198.19.1.0/24")
+	l.Peer.Run(t, "ip", "route", "add", "prohibit", "198.19.2.0/24")
+	l.Local.Run(t, "ip", "route", "add", "198.19.0.0/16", "via", peer.String())
+	for _, addr := range []string{"198.19.1.1:80", "198.19.2.1:80"} {
+		t.Run(addr, func(t *testing.T) {
+			kt, kerr := kernelDial(t, l, addr)
+			require.Error(t, kerr, "the kernel's dial")
+			start := time.Now()
+			_, err := s.Dial("tcp", addr)
+			xt := time.Since(start)
+			t.Logf("%s: kernel %v after %v; xdpnet %v after %v", addr, kerr, kt.Round(time.Millisecond), err, xt.Round(time.Millisecond))
+			require.Error(t, err)
+			assert.Equal(t, errnoOf(kerr), errnoOf(err), "the kernel's errno")
+			assert.Less(t, xt, 2*kt+500*time.Millisecond, "within twice the kernel's time")
+		})
+	}
+}
