@@ -11,7 +11,7 @@ import "net/netip"
 type Stream struct {
 	rcv, snd   *queue
 	maxPayload int
-	ping       bool // Config.Ping
+	ping       bool      // Config.Ping
 	e          *Endpoint // for the refused flag, an atomic
 }
 
