@@ -31,8 +31,8 @@ type PacketConn struct {
 	bells   bells // read and write; Owner of the core's sockets
 	rdl     deadline
 	wdl     deadline
-	laddr   net.Addr // a *net.UDPAddr, or for a ping socket a *net.IPAddr
-	network string   // "udp", or "ip4:icmp" for a ping socket (ICMPConn)
+	laddr   net.Addr       // a *net.UDPAddr, or for a ping socket a *net.IPAddr
+	network string         // "udp", or "ip4:icmp" for a ping socket (ICMPConn)
 	raddr   *net.UDPAddr   // nil unless connected
 	peer    netip.AddrPort // raddr's; zero unless connected
 	done    chan struct{}
