@@ -129,3 +129,21 @@ func TestICMPEchoLab(t *testing.T) {
 		require.Equal(t, &icmp.Echo{ID: int(c.ID()), Seq: seq, Data: []byte(data)}, readEcho(t, c, peer))
 	}
 }
+
+// TestICMPEchoAddrAllocs: a ping and its reply through WriteToAddr and
+// ReadFromAddr allocate nothing, in the app or in either stack.
+func TestICMPEchoAddrAllocs(t *testing.T) {
+	a, _ := pipeStacks(t)
+	c := listenICMP(t, a, "")
+	req, buf := echoRequest(t, 1, 1, "ping"), make([]byte, 1500)
+	round := func() {
+		if _, err := c.WriteToAddr(req, addrB); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := c.ReadFromAddr(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	round()
+	require.Zero(t, testing.AllocsPerRun(500, round))
+}
