@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/xdpnet/xdpnet/internal/mpsc"
+	"github.com/xdpnet/xdpnet/udp"
 )
 
 // Do runs fn on the poller's goroutine at the start of its next round,
@@ -96,14 +97,16 @@ func (p *Poller) notifyApps() (told bool) {
 			p.woke = l.Owner.Notify() || p.woke
 		}
 	}
-	for {
-		e, ok := p.udp.NextNews()
-		if !ok {
-			break
-		}
-		if e.Owner != nil {
-			told = true
-			p.woke = e.Owner.Notify() || p.woke
+	for _, t := range [...]*udp.Table{p.udp, p.ping} {
+		for {
+			e, ok := t.NextNews()
+			if !ok {
+				break
+			}
+			if e.Owner != nil {
+				told = true
+				p.woke = e.Owner.Notify() || p.woke
+			}
 		}
 	}
 	return told

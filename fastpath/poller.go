@@ -45,6 +45,7 @@ type Poller struct {
 	ip   *ip.Layer
 	arp  *arp.Cache
 	udp  *udp.Table
+	ping *udp.Table // ICMP echo sockets: udp's endpoints in ping mode
 	tcp  *tcp.Table
 
 	spin     time.Duration
@@ -171,6 +172,11 @@ func New(cfg Config) (*Poller, error) {
 	if p.udp, err = udp.New(cfg.UDP); err != nil {
 		return nil, fmt.Errorf("fastpath: %w", err)
 	}
+	ping := cfg.UDP
+	ping.Ping = true
+	if p.ping, err = udp.New(ping); err != nil {
+		return nil, fmt.Errorf("fastpath: %w", err)
+	}
 	cfg.TCP.Addrs, cfg.TCP.MTU = local, p.ip.MTU()
 	cfg.TCP.PathMTU = func(dst netip.Addr) int { return p.ip.PathMTU(p.now, dst) }
 	cfg.TCP.PortFilter = p.OwnsDial
@@ -182,6 +188,7 @@ func New(cfg Config) (*Poller, error) {
 	p.register(p.arp, wire.LayerLink)
 	p.register(p.ip, wire.LayerNetwork)
 	p.register(p.udp, wire.LayerTransport)
+	p.register(p.ping, wire.LayerTransport)
 	p.register(p.tcp, wire.LayerTransport)
 	return p, nil
 }
@@ -213,6 +220,10 @@ func (p *Poller) TCP() *tcp.Table { return p.tcp }
 
 // UDP is the poller's UDP table, to bind endpoints on the poller's goroutine.
 func (p *Poller) UDP() *udp.Table { return p.udp }
+
+// Ping is the poller's table of ICMP echo sockets (udp's ping mode), to
+// bind endpoints on the poller's goroutine.
+func (p *Poller) Ping() *udp.Table { return p.ping }
 
 // ARP is the poller's neighbour cache.
 func (p *Poller) ARP() *arp.Cache { return p.arp }
@@ -348,7 +359,8 @@ func (p *Poller) deliver(d ip.Datagram) {
 }
 
 // icmp answers an ICMP datagram (an echo request) and passes on what it
-// tells about ours.
+// tells about ours: errors to the transports, echo replies to the ping
+// sockets.
 func (p *Poller) icmp(d ip.Datagram) {
 	// An echo reply longer than the path MTU (the request came in
 	// fragments) is written in place, over the request, then cut into
@@ -358,7 +370,7 @@ func (p *Poller) icmp(d ip.Datagram) {
 		if n > 0 {
 			p.sendFragments(d.Header[:n], d.Src, mtu)
 		}
-		p.icmpError(ev)
+		p.icmpEvent(d, ev)
 		return
 	}
 	f, ok := p.txBuffer()
@@ -370,6 +382,16 @@ func (p *Poller) icmp(d ip.Datagram) {
 		p.sendIP(f, d.Src, n)
 	} else {
 		p.spare = append(p.spare, f)
+	}
+	p.icmpEvent(d, ev)
+}
+
+// icmpEvent passes on what ICMPInput reported about d: an echo reply,
+// whole, to the ping socket of its identifier, an error to icmpError.
+func (p *Poller) icmpEvent(d ip.Datagram, ev ip.ICMPEvent) {
+	if ev.Kind == ip.EventEchoReply {
+		p.ping.EchoReply(d.Src, d.Dst, d.Payload)
+		return
 	}
 	p.icmpError(ev)
 }

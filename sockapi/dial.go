@@ -228,8 +228,17 @@ func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (ne
 }
 
 // ListenPacket opens a UDP endpoint on address for network "udp" or
-// "udp4", as net.ListenConfig.ListenPacket does.
+// "udp4", as net.ListenConfig.ListenPacket does, or for "ip4:icmp" an
+// ICMP echo socket (an *ICMPConn) on address, an IPv4 address without a
+// port ("" and "0.0.0.0" for any).
 func (lc *ListenConfig) ListenPacket(ctx context.Context, network, address string) (net.PacketConn, error) {
+	if network == icmpNetwork && lc.Stack != nil {
+		c, err := lc.listenICMP(network, address)
+		if err != nil {
+			return nil, err // not a typed nil in the interface
+		}
+		return c, nil
+	}
 	addr, opts, err := lc.prepare(network, address, "udp")
 	if err != nil {
 		return nil, err

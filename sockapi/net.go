@@ -49,7 +49,8 @@ func (s *Stack) Listen(network, address string) (net.Listener, error) {
 }
 
 // ListenPacket opens a UDP endpoint on address for network "udp" or
-// "udp4", as net.ListenPacket does.
+// "udp4", as net.ListenPacket does, or an ICMP echo socket (*ICMPConn)
+// for "ip4:icmp".
 func (s *Stack) ListenPacket(network, address string) (net.PacketConn, error) {
 	return (&ListenConfig{Stack: s}).ListenPacket(background, network, address)
 }

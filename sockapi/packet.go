@@ -31,7 +31,8 @@ type PacketConn struct {
 	bells   bells // read and write; Owner of the core's sockets
 	rdl     deadline
 	wdl     deadline
-	laddr   *net.UDPAddr
+	laddr   net.Addr       // a *net.UDPAddr, or for a ping socket a *net.IPAddr
+	network string         // "udp", or "ip4:icmp" for a ping socket (ICMPConn)
 	raddr   *net.UDPAddr   // nil unless connected
 	peer    netip.AddrPort // raddr's; zero unless connected
 	done    chan struct{}
@@ -49,9 +50,15 @@ var (
 
 // listenUDP binds laddr on every poller, connected to raddr if valid.
 func (s *Stack) listenUDP(laddr, raddr netip.AddrPort) (*PacketConn, error) {
+	return s.listenTable((*fastpath.Poller).UDP, laddr, raddr)
+}
+
+// listenTable binds laddr in table's table of every poller (its UDP or
+// its ping sockets), connected to raddr if valid.
+func (s *Stack) listenTable(table func(*fastpath.Poller) *udp.Table, laddr, raddr netip.AddrPort) (*PacketConn, error) {
 	pc := &PacketConn{
 		s: s, eps: make([]*udp.Endpoint, len(s.pollers)), streams: make([]udp.Stream, len(s.pollers)),
-		bells: newBells(), rdl: newDeadline(), wdl: newDeadline(), done: make(chan struct{}),
+		bells: newBells(), rdl: newDeadline(), wdl: newDeadline(), done: make(chan struct{}), network: "udp",
 	}
 	var err error
 	for q, p := range s.pollers {
@@ -64,7 +71,7 @@ func (s *Stack) listenUDP(laddr, raddr netip.AddrPort) (*PacketConn, error) {
 					return
 				}
 			}
-			if ep, err = p.UDP().Bind(laddr); err != nil {
+			if ep, err = table(p).Bind(laddr); err != nil {
 				return
 			}
 			if raddr.IsValid() {
@@ -296,7 +303,10 @@ func (c *PacketConn) write(b []byte, dst netip.AddrPort) (int, error) {
 // failure, so that the AddrPort forms allocate nothing when they succeed.
 func (c *PacketConn) writeErr(dst netip.AddrPort, err error) error {
 	var addr net.Addr
-	if dst.IsValid() {
+	switch {
+	case c.network != "udp":
+		addr = &net.IPAddr{IP: dst.Addr().AsSlice()}
+	case dst.IsValid():
 		addr = net.UDPAddrFromAddrPort(dst)
 	}
 	return c.opError("write", addr, err)
@@ -396,5 +406,5 @@ func (c *PacketConn) opError(op string, addr net.Addr, err error) error {
 	if addr == nil && c.raddr != nil {
 		addr = c.raddr
 	}
-	return &net.OpError{Op: op, Net: "udp", Source: c.laddr, Addr: addr, Err: err}
+	return &net.OpError{Op: op, Net: c.network, Source: c.laddr, Addr: addr, Err: err}
 }

@@ -46,6 +46,13 @@ type Config struct {
 	// does.
 	DontFragment bool
 
+	// Ping makes the table one of ICMP echo sockets, as Linux's ping
+	// sockets (SOCK_DGRAM, IPPROTO_ICMP): an endpoint's "port" is its echo
+	// identifier, a datagram is a whole ICMP echo request the endpoint
+	// sends with its identifier, and EchoReply, not Input, delivers the
+	// echo replies to it (see EchoReply and Output).
+	Ping bool
+
 	// Seed seeds the ephemeral port choice, for reproducible simulations.
 	// Zero means an unpredictable seed (RFC 6056 wants ports hard to guess).
 	Seed uint64
@@ -105,6 +112,10 @@ func orDefault(v, def int) int {
 // IPv4 packet without options carries in the MTU; without, what fills the
 // largest IPv4 datagram, or the send queue if that is smaller.
 func (c *Config) maxPayload() int {
+	if c.Ping {
+		// An ICMP message fills an IPv4 datagram; DF is UDP's alone.
+		return min(maxIPv4Packet-wire.IPv4MinLen, c.SendQueueBytes)
+	}
 	if c.DontFragment {
 		return c.MTU - wire.IPv4MinLen - wire.UDPHeaderLen
 	}
@@ -134,6 +145,10 @@ var (
 	ErrMessageTooLong = fmt.Errorf("udp: message too long: %w", syscall.EMSGSIZE)
 	// ErrNoDestination: Write on an endpoint that is not connected.
 	ErrNoDestination = fmt.Errorf("udp: destination address required: %w", syscall.EDESTADDRREQ)
+	// ErrNotEcho: a ping endpoint's datagram that is not an ICMP echo
+	// request (type 8, code 0, at least 8 bytes), EINVAL as Linux's
+	// ping_common_sendmsg.
+	ErrNotEcho = fmt.Errorf("udp: not an ICMP echo request: %w", syscall.EINVAL)
 	// ErrConnRefused: an ICMP port unreachable came back for a datagram of
 	// this connected endpoint; returned once, by the next read or write.
 	ErrConnRefused = neterr.ErrRefused

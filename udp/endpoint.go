@@ -48,7 +48,7 @@ func (e *Endpoint) Connect(remote netip.AddrPort) error {
 	if e.closed {
 		return net.ErrClosed
 	}
-	remote, ok := checkDst(remote)
+	remote, ok := checkDst(remote, e.t.cfg.Ping)
 	if !ok {
 		return ErrInvalidAddr
 	}
@@ -57,10 +57,11 @@ func (e *Endpoint) Connect(remote netip.AddrPort) error {
 }
 
 // checkDst returns dst with a 4-in-6 address unmapped, and whether it is a
-// usable IPv4 destination.
-func checkDst(dst netip.AddrPort) (netip.AddrPort, bool) {
+// usable IPv4 destination: with a port, unless ping says ports mean
+// nothing (an echo request has none).
+func checkDst(dst netip.AddrPort, ping bool) (netip.AddrPort, bool) {
 	a := dst.Addr().Unmap()
-	return netip.AddrPortFrom(a, dst.Port()), a.Is4() && dst.Port() != 0
+	return netip.AddrPortFrom(a, dst.Port()), a.Is4() && (ping || dst.Port() != 0)
 }
 
 // ReadFrom copies the oldest received datagram into p and returns its
@@ -89,9 +90,12 @@ func (e *Endpoint) WriteTo(p []byte, dst netip.AddrPort) (int, error) {
 	if err := e.pendingErr(); err != nil {
 		return 0, err
 	}
-	dst, ok := checkDst(dst)
+	dst, ok := checkDst(dst, e.t.cfg.Ping)
 	if !ok {
 		return 0, ErrInvalidAddr
+	}
+	if e.t.cfg.Ping && !isEcho(p) {
+		return 0, ErrNotEcho
 	}
 	// As Linux's udp_sendmsg: EMSGSIZE past the largest IPv4 datagram,
 	// or past the MTU when DF is asked for (IP_PMTUDISC_DO).

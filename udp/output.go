@@ -29,6 +29,16 @@ func (t *Table) Output(now time.Duration, b []byte) (wire.Out, bool) {
 			src = a
 		}
 	}
+	if t.cfg.Ping {
+		out := wire.Out{Len: n, Dst: dst.Addr(), Proto: wire.ProtoICMP, Src: src.As4()}
+		if out.Len <= len(b) {
+			e.snd.copyFront(b[:n])
+			echoFromPort(b[:n], e.local.Port())
+			t.consume(e)
+			t.stats.OutDatagrams++
+		}
+		return out, true
+	}
 	out := wire.Out{Len: wire.UDPHeaderLen + n, Dst: dst.Addr(), Proto: wire.ProtoUDP, Src: src.As4()}
 	if out.Len > len(b) {
 		return out, true

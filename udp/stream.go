@@ -11,6 +11,7 @@ import "net/netip"
 type Stream struct {
 	rcv, snd   *queue
 	maxPayload int
+	ping       bool      // Config.Ping
 	e          *Endpoint // for the refused flag, an atomic
 }
 
@@ -20,7 +21,7 @@ type Stream struct {
 func (e *Endpoint) Stream() Stream {
 	e.rcv.alloc()
 	e.snd.alloc()
-	return Stream{e.rcv, e.snd, e.t.cfg.maxPayload(), e}
+	return Stream{e.rcv, e.snd, e.t.cfg.maxPayload(), e.t.cfg.Ping, e}
 }
 
 // Recv moves the oldest received datagram into p, cutting what does not
@@ -37,12 +38,15 @@ func (s Stream) Recv(p []byte) (n int, src netip.AddrPort, truncated, ok bool) {
 }
 
 // Send queues p as one datagram to dst: ErrMessageTooLong over 65,507
-// bytes (see Config.DontFragment), ErrInvalidAddr, or ErrWouldBlock when the send queue is full.
+// bytes (see Config.DontFragment), ErrInvalidAddr, ErrNotEcho (Config.Ping),
+// or ErrWouldBlock when the send queue is full.
 func (s Stream) Send(p []byte, dst netip.AddrPort) error {
-	dst, ok := checkDst(dst)
+	dst, ok := checkDst(dst, s.ping)
 	switch {
 	case !ok:
 		return ErrInvalidAddr
+	case s.ping && !isEcho(p):
+		return ErrNotEcho
 	case len(p) > s.maxPayload:
 		return ErrMessageTooLong
 	case !s.snd.fits(len(p)):
