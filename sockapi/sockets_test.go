@@ -1,0 +1,188 @@
+package sockapi_test
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/xdpnet/xdpnet/sockapi"
+)
+
+// waitSocket polls s.Sockets until one matches: a bounded wait on the
+// state the test expects, which it returns.
+func waitSocket(t *testing.T, s *sockapi.Stack, what string, match func(sockapi.Socket) bool) sockapi.Socket {
+	t.Helper()
+	var socks []sockapi.Socket
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		socks = s.Sockets()
+		for _, k := range socks {
+			if match(k) {
+				return k
+			}
+		}
+	}
+	t.Fatalf("no %s among %+v", what, socks)
+	return sockapi.Socket{}
+}
+
+// tcpSocket matches the TCP socket local→remote in state.
+func tcpSocket(local, remote netip.AddrPort, state sockapi.TCPState) func(sockapi.Socket) bool {
+	return func(k sockapi.Socket) bool {
+		return k.Proto == "tcp" && k.Local == local && k.Remote == remote && k.State == state
+	}
+}
+
+func addrPort(a net.Addr) netip.AddrPort {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return a.AddrPort()
+	case *net.UDPAddr:
+		return a.AddrPort()
+	}
+	panic(fmt.Sprintf("%T", a))
+}
+
+// TestSockets: Sockets lists a listener with its backlog, an established
+// connection from both ends with its unread bytes in Recv-Q and its
+// TCPInfo, the TIME_WAIT the active closer keeps, and a UDP socket with
+// its queued datagram, each with its addresses and queue.
+func TestSockets(t *testing.T) {
+	a, b := pipeStacks(t)
+	ln, err := b.Listen("tcp", ":0")
+	require.NoError(t, err)
+	defer ln.Close()
+	lport := addrPort(ln.Addr()).Port()
+	l := waitSocket(t, b, "listener", tcpSocket(netip.AddrPortFrom(netip.IPv4Unspecified(), lport), netip.AddrPort{}, sockapi.TCPListen))
+	assert.Equal(t, sockapi.Socket{Proto: "tcp", Local: l.Local, State: sockapi.TCPListen, SendQ: 4096}, l,
+		"no connection waits; Send-Q is the backlog")
+
+	client, server := connPair(t, a, ln, addrPort(ln.Addr()))
+	cl, sv := addrPort(client.LocalAddr()), addrPort(server.LocalAddr())
+	require.Equal(t, sv, addrPort(client.RemoteAddr()))
+	_, err = client.Write([]byte("unread"))
+	require.NoError(t, err)
+	k := waitSocket(t, b, "server's connection with 6 bytes unread", func(k sockapi.Socket) bool {
+		return tcpSocket(sv, cl, sockapi.TCPEstablished)(k) && k.RecvQ == 6
+	})
+	assert.Zero(t, k.SendQ)
+	require.NotNil(t, k.TCP)
+	assert.Equal(t, sockapi.TCPEstablished, k.TCP.State)
+	assert.Equal(t, uint64(6), k.TCP.BytesReceived)
+	k = waitSocket(t, a, "client's connection, all acknowledged", func(k sockapi.Socket) bool {
+		return tcpSocket(cl, sv, sockapi.TCPEstablished)(k) && k.SendQ == 0
+	})
+	require.NotNil(t, k.TCP)
+	assert.Equal(t, uint64(6), k.TCP.BytesAcked)
+	assert.Positive(t, k.TCP.RTT)
+
+	// The client closes first: it keeps the TIME_WAIT, its timer running
+	// and nothing queued.
+	c2, s2 := connPair(t, a, ln, addrPort(ln.Addr()))
+	cl2 := addrPort(c2.LocalAddr())
+	require.NoError(t, c2.Close())
+	waitSocket(t, b, "server's CLOSE_WAIT", tcpSocket(sv, cl2, sockapi.TCPCloseWait))
+	require.NoError(t, s2.Close())
+	k = waitSocket(t, a, "client's TIME_WAIT", tcpSocket(cl2, sv, sockapi.TCPTimeWait))
+	assert.Zero(t, k.RecvQ+k.SendQ)
+	require.NotNil(t, k.TCP)
+	assert.Equal(t, "time-wait", k.TCP.Timer)
+
+	// UDP: an unconnected socket (CLOSE) with a datagram waiting, and a
+	// connected one (ESTABLISHED).
+	pc, err := a.ListenPacket("udp", ":0")
+	require.NoError(t, err)
+	defer pc.Close()
+	uport := addrPort(pc.LocalAddr()).Port()
+	uc, err := b.Dial("udp", netip.AddrPortFrom(addrA, uport).String())
+	require.NoError(t, err)
+	defer uc.Close()
+	_, err = uc.Write([]byte("datagram"))
+	require.NoError(t, err)
+	k = waitSocket(t, a, "UDP socket with a datagram", func(k sockapi.Socket) bool {
+		return k.Proto == "udp" && k.Local.Port() == uport && k.RecvQ == 8
+	})
+	assert.Equal(t, sockapi.Socket{Proto: "udp", Local: netip.AddrPortFrom(netip.IPv4Unspecified(), uport),
+		State: sockapi.TCPClose, RecvQ: 8}, k)
+	k = waitSocket(t, b, "connected UDP socket", func(k sockapi.Socket) bool {
+		return k.Proto == "udp" && k.Remote == netip.AddrPortFrom(addrA, uport)
+	})
+	assert.Equal(t, sockapi.TCPEstablished, k.State)
+	assert.Nil(t, k.TCP)
+}
+
+// TestSocketsListenerQueue: a listener's Recv-Q counts the connections
+// established and not accepted, as Linux's does.
+func TestSocketsListenerQueue(t *testing.T) {
+	a, b := pipeStacks(t)
+	ln, err := b.Listen("tcp", ":0")
+	require.NoError(t, err)
+	defer ln.Close()
+	for range 2 {
+		c, err := a.Dial("tcp", ln.Addr().String())
+		require.NoError(t, err)
+		defer c.Close()
+	}
+	waitSocket(t, b, "listener with 2 waiting", func(k sockapi.Socket) bool {
+		return k.State == sockapi.TCPListen && k.RecvQ == 2
+	})
+}
+
+// TestNeighbors: after an exchange the peer is in the cache with its MAC,
+// REACHABLE or STALE; a dial to a dead on-link address leaves it FAILED,
+// with no MAC.
+func TestNeighbors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out an ARP failure: 3 s")
+	}
+	a, b := pipeStacks(t)
+	ln, err := b.Listen("tcp", ":0")
+	require.NoError(t, err)
+	defer ln.Close()
+	connPair(t, a, ln, addrPort(ln.Addr()))
+	var peer []sockapi.Neighbor
+	for _, n := range a.Neighbors() {
+		if n.IP == addrB {
+			peer = append(peer, n)
+		}
+	}
+	require.Len(t, peer, 1, "one queue, one entry")
+	assert.Contains(t, []string{"REACHABLE", "STALE"}, peer[0].State)
+	assert.Equal(t, "02:00:00:00:00:02", peer[0].MAC.String(), "pipe end B's")
+	assert.Zero(t, peer[0].Queue)
+
+	const dead = "198.18.0.77"
+	_, err = a.Dial("tcp", dead+":80")
+	require.Error(t, err)
+	var failed *sockapi.Neighbor
+	for _, n := range a.Neighbors() {
+		if n.IP == netip.MustParseAddr(dead) {
+			failed = &n
+		}
+	}
+	require.NotNil(t, failed, "the dead neighbour is listed")
+	assert.Equal(t, "FAILED", failed.State)
+	assert.Nil(t, failed.MAC)
+}
+
+// After Close, Sockets and Neighbors read what the stack kept, on the
+// caller's goroutine, instead of waiting for pollers that stopped.
+func TestSocketsAfterClose(t *testing.T) {
+	a, b := pipeStacks(t)
+	ln, err := b.Listen("tcp", ":0")
+	require.NoError(t, err)
+	client, _ := connPair(t, a, ln, addrPort(ln.Addr()))
+	require.NoError(t, a.Close())
+	socks := a.Sockets()
+	require.Len(t, socks, 1, "the connection Close left closing")
+	assert.Equal(t, addrPort(client.LocalAddr()), socks[0].Local)
+	var ips []netip.Addr
+	for _, n := range a.Neighbors() {
+		ips = append(ips, n.IP)
+	}
+	assert.Contains(t, ips, addrB)
+}
