@@ -3,6 +3,7 @@ package sockapi
 import (
 	"net"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/xdpnet/xdpnet/arp"
@@ -67,6 +68,8 @@ func (s *Stack) Sockets() []Socket {
 // appendSockets appends queue q's sockets, and its connections' Infos,
 // on p's goroutine.
 func appendSockets(socks []Socket, infos []tcp.Info, q int, p *fastpath.Poller) ([]Socket, []tcp.Info) {
+	// One allocation each for the connections, not a doubling's copies.
+	socks, infos = slices.Grow(socks, p.TCP().Len()+1), slices.Grow(infos, p.TCP().Len())
 	p.TCP().Listeners(func(l *tcp.Listener) {
 		socks = append(socks, Socket{Proto: "tcp", Local: l.Addr(), State: TCPListen,
 			RecvQ: l.Queued(), SendQ: l.Backlog(), Queue: q})

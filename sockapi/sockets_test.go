@@ -2,6 +2,7 @@ package sockapi_test
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/xdpnet/xdpnet/nic"
 	"github.com/xdpnet/xdpnet/sockapi"
 )
 
@@ -185,4 +187,107 @@ func TestSocketsAfterClose(t *testing.T) {
 		ips = append(ips, n.IP)
 	}
 	assert.Contains(t, ips, addrB)
+}
+
+// manyConns returns two pipe stacks joined by n connections, from a to
+// a listener on b, with 4 KiB buffers so that many cost little memory
+// (the send buffer may be set up to the default, 128 KiB).
+func manyConns(b *testing.B, n int) (sa, sb *sockapi.Stack, ln net.Listener) {
+	la, lb := nic.NewPipe(nic.PipeConfig{Buffers: 1024, QueueDepth: 1024})
+	cfg := sockapi.Config{SendBuffer: 4 << 10, RecvBuffer: 4 << 10, SendBufferMax: 128 << 10}
+	cfg.Addr = netip.PrefixFrom(addrA, 24)
+	sa, err := sockapi.New(cfg, la)
+	require.NoError(b, err)
+	cfg.Addr = netip.PrefixFrom(addrB, 24)
+	sb, err = sockapi.New(cfg, lb)
+	require.NoError(b, err)
+	b.Cleanup(func() {
+		sa.Close()
+		sb.Close()
+	})
+	ln, err = sb.Listen("tcp", ":0")
+	require.NoError(b, err)
+	b.Cleanup(func() { ln.Close() })
+	for range n {
+		connPair(b, sa, ln, addrPort(ln.Addr()))
+	}
+	return sa, sb, ln
+}
+
+// BenchmarkSockets: Sockets on a stack with 1,000 connections and a
+// listener, the caller's cost of a call (the poller's share is the copy
+// within it).
+func BenchmarkSockets(b *testing.B) {
+	_, sb, _ := manyConns(b, 1000)
+	require.Len(b, sb.Sockets(), 1001)
+	b.ReportAllocs()
+	for b.Loop() {
+		sb.Sockets()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1001, "ns/socket")
+	var held time.Duration
+	const holds = 100
+	for range holds {
+		held += sockapi.SocketsHold(sb)
+	}
+	b.ReportMetric(float64(held.Nanoseconds())/holds, "poller-held-ns/op")
+}
+
+// BenchmarkSocketsUnderLoad: a bulk transfer beside 1,000 idle
+// connections, with a reader calling Sockets on both stacks every
+// interval (none: no reader). The throughputs compare what a reader
+// costs a loaded poller.
+func BenchmarkSocketsUnderLoad(b *testing.B) {
+	sa, sb, ln := manyConns(b, 1000)
+	for _, every := range []time.Duration{0, 100 * time.Millisecond, 10 * time.Millisecond, time.Millisecond} {
+		name := "reader=none"
+		if every > 0 {
+			name = "reader=" + every.String()
+		}
+		b.Run(name, func(b *testing.B) {
+			client, server := connPair(b, sa, ln, addrPort(ln.Addr()))
+			require.NoError(b, client.(*sockapi.Conn).SetWriteBuffer(128<<10), "the default's")
+			read := make(chan int64, 1)
+			go func() {
+				n, _ := io.Copy(io.Discard, server)
+				read <- n
+			}()
+			stop, reads := make(chan struct{}), make(chan int, 1)
+			go func() {
+				n := 0
+				defer func() { reads <- n }()
+				if every == 0 {
+					return
+				}
+				tick := time.NewTicker(every)
+				defer tick.Stop()
+				for {
+					select {
+					case <-stop:
+						return
+					case <-tick.C:
+						sa.Sockets()
+						sb.Sockets()
+						n++
+					}
+				}
+			}()
+			const chunk = 16 << 10
+			buf := make([]byte, chunk)
+			b.SetBytes(chunk)
+			written := int64(0)
+			for b.Loop() {
+				n, err := client.Write(buf)
+				if err != nil {
+					b.Fatal(err)
+				}
+				written += int64(n)
+			}
+			b.StopTimer()
+			close(stop)
+			b.ReportMetric(float64(<-reads)/b.Elapsed().Seconds(), "reads/s")
+			require.NoError(b, client.(*sockapi.Conn).CloseWrite())
+			require.Equal(b, written, <-read)
+		})
+	}
 }
