@@ -286,6 +286,12 @@ func BenchmarkSocketsUnderLoad(b *testing.B) {
 			b.StopTimer()
 			close(stop)
 			b.ReportMetric(float64(<-reads)/b.Elapsed().Seconds(), "reads/s")
+			// Losses on the pipe, which a reader that held a poller too
+			// long would cause, show as retransmissions and timeouts.
+			info, err := client.(*sockapi.Conn).Info()
+			require.NoError(b, err)
+			b.ReportMetric(float64(info.Retransmits), "retrans")
+			b.ReportMetric(float64(info.Timeouts), "timeouts")
 			require.NoError(b, client.(*sockapi.Conn).CloseWrite())
 			require.Equal(b, written, <-read)
 		})
