@@ -136,11 +136,8 @@ func TestSocketsListenerQueue(t *testing.T) {
 
 // TestNeighbors: after an exchange the peer is in the cache with its MAC,
 // REACHABLE or STALE; a dial to a dead on-link address leaves it FAILED,
-// with no MAC.
+// with no MAC (after 3 s, as TestDialDeadNeighbour).
 func TestNeighbors(t *testing.T) {
-	if testing.Short() {
-		t.Skip("waits out an ARP failure: 3 s")
-	}
 	a, b := pipeStacks(t)
 	ln, err := b.Listen("tcp", ":0")
 	require.NoError(t, err)
