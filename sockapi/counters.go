@@ -496,19 +496,26 @@ func (s *Stack) Counters() Counters {
 	c := Counters{Queues: make([]QueueCounters, 0, len(s.pollers))}
 	for _, p := range s.pollers {
 		var q queueStats
-		done := make(chan struct{})
-		p.Do(func() { q = read(p); close(done) })
-		select {
-		case <-done:
-		case <-s.stopped:
-			// The stack is closed: the poller ran the read before it
-			// stopped (done is closed) or never will, and its state is
-			// ours.
-			if !isClosed(done) {
-				q = read(p)
-			}
-		}
+		s.snapshot(p, func() { q = read(p) })
 		c.add(q)
 	}
 	return c
+}
+
+// snapshot runs take, a copy, on p's goroutine between its rounds (through its Do
+// queue) and waits for it, so a reader holds the poller no longer than
+// the copy; after Close, on the caller's, the poller's state being ours
+// then.
+func (s *Stack) snapshot(p *fastpath.Poller, take func()) {
+	done := make(chan struct{})
+	p.Do(func() { take(); close(done) })
+	select {
+	case <-done:
+	case <-s.stopped:
+		// The stack is closed: the poller ran the copy before it
+		// stopped (done is closed) or never will.
+		if !isClosed(done) {
+			take()
+		}
+	}
 }

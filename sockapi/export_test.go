@@ -1,6 +1,8 @@
 package sockapi
 
 import (
+	"time"
+
 	"github.com/xdpnet/xdpnet/nic"
 	"github.com/xdpnet/xdpnet/tcp"
 	"github.com/xdpnet/xdpnet/udp"
@@ -21,3 +23,18 @@ func Protocols(cfg Config) (tcp.Config, udp.Config) { return cfg.protocols() }
 // SteerMode is m in the steering program's terms, for tests that open
 // the device themselves.
 func SteerMode(m XDPMode) steer.Mode { return m.steer() }
+
+// SocketsHold is how long Sockets' copy held the pollers, summed, for
+// its benchmark: the copy alone, without the Do queue's hand-off.
+func SocketsHold(s *Stack) (held time.Duration) {
+	var socks []Socket
+	var infos []tcp.Info
+	for q, p := range s.pollers {
+		s.snapshot(p, func() {
+			start := time.Now()
+			socks, infos = appendSockets(socks, infos, q, p)
+			held += time.Since(start)
+		})
+	}
+	return held
+}

@@ -501,3 +501,38 @@ func TestListenerCloseResetsQueued(t *testing.T) {
 	p1.send(t, seg{flags: "S", seq: 9000, win: 65535})
 	p1.expect(t, seg{flags: "R.", seq: 0, ack: 9001})
 }
+
+// Listeners and Conns walk the table for a socket table, allocating
+// nothing: a listener with its queue and backlog (netstat's Recv-Q and
+// Send-Q for LISTEN), its half-open and established connections.
+func TestTableWalk(t *testing.T) {
+	s := newStack(t, tcp.Config{})
+	l, err := s.tb.Listen(serverAddr, 4)
+	require.NoError(t, err)
+	l.Held = func() int { return 2 }
+	p1 := s.peer(serverAddr, netip.AddrPortFrom(remoteAddr, 40001))
+	p2 := s.peer(serverAddr, netip.AddrPortFrom(remoteAddr, 40002))
+	iss1 := p1.isn()
+	p1.send(t, seg{flags: "S", seq: peerISN, win: 65535, mss: 1460})
+	p1.expect(t, seg{flags: "S.", seq: iss1, ack: peerISN + 1, win: 65535, mss: 1460})
+	p1.send(t, seg{flags: ".", seq: peerISN + 1, ack: iss1 + 1, win: 100})
+	p2.send(t, seg{flags: "S", seq: peerISN, win: 65535, mss: 1460})
+	p2.expect(t, seg{flags: "S.", seq: p2.isn(), ack: peerISN + 1, win: 65535, mss: 1460})
+
+	var ls []*tcp.Listener
+	s.tb.Listeners(func(l *tcp.Listener) { ls = append(ls, l) })
+	require.Equal(t, []*tcp.Listener{l}, ls)
+	assert.Equal(t, 3, l.Queued(), "one in the accept queue, two held")
+	assert.Equal(t, 4, l.Backlog())
+	states := map[netip.AddrPort]tcp.State{}
+	s.tb.Conns(func(c *tcp.Conn) { states[c.RemoteAddr()] = c.State() })
+	assert.Equal(t, map[netip.AddrPort]tcp.State{p1.remote: tcp.Established, p2.remote: tcp.SynReceived}, states)
+	assert.Zero(t, testing.AllocsPerRun(10, func() {
+		s.tb.Listeners(func(*tcp.Listener) {})
+		s.tb.Conns(func(*tcp.Conn) {})
+	}))
+	require.NoError(t, l.Close())
+	ls = nil
+	s.tb.Listeners(func(l *tcp.Listener) { ls = append(ls, l) })
+	assert.Empty(t, ls)
+}

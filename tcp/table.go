@@ -186,11 +186,22 @@ func (t *Table) Visits() uint64 { return t.visits + t.wheel.Visits() }
 // Timers is the number of running timers (for leak checks).
 func (t *Table) Timers() int { return t.wheel.Len() }
 
-// Conns calls f for every connection, for the socket table. Order is
-// random.
+// Conns calls f for every connection, in every state (TIME-WAIT
+// included), for the socket table; order is random. It allocates
+// nothing. Like every Table method it is for the owner's goroutine, and f
+// must not open or close connections.
 func (t *Table) Conns(f func(*Conn)) {
 	for _, c := range t.conns {
 		f(c)
+	}
+}
+
+// Listeners calls f for every open listener, for the socket table; order
+// is random. It allocates nothing. It is for the owner's goroutine, and f
+// must not open or close listeners.
+func (t *Table) Listeners(f func(*Listener)) {
+	for _, l := range t.listeners {
+		f(l)
 	}
 }
 
@@ -266,15 +277,23 @@ func (l *Listener) Pending() int { return len(l.acceptq) }
 // HalfOpen is the number of connections in the SYN queue (SYN-RECEIVED).
 func (l *Listener) HalfOpen() int { return l.synLen }
 
-// acceptFull reports whether the accept queue is at its limit, with the
-// connections the owner holds.
-func (l *Listener) acceptFull() bool {
+// Backlog is the accept queue's limit, listen(2)'s argument (at least 1).
+func (l *Listener) Backlog() int { return l.backlog }
+
+// Queued is what counts against the backlog: the connections in the
+// accept queue and those the owner holds (Held), Linux's accept queue
+// length that netstat shows as a listener's Recv-Q.
+func (l *Listener) Queued() int {
 	n := len(l.acceptq)
 	if l.Held != nil {
 		n += l.Held()
 	}
-	return n >= l.backlog
+	return n
 }
+
+// acceptFull reports whether the accept queue is at its limit, with the
+// connections the owner holds.
+func (l *Listener) acceptFull() bool { return l.Queued() >= l.backlog }
 
 // synPush puts a new half-open connection at the SYN queue's tail.
 func (l *Listener) synPush(c *Conn) {

@@ -28,6 +28,7 @@ type Endpoint struct {
 	refused     atomic.Bool // an ICMP port unreachable for the Stream's reader
 	sendWaiting atomic.Bool // the Stream's writer found the send queue full
 
+	index     int       // in the table's bound
 	next      *Endpoint // same port, older
 	nextReady *Endpoint // in the table's ready list
 	isReady   bool
@@ -39,6 +40,10 @@ func (e *Endpoint) LocalAddr() netip.AddrPort { return e.local }
 
 // RemoteAddr returns the connected peer, or the zero AddrPort.
 func (e *Endpoint) RemoteAddr() netip.AddrPort { return e.remote }
+
+// Queued is the payload bytes waiting in the receive queue (for the app)
+// and the send queue (for Output): netstat's Recv-Q and Send-Q.
+func (e *Endpoint) Queued() (rcv, snd int) { return e.rcv.bytes(), e.snd.bytes() }
 
 // Connect sets the default destination to remote. From then on only
 // datagrams from remote are delivered, and an ICMP port unreachable from it

@@ -22,6 +22,10 @@ type Table struct {
 	// against 64 ns per 64-byte Input+ReadFrom).
 	ports *[1 << 16]*Endpoint
 
+	// every bound endpoint, for Endpoints: a walk of ports would read
+	// 512 KiB to find a few. Endpoint.index is each one's place.
+	bound []*Endpoint
+
 	// Endpoints with datagrams to send, served round robin.
 	ready readyList
 	// Endpoints with news for their app layer (NextNews).
@@ -110,7 +114,18 @@ func (t *Table) bind(local netip.AddrPort, shared bool) (*Endpoint, error) {
 		next:   t.ports[port],
 	}
 	t.ports[port] = e
+	e.index = len(t.bound)
+	t.bound = append(t.bound, e)
 	return e, nil
+}
+
+// Endpoints calls f for every bound endpoint, for the socket table; order
+// is random. It allocates nothing. Like every Table method it is for the
+// owner's goroutine, and f must not bind or close endpoints.
+func (t *Table) Endpoints(f func(*Endpoint)) {
+	for _, e := range t.bound {
+		f(e)
+	}
 }
 
 // conflicts reports whether binding addr:port would clash with an endpoint
@@ -141,8 +156,12 @@ func (t *Table) ephemeral() (uint16, bool) {
 	return 0, false
 }
 
-// unlink removes e from its port's chain.
+// unlink removes e from its port's chain and from bound.
 func (t *Table) unlink(e *Endpoint) {
+	last := t.bound[len(t.bound)-1]
+	t.bound[e.index], last.index = last, e.index
+	t.bound[len(t.bound)-1] = nil
+	t.bound = t.bound[:len(t.bound)-1]
 	for p := &t.ports[e.local.Port()]; *p != nil; p = &(*p).next {
 		if *p == e {
 			*p = e.next

@@ -240,3 +240,27 @@ func TestClosed(t *testing.T) {
 	assert.Equal(t, NoPort, deliver(tbl, "198.18.1.1:1", "198.18.0.1:7", []byte("x")), "the port is free")
 	assert.Nil(t, tbl.ports[7])
 }
+
+// Endpoints walks the bound endpoints only, without allocating, and
+// forgets a closed one whatever its place.
+func TestEndpoints(t *testing.T) {
+	tbl := newTable(t, Config{})
+	a, b, c := bind(t, tbl, "0.0.0.0:53"), bind(t, tbl, "198.18.0.1:7"), bind(t, tbl, "0.0.0.0:0")
+	list := func() (eps []*Endpoint) {
+		tbl.Endpoints(func(e *Endpoint) { eps = append(eps, e) })
+		return eps
+	}
+	assert.ElementsMatch(t, []*Endpoint{a, b, c}, list())
+	require.NoError(t, a.Close())
+	assert.ElementsMatch(t, []*Endpoint{b, c}, list())
+	require.NoError(t, c.Close())
+	assert.ElementsMatch(t, []*Endpoint{b}, list())
+	d := bind(t, tbl, "198.18.0.2:7")
+	assert.ElementsMatch(t, []*Endpoint{b, d}, list())
+	assert.Zero(t, testing.AllocsPerRun(10, func() { tbl.Endpoints(func(*Endpoint) {}) }))
+
+	// Queued is the payload bytes waiting, as netstat's Recv-Q.
+	assert.Equal(t, Delivered, deliver(tbl, "198.18.1.1:9", "198.18.0.1:7", []byte("hello")))
+	rcv, snd := b.Queued()
+	assert.Equal(t, [2]int{5, 0}, [2]int{rcv, snd})
+}
