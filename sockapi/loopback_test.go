@@ -2,7 +2,6 @@ package sockapi_test
 
 import (
 	"errors"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -344,25 +343,6 @@ func BenchmarkLoopbackStream(b *testing.B) {
 	require.NoError(b, err)
 	b.Cleanup(func() { ln.Close() })
 	client, server := loopbackPair(b, s, ln, loopback)
-	read := make(chan int64, 1)
-	go func() {
-		n, _ := io.Copy(io.Discard, server)
-		read <- n
-	}()
-	const chunk = 64 << 10
-	buf := make([]byte, chunk)
-	b.SetBytes(chunk)
-	b.ReportAllocs()
-	written := int64(0)
-	for b.Loop() {
-		n, err := client.Write(buf)
-		if err != nil {
-			b.Fatal(err)
-		}
-		written += int64(n)
-	}
-	b.StopTimer()
-	require.NoError(b, client.(*sockapi.Conn).CloseWrite())
-	require.Equal(b, written, <-read)
+	streamWrites(b, client, server, 64<<10)
 	b.ReportMetric(float64(s.Counters().Queues[0].Poller.LoopbackDrops), "drops")
 }

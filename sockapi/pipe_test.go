@@ -120,14 +120,19 @@ func connPair(t testing.TB, s *sockapi.Stack, ln net.Listener, dst netip.AddrPor
 // theirs. Steady state allocates nothing per write, read or packet.
 func BenchmarkConnPipe(b *testing.B) {
 	client, server := pipeConns(b)
-	const chunk = 16 << 10
-	buf := make([]byte, chunk)
+	streamWrites(b, client, server, 16<<10)
+}
+
+// streamWrites writes chunk bytes at a time from client for b.Loop while
+// a goroutine drains server, and checks every byte written arrived.
+func streamWrites(b *testing.B, client, server net.Conn, chunk int) {
 	read := make(chan int64, 1)
 	go func() {
 		n, _ := io.Copy(io.Discard, server)
 		read <- n
 	}()
-	b.SetBytes(chunk)
+	buf := make([]byte, chunk)
+	b.SetBytes(int64(chunk))
 	b.ReportAllocs()
 	written := int64(0)
 	for b.Loop() {
