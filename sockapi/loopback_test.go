@@ -346,3 +346,16 @@ func BenchmarkLoopbackStream(b *testing.B) {
 	streamWrites(b, client, server, 64<<10)
 	b.ReportMetric(float64(s.Counters().Queues[0].Poller.LoopbackDrops), "drops")
 }
+
+// A UDP socket bound to 127.0.0.1 cannot send to another host: EINVAL,
+// as Linux's route lookup answers, not a datagram dropped unsaid.
+func TestLoopbackUDPSourceToLink(t *testing.T) {
+	s := loopbackStack(t)
+	pc, err := s.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer pc.Close()
+	_, err = pc.WriteTo([]byte("x"), &net.UDPAddr{IP: net.IPv4(198, 18, 0, 3), Port: 9})
+	require.ErrorIs(t, err, syscall.EINVAL)
+	_, err = pc.WriteTo([]byte("x"), &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9})
+	require.NoError(t, err, "to loopback it goes")
+}

@@ -45,6 +45,10 @@ func (s Stream) Send(p []byte, dst netip.AddrPort) error {
 	switch {
 	case !ok:
 		return ErrInvalidAddr
+	case s.e.local.Addr().IsLoopback() && !dst.Addr().IsLoopback():
+		// Linux's route lookup refuses a loopback source towards the
+		// link (EINVAL); the poller would have dropped it unsaid.
+		return ErrInvalidAddr
 	case s.ping && !isEcho(p):
 		return ErrNotEcho
 	case len(p) > s.maxPayload:
