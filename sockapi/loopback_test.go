@@ -303,19 +303,7 @@ func TestLoopbackSteadyStateAllocs(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { ln.Close() })
 	client, server := loopbackPair(t, s, ln, loopback)
-	wbuf, rbuf := make([]byte, 1000), make([]byte, 1000)
-	tcpTrip := func() {
-		client.Write(wbuf)
-		for n := 0; n < len(wbuf); {
-			m, err := server.Read(rbuf)
-			if err != nil {
-				t.Fatal(err)
-			}
-			n += m
-		}
-	}
-	tcpTrip()
-	assert.Zero(t, testing.AllocsPerRun(200, tcpTrip), "TCP")
+	assert.Zero(t, transferAllocs(t, client, server), "TCP")
 
 	srv, err := s.ListenPacket("udp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -324,8 +312,9 @@ func TestLoopbackSteadyStateAllocs(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
 	udpc := srv.(*sockapi.PacketConn)
+	wbuf, rbuf := make([]byte, 100), make([]byte, 100)
 	udpTrip := func() {
-		c.Write(wbuf[:100])
+		c.Write(wbuf)
 		if _, _, err := udpc.ReadFromUDPAddrPort(rbuf); err != nil {
 			t.Fatal(err)
 		}
