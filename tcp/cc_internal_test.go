@@ -182,19 +182,22 @@ func TestRecoverTrailsSndUna(t *testing.T) {
 }
 
 // slowStartSim drives CUBIC's slow start as a sender with a window of
-// data in flight whose segments are acknowledged one per ACK, each ACK
-// carrying an RTT sample and letting the sender fill cwnd again.
+// data in flight whose segments are acknowledged one per ACK, gap apart,
+// each ACK carrying an RTT sample and letting the sender fill cwnd
+// again. The gap is 3 ms unless a test sets it: wider than an ACK
+// train's 2 ms, so only RFC 9406's delay rule can end slow start.
 type slowStartSim struct {
 	cu       cubic
 	w        window
 	una, nxt Seq
-	now      time.Duration
+	now, gap time.Duration
+	paced    bool
 	stats    ConnStats
 	tstats   Stats
 }
 
 func newSlowStartSim() *slowStartSim {
-	s := &slowStartSim{w: window{cwnd: initialWindow(smss), ssthresh: math.MaxUint32}}
+	s := &slowStartSim{w: window{cwnd: initialWindow(smss), ssthresh: math.MaxUint32}, gap: 3 * time.Millisecond}
 	s.nxt = s.una.Add(s.w.cwnd)
 	return s
 }
@@ -202,9 +205,9 @@ func newSlowStartSim() *slowStartSim {
 // ack acknowledges the next segment with RTT sample rtt.
 func (s *slowStartSim) ack(rtt time.Duration) {
 	s.una = s.una.Add(smss)
-	s.now += rtt / 10
+	s.now += s.gap
 	s.cu.onAck(&s.w, ackEvent{now: s.now, acked: smss, smss: smss, srtt: rtt, rtt: rtt, hasRTT: true,
-		una: s.una, nxt: s.nxt, stats: &s.stats, tstats: &s.tstats})
+		una: s.una, nxt: s.nxt, paced: s.paced, stats: &s.stats, tstats: &s.tstats})
 	s.nxt = s.una.Add(s.w.cwnd)
 }
 
@@ -297,6 +300,54 @@ func TestHystartThreshold(t *testing.T) {
 			assert.Equal(t, rise == tc.thresh, s.cu.hs.css, "base %v, rise %v", tc.base, rise)
 		}
 	}
+}
+
+// Linux's ACK train (cc.go's hystart): ACKs 1 ms apart at a constant
+// 10 ms RTT, as from a bottleneck the sender's bursts queue at, end slow
+// start once a round's train lasts longer than half the least RTT plus
+// Linux's cushion (1 ms here: 256 KiB take longer at 2·cwnd/SRTT), 5.5
+// ms, or the whole 11 ms for a paced connection; not while cwnd is below
+// 16 segments, though the first rounds' trains are long enough. ssthresh
+// is cwnd then, without CSS.
+func TestHystartACKTrain(t *testing.T) {
+	for _, tc := range []struct {
+		paced bool
+		after time.Duration // into the round of the exit's ACK
+	}{{false, 6 * time.Millisecond}, {true, 12 * time.Millisecond}} {
+		s := newSlowStartSim()
+		s.gap, s.paced = time.Millisecond, tc.paced
+		for s.w.ssthresh == math.MaxUint32 {
+			start, cwnd := s.cu.hs.roundStart, s.w.cwnd
+			s.ack(10 * time.Millisecond)
+			if s.w.ssthresh != math.MaxUint32 {
+				assert.Equal(t, tc.after, s.now-start, "paced %v", tc.paced)
+				assert.Equal(t, cwnd, s.w.ssthresh, "paced %v", tc.paced)
+				assert.GreaterOrEqual(t, cwnd, uint32(hystartLowWindow*smss), "paced %v", tc.paced)
+			}
+		}
+		assert.Equal(t, uint64(1), s.stats.HystartTrainDetect)
+		assert.Equal(t, uint64(1), s.tstats.HystartTrainDetect)
+		assert.Zero(t, s.stats.HystartDelayDetect)
+		assert.Equal(t, hystart{}, s.cu.hs)
+	}
+}
+
+// A gap of more than 2 ms ends a train, and the next ACK starts a new
+// one: the exit comes 6 ms after the gap (unpaced), not counted from
+// the round's start.
+func TestHystartACKTrainRestarts(t *testing.T) {
+	s := newSlowStartSim()
+	s.gap = time.Millisecond
+	s.round(10 * time.Millisecond) // cwnd 20 segments after
+	s.ack(10 * time.Millisecond)   // the next round's first ACK
+	s.now += 2*time.Millisecond + time.Nanosecond
+	s.ack(10 * time.Millisecond) // after the gap: a new train
+	start := s.now
+	for s.w.ssthresh == math.MaxUint32 {
+		s.ack(10 * time.Millisecond)
+	}
+	assert.Equal(t, 6*time.Millisecond, s.now-start)
+	assert.Equal(t, uint64(1), s.stats.HystartTrainDetect)
 }
 
 // A loss ends HyStart++ (RFC 9406 4.2): the ssthresh it sets stops the

@@ -243,8 +243,10 @@ type ConnStats struct {
 	// HystartDelayDetect counts HyStart++'s exits from slow start on a
 	// rising RTT (RFC 9406; Linux's TCPHystartDelayDetect), and
 	// HystartCSSResumes its returns to slow start from CSS when the RTT
-	// fell back (the exit was spurious).
-	HystartDelayDetect, HystartCSSResumes uint64
+	// fell back (the exit was spurious). HystartTrainDetect counts the
+	// exits on an ACK train (Linux's HyStart rule beside RFC 9406's,
+	// cc.go; TCPHystartTrainDetect).
+	HystartDelayDetect, HystartCSSResumes, HystartTrainDetect uint64
 	// SACKRecoveries counts the fast recoveries entered by SACK (RFC
 	// 6675), RACKLost the segments marked lost (by RACK, RFC 8985 6.2,
 	// or three duplicate ACKs without SACK blocks), SpuriousRetransmits

@@ -168,7 +168,7 @@ func (c *Conn) ackedWindow(seg *segment, n uint32, rtt time.Duration, sampled bo
 		}
 		srtt, _ := c.rto.SRTT()
 		c.cc.onAck(&c.win, ackEvent{now: c.t.now, acked: acked, smss: smss, srtt: srtt, rtt: rtt, hasRTT: sampled,
-			una: ack, nxt: c.sndNxt, stats: &c.stats, tstats: &c.t.stats})
+			una: ack, nxt: c.sndNxt, paced: c.pace.on, stats: &c.stats, tstats: &c.t.stats})
 		c.win.cwnd = min(c.win.cwnd, maxCwnd)
 	}
 }

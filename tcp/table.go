@@ -135,6 +135,7 @@ type Stats struct {
 	// HyStart++ (cc.go, RFC 9406).
 	HystartDelayDetect uint64 // slow starts ended on a rising RTT (TCPHystartDelayDetect)
 	HystartCSSResumes  uint64 // returns from CSS to slow start: the RTT fell back
+	HystartTrainDetect uint64 // slow starts ended on an ACK train (Linux's rule, TCPHystartTrainDetect)
 	// Loss recovery (recovery.go, rack.go).
 	RenoRecovery   uint64 // fast recoveries entered by three duplicate ACKs, without SACK (TCPRenoRecovery)
 	SackRecovery   uint64 // fast recoveries entered by SACK and RACK (TCPSackRecovery)
