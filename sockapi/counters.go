@@ -142,6 +142,7 @@ type TCPExtCounters struct {
 	TCPACKSkippedTimeWait  uint64 `nstat:"TcpExtTCPACKSkippedTimeWait"`
 	TCPRcvQDrop            uint64 `nstat:"TcpExtTCPRcvQDrop"`           // segments cut: the receive buffer was full though the window let them in
 	TCPHystartDelayDetect  uint64 `nstat:"TcpExtTCPHystartDelayDetect"` // slow starts ended by HyStart++ on a rising RTT (RFC 9406)
+	TCPHystartTrainDetect  uint64 `nstat:"TcpExtTCPHystartTrainDetect"` // slow starts ended on an ACK train (Linux's HyStart rule)
 
 	RSTDrops                uint64 `nstat:"XdpnetTcpRSTDrops"`                // resets not sent: too many replies pending
 	TimeWaitRecycled        uint64 `nstat:"XdpnetTcpTimeWaitRecycled"`        // TIME-WAIT connections a new SYN took over (RFC 6191)
@@ -428,6 +429,7 @@ func (c *Counters) add(q queueStats) {
 	x.TCPACKSkippedTimeWait += ts.ACKSkippedTimeWait
 	x.TCPRcvQDrop += ts.RcvQDrops
 	x.TCPHystartDelayDetect += ts.HystartDelayDetect
+	x.TCPHystartTrainDetect += ts.HystartTrainDetect
 	x.RSTDrops += ts.RSTDrops
 	x.TimeWaitRecycled += ts.TimeWaitRecycled
 	x.FlagDrops += ts.FlagDrops

@@ -92,6 +92,9 @@ type TCPInfo struct {
 	// rising RTT (RFC 9406), HystartCSSResumes its returns to slow start
 	// when the RTT fell back.
 	HystartDelayDetect, HystartCSSResumes uint64
+	// HystartTrainDetect counts exits from slow start on an ACK train
+	// (Linux's HyStart rule beside RFC 9406's).
+	HystartTrainDetect uint64
 }
 
 // tcpInfo translates the core's snapshot. Only SentRecordMerges stays
@@ -115,6 +118,7 @@ func tcpInfo(i tcp.Info) TCPInfo {
 		TLPProbes: s.TLPProbes, TLPRecoveries: s.TLPRecoveries,
 		SACKBlocksRecv: s.SACKBlocksRecv, DSACKsRecv: s.DSACKsRecv, OutOfOrderDrops: s.OutOfOrderDrops,
 		HystartDelayDetect: s.HystartDelayDetect, HystartCSSResumes: s.HystartCSSResumes,
+		HystartTrainDetect: s.HystartTrainDetect,
 	}
 }
 
