@@ -434,12 +434,10 @@ func plotTrace(t testing.TB, name, title string, flows []simFlowResult) string {
 func traceCases() []goodputCase {
 	lossy, shared := issuePath(), issuePath()
 	lossy.loss, shared.loss = 0.01, 0.0001
-	cfg := sackCubic
-	cfg.SendBufferMax = wmemMax
 	return []goodputCase{
 		{name: "loss1", path: lossy, flows: 1, tcp: sackCubic},
-		{name: "shared", path: shared, flows: 2, tcp: cfg},
-		{name: "cubic-reno", path: shared, flows: 2, tcp: cfg, cc: []string{tcp.CongestionCubic, tcp.CongestionReno}},
+		{name: "shared", path: shared, flows: 2, tcp: sackCubic},
+		{name: "cubic-reno", path: shared, flows: 2, tcp: sackCubic, cc: []string{tcp.CongestionCubic, tcp.CongestionReno}},
 	}
 }
 

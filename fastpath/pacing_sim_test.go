@@ -49,7 +49,7 @@ func TestSimPacing(t *testing.T) {
 			clean = c
 		}
 	}
-	clean.name, clean.tcp.SendBufferMax = "clean-4MiB", wmemMax
+	clean.name, clean.tcp.SendBufferMax = "clean-128KiB", wmem1
 	golden := newGoldenTable(t, fmt.Sprintf("Each case over %v of virtual time, seed 1, pacing off and on.", span))
 	var table strings.Builder
 	table.WriteString("\n| case | pacing | goodput per flow (Mbit/s) | retransmits | tail drops | HyStart++ delay detections |\n|---|---|---|---|---|---|\n")

@@ -424,9 +424,14 @@ func transferStats(t testing.TB, c simCase) (time.Duration, [2]tcp.Stats) {
 // TestTCPLossyEchoNoRSTs is issue 9's lossy echo in simulation: the
 // client sends, the server echoes, the client half-closes first and the
 // server closes after its EOF, over links that lose 1–3 % of frames but
-// keep their order. No RST is justified there: the only kind that is, a
-// late retransmission reaching a connection closed already, needs a link
-// that reorders or duplicates. (The RSTs issue 9 saw against the kernel
+// keep their order. transferStats checks that no connection was reset
+// and that the client's TIME-WAIT ran its whole 2×MSL. One RST an echo
+// is justified, as from Linux (RFC 9293 3.10.7.1): a retransmission that
+// crossed the ACK of the server's FIN (seed 111 at the 4 MiB default:
+// the server in LAST-ACK resent a segment 1.5 ms before that ACK
+// arrived and closed it), which the client's TIME-WAIT acknowledges and
+// the closed connection answers with a RST that TIME-WAIT ignores
+// (RFC 1337). The defect of issue 9 sent tens. (The RSTs issue 9 saw against the kernel
 // need a peer that acknowledges every duplicate segment, as Linux does
 // and this stack does not: tcp's TestLastAckTimeoutSendsNoBurst and the
 // lab's TestServeLossyEchoRSTs cover them.)
@@ -436,7 +441,7 @@ func TestTCPLossyEchoNoRSTs(t *testing.T) {
 		c := simCase{seed: 100 + seed, size: [2]int{2 << 20, 2 << 20}, order: clientFirst,
 			faults: nic.FaultConfig{Loss: 0.01 + 0.01*float64(seed%3), Delay: time.Duration(seed%4) * time.Millisecond}}
 		_, st := transferStats(t, c)
-		assert.Zero(t, st[0].OutRsts+st[1].OutRsts, "%v: RSTs sent", c)
+		assert.LessOrEqual(t, st[0].OutRsts+st[1].OutRsts, uint64(1), "%v: RSTs sent", c)
 		rsts += st[0].OutRsts + st[1].OutRsts
 		timeouts += st[0].Timeouts + st[1].Timeouts
 	}

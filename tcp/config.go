@@ -166,7 +166,7 @@ func (c Config) withDefaults() (Config, error) {
 	c.MTU = orDefault(c.MTU, 1500)
 	c.SendBuffer = orDefault(c.SendBuffer, 128<<10)
 	c.RecvBuffer = orDefault(c.RecvBuffer, 128<<10)
-	c.SendBufferMax = orDefault(c.SendBufferMax, roundPow2(c.SendBuffer))
+	c.SendBufferMax = orDefault(c.SendBufferMax, max(4<<20, roundPow2(c.SendBuffer)))
 	c.RecvBufferMax = orDefault(c.RecvBufferMax, max(6<<20, roundPow2(c.RecvBuffer)))
 	if c.MemoryLimit == 0 {
 		c.MemoryLimit = DefaultMemoryLimit
