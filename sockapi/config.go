@@ -40,10 +40,10 @@ type Config struct {
 	// SendBuffer and RecvBuffer are each TCP connection's initial buffer
 	// sizes in bytes (default 128 KiB, Linux's tcp_wmem[1] and
 	// tcp_rmem[1]). The buffers auto-tune up to SendBufferMax and
-	// RecvBufferMax (defaults: SendBuffer, so no growth, and 6 MiB,
+	// RecvBufferMax (defaults 4 MiB and 6 MiB, tcp_wmem[2] and
 	// tcp_rmem[2]), which also bound Conn.SetWriteBuffer and
 	// SetReadBuffer, as net.core.wmem_max and rmem_max bound SO_SNDBUF
-	// and SO_RCVBUF. Set SendBufferMax for long fat paths.
+	// and SO_RCVBUF.
 	SendBuffer, RecvBuffer       int
 	SendBufferMax, RecvBufferMax int
 	// MemoryLimit bounds the TCP buffer memory of the whole stack, all

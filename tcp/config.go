@@ -31,21 +31,15 @@ type Config struct {
 	// that buffer. Conn.SetRecvBuffer and SetSendBuffer pin a size up to
 	// these. The window scale of our SYNs covers RecvBufferMax.
 	//
-	// RecvBufferMax defaults to Linux's tcp_rmem[2], 6 MiB. SendBufferMax
-	// defaults to the initial size for now, not tcp_wmem[2]'s 4 MiB: the
-	// send buffer is all that bounds the flight of a sender limited only
-	// by its congestion window, and a 4 MiB default, tried with SACK,
-	// RACK-TLP and HyStart++ in place, moves the short paths as well as
-	// the long ones. In the fastpath simulations it lifts 1 Gbit/s × 50 ms
-	// from 20 to 611 Mbit/s, but on 100 Mbit/s × 10 ms with a one-BDP
-	// queue the first slow start overruns the queue (336 tail drops in
-	// 2 s of a clean run, at the same goodput; as many with 1 %
-	// reordering, which costs no retransmission at 128 KiB), and NewReno
-	// without SACK at 1 % loss took 27 RTOs in one seed where it took 4.
-	// Retried with Pacing on as well: the RTOs went (2–6 a seed) but the
-	// overshoot got worse, 497 tail drops in the clean run, as HyStart++
-	// sees no RTT rise in paced rounds (pacing.go, the fastpath
-	// TestSimPacing). Set it per Config for long fat paths.
+	// They default to Linux's tcp_rmem[2] and tcp_wmem[2], 6 MiB and
+	// 4 MiB. The send buffer is all that bounds the flight of a sender
+	// limited only by its congestion window, so a 4 MiB default needs a
+	// slow start that ends before it overruns a short path's queue:
+	// HyStart's ACK-train exit (cc.go) does, where RFC 9406's delay rule
+	// alone saw the rise a round late (the fastpath TestSim golden
+	// figures: on 100 Mbit/s × 10 ms with a one-BDP queue, 1 tail drop
+	// in 2 s of a clean run against 336 without the train). At 1 Gbit/s
+	// × 50 ms it lifts goodput from 20 to 611 Mbit/s against 128 KiB.
 	RecvBufferMax, SendBufferMax int
 	// MemoryLimit bounds the buffer memory of a table (of a stack, in
 	// sockapi): past it buffers stop growing (Stats.MemoryPressures),

@@ -61,8 +61,8 @@
 // RFC 6298 retransmission timeouts with Karn's rule and backoff, retry
 // limits; congestion control (cc.go, recovery.go): the sender keeps at
 // most min(cwnd, the peer's window) in flight, cwnd starting at RFC
-// 6928's 10 segments, CUBIC (RFC 9438) with HyStart++ (RFC 9406) in its
-// first slow start by default or Reno (RFC 5681) per Config or
+// 6928's 10 segments, CUBIC (RFC 9438) with HyStart++ (RFC 9406) and
+// Linux's ACK-train exit beside it in its first slow start by default or Reno (RFC 5681) per Config or
 // connection, cwnd grown only while the flight uses more than half of it
 // (congestion window validation, RFC 7661), limited transmit (RFC 3042), fast retransmit on
 // three duplicate ACKs and NewReno's fast recovery with partial ACKs
@@ -96,8 +96,8 @@
 // its pacing timer brings it back: at most one release a millisecond,
 // so the wheel's 1 ms slots and a poller's park suffice
 // (TestPacingReleasesAtRate checks the times; TestSimPacing in fastpath
-// measures it off and on, and why it does not make a 4 MiB send buffer
-// the default). The sent-segment records are kept
+// measures it off and on, and why it stays off with the 4 MiB send
+// buffer default). The sent-segment records are kept
 // in send order; RACK's walk of them stops at the first it cannot yet
 // judge, so an ACK costs what it acknowledges or marks, not the flight
 // (BenchmarkACKClean, BenchmarkSACKRecovery).
