@@ -42,14 +42,14 @@ func (t *Table) Input(now time.Duration, src, dst netip.Addr, b []byte) {
 		t.drop(DropMalformed, netip.AddrPortFrom(dst, 0), netip.AddrPortFrom(src, 0))
 		return
 	}
-	local, remote := netip.AddrPortFrom(dst, s.DstPort()), netip.AddrPortFrom(src, s.SrcPort())
 	if !s.ChecksumValid(src, dst) {
 		t.stats.InCsumErrors++
 		t.stats.InErrs++
-		t.drop(DropChecksum, local, remote)
+		t.drop(DropChecksum, netip.AddrPortFrom(dst, s.DstPort()), netip.AddrPortFrom(src, s.SrcPort()))
 		return
 	}
 	opts, err := wire.ParseTCPOptions(s.Options())
+	local, remote := netip.AddrPortFrom(dst, s.DstPort()), netip.AddrPortFrom(src, s.SrcPort())
 	if err != nil {
 		t.stats.InErrs++
 		t.drop(DropMalformed, local, remote)

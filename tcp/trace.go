@@ -101,11 +101,20 @@ func (c *Conn) setState(s State) {
 // RFC 4022's tcpCurrEstab and Linux's: ESTABLISHED or CLOSE-WAIT.
 func counted(s State) bool { return s == Established || s == CloseWait }
 
-// drop reports a segment dropped for reason r, if a trace is on.
+// drop reports a segment dropped for reason r, if a trace is on. Only
+// the nil check is inlined into Input's paths.
 func (t *Table) drop(r DropReason, local, remote netip.AddrPort) {
 	if t.cfg.Trace != nil {
-		t.cfg.Trace(Event{Kind: EventDrop, Local: local, Remote: remote, Reason: r})
+		t.traceDrop(r, local, remote)
 	}
+}
+
+// traceDrop is drop's call of the trace, kept out of line: inlined, the
+// Event it builds would sit in the frames of Input and its callees.
+//
+//go:noinline
+func (t *Table) traceDrop(r DropReason, local, remote netip.AddrPort) {
+	t.cfg.Trace(Event{Kind: EventDrop, Local: local, Remote: remote, Reason: r})
 }
 
 // traceRetransmit reports the segment at seq, n bytes of payload with
