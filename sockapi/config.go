@@ -95,6 +95,15 @@ type Config struct {
 	// goroutine of Open or New: to bind inline handlers, services that
 	// run on the poller itself, as `xdpnet serve` does (package inline).
 	OnPoller func(p inline.Poller) error
+	// Trace, if set, hears of TCP's events (TraceEvent): connections'
+	// state changes, retransmissions by cause, RTO and loss probe
+	// firings, segments dropped by reason. It is called synchronously on
+	// the poller's goroutine, in the middle of its round, from each
+	// queue's poller: it must be safe for concurrent use and must not
+	// block or call into the stack (a slow Trace stalls the queue). To
+	// keep events for later, copy them into a buffer of your own and
+	// count what does not fit. Unset, it costs the cores a nil check.
+	Trace func(TraceEvent)
 
 	// tcpHook, if set, edits the translated tcp.Config: tests reach the
 	// knobs no caller needs (export_test.go).
@@ -169,6 +178,9 @@ func (cfg *Config) protocols() (tcp.Config, udp.Config) {
 		CongestionControl: string(cfg.CongestionControl),
 		NoTimestamps:      cfg.NoTimestamps, NoSACK: cfg.NoSACK,
 		Pacing: cfg.Pacing, MSL: cfg.MSL,
+	}
+	if trace := cfg.Trace; trace != nil {
+		t.Trace = func(e tcp.Event) { trace(traceEvent(e)) }
 	}
 	if cfg.tcpHook != nil {
 		cfg.tcpHook(&t)

@@ -91,6 +91,7 @@ type TCPCounters struct {
 	PassiveOpens uint64 `nstat:"TcpPassiveOpens"` // connections started by a listener
 	AttemptFails uint64 `nstat:"TcpAttemptFails"` // SYN-SENT or SYN-RECEIVED connections that failed
 	EstabResets  uint64 `nstat:"TcpEstabResets"`  // ESTABLISHED or CLOSE-WAIT connections reset
+	CurrEstab    uint64 `nstat:"TcpCurrEstab"`    // connections in ESTABLISHED or CLOSE-WAIT now: a level
 	InSegs       uint64 `nstat:"TcpInSegs"`
 	OutSegs      uint64 `nstat:"TcpOutSegs"`
 	RetransSegs  uint64 `nstat:"TcpRetransSegs"`
@@ -397,6 +398,7 @@ func (c *Counters) add(q queueStats) {
 	t.PassiveOpens += ts.PassiveOpens
 	t.AttemptFails += ts.AttemptFails
 	t.EstabResets += ts.EstabResets
+	t.CurrEstab += ts.CurrEstab
 	t.InSegs += ts.InSegs
 	t.OutSegs += ts.OutSegs
 	t.RetransSegs += ts.RetransSegs

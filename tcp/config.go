@@ -139,6 +139,13 @@ type Config struct {
 	// sharing a queue, but makes a 4 MiB slow start overshoot more
 	// (SendBufferMax).
 	Pacing bool
+	// Trace, if set, hears of every connection's state changes, of
+	// retransmissions by cause, of RTO and TLP firings and of segments
+	// dropped by reason (Event). It is called synchronously, on the
+	// table's goroutine, in the middle of Input, Output or a timer: it
+	// must return quickly, must not block, and must not call into the
+	// table. Unset, it costs a nil check at each of those places.
+	Trace func(Event)
 }
 
 // Header lengths that bound a segment.

@@ -206,6 +206,9 @@ type Conn struct {
 	stats                                   ConnStats
 	minRTT                                  windowedMin
 	rate                                    rateEstimator
+	// rexmitCause is the cause of the retransmission being sent, set by
+	// the sender that counts it in stats, for Config.Trace.
+	rexmitCause RetransmitCause
 }
 
 // ConnStats are one connection's counters, for the socket table. Info
@@ -379,9 +382,9 @@ func (c *Conn) CloseWrite() error {
 	c.finQueued = true
 	switch c.state {
 	case SynReceived, Established:
-		c.state = FinWait1
+		c.setState(FinWait1)
 	case CloseWait:
-		c.state = LastAck
+		c.setState(LastAck)
 	case Closed:
 		return ErrNotConnected
 	}

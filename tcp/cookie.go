@@ -202,6 +202,7 @@ func (l *Listener) cookieACK(seg *segment, local, remote netip.AddrPort) bool {
 		// segment (a retransmission of its data) carries the cookie again.
 		t.stats.ListenOverflows++
 		t.stats.ListenDrops++
+		t.drop(DropListenOverflow, local, remote)
 		return true
 	}
 	// The SYN as the cookie and the echo remember it.

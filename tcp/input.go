@@ -39,25 +39,29 @@ func (t *Table) Input(now time.Duration, src, dst netip.Addr, b []byte) {
 	s := wire.TCP(b)
 	if s.Check() != nil {
 		t.stats.InErrs++
+		t.drop(DropMalformed, netip.AddrPortFrom(dst, 0), netip.AddrPortFrom(src, 0))
 		return
 	}
 	if !s.ChecksumValid(src, dst) {
 		t.stats.InCsumErrors++
 		t.stats.InErrs++
+		t.drop(DropChecksum, netip.AddrPortFrom(dst, s.DstPort()), netip.AddrPortFrom(src, s.SrcPort()))
 		return
 	}
 	opts, err := wire.ParseTCPOptions(s.Options())
+	local, remote := netip.AddrPortFrom(dst, s.DstPort()), netip.AddrPortFrom(src, s.SrcPort())
 	if err != nil {
 		t.stats.InErrs++
+		t.drop(DropMalformed, local, remote)
 		return
 	}
 	if s.SrcPort() == 0 || s.DstPort() == 0 || !src.Is4() || src.IsMulticast() || src.IsUnspecified() {
 		t.stats.InErrs++
+		t.drop(DropMalformed, local, remote)
 		return
 	}
 	t.stats.InSegs++
 	seg := segment{Seq(s.Seq()), Seq(s.Ack()), s.Flags(), uint32(s.Window()), opts, s.Payload()}
-	local, remote := netip.AddrPortFrom(dst, s.DstPort()), netip.AddrPortFrom(src, s.SrcPort())
 	c := t.conns[tupleOf(local, remote)]
 	if c != nil && c.state == TimeWait && seg.flags&(wire.TCPFlagSYN|wire.TCPFlagACK|wire.TCPFlagRST) == wire.TCPFlagSYN {
 		// RFC 6191: a SYN with a newer timestamp, or without timestamps
@@ -95,6 +99,7 @@ func (t *Table) Input(now time.Duration, src, dst netip.Addr, b []byte) {
 // resetFor answers a segment that no connection takes (RFC 9293 3.10.7.1,
 // "If the state is CLOSED"): a RST, unless it is one.
 func (t *Table) resetFor(seg *segment, local, remote netip.AddrPort) {
+	t.drop(DropNoSocket, local, remote)
 	switch {
 	case seg.has(wire.TCPFlagRST):
 	case seg.has(wire.TCPFlagACK):
@@ -111,6 +116,7 @@ func (l *Listener) input(seg *segment, local, remote netip.AddrPort, isn Seq) {
 	case seg.has(wire.TCPFlagRST):
 		if seg.has(wire.TCPFlagSYN) {
 			t.stats.FlagDrops++
+			t.drop(DropFlags, local, remote)
 		}
 		return
 	case seg.has(wire.TCPFlagACK):
@@ -123,12 +129,14 @@ func (l *Listener) input(seg *segment, local, remote netip.AddrPort, isn Seq) {
 		// a scanner's probe no TCP sends: dropped, as Linux's
 		// tcp_rcv_state_process does (drop reason TCP_FLAGS).
 		t.stats.FlagDrops++
+		t.drop(DropFlags, local, remote)
 		return
 	case l.acceptFull():
 		// Linux drops SYNs while the accept queue is full: the client
 		// retries, by when the app may have accepted.
 		t.stats.ListenOverflows++
 		t.stats.ListenDrops++
+		t.drop(DropListenOverflow, local, remote)
 		return
 	case l.synLen >= t.cfg.SynBacklog && !t.cfg.NoSyncookies:
 		l.sendCookie(seg, local, remote)
@@ -150,7 +158,7 @@ func (l *Listener) newChild(seg *segment, local, remote netip.AddrPort, isn Seq)
 	c := l.t.newConn(local, remote, isn, false)
 	c.passive = true
 	l.synPush(c)
-	c.state = SynReceived
+	c.setState(SynReceived)
 	c.takeSYN(seg)
 	l.t.stats.PassiveOpens++
 	return c
@@ -220,7 +228,7 @@ func (c *Conn) inputSynSent(seg *segment) {
 	c.takeSYN(seg)
 	if !seg.has(wire.TCPFlagACK) {
 		// Simultaneous open: answer with SYN,ACK from the same ISS.
-		c.state = SynReceived
+		c.setState(SynReceived)
 		c.sndNxt = c.iss
 		c.ackNow = true
 		return
@@ -237,11 +245,11 @@ func (c *Conn) establish() {
 	if c.rcv == noRecvBuffer {
 		c.allocBuffers()
 	}
-	c.state = Established
+	c.setState(Established)
 	c.startWindow()
 	c.initialSpace()
 	if c.finQueued {
-		c.state = FinWait1
+		c.setState(FinWait1)
 	}
 	c.t.notify(c)
 	c.t.wantOutput(c)
@@ -280,6 +288,7 @@ func (c *Conn) inputSynchronized(seg *segment) {
 		// of the window, as Linux's tcp_rcv_established does. (Linux's
 		// half-open and time-wait sockets go on to acknowledge it.)
 		t.stats.FlagDrops++
+		t.drop(DropFlags, c.local, c.remote)
 		return
 	}
 	if c.state == SynReceived && seg.seq == c.irs && seg.flags&(wire.TCPFlagSYN|wire.TCPFlagRST) == wire.TCPFlagSYN {
@@ -318,8 +327,12 @@ func (c *Conn) inputSynchronized(seg *segment) {
 	paws := c.pawsReject(seg)
 	if paws {
 		t.stats.PAWSDrops++
+		t.drop(DropPAWS, c.local, c.remote)
 	}
 	if paws || !c.acceptable(seg) {
+		if !paws {
+			t.drop(DropSequence, c.local, c.remote)
+		}
 		switch {
 		case seg.has(wire.TCPFlagRST):
 		case c.state == TimeWait:
@@ -401,6 +414,7 @@ func (c *Conn) inputSynchronized(seg *segment) {
 				// the SYN,ACK retransmission gives the app time to accept.
 				t.stats.ListenOverflows++
 				t.stats.ListenDrops++
+				t.drop(DropListenOverflow, c.local, c.remote)
 				return
 			}
 			l.synUnlink(c)
@@ -584,7 +598,7 @@ func (c *Conn) acked(seg *segment) {
 	}
 	switch c.state {
 	case FinWait1:
-		c.state = FinWait2
+		c.setState(FinWait2)
 		if c.appClosed {
 			c.orphanInFinWait2()
 		}
@@ -627,6 +641,7 @@ func (c *Conn) inputData(seg *segment) (kept bool) {
 		// memory cannot take (TCPRcvQDrop).
 		room = max(0, free)
 		c.t.stats.RcvQDrops++
+		c.t.drop(DropRecvQueueFull, c.local, c.remote)
 	}
 	kept = len(p) <= room
 	p = p[:min(len(p), room)]
@@ -639,6 +654,7 @@ func (c *Conn) inputData(seg *segment) (kept bool) {
 	kept = kept && ok
 	if !ok {
 		c.t.stats.OfoDrops++
+		c.t.drop(DropOutOfOrder, c.local, c.remote)
 		c.stats.OutOfOrderDrops++
 	} else if off > 0 && len(p) > 0 && c.sack {
 		c.noteOutOfOrder(at)
@@ -682,11 +698,11 @@ func (c *Conn) inputFIN() {
 	c.t.notify(c)
 	switch c.state {
 	case SynReceived, Established:
-		c.state = CloseWait
+		c.setState(CloseWait)
 	case FinWait1:
 		// Our FIN is not acknowledged yet (that would have made it
 		// FIN-WAIT-2 in the fifth step): simultaneous close.
-		c.state = Closing
+		c.setState(Closing)
 	case FinWait2:
 		c.enterTimeWait()
 	case TimeWait:
@@ -698,7 +714,7 @@ func (c *Conn) inputFIN() {
 // 3.6). The buffers go now if the app closed; otherwise it may still read
 // what came before the FIN.
 func (c *Conn) enterTimeWait() {
-	c.state = TimeWait
+	c.setState(TimeWait)
 	c.freeBuffers()
 	c.setTimer(c.t.now+2*c.t.cfg.MSL, timerTimeWait)
 	c.t.notify(c)

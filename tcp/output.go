@@ -114,6 +114,7 @@ func (c *Conn) output(b []byte) int {
 			// emit counts the retransmission.
 			c.rttTiming = false
 			c.stats.FastRetransmits++
+			c.rexmitCause = CauseFast
 			return c.emit(b, c.sndUna, n, flags)
 		}
 	}
@@ -236,8 +237,10 @@ func (c *Conn) retransmitLost(b []byte, maxPayload int) int {
 	}
 	if c.inRecovery || !c.sndUna.LessThan(c.recover) {
 		c.stats.FastRetransmits++
+		c.rexmitCause = CauseRACK
 	} else {
 		c.stats.RTORetransmits++ // after a timeout (recover, timeoutWindow)
+		c.rexmitCause = CauseRTO
 	}
 	return c.emit(b, seq, n, flags)
 }
@@ -368,6 +371,9 @@ func (c *Conn) emitWith(b []byte, seq Seq, n int, flags uint8, opts wire.TCPOpti
 		if retransmit {
 			t.stats.RetransSegs++
 			c.stats.Retransmits++
+			if t.cfg.Trace != nil {
+				c.traceRetransmit(seq, n, flags)
+			}
 			if c.undo.armed {
 				c.undo.retrans++ // for the D-SACKs that may show it needless
 			}

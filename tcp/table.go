@@ -88,6 +88,7 @@ type Stats struct {
 	ActiveOpens, PassiveOpens uint64 // connections started by Dial, by a listener
 	AttemptFails              uint64 // SYN-SENT or SYN-RECEIVED connections that failed
 	EstabResets               uint64 // ESTABLISHED or CLOSE-WAIT connections reset
+	CurrEstab                 uint64 // connections in ESTABLISHED or CLOSE-WAIT now: a level, not a count
 	InSegs, OutSegs           uint64
 	RetransSegs               uint64
 	InErrs                    uint64 // segments dropped as malformed (checksum included)
@@ -404,7 +405,7 @@ func (t *Table) Dial(now time.Duration, local, remote netip.AddrPort) (*Conn, er
 		return nil, ErrPortInUse
 	}
 	c := t.newConn(local, remote, t.isns.ISN(now, local, remote), true)
-	c.state = SynSent
+	c.setState(SynSent)
 	c.pub.store(c) // the app sees SYN-SENT, not CLOSED, until news
 	if t.cfg.ConnectTimeout > 0 {
 		c.connectDeadline = now + t.cfg.ConnectTimeout
@@ -481,7 +482,7 @@ func (t *Table) remove(c *Conn) {
 	case SynSent, SynReceived:
 		t.stats.AttemptFails++
 	}
-	c.state = Closed
+	c.setState(Closed)
 	delete(t.conns, c.key)
 	t.stopTimer(c)
 	t.wheel.Stop(&c.dackTm)

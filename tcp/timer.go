@@ -141,6 +141,9 @@ func (c *Conn) retransmitTimeout() {
 	t := c.t
 	t.stats.Timeouts++
 	c.stats.Timeouts++
+	if t.cfg.Trace != nil {
+		c.trace(Event{Kind: EventRTO})
+	}
 	limit := t.cfg.Retries
 	switch {
 	case c.state == SynReceived && c.passive:

@@ -138,6 +138,9 @@ func (c *Conn) probeOnACK(advanced bool) {
 // output, and the RTO is re-armed from now, whether or not a probe can go,
 // so that it stays the last resort.
 func (c *Conn) lossProbeFired() {
+	if c.t.cfg.Trace != nil {
+		c.trace(Event{Kind: EventTLP})
+	}
 	c.setTimer(c.t.now+c.timeout(), timerRetransmit)
 	c.tlp.due = true
 	c.t.wantOutput(c)
@@ -193,6 +196,7 @@ func (c *Conn) sendProbe(b []byte, maxPayload int) int {
 		c.stats.TLPRetransmits++
 	}
 	c.t.stats.TCPLossProbes++
+	c.rexmitCause = CauseTLP
 	return c.emit(b, seq, n, flags)
 }
 

@@ -296,7 +296,18 @@ func TestTLPNeedlessProbeNoReduction(t *testing.T) {
 // of the first, the probe timer firing and the last segment resent, its
 // ACK; the next flight's ACK decides the episode (a repair).
 func TestTLPNoAllocs(t *testing.T) {
-	s, p, c, iss := tlpConn(t, true)
+	t.Run("trace=off", func(t *testing.T) { tlpNoAllocs(t, nil) })
+	// A trace takes its events by value: a probe, its retransmission
+	// and no allocation.
+	events := map[tcp.EventKind]int{}
+	t.Run("trace=on", func(t *testing.T) { tlpNoAllocs(t, func(e tcp.Event) { events[e.Kind]++ }) })
+	assert.Equal(t, map[tcp.EventKind]int{tcp.EventState: 2, tcp.EventTLP: 102, tcp.EventRetransmit: 102}, events)
+}
+
+// tlpNoAllocs runs TestTLPNoAllocs with trace as Config.Trace.
+func tlpNoAllocs(t *testing.T, trace func(tcp.Event)) {
+	s := newStack(t, tcp.Config{CongestionControl: tcp.CongestionReno, Trace: trace})
+	p, c, iss := sackConn(t, s, 1000, false, true, false)
 	next := iss + 1
 	payload := data(0, 2000)
 	out := make([]byte, bufLen)
