@@ -87,6 +87,7 @@ var help = map[string]string{
 	"TcpExtTCPACKSkippedTimeWait":  "TCP ACKs in TIME-WAIT not sent: rate limit",
 	"TcpExtTCPRcvQDrop":            "TCP segments cut: the receive buffer was full though the window let them in",
 	"TcpExtTCPHystartDelayDetect":  "TCP slow starts ended by HyStart++ on a rising RTT (RFC 9406)",
+	"TcpExtTCPHystartTrainDetect":  "TCP slow starts ended on an ACK train (Linux's HyStart rule)",
 
 	"XdpnetTcpRSTDrops":                "TCP resets not sent: too many replies pending",
 	"XdpnetTcpTimeWaitRecycled":        "TCP TIME-WAIT connections a new SYN took over (RFC 6191)",
