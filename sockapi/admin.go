@@ -78,6 +78,18 @@ func AdminSocketPath(iface string) string {
 	return filepath.Join(AdminDir(), fmt.Sprintf("%s.%d.sock", iface, os.Getpid()))
 }
 
+// AdminSocketError is why Open or New could not make the admin socket
+// at Path.
+type AdminSocketError struct {
+	Path string
+	Err  error
+}
+
+func (e *AdminSocketError) Error() string { return "sockapi: admin socket " + e.Path + ": " + e.Err.Error() }
+
+// Unwrap is the cause.
+func (e *AdminSocketError) Unwrap() error { return e.Err }
+
 // adminOp is one operation of the admin endpoint. run answers a request
 // through reply, which writes one line {"result":v} (and fails once the
 // client is gone or took no line for adminWriteTimeout); an error
@@ -154,19 +166,19 @@ type adminServer struct {
 // mode; the default directory, 0700, closes that window.
 func listenAdmin(s *Stack, path string, idle time.Duration) (*adminServer, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("sockapi: admin socket: %w", err)
+		return nil, &AdminSocketError{path, err}
 	}
 	if err := removeStale(path); err != nil {
-		return nil, fmt.Errorf("sockapi: admin socket: %w", err)
+		return nil, &AdminSocketError{path, err}
 	}
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
-		return nil, fmt.Errorf("sockapi: admin socket: %w", err)
+		return nil, &AdminSocketError{path, err}
 	}
 	ln.SetUnlinkOnClose(true)
 	if err := os.Chmod(path, 0o600); err != nil {
 		ln.Close()
-		return nil, fmt.Errorf("sockapi: admin socket: %w", err)
+		return nil, &AdminSocketError{path, err}
 	}
 	if idle == 0 {
 		idle = adminIdle
@@ -188,12 +200,12 @@ func removeStale(path string) error {
 		return err
 	}
 	if fi.Mode()&os.ModeSocket == 0 {
-		return fmt.Errorf("%s exists and is not a socket", path)
+		return errors.New("exists and is not a socket")
 	}
 	c, err := net.DialTimeout("unix", path, time.Second)
 	if err == nil {
 		c.Close()
-		return fmt.Errorf("%s is in use by a running stack", path)
+		return errors.New("in use by a running stack")
 	}
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		return err

@@ -7,10 +7,12 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -252,4 +254,44 @@ func TestCountersLab(t *testing.T) {
 	}
 	assert.Equal(t, map[string]int64{"IcmpOutEchos": pings, "UdpOutDatagrams": datagrams, "TcpActiveOpens": conns}, kernel,
 		"the kernel's nstat: what it sent")
+}
+
+// TestServeAdminLab: serve's admin socket goes with it on SIGTERM;
+// -admin off has none; a path it cannot take is one line, exit status
+// 1, and the XDP program goes with the failed start.
+func TestServeAdminLab(t *testing.T) {
+	bin := buildBinary(t)
+	dir := adminDir(t)
+	l := lab.New(t, lab.Config{})
+
+	srv := startServe(t, l, bin)
+	path := fmt.Sprintf("%s/%s.%d.sock", dir, l.Local.Link, srv.cmd.Process.Pid)
+	require.Contains(t, srv.next(t), "; admin socket "+path)
+	_, err := os.Stat(path)
+	require.NoError(t, err)
+	require.NoError(t, srv.cmd.Process.Signal(syscall.SIGTERM))
+	for range srv.lines {
+	}
+	require.NoError(t, srv.cmd.Wait())
+	_, err = os.Stat(path)
+	assert.ErrorIs(t, err, os.ErrNotExist, "the socket went with serve")
+
+	srv = startServe(t, l, bin, "-admin", "off")
+	assert.NotContains(t, srv.next(t), "admin socket")
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Empty(t, ents)
+	require.NoError(t, srv.cmd.Process.Signal(syscall.SIGTERM))
+	for range srv.lines {
+	}
+	require.NoError(t, srv.cmd.Wait())
+
+	file := filepath.Join(t.TempDir(), "file")
+	require.NoError(t, os.WriteFile(file, nil, 0o600))
+	out, err := l.Local.Command(context.Background(), bin, "serve", "-iface", l.Local.Link, "-addr", "198.18.0.2/24", "-admin", file).CombinedOutput()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, "%s", out)
+	assert.Equal(t, 1, ee.ExitCode())
+	assert.Equal(t, "xdpnet: sockapi: admin socket "+file+": exists and is not a socket; choose another with -admin PATH (or XDPNET_RUNDIR=DIR), or -admin off\n", string(out))
+	assert.False(t, xdpAttached(t, l.Local), "the XDP program went with the failed start")
 }
