@@ -85,7 +85,9 @@ type AdminSocketError struct {
 	Err  error
 }
 
-func (e *AdminSocketError) Error() string { return "sockapi: admin socket " + e.Path + ": " + e.Err.Error() }
+func (e *AdminSocketError) Error() string {
+	return "sockapi: admin socket " + e.Path + ": " + e.Err.Error()
+}
 
 // Unwrap is the cause.
 func (e *AdminSocketError) Unwrap() error { return e.Err }
