@@ -85,6 +85,7 @@ type AdminSocketError struct {
 	Err  error
 }
 
+// Error names the path and the cause.
 func (e *AdminSocketError) Error() string {
 	return "sockapi: admin socket " + e.Path + ": " + e.Err.Error()
 }
@@ -238,8 +239,7 @@ func (a *adminServer) start() {
 			case a.slots <- struct{}{}:
 			default:
 				// A fresh socket's buffer takes the line at once.
-				c.SetWriteDeadline(time.Now().Add(time.Second))
-				writeLine(c, adminError{fmt.Sprintf("busy: %d admin connections served already", adminMaxConns)})
+				replyLine(c, adminError{fmt.Sprintf("busy: %d admin connections served already", adminMaxConns)})
 				c.Close()
 				continue
 			}
@@ -306,19 +306,12 @@ type adminError struct {
 // serve answers c's requests until it closes, errs or idles.
 func (a *adminServer) serve(c net.Conn) {
 	r := bufio.NewReaderSize(c, AdminMaxLine)
-	reply := func(v any) error {
-		c.SetWriteDeadline(time.Now().Add(adminWriteTimeout))
-		return writeLine(c, adminResult{v})
-	}
-	fail := func(format string, args ...any) error {
-		c.SetWriteDeadline(time.Now().Add(adminWriteTimeout))
-		return writeLine(c, adminError{fmt.Sprintf(format, args...)})
-	}
+	reply := func(v any) error { return replyLine(c, adminResult{v}) }
 	for {
 		c.SetReadDeadline(time.Now().Add(a.idle))
 		line, err := r.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
-			fail("request longer than %d bytes", AdminMaxLine)
+			replyLine(c, adminError{fmt.Sprintf("request longer than %d bytes", AdminMaxLine)})
 			return
 		}
 		if err != nil {
@@ -326,47 +319,49 @@ func (a *adminServer) serve(c net.Conn) {
 		}
 		var req adminRequest
 		if err := json.Unmarshal(line, &req); err != nil {
-			fail("bad request: %v", err)
+			replyLine(c, adminError{"bad request: " + err.Error()})
 			return
 		}
 		op, ok := adminOps[req.Op]
-		if !ok {
-			if fail("unknown op %q; ops: %s", req.Op, strings.Join(adminOpNames(), ", ")) != nil {
-				return
+		switch {
+		case !ok:
+			err = replyLine(c, adminError{fmt.Sprintf("unknown op %q; ops: %s", req.Op, strings.Join(adminOpNames(), ", "))})
+		case op.stream:
+			a.stream(c, op, req, reply)
+			return
+		default:
+			if err = op.run(a.ctx, a.s, req.Args, reply); err != nil {
+				err = replyLine(c, adminError{req.Op + ": " + err.Error()})
 			}
-			continue
 		}
-		if !op.stream {
-			if err := op.run(a.ctx, a.s, req.Args, reply); err != nil && fail("%s: %v", req.Op, err) != nil {
-				return
-			}
-			continue
+		if err != nil {
+			return
 		}
-		a.stream(c, op, req)
-		return
 	}
 }
 
 // stream runs a streaming op on c until the client closes its end or
 // sends anything, or the stack closes, or the op ends.
-func (a *adminServer) stream(c net.Conn, op adminOp, req adminRequest) {
+func (a *adminServer) stream(c net.Conn, op adminOp, req adminRequest, reply func(any) error) {
 	ctx, cancel := context.WithCancel(a.ctx)
 	defer cancel()
 	go func() {
 		// Nothing more is due from the client: its EOF, or a byte, ends
-		// the stream. close's closing of c ends this read.
+		// the stream. The connection's close ends this read.
 		c.SetReadDeadline(time.Time{})
 		c.Read(make([]byte, 1))
 		cancel()
 	}()
-	reply := func(v any) error {
-		c.SetWriteDeadline(time.Now().Add(adminWriteTimeout))
-		return writeLine(c, adminResult{v})
-	}
 	if err := op.run(ctx, a.s, req.Args, reply); err != nil {
-		c.SetWriteDeadline(time.Now().Add(adminWriteTimeout))
-		writeLine(c, adminError{fmt.Sprintf("%s: %v", req.Op, err)})
+		replyLine(c, adminError{req.Op + ": " + err.Error()})
 	}
+}
+
+// replyLine writes a reply line to c, waiting adminWriteTimeout at most
+// for the client to take it.
+func replyLine(c net.Conn, v any) error {
+	c.SetWriteDeadline(time.Now().Add(adminWriteTimeout))
+	return writeLine(c, v)
 }
 
 // writeLine writes v as a line of JSON.
