@@ -1,6 +1,8 @@
 package sockapi
 
 import (
+	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/xdpnet/xdpnet/nic"
@@ -37,4 +39,44 @@ func SocketsHold(s *Stack) (held time.Duration) {
 		})
 	}
 	return held
+}
+
+// SetAdminIdle sets the admin endpoint's idle timeout, for the test of
+// a silent client.
+func SetAdminIdle(cfg *Config, d time.Duration) { cfg.adminIdle = d }
+
+// AdminConns is how many admin connections the stack serves.
+func AdminConns(s *Stack) int {
+	s.admin.mu.Lock()
+	defer s.admin.mu.Unlock()
+	return len(s.admin.conns)
+}
+
+// AdminMaxConns is how many admin connections a stack serves at once.
+const AdminMaxConns = adminMaxConns
+
+// The admin endpoint's tests have a streaming op of their own, "ticks":
+// 0, 1, 2 … a millisecond apart, until the stream ends; the op's return
+// closes ended.
+var ended = make(chan struct{}, 16)
+
+// TickStreamEnded yields once per "ticks" stream that returned.
+func TickStreamEnded() <-chan struct{} { return ended }
+
+func init() {
+	adminOps["ticks"] = adminOp{stream: true, run: func(ctx context.Context, _ *Stack, _ json.RawMessage, reply func(any) error) error {
+		defer func() { ended <- struct{}{} }()
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		for n := 0; ; n++ {
+			if err := reply(n); err != nil {
+				return err
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+			}
+		}
+	}}
 }

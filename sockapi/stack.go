@@ -36,6 +36,7 @@ type Stack struct {
 	closing sync.Once
 	mu      sync.Mutex
 	socks   map[closer]struct{} // open connections, listeners and packet conns
+	admin   *adminServer        // nil without Config.AdminSocket
 }
 
 // closer is a socket the stack closes with itself.
@@ -48,11 +49,16 @@ func Open(cfg Config) (*Stack, error) {
 	if cfg.Queues == 0 {
 		cfg.Queues = 1
 	}
+	admin, err := listenAdmin(cfg.AdminSocket, cfg.adminIdle)
+	if err != nil {
+		return nil, err
+	}
 	dev, err := nic.OpenXDP(nic.XDPConfig{
 		Interface: cfg.Interface, Queues: cfg.Queues, Addrs: []netip.Addr{cfg.Addr.Addr()},
 		Attach: cfg.XDPMode.steer(), Replace: cfg.Replace,
 	})
 	if err != nil {
+		admin.close()
 		return nil, fmt.Errorf("sockapi: %w", err)
 	}
 	links := make([]nic.Link, 0, len(dev.Links()))
@@ -66,7 +72,7 @@ func Open(cfg Config) (*Stack, error) {
 	if cfg.Queues > 1 {
 		rss.Key, rss.Indir, _ = xdp.ReadRSS(cfg.Interface)
 	}
-	s, err := newStack(cfg, rss, links)
+	s, err := newStack(cfg, rss, links, admin)
 	if err != nil {
 		dev.Close()
 		return nil, err
@@ -90,15 +96,21 @@ func Open(cfg Config) (*Stack, error) {
 // one device (ARP replies are shared among them). Tests and simulations
 // use it with pipe links; Close closes the links.
 func New(cfg Config, links ...nic.Link) (*Stack, error) {
-	return newStack(cfg, fastpath.RSS{}, links)
-}
-
-func newStack(cfg Config, rss fastpath.RSS, links []nic.Link) (*Stack, error) {
 	if len(links) == 0 {
 		return nil, errors.New("sockapi: no link")
 	}
+	admin, err := listenAdmin(cfg.AdminSocket, cfg.adminIdle)
+	if err != nil {
+		return nil, err
+	}
+	return newStack(cfg, fastpath.RSS{}, links, admin)
+}
+
+// newStack starts the pollers on links, and admin (nil for none) when
+// they run; on failure it closes admin.
+func newStack(cfg Config, rss fastpath.RSS, links []nic.Link, admin *adminServer) (*Stack, error) {
 	tcpCfg, udpCfg := cfg.protocols()
-	s := &Stack{cfg: cfg, tcp: tcpCfg, done: make(chan struct{}), stopped: make(chan struct{}), failed: make(chan struct{}), socks: map[closer]struct{}{}}
+	s := &Stack{cfg: cfg, tcp: tcpCfg, done: make(chan struct{}), stopped: make(chan struct{}), failed: make(chan struct{}), socks: map[closer]struct{}{}, admin: admin}
 	for _, link := range links {
 		p, err := fastpath.New(fastpath.Config{
 			Link: link,
@@ -111,6 +123,7 @@ func newStack(cfg Config, rss fastpath.RSS, links []nic.Link) (*Stack, error) {
 			for _, p := range s.pollers {
 				p.Close()
 			}
+			admin.close()
 			return nil, fmt.Errorf("sockapi: %w", err)
 		}
 		s.pollers = append(s.pollers, p)
@@ -127,6 +140,7 @@ func newStack(cfg Config, rss fastpath.RSS, links []nic.Link) (*Stack, error) {
 			for _, p := range s.pollers {
 				p.Close()
 			}
+			admin.close()
 			return nil, fmt.Errorf("sockapi: %w", err)
 		}
 	}
@@ -140,6 +154,9 @@ func newStack(cfg Config, rss fastpath.RSS, links []nic.Link) (*Stack, error) {
 				s.fail(fmt.Errorf("sockapi: queue %d: %w", q, err))
 			}
 		}()
+	}
+	if s.admin != nil {
+		s.admin.start(s)
 	}
 	return s, nil
 }
@@ -175,6 +192,7 @@ func (s *Stack) Err() error {
 func (s *Stack) Close() error {
 	var err error
 	s.closing.Do(func() {
+		s.admin.close() // first: its socket goes before the stack
 		s.mu.Lock()
 		socks := make([]closer, 0, len(s.socks))
 		for c := range s.socks {
@@ -267,16 +285,16 @@ func (s *Stack) dialPoller(local, raddr netip.AddrPort) *fastpath.Poller {
 
 // StackInfo describes a stack's interface and queues.
 type StackInfo struct {
-	Interface string       // the interface of Open; empty for a stack from New
-	Addr      netip.Prefix // the stack's address and subnet
-	Queues    int          // pollers, one per NIC queue
-	MTU       int          // the link's
+	Interface string       `json:"interface"` // the interface of Open; empty for a stack from New
+	Addr      netip.Prefix `json:"addr"`      // the stack's address and subnet
+	Queues    int          `json:"queues"`    // pollers, one per NIC queue
+	MTU       int          `json:"mtu"`       // the link's
 	// XDPMode is the steering program's attach mode, XDPNative or
 	// XDPGeneric; XDPAuto (zero) for a stack from New.
-	XDPMode XDPMode
+	XDPMode XDPMode `json:"xdp_mode"`
 	// ZeroCopy reports whether every queue's AF_XDP socket runs in
 	// zero-copy mode (the driver's; veth has only copy mode).
-	ZeroCopy bool
+	ZeroCopy bool `json:"zero_copy"`
 }
 
 // Info describes the stack's interface and queues.

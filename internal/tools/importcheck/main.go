@@ -45,7 +45,7 @@ var layers = []layer{
 	{4, "poller", []string{"fastpath", "sockapi/inline"}, false},
 	{5, "public API", []string{"sockapi"}, false},
 	{6, "exporter", []string{"sockapi/metrics"}, false},
-	{7, "service", []string{"internal/product/..."}, false},
+	{7, "service", []string{"internal/product/...", "sockapi/admin"}, false},
 	{8, "program", []string{"cmd/...", "examples/...", "bench", "internal/tools/..."}, false},
 }
 
