@@ -9,70 +9,30 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/xdpnet/xdpnet/sockapi"
 	"github.com/xdpnet/xdpnet/xdp/steer"
 )
 
 // serveConfig is what `xdpnet serve` was asked to do.
 type serveConfig struct {
-	iface   string
-	addr    netip.Prefix
-	gateway netip.Addr // invalid: none
-	queues  int
-	mode    sockapi.XDPMode
-	replace bool
-	http    string // address of the HTTP service; empty: none
+	stackFlags
+	http string // address of the HTTP service; empty: none
 }
 
 func parseServe(args []string) (serveConfig, error) {
 	fs := newFlagSet("serve")
 	var c serveConfig
-	var addr, gw, mode string
-	fs.StringVar(&c.iface, "iface", "", "interface to put the stack on (required)")
-	fs.StringVar(&addr, "addr", "", "the stack's IPv4 address and prefix length, like 198.18.0.1/24 (required)")
-	fs.StringVar(&gw, "gw", "", "default gateway, on the -addr subnet (optional)")
-	fs.IntVar(&c.queues, "queues", 1, "NIC queues to serve, one poller each")
-	fs.StringVar(&mode, "xdp-mode", "auto", "XDP attach mode: auto (native, else generic), native or generic")
-	fs.BoolVar(&c.replace, "replace", false, "replace an XDP program someone else attached with ip link")
+	c.register(fs)
 	fs.StringVar(&c.http, "http", "", "serve HTTP (GET /bytes/N, POST /sha256, GET /) on this address, like :80 (default: off)")
 	if err := parse(fs, args); err != nil {
 		return c, err
 	}
-	if c.iface == "" {
-		return c, usageError{errors.New("serve: -iface is required")}
-	}
-	if addr == "" {
-		return c, usageError{errors.New("serve: -addr is required")}
-	}
-	p, err := netip.ParsePrefix(addr)
-	if err != nil || !p.Addr().Is4() || p.Bits() < 1 || p.Bits() > 32 {
-		return c, usageError{fmt.Errorf("serve: -addr %q: want an IPv4 address with a prefix length, like 198.18.0.1/24", addr)}
-	}
-	if err := hostAddr(p, p.Addr()); err != nil {
-		return c, usageError{fmt.Errorf("serve: -addr %s: %w", p, err)}
-	}
-	c.addr = p
-	if gw != "" {
-		if c.gateway, err = netip.ParseAddr(gw); err != nil || !c.gateway.Is4() {
-			return c, usageError{fmt.Errorf("serve: -gw %q: want an IPv4 address", gw)}
-		}
-		if !p.Masked().Contains(c.gateway) || c.gateway == p.Addr() {
-			return c, usageError{fmt.Errorf("serve: -gw %s is not another address on %s", c.gateway, p.Masked())}
-		}
-		if err := hostAddr(p, c.gateway); err != nil {
-			return c, usageError{fmt.Errorf("serve: -gw %s: %w", c.gateway, err)}
-		}
-	}
-	if c.queues < 1 || c.queues > 64 {
-		return c, usageError{fmt.Errorf("serve: -queues %d: want 1 to 64", c.queues)}
+	if err := c.check("serve"); err != nil {
+		return c, err
 	}
 	if c.http != "" {
-		if err := checkListenAddr(c.http, p.Addr()); err != nil {
+		if err := checkListenAddr(c.http, c.addr.Addr()); err != nil {
 			return c, usageError{fmt.Errorf("serve: -http %q: %w", c.http, err)}
 		}
-	}
-	if c.mode, err = sockapi.ParseXDPMode(mode); err != nil {
-		return c, usageError{fmt.Errorf("serve: -xdp-mode: %w", err)}
 	}
 	return c, nil
 }
