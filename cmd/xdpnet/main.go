@@ -1,6 +1,7 @@
 // Command xdpnet runs the xdpnet stack on a network interface.
 //
 //	xdpnet serve -iface IF -addr 198.18.0.1/24 [-gw ADDR] [-queues N] [-http :80]
+//	xdpnet load -iface IF -addr 198.18.0.2/24 [-c N] [-d DURATION] [-rate R] [-size B] [-json] URL
 //
 // Every subcommand prints one clear line and exits non-zero when it fails.
 package main
@@ -21,6 +22,7 @@ type command struct {
 
 var commands = []command{
 	{"serve", "put a stack on an interface: ARP, ping, echo (7), discard (9), chargen (19), HTTP with -http", serve},
+	{"load", "a load generator on a stack: N connections of HTTP GETs or TCP echoes, closed loop or at a fixed rate", load},
 }
 
 func main() {

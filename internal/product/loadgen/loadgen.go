@@ -271,6 +271,10 @@ func reason(err error) string {
 	if errors.As(err, &oe) && oe.Err != nil {
 		return reason(oe.Err)
 	}
+	var se *os.SyscallError
+	if errors.As(err, &se) {
+		return reason(se.Err)
+	}
 	return err.Error()
 }
 
