@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/xdpnet/xdpnet/internal/product/latency"
+	"github.com/xdpnet/xdpnet/internal/latency"
 	"github.com/xdpnet/xdpnet/internal/product/loadgen"
 	"github.com/xdpnet/xdpnet/sockapi"
 )

@@ -73,4 +73,3 @@ func (c *stackFlags) config() sockapi.Config {
 	return sockapi.Config{Interface: c.iface, Addr: c.addr, Gateway: c.gateway, Queues: c.queues,
 		XDPMode: c.mode, Replace: c.replace}
 }
-

@@ -23,7 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/xdpnet/xdpnet/internal/product/latency"
+	"github.com/xdpnet/xdpnet/internal/latency"
 )
 
 // Config is one run.
