@@ -13,7 +13,7 @@ all: lint test
 # Debian packages the lab and its tests use, and the Go linters.
 setup:
 	apt-get update -q
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q iproute2 ethtool tshark iputils-ping arping socat iperf3 curl iptables hping3 tcpdump
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q iproute2 ethtool tshark iputils-ping arping socat iperf3 curl iptables hping3 tcpdump wrk
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	$(GO) mod download
 

@@ -4,6 +4,7 @@
 //	xdpnet sockets [-l] [-t] [-u] [-state LIST] [-port N] [-i] [-json] [-pid N | -iface IF | -socket PATH]
 //	xdpnet counters [-a] [-d SECONDS [-n COUNT]] [-json] [-pid N | -iface IF | -socket PATH]
 //	xdpnet arp [-json] [-pid N | -iface IF | -socket PATH]
+//	xdpnet load -iface IF -addr 198.18.0.2/24 [-c N] [-d DURATION] [-rate R] [-size B] [-json] URL
 //
 // sockets, counters and arp attach to a running stack through its admin
 // socket (serve's, or any program's with sockapi.Config.AdminSocket):
@@ -31,6 +32,7 @@ var commands = []command{
 	{"sockets", "a running stack's sockets, as netstat -ano: -l, -t, -u, -state, -port, -i for TCP details", sockets},
 	{"counters", "a running stack's counters, as nstat: -a for zeros too, -d SECONDS for deltas", counters},
 	{"arp", "a running stack's neighbour cache, as ip neigh", arp},
+	{"load", "a load generator on a stack: N connections of HTTP GETs or TCP echoes, closed loop or at a fixed rate", load},
 }
 
 func main() {

@@ -34,24 +34,22 @@ func serve(args []string, stdout io.Writer) error {
 	// sockets like any Go program's.
 	var udpSvcs []*services.EchoDiscard
 	var tcpSvcs []*services.TCPServices
-	cfg := sockapi.Config{
-		Interface: c.iface, Addr: c.addr, Gateway: c.gateway, Queues: c.queues,
-		XDPMode: c.mode, Replace: c.replace, AdminSocket: c.admin,
-		OnPoller: func(p inline.Poller) error {
-			udpSvc, tcpSvc := &services.EchoDiscard{}, &services.TCPServices{}
-			if err := udpSvc.Bind(p.UDP()); err != nil {
-				return err
-			}
-			if err := tcpSvc.Listen(p.TCP()); err != nil {
-				return err
-			}
-			p.OnRound(func(now time.Duration) {
-				udpSvc.Serve(now)
-				tcpSvc.Serve(now)
-			})
-			udpSvcs, tcpSvcs = append(udpSvcs, udpSvc), append(tcpSvcs, tcpSvc)
-			return nil
-		},
+	cfg := c.config()
+	cfg.AdminSocket = c.admin
+	cfg.OnPoller = func(p inline.Poller) error {
+		udpSvc, tcpSvc := &services.EchoDiscard{}, &services.TCPServices{}
+		if err := udpSvc.Bind(p.UDP()); err != nil {
+			return err
+		}
+		if err := tcpSvc.Listen(p.TCP()); err != nil {
+			return err
+		}
+		p.OnRound(func(now time.Duration) {
+			udpSvc.Serve(now)
+			tcpSvc.Serve(now)
+		})
+		udpSvcs, tcpSvcs = append(udpSvcs, udpSvc), append(tcpSvcs, tcpSvc)
+		return nil
 	}
 	stack, err := sockapi.Open(cfg)
 	adminNote := ""

@@ -15,14 +15,9 @@ import (
 
 // serveConfig is what `xdpnet serve` was asked to do.
 type serveConfig struct {
-	iface   string
-	addr    netip.Prefix
-	gateway netip.Addr // invalid: none
-	queues  int
-	mode    sockapi.XDPMode
-	replace bool
-	http    string // address of the HTTP service; empty: none
-	admin   string // path of the admin socket; empty: none
+	stackFlags
+	http  string // address of the HTTP service; empty: none
+	admin string // path of the admin socket; empty: none
 	// adminAuto: admin is the default place, which serve does without
 	// if it cannot make it there.
 	adminAuto bool
@@ -31,48 +26,17 @@ type serveConfig struct {
 func parseServe(args []string) (serveConfig, error) {
 	fs := newFlagSet("serve")
 	var c serveConfig
-	var addr, gw, mode string
-	fs.StringVar(&c.iface, "iface", "", "interface to put the stack on (required)")
-	fs.StringVar(&addr, "addr", "", "the stack's IPv4 address and prefix length, like 198.18.0.1/24 (required)")
-	fs.StringVar(&gw, "gw", "", "default gateway, on the -addr subnet (optional)")
-	fs.IntVar(&c.queues, "queues", 1, "NIC queues to serve, one poller each")
-	fs.StringVar(&mode, "xdp-mode", "auto", "XDP attach mode: auto (native, else generic), native or generic")
-	fs.BoolVar(&c.replace, "replace", false, "replace an XDP program someone else attached with ip link")
+	c.register(fs)
 	fs.StringVar(&c.http, "http", "", "serve HTTP (GET /bytes/N, POST /sha256, GET /) on this address, like :80 (default: off)")
 	fs.StringVar(&c.admin, "admin", "auto", "admin socket, for xdpnet sockets, counters and arp: a path, auto ("+sockapi.AdminDir()+"/<iface>.<pid>.sock) or off")
 	if err := parse(fs, args); err != nil {
 		return c, err
 	}
-	if c.iface == "" {
-		return c, usageError{errors.New("serve: -iface is required")}
-	}
-	if addr == "" {
-		return c, usageError{errors.New("serve: -addr is required")}
-	}
-	p, err := netip.ParsePrefix(addr)
-	if err != nil || !p.Addr().Is4() || p.Bits() < 1 || p.Bits() > 32 {
-		return c, usageError{fmt.Errorf("serve: -addr %q: want an IPv4 address with a prefix length, like 198.18.0.1/24", addr)}
-	}
-	if err := hostAddr(p, p.Addr()); err != nil {
-		return c, usageError{fmt.Errorf("serve: -addr %s: %w", p, err)}
-	}
-	c.addr = p
-	if gw != "" {
-		if c.gateway, err = netip.ParseAddr(gw); err != nil || !c.gateway.Is4() {
-			return c, usageError{fmt.Errorf("serve: -gw %q: want an IPv4 address", gw)}
-		}
-		if !p.Masked().Contains(c.gateway) || c.gateway == p.Addr() {
-			return c, usageError{fmt.Errorf("serve: -gw %s is not another address on %s", c.gateway, p.Masked())}
-		}
-		if err := hostAddr(p, c.gateway); err != nil {
-			return c, usageError{fmt.Errorf("serve: -gw %s: %w", c.gateway, err)}
-		}
-	}
-	if c.queues < 1 || c.queues > 64 {
-		return c, usageError{fmt.Errorf("serve: -queues %d: want 1 to 64", c.queues)}
+	if err := c.check("serve"); err != nil {
+		return c, err
 	}
 	if c.http != "" {
-		if err := checkListenAddr(c.http, p.Addr()); err != nil {
+		if err := checkListenAddr(c.http, c.addr.Addr()); err != nil {
 			return c, usageError{fmt.Errorf("serve: -http %q: %w", c.http, err)}
 		}
 	}
@@ -83,9 +47,6 @@ func parseServe(args []string) (serveConfig, error) {
 		c.admin = ""
 	case "":
 		return c, usageError{errors.New("serve: -admin: want a path, auto or off")}
-	}
-	if c.mode, err = sockapi.ParseXDPMode(mode); err != nil {
-		return c, usageError{fmt.Errorf("serve: -xdp-mode: %w", err)}
 	}
 	return c, nil
 }

@@ -18,10 +18,10 @@ import (
 func TestParseServe(t *testing.T) {
 	c, err := parseServe([]string{"-iface", "eth1", "-addr", "198.18.0.1/24", "-gw", "198.18.0.254", "-queues", "2", "-xdp-mode", "generic", "-http", ":80"})
 	require.NoError(t, err)
-	assert.Equal(t, serveConfig{
+	assert.Equal(t, serveConfig{stackFlags: stackFlags{
 		iface: "eth1", addr: netip.MustParsePrefix("198.18.0.1/24"), gateway: netip.MustParseAddr("198.18.0.254"),
-		queues: 2, mode: sockapi.XDPGeneric, http: ":80", admin: sockapi.AdminSocketPath("eth1"), adminAuto: true,
-	}, c)
+		queues: 2, mode: sockapi.XDPGeneric,
+	}, http: ":80", admin: sockapi.AdminSocketPath("eth1"), adminAuto: true}, c)
 	c, err = parseServe([]string{"-iface", "eth1", "-addr", "198.18.0.1/24", "-admin", "off"})
 	require.NoError(t, err)
 	assert.Empty(t, c.admin, "-admin off: none")

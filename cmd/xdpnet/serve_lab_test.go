@@ -26,7 +26,7 @@ import (
 )
 
 // buildBinary builds xdpnet once per test into a temporary directory.
-func buildBinary(t *testing.T) string {
+func buildBinary(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "xdpnet")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()

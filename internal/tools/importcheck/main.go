@@ -38,7 +38,7 @@ type layer struct {
 
 // layers is the map, lowest first (docs/DESIGN.md, "Layers").
 var layers = []layer{
-	{0, "leaf library", []string{"internal/wire", "internal/siphash", "internal/wheel", "internal/mpsc", "internal/neterr"}, false},
+	{0, "leaf library", []string{"internal/wire", "internal/siphash", "internal/wheel", "internal/mpsc", "internal/neterr", "internal/latency"}, false},
 	{1, "AF_XDP", []string{"xdp", "xdp/steer"}, false},
 	{2, "link", []string{"nic"}, false},
 	{3, "protocol core", []string{"arp", "ip", "udp", "tcp"}, true},
