@@ -77,6 +77,13 @@ func TestServeHTTPLab(t *testing.T) {
 		assert.Regexp(t, `queue 0: frames in \d+`, out)
 		assert.Contains(t, out, "http: 3 request(s)")
 	})
+	t.Run("Metrics", func(t *testing.T) {
+		out := l.Peer.Run(t, "curl", "-sS", "--fail", "--max-time", "10", base+"/metrics")
+		// The three connections before and this one.
+		assert.Regexp(t, `(?m)^xdpnet_tcp_passive_opens_total 4$`, out)
+		assert.Regexp(t, `(?m)^xdpnet_link_rx_frames_total\{queue="0"\} [1-9]\d*$`, out)
+		assert.Contains(t, out, "# HELP xdpnet_tcp_curr_estab")
+	})
 
 	require.NoError(t, s.cmd.Process.Signal(syscall.SIGTERM))
 	var rest []string
@@ -86,7 +93,7 @@ func TestServeHTTPLab(t *testing.T) {
 	require.NoError(t, s.cmd.Wait(), "exit status after SIGTERM; stderr: %s", s.stdout)
 	all := strings.Join(rest, "\n")
 	assert.Contains(t, all, "xdpnet: http: 3 request(s), 104857600 byte(s) sent, 8388608 byte(s) hashed")
-	assert.Contains(t, all, "xdpnet: TCP: 3 connection(s) accepted")
+	assert.Contains(t, all, "xdpnet: TCP: 4 connection(s) accepted")
 	assert.Contains(t, all, "XDP program detached")
 	assert.False(t, xdpAttached(t, l.Local))
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/xdpnet/xdpnet/nic"
 	"github.com/xdpnet/xdpnet/sockapi"
 	"github.com/xdpnet/xdpnet/sockapi/inline"
+	"github.com/xdpnet/xdpnet/sockapi/metrics"
 )
 
 // shutdownGrace bounds how long SIGINT or SIGTERM waits for HTTP
@@ -87,7 +88,12 @@ func serve(args []string, stdout io.Writer) error {
 			return fmt.Errorf("serve: -http: %w", err)
 		}
 		handler = httpsvc.New(httpsvc.StackStatus(stack))
-		srv = &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second}
+		// /metrics is the stack's counters for Prometheus, the rest the
+		// test service's.
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", metrics.Handler(stack))
+		mux.Handle("/", handler)
+		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second}
 		go func() {
 			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 				cancel(fmt.Errorf("http: %w", err))
