@@ -50,7 +50,7 @@ type PcapTap struct {
 // pcap file format constants (https://www.tcpdump.org/manpages/pcap-savefile.5.html).
 const (
 	pcapMagicNanos   = 0xa1b23c4d // the nanosecond-resolution variant of 0xa1b2c3d4
-		pcapRecordLen    = 16
+	pcapRecordLen    = 16
 	linkTypeEthernet = 1
 )
 
