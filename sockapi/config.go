@@ -96,6 +96,20 @@ type Config struct {
 	// run on the poller itself, as `xdpnet serve` does (package inline).
 	OnPoller func(p inline.Poller) error
 
+	// AdminSocket, if set, is the path of the stack's admin socket, a
+	// Unix-domain socket that serves its sockets, counters and
+	// neighbours to other processes (`xdpnet sockets`, package
+	// sockapi/admin; the protocol is in admin.go): AdminSocketPath(iface)
+	// is the default place, where sockapi/admin's Find looks. The
+	// socket is made 0600 (the stack's user, and root, may connect) in a
+	// directory made 0700 if missing, a stale one left by a process that
+	// died is replaced, and Close removes it. Empty: no admin socket.
+	AdminSocket string
+
+	// adminIdle, if set, replaces the admin endpoint's idle timeout, for
+	// its tests (export_test.go).
+	adminIdle time.Duration
+
 	// tcpHook, if set, edits the translated tcp.Config: tests reach the
 	// knobs no caller needs (export_test.go).
 	tcpHook func(*tcp.Config)
@@ -116,6 +130,16 @@ const (
 
 // String is the mode's name, as ParseXDPMode takes it.
 func (m XDPMode) String() string { return m.steer().String() }
+
+// MarshalText gives the mode's name, as String.
+func (m XDPMode) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
+
+// UnmarshalText reads a name ParseXDPMode takes.
+func (m *XDPMode) UnmarshalText(b []byte) error {
+	v, err := ParseXDPMode(string(b))
+	*m = v
+	return err
+}
 
 // ParseXDPMode parses "auto", "native" (or "drv") and "generic" (or
 // "skb"), as ip-link(8) names the modes.

@@ -255,8 +255,8 @@ type PollerCounters struct {
 
 // Counter is one counter, by its name as nstat prints it.
 type Counter struct {
-	Name  string
-	Value uint64
+	Name  string `json:"name"`
+	Value uint64 `json:"value"`
 }
 
 // List returns every counter by name: those Linux has in nstat's order

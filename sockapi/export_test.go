@@ -38,3 +38,17 @@ func SocketsHold(s *Stack) (held time.Duration) {
 	}
 	return held
 }
+
+// SetAdminIdle sets the admin endpoint's idle timeout, for the test of
+// a silent client.
+func SetAdminIdle(cfg *Config, d time.Duration) { cfg.adminIdle = d }
+
+// AdminConns is how many admin connections the stack serves.
+func AdminConns(s *Stack) int {
+	s.admin.mu.Lock()
+	defer s.admin.mu.Unlock()
+	return len(s.admin.conns)
+}
+
+// AdminMaxConns is how many admin connections a stack serves at once.
+const AdminMaxConns = adminMaxConns

@@ -1,6 +1,7 @@
 package sockapi
 
 import (
+	"encoding/json"
 	"net"
 	"net/netip"
 	"slices"
@@ -17,15 +18,16 @@ import (
 // on every queue (as Listen and ListenPacket bind them) is a Socket per
 // queue, as Linux lists SO_REUSEPORT sockets.
 type Socket struct {
-	Proto string // "tcp" or "udp"
+	Proto string `json:"proto"` // "tcp" or "udp"
 	// Local is the bound address, 0.0.0.0 for the wildcard; Remote the
 	// peer, the zero AddrPort for a listener and an unconnected UDP
 	// socket (netstat's 0.0.0.0:*).
-	Local, Remote netip.AddrPort
+	Local  netip.AddrPort `json:"local"`
+	Remote netip.AddrPort `json:"remote"`
 	// State is TCP's state; a UDP socket's is as /proc/net/udp has it,
 	// ESTABLISHED when connected and CLOSE when not (which netstat leaves
 	// blank and ss calls UNCONN).
-	State TCPState
+	State TCPState `json:"state"`
 	// RecvQ and SendQ are netstat's Recv-Q and Send-Q: for a connection,
 	// the bytes received and not yet read, and the bytes written and not
 	// yet acknowledged; for a UDP socket, the payload bytes waiting each
@@ -33,12 +35,13 @@ type Socket struct {
 	// accepted (those of every queue handed to Accept's channel and not
 	// taken, counted on each queue's line as against each queue's limit)
 	// and the backlog.
-	RecvQ, SendQ int
+	RecvQ int `json:"recv_q"`
+	SendQ int `json:"send_q"`
 	// Queue is the index of the queue whose poller owns the socket.
-	Queue int
+	Queue int `json:"queue"`
 	// TCP is a TCP connection's state and counters, as Conn.Info gives
 	// them; nil for a listener and a UDP socket.
-	TCP *TCPInfo
+	TCP *TCPInfo `json:"tcp,omitempty"`
 }
 
 // Sockets returns every socket of the stack: its TCP connections in
@@ -96,18 +99,49 @@ func appendSockets(socks []Socket, infos []tcp.Info, q int, p *fastpath.Poller) 
 // `ip neigh`. Each queue keeps its own cache, so a neighbour is listed
 // once for each queue that talked to it.
 type Neighbor struct {
-	IP  netip.Addr
-	MAC net.HardwareAddr // nil while INCOMPLETE or FAILED
+	IP  netip.Addr       `json:"ip"`
+	MAC net.HardwareAddr `json:"-"` // nil while INCOMPLETE or FAILED; "mac" in JSON, as text
 	// State is as `ip neigh` prints it: INCOMPLETE, REACHABLE, STALE,
 	// PROBE, FAILED, or PERMANENT for a static entry.
-	State string
+	State string `json:"state"`
 	// Age is the time since the neighbour was last confirmed, or since
 	// its MAC or state last changed.
-	Age time.Duration
+	Age time.Duration `json:"age"`
 	// Queued is the packets waiting for its MAC.
-	Queued int
+	Queued int `json:"queued"`
 	// Queue is the index of the queue whose cache holds it.
-	Queue int
+	Queue int `json:"queue"`
+}
+
+// MarshalJSON gives the MAC as text, as `ip neigh` prints it, where
+// JSON would give net.HardwareAddr's bytes in base64; "" for none.
+func (n Neighbor) MarshalJSON() ([]byte, error) {
+	type plain Neighbor
+	return json.Marshal(struct {
+		plain
+		MAC string `json:"mac"`
+	}{plain(n), n.MAC.String()})
+}
+
+// UnmarshalJSON reads MarshalJSON's.
+func (n *Neighbor) UnmarshalJSON(b []byte) error {
+	type plain Neighbor
+	var v struct {
+		plain
+		MAC string `json:"mac"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*n = Neighbor(v.plain)
+	if v.MAC != "" {
+		mac, err := net.ParseMAC(v.MAC)
+		if err != nil {
+			return err
+		}
+		n.MAC = mac
+	}
+	return nil
 }
 
 // Neighbors returns every queue's neighbour cache, by queue, in no order

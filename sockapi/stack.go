@@ -36,6 +36,7 @@ type Stack struct {
 	closing  sync.Once
 	mu       sync.Mutex
 	socks    map[closer]struct{} // open connections, listeners and packet conns
+	admin    *adminServer        // nil without Config.AdminSocket
 	capMu    sync.Mutex
 	captures []*Capture // running, each seen by every poller's tap (capture.go)
 }
@@ -132,6 +133,16 @@ func newStack(cfg Config, rss fastpath.RSS, links []nic.Link) (*Stack, error) {
 			return nil, fmt.Errorf("sockapi: %w", err)
 		}
 	}
+	if cfg.AdminSocket != "" {
+		a, err := listenAdmin(s, cfg.AdminSocket, cfg.adminIdle)
+		if err != nil {
+			for _, p := range s.pollers {
+				p.Close()
+			}
+			return nil, err
+		}
+		s.admin = a
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	for q, p := range s.pollers {
@@ -142,6 +153,9 @@ func newStack(cfg Config, rss fastpath.RSS, links []nic.Link) (*Stack, error) {
 				s.fail(fmt.Errorf("sockapi: queue %d: %w", q, err))
 			}
 		}()
+	}
+	if s.admin != nil {
+		s.admin.start()
 	}
 	return s, nil
 }
@@ -177,6 +191,9 @@ func (s *Stack) Err() error {
 func (s *Stack) Close() error {
 	var err error
 	s.closing.Do(func() {
+		if s.admin != nil {
+			s.admin.close() // first: its socket goes before the stack
+		}
 		s.mu.Lock()
 		socks := make([]closer, 0, len(s.socks))
 		for c := range s.socks {
@@ -269,16 +286,16 @@ func (s *Stack) dialPoller(local, raddr netip.AddrPort) *fastpath.Poller {
 
 // StackInfo describes a stack's interface and queues.
 type StackInfo struct {
-	Interface string       // the interface of Open; empty for a stack from New
-	Addr      netip.Prefix // the stack's address and subnet
-	Queues    int          // pollers, one per NIC queue
-	MTU       int          // the link's
+	Interface string       `json:"interface"` // the interface of Open; empty for a stack from New
+	Addr      netip.Prefix `json:"addr"`      // the stack's address and subnet
+	Queues    int          `json:"queues"`    // pollers, one per NIC queue
+	MTU       int          `json:"mtu"`       // the link's
 	// XDPMode is the steering program's attach mode, XDPNative or
 	// XDPGeneric; XDPAuto (zero) for a stack from New.
-	XDPMode XDPMode
+	XDPMode XDPMode `json:"xdp_mode"`
 	// ZeroCopy reports whether every queue's AF_XDP socket runs in
 	// zero-copy mode (the driver's; veth has only copy mode).
-	ZeroCopy bool
+	ZeroCopy bool `json:"zero_copy"`
 }
 
 // Info describes the stack's interface and queues.

@@ -1,6 +1,7 @@
 package sockapi
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/xdpnet/xdpnet/tcp"
@@ -9,65 +10,80 @@ import (
 // TCPInfo is a TCP connection's state and counters, what Linux's
 // TCP_INFO socket option and `ss -ti` show of a kernel socket. Sizes are
 // in bytes, where TCP_INFO counts some (cwnd, ssthresh, unacked) in
-// segments: divide by SndMSS to compare.
+// segments: divide by SndMSS to compare. In JSON (the admin endpoint's),
+// durations are in nanoseconds.
 type TCPInfo struct {
-	State TCPState
+	State TCPState `json:"state"`
 	// SndMSS is the largest payload a segment carries, options excluded
 	// (the sender's MSS, RFC 5681's SMSS; tcpi_snd_mss).
-	SndMSS uint32
+	SndMSS uint32 `json:"snd_mss"`
 
 	// RTT and RTTVar are the smoothed round-trip time and its variation
 	// (RFC 6298's SRTT and RTTVAR), zero until the first sample; MinRTT
 	// is the lowest sample of the last five minutes; RTO is the
 	// retransmission timeout, backoff included.
-	RTT, RTTVar, MinRTT, RTO time.Duration
+	RTT    time.Duration `json:"rtt"`
+	RTTVar time.Duration `json:"rttvar"`
+	MinRTT time.Duration `json:"min_rtt"`
+	RTO    time.Duration `json:"rto"`
 
 	// Cwnd and Ssthresh are the congestion window and slow start
 	// threshold (RFC 5681); Ssthresh is 1<<32-1 until the first loss.
-	Cwnd, Ssthresh uint32
+	Cwnd     uint32 `json:"cwnd"`
+	Ssthresh uint32 `json:"ssthresh"`
 	// InFlight is the data sent and not yet acknowledged (a SYN or FIN
 	// counts one byte); Pipe what is estimated to be still in the
 	// network (RFC 6675): with SACK, InFlight less what the peer SACKed
 	// and what is lost, plus what was resent; InFlight without.
-	InFlight, Pipe uint32
+	InFlight uint32 `json:"in_flight"`
+	Pipe     uint32 `json:"pipe"`
 	// SndWnd is the peer's window, RcvWnd the room left in the window
 	// the connection advertised.
-	SndWnd, RcvWnd uint32
+	SndWnd uint32 `json:"snd_wnd"`
+	RcvWnd uint32 `json:"rcv_wnd"`
 
 	// Delivered is the data the peer acknowledged, cumulatively or by
 	// SACK; DeliveryRate the last delivery rate sample in bytes per
 	// second that was not app-limited, or a higher app-limited one
 	// (tcpi_delivery_rate), and DeliveryRateAppLimited says it was: the
 	// sender had too little to send to fill the path.
-	Delivered              uint64
-	DeliveryRate           uint64
-	DeliveryRateAppLimited bool
+	Delivered              uint64 `json:"delivered"`
+	DeliveryRate           uint64 `json:"delivery_rate"`
+	DeliveryRateAppLimited bool   `json:"delivery_rate_app_limited"`
 	// PacingRate is the rate the pacer releases data at, in bytes per
 	// second (tcpi_pacing_rate); 0 with pacing off.
-	PacingRate uint64
+	PacingRate uint64 `json:"pacing_rate"`
 	// Reordering is the largest reordering seen, in segments (3, the
 	// duplicate ACK threshold, until more is seen; tcpi_reordering), and
 	// ReorderSeen the reorderings detected (tcpi_reord_seen).
-	Reordering  uint32
-	ReorderSeen uint64
+	Reordering  uint32 `json:"reordering"`
+	ReorderSeen uint64 `json:"reorder_seen"`
 
 	// Timer is the timer that runs ("retransmit", "loss-probe",
 	// "reorder", "persist", "keepalive", "time-wait", "fin-wait-2"; ""
 	// for none), and TimerIn how long until it fires (`ss -o`).
-	Timer   string
-	TimerIn time.Duration
+	Timer   string        `json:"timer"`
+	TimerIn time.Duration `json:"timer_in"`
 	// LastDataSent, LastDataRecv and LastAckRecv are how long ago the
 	// last data segment went out, the last data segment came, and the
 	// last ACK came; from the connection's start if none yet.
-	LastDataSent, LastDataRecv, LastAckRecv time.Duration
+	LastDataSent time.Duration `json:"last_data_sent"`
+	LastDataRecv time.Duration `json:"last_data_recv"`
+	LastAckRecv  time.Duration `json:"last_ack_recv"`
 
 	// SegsIn and SegsOut count every segment, DataSegsIn and DataSegsOut
 	// those with data, retransmissions included (tcpi_segs_in …).
-	SegsIn, SegsOut, DataSegsIn, DataSegsOut uint64
+	SegsIn      uint64 `json:"segs_in"`
+	SegsOut     uint64 `json:"segs_out"`
+	DataSegsIn  uint64 `json:"data_segs_in"`
+	DataSegsOut uint64 `json:"data_segs_out"`
 	// BytesAcked and BytesReceived count the data acknowledged by the
 	// peer and received in order; BytesSent every data byte sent, and
 	// BytesRetrans those sent again (tcpi_bytes_acked …).
-	BytesAcked, BytesReceived, BytesSent, BytesRetrans uint64
+	BytesAcked    uint64 `json:"bytes_acked"`
+	BytesReceived uint64 `json:"bytes_received"`
+	BytesSent     uint64 `json:"bytes_sent"`
+	BytesRetrans  uint64 `json:"bytes_retrans"`
 	// Retransmits counts the segments sent again (tcpi_total_retrans),
 	// by kind: FastRetransmits by fast retransmit (and NewReno's partial
 	// ACKs), TLPRetransmits as tail loss probes, RTORetransmits after a
@@ -75,23 +91,33 @@ type TCPInfo struct {
 	// timeouts, Lost the segments found lost (tcpi_lost: by RACK, or three
 	// duplicate ACKs), and SpuriousRetransmits the retransmissions a
 	// D-SACK showed needless.
-	Retransmits, FastRetransmits, TLPRetransmits, RTORetransmits uint64
-	Timeouts, Lost, SpuriousRetransmits                          uint64
+	Retransmits         uint64 `json:"retransmits"`
+	FastRetransmits     uint64 `json:"fast_retransmits"`
+	TLPRetransmits      uint64 `json:"tlp_retransmits"`
+	RTORetransmits      uint64 `json:"rto_retransmits"`
+	Timeouts            uint64 `json:"timeouts"`
+	Lost                uint64 `json:"lost"`
+	SpuriousRetransmits uint64 `json:"spurious_retransmits"`
 	// SACKRecoveries counts the fast recoveries entered by SACK, and
 	// UndoneReductions the window reductions undone because timestamps
 	// or D-SACKs showed the retransmissions needless.
-	SACKRecoveries, UndoneReductions uint64
+	SACKRecoveries   uint64 `json:"sack_recoveries"`
+	UndoneReductions uint64 `json:"undone_reductions"`
 	// TLPProbes counts tail loss probes sent (RFC 8985 7.3), and
 	// TLPRecoveries those that repaired a loss.
-	TLPProbes, TLPRecoveries uint64
+	TLPProbes     uint64 `json:"tlp_probes"`
+	TLPRecoveries uint64 `json:"tlp_recoveries"`
 	// SACKBlocksRecv counts the peer's SACK blocks, DSACKsRecv the
 	// D-SACKs among them (tcpi_dsack_dups); OutOfOrderDrops the
 	// out-of-order segments dropped for want of room to keep them.
-	SACKBlocksRecv, DSACKsRecv, OutOfOrderDrops uint64
+	SACKBlocksRecv  uint64 `json:"sack_blocks_recv"`
+	DSACKsRecv      uint64 `json:"dsacks_recv"`
+	OutOfOrderDrops uint64 `json:"out_of_order_drops"`
 	// HystartDelayDetect counts HyStart++'s exits from slow start on a
 	// rising RTT (RFC 9406), HystartCSSResumes its returns to slow start
 	// when the RTT fell back.
-	HystartDelayDetect, HystartCSSResumes uint64
+	HystartDelayDetect uint64 `json:"hystart_delay_detect"`
+	HystartCSSResumes  uint64 `json:"hystart_cssresumes"`
 }
 
 // tcpInfo translates the core's snapshot. Only SentRecordMerges stays
@@ -140,6 +166,20 @@ const (
 
 var tcpStateNames = [...]string{"", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
 	"TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING"}
+
+// MarshalText gives the state's name, as String.
+func (s TCPState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText reads a name String gives.
+func (s *TCPState) UnmarshalText(b []byte) error {
+	for i, n := range tcpStateNames {
+		if i > 0 && n == string(b) {
+			*s = TCPState(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("sockapi: unknown TCP state %q", b)
+}
 
 // String is the state's name as netstat prints it; UNKNOWN for a value
 // that is none.

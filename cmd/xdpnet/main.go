@@ -1,6 +1,13 @@
 // Command xdpnet runs the xdpnet stack on a network interface.
 //
-//	xdpnet serve -iface IF -addr 198.18.0.1/24 [-gw ADDR] [-queues N] [-http :80]
+//	xdpnet serve -iface IF -addr 198.18.0.1/24 [-gw ADDR] [-queues N] [-http :80] [-admin PATH|off]
+//	xdpnet sockets [-l] [-t] [-u] [-state LIST] [-port N] [-i] [-json] [-pid N | -iface IF | -socket PATH]
+//	xdpnet counters [-a] [-d SECONDS [-n COUNT]] [-json] [-pid N | -iface IF | -socket PATH]
+//	xdpnet arp [-json] [-pid N | -iface IF | -socket PATH]
+//
+// sockets, counters and arp attach to a running stack through its admin
+// socket (serve's, or any program's with sockapi.Config.AdminSocket):
+// the one running, or the one -pid, -iface or -socket picks.
 //
 // Every subcommand prints one clear line and exits non-zero when it fails.
 package main
@@ -21,6 +28,9 @@ type command struct {
 
 var commands = []command{
 	{"serve", "put a stack on an interface: ARP, ping, echo (7), discard (9), chargen (19), HTTP with -http", serve},
+	{"sockets", "a running stack's sockets, as netstat -ano: -l, -t, -u, -state, -port, -i for TCP details", sockets},
+	{"counters", "a running stack's counters, as nstat: -a for zeros too, -d SECONDS for deltas", counters},
+	{"arp", "a running stack's neighbour cache, as ip neigh", arp},
 }
 
 func main() {

@@ -36,7 +36,7 @@ func serve(args []string, stdout io.Writer) error {
 	var tcpSvcs []*services.TCPServices
 	stack, err := sockapi.Open(sockapi.Config{
 		Interface: c.iface, Addr: c.addr, Gateway: c.gateway, Queues: c.queues,
-		XDPMode: c.mode, Replace: c.replace,
+		XDPMode: c.mode, Replace: c.replace, AdminSocket: c.admin,
 		OnPoller: func(p inline.Poller) error {
 			udpSvc, tcpSvc := &services.EchoDiscard{}, &services.TCPServices{}
 			if err := udpSvc.Bind(p.UDP()); err != nil {
@@ -83,6 +83,9 @@ func serve(args []string, stdout io.Writer) error {
 		httpNote = "; HTTP on " + ln.Addr().String()
 	}
 
+	if c.admin != "" {
+		httpNote += "; admin socket " + c.admin
+	}
 	info := stack.Info()
 	copyMode := "copy mode"
 	if info.ZeroCopy {

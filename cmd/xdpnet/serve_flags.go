@@ -22,6 +22,7 @@ type serveConfig struct {
 	mode    sockapi.XDPMode
 	replace bool
 	http    string // address of the HTTP service; empty: none
+	admin   string // path of the admin socket; empty: none
 }
 
 func parseServe(args []string) (serveConfig, error) {
@@ -35,6 +36,7 @@ func parseServe(args []string) (serveConfig, error) {
 	fs.StringVar(&mode, "xdp-mode", "auto", "XDP attach mode: auto (native, else generic), native or generic")
 	fs.BoolVar(&c.replace, "replace", false, "replace an XDP program someone else attached with ip link")
 	fs.StringVar(&c.http, "http", "", "serve HTTP (GET /bytes/N, POST /sha256, GET /) on this address, like :80 (default: off)")
+	fs.StringVar(&c.admin, "admin", "auto", "admin socket, for xdpnet sockets, counters and arp: a path, auto ("+sockapi.AdminDir()+"/<iface>.<pid>.sock) or off")
 	if err := parse(fs, args); err != nil {
 		return c, err
 	}
@@ -70,6 +72,14 @@ func parseServe(args []string) (serveConfig, error) {
 		if err := checkListenAddr(c.http, p.Addr()); err != nil {
 			return c, usageError{fmt.Errorf("serve: -http %q: %w", c.http, err)}
 		}
+	}
+	switch c.admin {
+	case "auto":
+		c.admin = sockapi.AdminSocketPath(c.iface)
+	case "off":
+		c.admin = ""
+	case "":
+		return c, usageError{errors.New("serve: -admin: want a path, auto or off")}
 	}
 	if c.mode, err = sockapi.ParseXDPMode(mode); err != nil {
 		return c, usageError{fmt.Errorf("serve: -xdp-mode: %w", err)}

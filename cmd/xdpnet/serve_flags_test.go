@@ -20,8 +20,14 @@ func TestParseServe(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, serveConfig{
 		iface: "eth1", addr: netip.MustParsePrefix("198.18.0.1/24"), gateway: netip.MustParseAddr("198.18.0.254"),
-		queues: 2, mode: sockapi.XDPGeneric, http: ":80",
+		queues: 2, mode: sockapi.XDPGeneric, http: ":80", admin: sockapi.AdminSocketPath("eth1"),
 	}, c)
+	c, err = parseServe([]string{"-iface", "eth1", "-addr", "198.18.0.1/24", "-admin", "off"})
+	require.NoError(t, err)
+	assert.Empty(t, c.admin, "-admin off: none")
+	c, err = parseServe([]string{"-iface", "eth1", "-addr", "198.18.0.1/24", "-admin", "/tmp/x.sock"})
+	require.NoError(t, err)
+	assert.Equal(t, "/tmp/x.sock", c.admin)
 
 	for _, bad := range []struct {
 		args []string
@@ -48,6 +54,7 @@ func TestParseServe(t *testing.T) {
 		{[]string{"-iface", "eth1", "-addr", "0.0.0.0/8"}, "not a unicast address"},
 		{[]string{"-iface", "eth1", "-addr", "198.18.0.1/24", "-gw", "198.18.0.255"}, "-gw 198.18.0.255: the broadcast address"},
 		{[]string{"-bogus"}, "flag provided but not defined"},
+		{[]string{"-iface", "eth1", "-addr", "198.18.0.1/24", "-admin", ""}, "-admin: want a path, auto or off"},
 	} {
 		_, err := parseServe(bad.args)
 		require.Error(t, err, "%v", bad.args)

@@ -44,7 +44,7 @@ var layers = []layer{
 	{3, "protocol core", []string{"arp", "ip", "udp", "tcp"}, true},
 	{4, "poller", []string{"fastpath", "sockapi/inline"}, false},
 	{5, "public API", []string{"sockapi"}, false},
-	{6, "service", []string{"internal/product/..."}, false},
+	{6, "service", []string{"internal/product/...", "sockapi/admin"}, false},
 	{7, "program", []string{"cmd/...", "examples/...", "bench", "internal/tools/..."}, false},
 }
 
