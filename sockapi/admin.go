@@ -35,8 +35,9 @@ import (
 //
 // The ops are sockets (Stack.Sockets), neighbors (Stack.Neighbors),
 // counters ({"counters":[{"name":..,"value":..}],"queues":[[...]]}: the
-// Counters' List and each queue's, nstat's names and order) and info
-// (StackInfo's fields and "pid"). A connection carries any number of
+// Counters' List and each queue's, nstat's names and order), info
+// (StackInfo's fields and "pid") and capture, a stream of the stack's
+// frames (Stack.Capture; capture_admin.go). A connection carries any number of
 // requests, one after another. It is closed after a line that is too
 // long or not a JSON request (once the error is written), when a request
 // takes longer than the idle timeout (10 s) to arrive, and when the stack
@@ -102,6 +103,7 @@ var adminOps = map[string]adminOp{
 	"neighbors": unary(func(s *Stack) any { return s.Neighbors() }),
 	"counters":  unary(func(s *Stack) any { return adminCountersOf(s.Counters()) }),
 	"info":      unary(func(s *Stack) any { return AdminInfo{StackInfo: s.Info(), PID: os.Getpid()} }),
+	"capture":   {stream: true, run: adminCapture},
 }
 
 // unary makes an op that answers with one result.

@@ -249,7 +249,7 @@ func TestAdminUnknownOp(t *testing.T) {
 	c, r := rawAdmin(t, path)
 	_, err := c.Write([]byte(`{"op":"reboot"}` + "\n" + `{"op":"info"}` + "\n"))
 	require.NoError(t, err)
-	assert.Equal(t, `unknown op "reboot"; ops: counters, info, neighbors, sockets`, replyError(t, r))
+	assert.Equal(t, `unknown op "reboot"; ops: capture, counters, info, neighbors, sockets`, replyError(t, r))
 	line, err := r.ReadBytes('\n')
 	require.NoError(t, err)
 	assert.Contains(t, string(line), `"pid":`)

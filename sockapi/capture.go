@@ -29,16 +29,16 @@ type CaptureConfig struct {
 	// Filter is a capture expression (see ParseCaptureFilter): `host H`,
 	// `port P`, `tcp`, `udp`, `icmp`, `arp`, joined by `and`. Empty keeps
 	// every frame.
-	Filter string
+	Filter string `json:"filter,omitempty"`
 	// SnapLen is the most bytes kept of a frame (its whole length is
 	// still recorded); default, and at most, the link's largest frame
 	// (MTU + 14).
-	SnapLen int
+	SnapLen int `json:"snaplen,omitempty"`
 	// Buffer is how many frames each queue's ring holds for the reader
 	// (each a slot of SnapLen bytes, as the kernel's TPACKET ring);
 	// default 2048, at most 65536. Frames beyond it are dropped and
 	// counted in CaptureStats.Dropped.
-	Buffer int
+	Buffer int `json:"buffer,omitempty"`
 }
 
 const (
@@ -58,7 +58,7 @@ const (
 	Outbound                  // transmitted
 )
 
-// String is tcpdump's name for the direction (its -Q): "In" or "Out".
+// String is tcpdump's name for the direction: "In" or "Out".
 func (d Direction) String() string {
 	if d == Outbound {
 		return "Out"
@@ -66,13 +66,34 @@ func (d Direction) String() string {
 	return "In"
 }
 
+// MarshalText is the direction as JSON has it: "in" or "out".
+func (d Direction) MarshalText() ([]byte, error) {
+	if d == Outbound {
+		return []byte("out"), nil
+	}
+	return []byte("in"), nil
+}
+
+// UnmarshalText reads "in" or "out".
+func (d *Direction) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "in":
+		*d = Inbound
+	case "out":
+		*d = Outbound
+	default:
+		return fmt.Errorf("sockapi: direction %q: want in or out", b)
+	}
+	return nil
+}
+
 // CapturedFrame is a frame a capture kept.
 type CapturedFrame struct {
-	Time  time.Time // when its poller took it from or gave it to the link (one reading per batch)
-	Dir   Direction
-	Queue int    // the index of the queue whose poller saw it
-	Len   int    // its length on the wire
-	Data  []byte // its first SnapLen bytes; valid until the next call of Next
+	Time  time.Time `json:"time"` // when its poller took it from or gave it to the link (one reading per batch)
+	Dir   Direction `json:"dir"`
+	Queue int       `json:"queue"` // the index of the queue whose poller saw it
+	Len   int       `json:"len"`   // its length on the wire
+	Data  []byte    `json:"data"`  // its first SnapLen bytes; valid until the next call of Next
 }
 
 // CaptureStats counts a capture's frames.
@@ -81,7 +102,8 @@ type CaptureStats struct {
 	// Dropped those it kept but the buffer, full, had no room for.
 	// Together, the frames that matched the filter (tcpdump's "received
 	// by filter").
-	Captured, Dropped uint64
+	Captured uint64 `json:"captured"`
+	Dropped  uint64 `json:"dropped"`
 }
 
 // Capture is a running capture of a stack's frames, from Stack.Capture.
