@@ -75,7 +75,6 @@ func TestAdminCapture(t *testing.T) {
 	noCaptures(t, a)
 }
 
-
 // TestAdminCaptureSlowClient: a client that reads nothing while a bulk
 // transfer runs holds no poller: the transfer completes, the frames
 // beyond the capture's buffer are dropped, and the client, reading at
