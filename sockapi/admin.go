@@ -79,6 +79,21 @@ func AdminSocketPath(iface string) string {
 	return filepath.Join(AdminDir(), fmt.Sprintf("%s.%d.sock", iface, os.Getpid()))
 }
 
+// AdminSocketError is why Open or New could not make the admin socket
+// at Path.
+type AdminSocketError struct {
+	Path string
+	Err  error
+}
+
+// Error names the path and the cause.
+func (e *AdminSocketError) Error() string {
+	return "sockapi: admin socket " + e.Path + ": " + e.Err.Error()
+}
+
+// Unwrap is the cause.
+func (e *AdminSocketError) Unwrap() error { return e.Err }
+
 // adminOp is one operation of the admin endpoint. run answers a request
 // through reply, which writes one line {"result":v} (and fails once the
 // client is gone or took no line for adminWriteTimeout); an error
@@ -156,19 +171,19 @@ type adminServer struct {
 // mode; the default directory, 0700, closes that window.
 func listenAdmin(s *Stack, path string, idle time.Duration) (*adminServer, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("sockapi: admin socket: %w", err)
+		return nil, &AdminSocketError{path, err}
 	}
 	if err := removeStale(path); err != nil {
-		return nil, fmt.Errorf("sockapi: admin socket: %w", err)
+		return nil, &AdminSocketError{path, err}
 	}
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
-		return nil, fmt.Errorf("sockapi: admin socket: %w", err)
+		return nil, &AdminSocketError{path, err}
 	}
 	ln.SetUnlinkOnClose(true)
 	if err := os.Chmod(path, 0o600); err != nil {
 		ln.Close()
-		return nil, fmt.Errorf("sockapi: admin socket: %w", err)
+		return nil, &AdminSocketError{path, err}
 	}
 	if idle == 0 {
 		idle = adminIdle
@@ -190,12 +205,12 @@ func removeStale(path string) error {
 		return err
 	}
 	if fi.Mode()&os.ModeSocket == 0 {
-		return fmt.Errorf("%s exists and is not a socket", path)
+		return errors.New("exists and is not a socket")
 	}
 	c, err := net.DialTimeout("unix", path, time.Second)
 	if err == nil {
 		c.Close()
-		return fmt.Errorf("%s is in use by a running stack", path)
+		return errors.New("in use by a running stack")
 	}
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		return err
@@ -226,8 +241,7 @@ func (a *adminServer) start() {
 			case a.slots <- struct{}{}:
 			default:
 				// A fresh socket's buffer takes the line at once.
-				c.SetWriteDeadline(time.Now().Add(time.Second))
-				writeLine(c, adminError{fmt.Sprintf("busy: %d admin connections served already", adminMaxConns)})
+				replyLine(c, adminError{fmt.Sprintf("busy: %d admin connections served already", adminMaxConns)})
 				c.Close()
 				continue
 			}
@@ -294,19 +308,12 @@ type adminError struct {
 // serve answers c's requests until it closes, errs or idles.
 func (a *adminServer) serve(c net.Conn) {
 	r := bufio.NewReaderSize(c, AdminMaxLine)
-	reply := func(v any) error {
-		c.SetWriteDeadline(time.Now().Add(adminWriteTimeout))
-		return writeLine(c, adminResult{v})
-	}
-	fail := func(format string, args ...any) error {
-		c.SetWriteDeadline(time.Now().Add(adminWriteTimeout))
-		return writeLine(c, adminError{fmt.Sprintf(format, args...)})
-	}
+	reply := func(v any) error { return replyLine(c, adminResult{v}) }
 	for {
 		c.SetReadDeadline(time.Now().Add(a.idle))
 		line, err := r.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
-			fail("request longer than %d bytes", AdminMaxLine)
+			replyLine(c, adminError{fmt.Sprintf("request longer than %d bytes", AdminMaxLine)})
 			return
 		}
 		if err != nil {
@@ -314,47 +321,49 @@ func (a *adminServer) serve(c net.Conn) {
 		}
 		var req adminRequest
 		if err := json.Unmarshal(line, &req); err != nil {
-			fail("bad request: %v", err)
+			replyLine(c, adminError{"bad request: " + err.Error()})
 			return
 		}
 		op, ok := adminOps[req.Op]
-		if !ok {
-			if fail("unknown op %q; ops: %s", req.Op, strings.Join(adminOpNames(), ", ")) != nil {
-				return
+		switch {
+		case !ok:
+			err = replyLine(c, adminError{fmt.Sprintf("unknown op %q; ops: %s", req.Op, strings.Join(adminOpNames(), ", "))})
+		case op.stream:
+			a.stream(c, op, req, reply)
+			return
+		default:
+			if err = op.run(a.ctx, a.s, req.Args, reply); err != nil {
+				err = replyLine(c, adminError{req.Op + ": " + err.Error()})
 			}
-			continue
 		}
-		if !op.stream {
-			if err := op.run(a.ctx, a.s, req.Args, reply); err != nil && fail("%s: %v", req.Op, err) != nil {
-				return
-			}
-			continue
+		if err != nil {
+			return
 		}
-		a.stream(c, op, req)
-		return
 	}
 }
 
 // stream runs a streaming op on c until the client closes its end or
 // sends anything, or the stack closes, or the op ends.
-func (a *adminServer) stream(c net.Conn, op adminOp, req adminRequest) {
+func (a *adminServer) stream(c net.Conn, op adminOp, req adminRequest, reply func(any) error) {
 	ctx, cancel := context.WithCancel(a.ctx)
 	defer cancel()
 	go func() {
 		// Nothing more is due from the client: its EOF, or a byte, ends
-		// the stream. close's closing of c ends this read.
+		// the stream. The connection's close ends this read.
 		c.SetReadDeadline(time.Time{})
 		c.Read(make([]byte, 1))
 		cancel()
 	}()
-	reply := func(v any) error {
-		c.SetWriteDeadline(time.Now().Add(adminWriteTimeout))
-		return writeLine(c, adminResult{v})
-	}
 	if err := op.run(ctx, a.s, req.Args, reply); err != nil {
-		c.SetWriteDeadline(time.Now().Add(adminWriteTimeout))
-		writeLine(c, adminError{fmt.Sprintf("%s: %v", req.Op, err)})
+		replyLine(c, adminError{req.Op + ": " + err.Error()})
 	}
+}
+
+// replyLine writes a reply line to c, waiting adminWriteTimeout at most
+// for the client to take it.
+func replyLine(c net.Conn, v any) error {
+	c.SetWriteDeadline(time.Now().Add(adminWriteTimeout))
+	return writeLine(c, v)
 }
 
 // writeLine writes v as a line of JSON.

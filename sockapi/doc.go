@@ -32,7 +32,10 @@
 // Stack.Counters is a snapshot of the stack's counters, named as nstat
 // names the kernel's (TcpActiveOpens, IpInReceives …), with each queue's
 // own; Conn.Info is a connection's TCP_INFO; Stack.Info describes the
-// interface and its queues. Handlers that must run on the pollers
+// interface and its queues; Stack.Sockets and Stack.Neighbors list the
+// sockets and the ARP cache. Config.AdminSocket serves all of it to
+// other processes on a Unix-domain socket, which package sockapi/admin
+// reads and `xdpnet sockets`, `counters` and `arp` print. Handlers that must run on the pollers
 // themselves, with no goroutine between them and the wire, use package
 // inline through Config.OnPoller.
 package sockapi

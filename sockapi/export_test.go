@@ -1,6 +1,8 @@
 package sockapi
 
 import (
+	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/xdpnet/xdpnet/nic"
@@ -52,3 +54,29 @@ func AdminConns(s *Stack) int {
 
 // AdminMaxConns is how many admin connections a stack serves at once.
 const AdminMaxConns = adminMaxConns
+
+// The admin endpoint's tests have a streaming op of their own, "ticks":
+// 0, 1, 2 … a millisecond apart, until the stream ends; the op's return
+// closes ended.
+var ended = make(chan struct{}, 16)
+
+// TickStreamEnded yields once per "ticks" stream that returned.
+func TickStreamEnded() <-chan struct{} { return ended }
+
+func init() {
+	adminOps["ticks"] = adminOp{stream: true, run: func(ctx context.Context, _ *Stack, _ json.RawMessage, reply func(any) error) error {
+		defer func() { ended <- struct{}{} }()
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		for n := 0; ; n++ {
+			if err := reply(n); err != nil {
+				return err
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+			}
+		}
+	}}
+}

@@ -209,7 +209,9 @@ func sockets(args []string, stdout io.Writer) error {
 // tcpDetails is a connection's line of `ss -ti`: times in
 // milliseconds, windows in segments.
 func tcpDetails(i *sockapi.TCPInfo) string {
-	ms := func(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f', -1, 64) }
+	ms := func(d time.Duration) string { // to the microsecond, as ss
+		return strings.TrimSuffix(strings.TrimRight(strconv.FormatFloat(float64(d)/1e6, 'f', 3, 64), "0"), ".")
+	}
 	mss := max(i.SndMSS, 1)
 	f := []string{
 		"rtt:" + ms(i.RTT) + "/" + ms(i.RTTVar),
@@ -235,7 +237,7 @@ func tcpDetails(i *sockapi.TCPInfo) string {
 		f = append(f, "app_limited")
 	}
 	if i.Timer != "" {
-		f = append(f, "timer:("+i.Timer+","+ms(i.TimerIn)+"ms)")
+		f = append(f, "timer:("+i.Timer+","+i.TimerIn.Round(time.Millisecond).String()+")")
 	}
 	return strings.Join(f, " ")
 }
@@ -373,14 +375,22 @@ func (c countersConfig) report(w io.Writer, info sockapi.AdminInfo, cs []sockapi
 		_, err := io.WriteString(w, b.String())
 		return err
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "#xdpnet %s pid %d\t\n", stackName(info), info.PID)
+	// nstat's columns: names to the left, values to the right.
+	nameW, valW := 0, 0
 	for i, n := range cs {
 		if values[i] != 0 || c.all {
-			fmt.Fprintf(tw, "%s\t%d\t\n", n.Name, values[i])
+			nameW, valW = max(nameW, len(n.Name)), max(valW, len(strconv.FormatInt(values[i], 10)))
 		}
 	}
-	return tw.Flush()
+	b := &strings.Builder{}
+	fmt.Fprintf(b, "#xdpnet %s pid %d\n", stackName(info), info.PID)
+	for i, n := range cs {
+		if values[i] != 0 || c.all {
+			fmt.Fprintf(b, "%-*s  %*d\n", nameW, n.Name, valW, values[i])
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 // stackName names a stack by its interface, or by its address for a

@@ -135,7 +135,10 @@ func checkListenAddr(hostPort string, ours netip.Addr) error {
 // line that says what to do.
 func explain(iface string, err error) error {
 	var held *steer.LinkHeldError
+	var adminErr *sockapi.AdminSocketError
 	switch {
+	case errors.As(err, &adminErr):
+		return fmt.Errorf("%w; choose another with -admin PATH (or %s=DIR), or -admin off", err, sockapi.AdminDirEnv)
 	case strings.Contains(err.Error(), "no such network interface"): // net's errors carry no errno for it
 		return fmt.Errorf("interface %q not found (see `ip link`)", iface)
 	case errors.As(err, &held):
