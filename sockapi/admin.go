@@ -106,7 +106,10 @@ func (e *AdminSocketError) Unwrap() error { return e.Err }
 // when reply fails; the connection is closed after it. A streaming op
 // must never let a slow client block what feeds it: it buffers a bounded
 // amount between its source and reply, drops the rest and says so in
-// its messages. To add an op, add it to adminOps.
+// its messages. A streaming op may also pass reply an adminBinary,
+// written as it is: after its first line, the stream of such an op (the
+// capture's frames) is in a framing of its own. To add an op, add it to
+// adminOps.
 type adminOp struct {
 	stream bool
 	run    func(ctx context.Context, s *Stack, args json.RawMessage, reply func(v any) error) error
@@ -354,10 +357,23 @@ func (a *adminServer) stream(c net.Conn, op adminOp, req adminRequest, reply fun
 		c.Read(make([]byte, 1))
 		cancel()
 	}()
+	line := reply
+	reply = func(v any) error {
+		if b, ok := v.(adminBinary); ok {
+			c.SetWriteDeadline(time.Now().Add(adminWriteTimeout))
+			_, err := c.Write(b)
+			return err
+		}
+		return line(v)
+	}
 	if err := op.run(ctx, a.s, req.Args, reply); err != nil {
 		replyLine(c, adminError{req.Op + ": " + err.Error()})
 	}
 }
+
+// adminBinary is a streaming op's message in its own framing, which
+// reply writes as it is, without a line of JSON around it.
+type adminBinary []byte
 
 // replyLine writes a reply line to c, waiting adminWriteTimeout at most
 // for the client to take it.

@@ -192,7 +192,7 @@ func (c *Capture) Stats() CaptureStats {
 // stack is closed, net.ErrClosed; when ctx ends, its error.
 func (c *Capture) Next(ctx context.Context) (CapturedFrame, error) {
 	for {
-		if f, ok := c.take(); ok {
+		if f, ok := c.take(c.frame); ok {
 			return f, nil
 		}
 		switch c.bell.wait(c.ready, ctx.Done(), c.closed, c.s.stopped) {
@@ -221,8 +221,9 @@ func (c *Capture) ready() bool {
 	return false
 }
 
-// take copies out the earliest frame waiting, if any.
-func (c *Capture) take() (CapturedFrame, bool) {
+// take copies out the earliest frame waiting, if any, into into, whose
+// capacity holds the snap length.
+func (c *Capture) take(into []byte) (CapturedFrame, bool) {
 	var first *capRing
 	q := 0
 	for i, r := range c.rings {
@@ -238,7 +239,7 @@ func (c *Capture) take() (CapturedFrame, bool) {
 	}
 	m := first.peek()
 	i := int(first.tail.Load() % uint64(len(first.meta)))
-	data := c.frame[:copy(c.frame, first.data[i*first.slot:i*first.slot+int(m.capLen)])]
+	data := into[:copy(into[:cap(into)], first.data[i*first.slot:i*first.slot+int(m.capLen)])]
 	first.tail.Add(1) // the slot is the poller's again
 	return CapturedFrame{Time: time.Unix(0, m.time), Dir: m.dir, Queue: q, Len: int(m.len), Data: data}, true
 }

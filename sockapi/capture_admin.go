@@ -2,42 +2,55 @@ package sockapi
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 )
 
 // The admin endpoint's capture op streams a Capture to its client:
 //
 //	{"op":"capture","args":{"filter":"tcp and port 80","snaplen":96,"buffer":4096}}
 //
-// (CaptureConfig's fields, all optional) is answered by a first line
-// that carries the snap length, or by an error (a bad filter), then by
-// a line per batch of frames, the frames base64 in "data":
+// (CaptureConfig's fields, all optional) is answered by one line of
+// JSON, an error (a bad filter) or the start:
 //
 //	{"result":{"snaplen":1514,"captured":0,"dropped":0}}
-//	{"result":{"frames":[{"time":"...","dir":"in","queue":0,"len":74,"data":"..."}],"captured":1,"dropped":0}}
 //
-// Each line has the capture's counts so far, so its reader sees drops as
-// they happen. The client ends the capture by closing its end for
-// writing (or sending anything); the stack then stops capturing, sends
-// the frames still buffered and a last line with "end":true and the
-// final counts, and closes. A last line the client did not ask for
-// means the stack is closing.
+// after which the stream is binary, as JSON would cost the stack more
+// than the frames do: messages of a 4-byte length (of what follows it)
+// and a kind, all little-endian (AdminCaptureFrameLen and
+// AdminCaptureStatsLen bytes of header):
 //
-// The capture's ring is what stands between the pollers and this
-// stream: while a slow client keeps a line waiting (for at most the
-// endpoint's write timeout), the ring fills and the pollers drop and
-// count, never wait.
+//	'f' frame: time (int64, Unix ns), length on the wire (uint32),
+//	    queue (uint16), direction (0 in, 1 out), then the bytes kept
+//	's' counts: captured (uint64), dropped (uint64), end (0 or 1)
+//
+// Each batch of frames, up to 64, is followed by the counts so far, so
+// the reader sees drops as they happen. The client ends the capture by
+// closing its end for writing (or sending anything); the stack then
+// stops capturing, sends the frames still buffered and counts with end
+// set, and closes. Counts with end the client did not ask for mean the
+// stack is closing.
+//
+// The capture's ring stands between the pollers and this stream: while
+// a slow client keeps a write waiting (for at most the endpoint's write
+// timeout), the ring fills and the pollers drop and count, never wait.
 
-// AdminCaptureBatch is a line of the capture op's stream.
-type AdminCaptureBatch struct {
-	SnapLen int             `json:"snaplen,omitempty"` // the first line's: the pcap header's snap length
-	Frames  []CapturedFrame `json:"frames,omitempty"`
+// AdminCaptureStart is the capture op's first reply.
+type AdminCaptureStart struct {
+	SnapLen int `json:"snaplen"` // the pcap header's snap length
 	CaptureStats
-	End bool `json:"end,omitempty"` // the last line
 }
 
-// adminCaptureBatch is the most frames a line carries.
+// The headers of the capture op's binary messages, the 4-byte length
+// included.
+const (
+	AdminCaptureFrameLen = 4 + 1 + 8 + 4 + 2 + 1
+	AdminCaptureStatsLen = 4 + 1 + 8 + 8 + 1
+)
+
+// adminCaptureBatch is the most frames a write carries.
 const adminCaptureBatch = 64
 
 // adminCapture runs the capture op (see above).
@@ -53,54 +66,80 @@ func adminCapture(ctx context.Context, s *Stack, args json.RawMessage, reply fun
 		return err
 	}
 	defer c.Close()
-	if reply(AdminCaptureBatch{SnapLen: c.SnapLen(), CaptureStats: c.Stats()}) != nil {
+	if reply(AdminCaptureStart{SnapLen: c.SnapLen(), CaptureStats: c.Stats()}) != nil {
 		return nil
 	}
-	b := adminBatcher{c: c, reply: reply, buf: make([]byte, 0, adminCaptureBatch*c.SnapLen())}
+	b := adminBatcher{c: c, reply: reply, buf: make([]byte, 0, adminCaptureBatch*(AdminCaptureFrameLen+c.SnapLen())+AdminCaptureStatsLen)}
 	// Next ends when the client stops or goes, or the stack closes.
 	for {
 		f, err := c.Next(ctx)
 		if err != nil {
 			break
 		}
-		if !b.send(f) {
+		if !b.send(&f, false) {
 			return nil
 		}
 	}
 	c.Close()
-	for f, ok := c.take(); ok; f, ok = c.take() {
-		if !b.send(f) {
+	for c.ready() {
+		if !b.send(nil, false) {
 			return nil
 		}
 	}
-	reply(AdminCaptureBatch{CaptureStats: c.Stats(), End: true})
+	b.send(nil, true)
 	return nil
 }
 
-// adminBatcher sends frames in lines of up to adminCaptureBatch.
+// adminBatcher writes frames in batches of up to adminCaptureBatch.
 type adminBatcher struct {
-	c      *Capture
-	reply  func(any) error
-	frames []CapturedFrame
-	buf    []byte // the frames' copies
+	c     *Capture
+	reply func(any) error
+	buf   []byte
 }
 
-// send sends f and the frames waiting after it, as many as a line
-// takes, and reports whether the client took the line.
-func (b *adminBatcher) send(f CapturedFrame) bool {
-	b.frames, b.buf = b.frames[:0], b.buf[:0]
-	for {
-		start := len(b.buf)
-		b.buf = append(b.buf, f.Data...)
-		f.Data = b.buf[start:len(b.buf):len(b.buf)]
-		b.frames = append(b.frames, f)
-		var ok bool
-		if len(b.frames) == adminCaptureBatch {
-			break
-		}
-		if f, ok = b.c.take(); !ok {
-			break
-		}
+// send writes a batch: first, if not nil, then the frames waiting, as
+// many as a batch takes (none with end), each copied once, from its slot
+// to the batch, then the counts; it reports whether the client took the
+// batch.
+func (b *adminBatcher) send(first *CapturedFrame, end bool) bool {
+	b.buf = b.buf[:0]
+	n := 0
+	if first != nil {
+		b.buf = append(appendCaptureHeader(b.buf, *first), first.Data...)
+		n++
 	}
-	return b.reply(AdminCaptureBatch{Frames: b.frames, CaptureStats: b.c.Stats()}) == nil
+	for ; !end && n < adminCaptureBatch; n++ {
+		// The frame goes after its header, which is written once its
+		// length is known.
+		at := len(b.buf) + AdminCaptureFrameLen
+		f, ok := b.c.take(b.buf[at:at:at+b.c.snap])
+		if !ok {
+			break
+		}
+		b.buf = appendCaptureHeader(b.buf, f)[:at+len(f.Data)]
+	}
+	st := b.c.Stats()
+	b.buf = binary.LittleEndian.AppendUint32(b.buf, AdminCaptureStatsLen-4)
+	b.buf = append(b.buf, 's')
+	b.buf = binary.LittleEndian.AppendUint64(b.buf, st.Captured)
+	b.buf = binary.LittleEndian.AppendUint64(b.buf, st.Dropped)
+	b.buf = append(b.buf, boolByte(end))
+	return b.reply(adminBinary(b.buf)) == nil
+}
+
+// appendCaptureHeader appends the header of f's message to b.
+func appendCaptureHeader(b []byte, f CapturedFrame) []byte {
+	b = binary.LittleEndian.AppendUint32(b, uint32(AdminCaptureFrameLen-4+len(f.Data)))
+	b = append(b, 'f')
+	b = binary.LittleEndian.AppendUint64(b, uint64(f.Time.UnixNano()))
+	b = binary.LittleEndian.AppendUint32(b, uint32(min(f.Len, math.MaxUint32)))
+	b = binary.LittleEndian.AppendUint16(b, uint16(f.Queue))
+	return append(b, byte(f.Dir))
+}
+
+func boolByte(v bool) byte {
+	if v {
+		return 1
+	}
+	return 0
 }

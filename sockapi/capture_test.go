@@ -1,11 +1,13 @@
 package sockapi_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"io"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/xdpnet/xdpnet/internal/wire"
 	"github.com/xdpnet/xdpnet/nic"
 	"github.com/xdpnet/xdpnet/sockapi"
+	"github.com/xdpnet/xdpnet/sockapi/admin"
 )
 
 // nextFrame is the capture's next frame, or a failure after 5 s.
@@ -320,5 +323,68 @@ func TestParseCaptureFilter(t *testing.T) {
 		_, err := sockapi.ParseCaptureFilter(expr)
 		require.ErrorContains(t, err, why, expr)
 		require.ErrorContains(t, err, "capture filter "+`"`+expr+`"`)
+	}
+}
+
+// BenchmarkCaptureUnderLoad: BenchmarkSocketsUnderLoad's bulk transfer,
+// with Sockets read every 100 ms, and a capture of every frame on the
+// sending stack: none; read in the process (Stack.Capture's Next); or
+// streamed over the admin socket to a client that makes pcap records of
+// them (the path of `xdpnet capture -w`). The throughputs compare what
+// a capture costs a loaded poller; the frames the capture dropped, its
+// buffer full, are reported, not hidden.
+func BenchmarkCaptureUnderLoad(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "a.sock")
+	sa, sb, ln := manyConns(b, 1000, path)
+	for _, mode := range []string{"none", "stack", "admin"} {
+		b.Run("capture="+mode, func(b *testing.B) {
+			var stats func() sockapi.CaptureStats
+			var stop func()
+			switch mode {
+			case "stack":
+				c, err := sa.Capture(sockapi.CaptureConfig{})
+				require.NoError(b, err)
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					for {
+						if _, err := c.Next(context.Background()); err != nil {
+							return
+						}
+					}
+				}()
+				stats, stop = c.Stats, func() { c.Close(); <-done }
+			case "admin":
+				cl, err := admin.Dial(path)
+				require.NoError(b, err)
+				defer cl.Close()
+				c, err := cl.Capture(sockapi.CaptureConfig{})
+				require.NoError(b, err)
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					w := bufio.NewWriter(io.Discard)
+					var rec []byte
+					for {
+						f, err := c.Next()
+						if err != nil {
+							return
+						}
+						rec = nic.AppendPcapRecord(rec[:0], f.Time, f.Data, f.Len)
+						w.Write(rec)
+					}
+				}()
+				stats, stop = c.Stats, func() { c.Stop(); <-done }
+			}
+			bulkUnderLoad(b, sa, sb, ln, 100*time.Millisecond)
+			if stop == nil {
+				return
+			}
+			stop()
+			st := stats()
+			b.ReportMetric(float64(st.Captured)/b.Elapsed().Seconds(), "captured/s")
+			b.ReportMetric(float64(st.Dropped), "dropped")
+			b.ReportMetric(100*float64(st.Dropped)/float64(max(1, st.Captured+st.Dropped)), "drop-%")
+		})
 	}
 }

@@ -1,12 +1,12 @@
 package admin
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/xdpnet/xdpnet/sockapi"
@@ -17,13 +17,14 @@ import (
 var ErrStackGone = errors.New("the stack exited mid-capture")
 
 // Capture is a running capture of a stack's frames, from Client.Capture:
-// the stack's Stack.Capture, streamed over the admin socket. Next reads
-// it; Stop, from any goroutine, ends it. The Client carries nothing else
-// meanwhile.
+// the stack's Stack.Capture, streamed over the admin socket (the framing
+// is described with the server, in sockapi's capture_admin.go). Next
+// reads it; Stop, from any goroutine, ends it. The Client carries
+// nothing else meanwhile.
 type Capture struct {
 	c       *Client
 	snap    int
-	batch   []sockapi.CapturedFrame
+	msg     []byte // the message Next read last; its frame's Data
 	stats   sockapi.CaptureStats
 	stopped atomic.Bool
 	ended   bool
@@ -37,48 +38,88 @@ func (c *Client) Capture(cfg sockapi.CaptureConfig) (*Capture, error) {
 	if err := c.Start("capture", cfg); err != nil {
 		return nil, err
 	}
-	var first sockapi.AdminCaptureBatch
-	if err := c.Next(&first); err != nil {
+	var start sockapi.AdminCaptureStart
+	if err := c.Next(&start); err != nil {
 		return nil, err
 	}
-	return &Capture{c: c, snap: first.SnapLen, stats: first.CaptureStats}, nil
+	if start.SnapLen <= 0 || start.SnapLen > 1<<16 {
+		return nil, fmt.Errorf("admin socket %s: bad capture start: snap length %d", c.path, start.SnapLen)
+	}
+	return &Capture{c: c, snap: start.SnapLen, stats: start.CaptureStats, msg: make([]byte, 0, max(sockapi.AdminCaptureFrameLen+start.SnapLen, sockapi.AdminCaptureStatsLen))}, nil
 }
 
 // SnapLen is the most bytes the stack keeps of a frame: the snap length
 // of a pcap file's header.
 func (p *Capture) SnapLen() int { return p.snap }
 
-// Stats are the capture's counts as of the last line read; after Next's
+// Stats are the capture's counts as of the last batch read; after Next's
 // io.EOF, the final ones.
 func (p *Capture) Stats() sockapi.CaptureStats { return p.stats }
 
-// Next returns the next frame. After Stop it returns the frames the
-// stack still had, then io.EOF. A stream that ends before Stop, or that
-// breaks, is ErrStackGone.
+// Next returns the next frame, whose Data is valid until the next call.
+// After Stop it returns the frames the stack still had, then io.EOF. A
+// stream that ends before Stop, or breaks, is ErrStackGone.
 func (p *Capture) Next() (sockapi.CapturedFrame, error) {
-	for len(p.batch) == 0 {
-		if p.ended {
-			return sockapi.CapturedFrame{}, io.EOF
-		}
-		var m sockapi.AdminCaptureBatch
-		if err := p.c.Next(&m); err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed) {
-				return sockapi.CapturedFrame{}, fmt.Errorf("admin socket %s: %w", p.c.path, ErrStackGone)
-			}
+	for !p.ended {
+		kind, err := p.read()
+		if err != nil {
 			return sockapi.CapturedFrame{}, err
 		}
-		p.stats, p.batch = m.CaptureStats, m.Frames
-		if m.End {
+		m := p.msg
+		if kind == 'f' {
+			return sockapi.CapturedFrame{
+				Time:  time.Unix(0, int64(binary.LittleEndian.Uint64(m[5:]))),
+				Len:   int(binary.LittleEndian.Uint32(m[13:])),
+				Queue: int(binary.LittleEndian.Uint16(m[17:])),
+				Dir:   sockapi.Direction(m[19] & 1),
+				Data:  m[sockapi.AdminCaptureFrameLen:],
+			}, nil
+		}
+		p.stats = sockapi.CaptureStats{Captured: binary.LittleEndian.Uint64(m[5:]), Dropped: binary.LittleEndian.Uint64(m[13:])}
+		if m[21] != 0 {
 			p.ended = true
 			if !p.stopped.Load() {
-				return sockapi.CapturedFrame{}, fmt.Errorf("admin socket %s: %w", p.c.path, ErrStackGone)
+				return sockapi.CapturedFrame{}, p.gone()
 			}
 		}
 	}
-	f := p.batch[0]
-	p.batch = p.batch[1:]
-	return f, nil
+	return sockapi.CapturedFrame{}, io.EOF
 }
+
+// read reads the next message into p.msg and returns its kind, checked:
+// a frame's header and at most a snap length of bytes, or counts.
+func (p *Capture) read() (byte, error) {
+	var head [5]byte
+	if _, err := io.ReadFull(p.c.r, head[:]); err != nil {
+		return 0, p.broken(err)
+	}
+	n := int(binary.LittleEndian.Uint32(head[:]))
+	kind := head[4]
+	switch {
+	case kind == 'f' && n >= sockapi.AdminCaptureFrameLen-4 && n <= sockapi.AdminCaptureFrameLen-4+p.snap:
+	case kind == 's' && n == sockapi.AdminCaptureStatsLen-4:
+	default:
+		return 0, fmt.Errorf("admin socket %s: bad capture message: kind %q, %d bytes", p.c.path, kind, n)
+	}
+	p.msg = append(p.msg[:0], head[:]...)
+	p.msg = p.msg[:4+n]
+	if _, err := io.ReadFull(p.c.r, p.msg[5:]); err != nil {
+		return 0, p.broken(err)
+	}
+	return kind, nil
+}
+
+// broken explains a stream that failed: one that ended, or was reset,
+// is the stack gone.
+func (p *Capture) broken(err error) error {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("admin socket %s: capture: %w", p.c.path, err)
+	}
+	return p.gone()
+}
+
+func (p *Capture) gone() error { return fmt.Errorf("admin socket %s: %w", p.c.path, ErrStackGone) }
 
 // Stop ends the capture: the stack sends what it still holds and its
 // final counts, which Next returns before io.EOF; it has Timeout to do so.
