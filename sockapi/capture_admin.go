@@ -112,7 +112,7 @@ func (b *adminBatcher) send(first *CapturedFrame, end bool) bool {
 		// The frame goes after its header, which is written once its
 		// length is known.
 		at := len(b.buf) + AdminCaptureFrameLen
-		f, ok := b.c.take(b.buf[at:at:at+b.c.snap])
+		f, ok := b.c.take(b.buf[at : at : at+b.c.snap])
 		if !ok {
 			break
 		}
