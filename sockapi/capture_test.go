@@ -330,37 +330,33 @@ func TestParseCaptureFilter(t *testing.T) {
 // with Sockets read every 100 ms, and a capture of every frame on the
 // sending stack: none; read in the process (Stack.Capture's Next); or
 // streamed over the admin socket to a client that makes pcap records of
-// them (the path of `xdpnet capture -w`). The throughputs compare what
-// a capture costs a loaded poller; the frames the capture dropped, its
+// them (the path of `xdpnet capture -w`); whole frames, or their first
+// 128 bytes (-s128, tcpdump's -s). The throughputs compare what a
+// capture costs a loaded poller; the frames the capture dropped, its
 // buffer full, are reported, not hidden.
 func BenchmarkCaptureUnderLoad(b *testing.B) {
 	path := filepath.Join(b.TempDir(), "a.sock")
 	sa, sb, ln := manyConns(b, 1000, path)
-	for _, mode := range []string{"none", "stack", "admin"} {
-		b.Run("capture="+mode, func(b *testing.B) {
+	for _, mode := range []struct {
+		name  string
+		admin bool
+		snap  int
+	}{{"none", false, -1}, {"stack", false, 0}, {"stack-s128", false, 128}, {"admin", true, 0}, {"admin-s128", true, 128}} {
+		b.Run("capture="+mode.name, func(b *testing.B) {
+			cfg := sockapi.CaptureConfig{SnapLen: mode.snap}
 			var stats func() sockapi.CaptureStats
 			var stop func()
-			switch mode {
-			case "stack":
-				c, err := sa.Capture(sockapi.CaptureConfig{})
-				require.NoError(b, err)
-				done := make(chan struct{})
-				go func() {
-					defer close(done)
-					for {
-						if _, err := c.Next(context.Background()); err != nil {
-							return
-						}
-					}
-				}()
-				stats, stop = c.Stats, func() { c.Close(); <-done }
-			case "admin":
+			done := make(chan struct{})
+			switch {
+			case mode.snap < 0:
+				bulkUnderLoad(b, sa, sb, ln, 100*time.Millisecond)
+				return
+			case mode.admin:
 				cl, err := admin.Dial(path)
 				require.NoError(b, err)
 				defer cl.Close()
-				c, err := cl.Capture(sockapi.CaptureConfig{})
+				c, err := cl.Capture(cfg)
 				require.NoError(b, err)
-				done := make(chan struct{})
 				go func() {
 					defer close(done)
 					w := bufio.NewWriter(io.Discard)
@@ -374,13 +370,23 @@ func BenchmarkCaptureUnderLoad(b *testing.B) {
 						w.Write(rec)
 					}
 				}()
-				stats, stop = c.Stats, func() { c.Stop(); <-done }
+				stats, stop = c.Stats, func() { c.Stop() }
+			default:
+				c, err := sa.Capture(cfg)
+				require.NoError(b, err)
+				go func() {
+					defer close(done)
+					for {
+						if _, err := c.Next(context.Background()); err != nil {
+							return
+						}
+					}
+				}()
+				stats, stop = c.Stats, func() { c.Close() }
 			}
 			bulkUnderLoad(b, sa, sb, ln, 100*time.Millisecond)
-			if stop == nil {
-				return
-			}
 			stop()
+			<-done
 			st := stats()
 			b.ReportMetric(float64(st.Captured)/b.Elapsed().Seconds(), "captured/s")
 			b.ReportMetric(float64(st.Dropped), "dropped")
