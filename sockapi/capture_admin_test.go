@@ -1,7 +1,10 @@
 package sockapi_test
 
 import (
+	"bufio"
 	"io"
+	"net"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -148,4 +151,48 @@ func TestAdminCaptureEnds(t *testing.T) {
 	}()
 	require.NoError(t, a.Close())
 	require.ErrorIs(t, <-ended, admin.ErrStackGone)
+}
+
+// TestAdminCaptureHostileStream: the client takes nothing on trust from
+// the socket: a message of an unknown kind, one longer than the snap
+// length, or a stream cut mid-message is an error, never a panic nor an
+// allocation of what the length claims.
+func TestAdminCaptureHostileStream(t *testing.T) {
+	for name, stream := range map[string][]byte{
+		"kind":      {6, 0, 0, 0, 'x', 0, 0, 0, 0, 0},
+		"oversize":  {0xff, 0xff, 0xff, 0x7f, 'f'},
+		"short":     {4, 0, 0, 0, 'f', 0, 0, 0, 0},
+		"cut":       {40, 0, 0, 0, 'f', 1, 2, 3},
+		"bad stats": {5, 0, 0, 0, 's', 1, 2, 3, 4},
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "fake.sock")
+			ln, err := net.Listen("unix", path)
+			require.NoError(t, err)
+			defer ln.Close()
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				bufio.NewReader(c).ReadString('\n')
+				c.Write([]byte(`{"result":{"snaplen":100,"captured":0,"dropped":0}}` + "\n"))
+				c.Write(stream)
+			}()
+			c, err := admin.Dial(path)
+			require.NoError(t, err)
+			defer c.Close()
+			capt, err := c.Capture(sockapi.CaptureConfig{})
+			require.NoError(t, err)
+			assert.Equal(t, 100, capt.SnapLen())
+			_, err = capt.Next()
+			require.Error(t, err)
+			if name == "cut" {
+				assert.ErrorIs(t, err, admin.ErrStackGone)
+			} else {
+				assert.ErrorContains(t, err, "bad capture message")
+			}
+		})
+	}
 }
