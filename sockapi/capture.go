@@ -117,6 +117,7 @@ type Capture struct {
 	bell   bell       // the reader's, rung by the pollers
 	once   sync.Once
 	closed chan struct{} // closed by Close, once no poller writes any more
+	gone   chan struct{} // closed when the stack stops or fails, or the capture closes
 	frame  []byte        // the copy Next returns
 }
 
@@ -143,7 +144,7 @@ func (s *Stack) Capture(cfg CaptureConfig) (*Capture, error) {
 	if frames == 0 {
 		frames = defaultCaptureBuffer
 	}
-	c := &Capture{s: s, filter: filter, snap: snap, bell: newBell(), closed: make(chan struct{}), frame: make([]byte, snap)}
+	c := &Capture{s: s, filter: filter, snap: snap, bell: newBell(), closed: make(chan struct{}), gone: make(chan struct{}), frame: make([]byte, snap)}
 	for range s.pollers {
 		c.rings = append(c.rings, &capRing{slot: snap, data: make([]byte, frames*snap), meta: make([]capMeta, frames)})
 	}
@@ -157,6 +158,14 @@ func (s *Stack) Capture(cfg CaptureConfig) (*Capture, error) {
 	}
 	s.captures = append(s.captures, c)
 	s.retap()
+	go func() {
+		select {
+		case <-s.stopped:
+		case <-s.failed:
+		case <-c.closed:
+		}
+		close(c.gone)
+	}()
 	return c, nil
 }
 
@@ -189,20 +198,21 @@ func (c *Capture) Stats() CaptureStats {
 // Next returns the next frame of the capture, the earliest of those
 // waiting on the queues, and blocks until there is one. Once the capture
 // is closed it returns the frames still buffered, then io.EOF; once the
-// stack is closed, net.ErrClosed; when ctx ends, its error.
+// stack is closed or failed, the frames buffered, then net.ErrClosed;
+// when ctx ends, its error.
 func (c *Capture) Next(ctx context.Context) (CapturedFrame, error) {
 	for {
 		if f, ok := c.take(c.frame); ok {
 			return f, nil
 		}
-		switch c.bell.wait(c.ready, ctx.Done(), c.closed, c.s.stopped) {
+		switch c.bell.wait(c.ready, ctx.Done(), c.gone, nil) {
 		case nil:
-		case c.closed:
-			if !c.ready() {
+		case c.gone:
+			switch {
+			case c.ready():
+			case isClosed(c.closed):
 				return CapturedFrame{}, io.EOF
-			}
-		case c.s.stopped:
-			if !c.ready() {
+			default:
 				return CapturedFrame{}, net.ErrClosed
 			}
 		default:
@@ -254,9 +264,9 @@ func (c *Capture) Close() error {
 		s.retap()
 		s.capMu.Unlock()
 		// A poller amid a batch may still hold the old tap: one Do on
-		// each runs after its batch.
+		// each runs after its batch (unless the stack ends first).
 		for _, p := range s.pollers {
-			s.snapshot(p, func() {})
+			s.do(background, p, func() {})
 		}
 		close(c.closed)
 	})
