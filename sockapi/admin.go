@@ -167,12 +167,17 @@ type adminServer struct {
 	conns  map[net.Conn]struct{}
 }
 
-// listenAdmin binds the admin socket at path: its directory is made
-// (0700) if missing, a socket file left there by a process that died is
-// replaced, and the socket is made 0600, so only the stack's user (and
-// root) can connect. Between bind and chmod the socket has the umask's
-// mode; the default directory, 0700, closes that window.
-func listenAdmin(s *Stack, path string, idle time.Duration) (*adminServer, error) {
+// listenAdmin binds the admin socket at path, if any (nil without):
+// its directory is made (0700) if missing, a socket file left there by
+// a process that died is replaced, and the socket is made 0600, so only
+// the stack's user (and root) can connect. Between bind and chmod the
+// socket has the umask's mode; the default directory, 0700, closes that
+// window. Open calls it before it touches the interface, so a path it
+// cannot take costs no XDP attach and detach.
+func listenAdmin(path string, idle time.Duration) (*adminServer, error) {
+	if path == "" {
+		return nil, nil
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, &AdminSocketError{path, err}
 	}
@@ -191,7 +196,7 @@ func listenAdmin(s *Stack, path string, idle time.Duration) (*adminServer, error
 	if idle == 0 {
 		idle = adminIdle
 	}
-	a := &adminServer{s: s, ln: ln, idle: idle, slots: make(chan struct{}, adminMaxConns), conns: map[net.Conn]struct{}{}}
+	a := &adminServer{ln: ln, idle: idle, slots: make(chan struct{}, adminMaxConns), conns: map[net.Conn]struct{}{}}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	return a, nil
 }
@@ -221,8 +226,9 @@ func removeStale(path string) error {
 	return os.Remove(path)
 }
 
-// start accepts connections until close.
-func (a *adminServer) start() {
+// start serves s, accepting connections until close.
+func (a *adminServer) start(s *Stack) {
+	a.s = s
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
@@ -281,8 +287,12 @@ func (a *adminServer) untrack(c net.Conn) {
 }
 
 // close stops accepting, closes every connection (a streaming op's
-// context first), waits for their goroutines and removes the socket.
+// context first), waits for their goroutines and removes the socket;
+// nothing for a nil a.
 func (a *adminServer) close() {
+	if a == nil {
+		return
+	}
 	a.cancel()
 	a.ln.Close()
 	a.mu.Lock()

@@ -51,11 +51,16 @@ func Open(cfg Config) (*Stack, error) {
 	if cfg.Queues == 0 {
 		cfg.Queues = 1
 	}
+	admin, err := listenAdmin(cfg.AdminSocket, cfg.adminIdle)
+	if err != nil {
+		return nil, err
+	}
 	dev, err := nic.OpenXDP(nic.XDPConfig{
 		Interface: cfg.Interface, Queues: cfg.Queues, Addrs: []netip.Addr{cfg.Addr.Addr()},
 		Attach: cfg.XDPMode.steer(), Replace: cfg.Replace,
 	})
 	if err != nil {
+		admin.close()
 		return nil, fmt.Errorf("sockapi: %w", err)
 	}
 	links := make([]nic.Link, 0, len(dev.Links()))
@@ -69,7 +74,7 @@ func Open(cfg Config) (*Stack, error) {
 	if cfg.Queues > 1 {
 		rss.Key, rss.Indir, _ = xdp.ReadRSS(cfg.Interface)
 	}
-	s, err := newStack(cfg, rss, links)
+	s, err := newStack(cfg, rss, links, admin)
 	if err != nil {
 		dev.Close()
 		return nil, err
@@ -93,15 +98,21 @@ func Open(cfg Config) (*Stack, error) {
 // one device (ARP replies are shared among them). Tests and simulations
 // use it with pipe links; Close closes the links.
 func New(cfg Config, links ...nic.Link) (*Stack, error) {
-	return newStack(cfg, fastpath.RSS{}, links)
-}
-
-func newStack(cfg Config, rss fastpath.RSS, links []nic.Link) (*Stack, error) {
 	if len(links) == 0 {
 		return nil, errors.New("sockapi: no link")
 	}
+	admin, err := listenAdmin(cfg.AdminSocket, cfg.adminIdle)
+	if err != nil {
+		return nil, err
+	}
+	return newStack(cfg, fastpath.RSS{}, links, admin)
+}
+
+// newStack starts the pollers on links, and admin (nil for none) when
+// they run; on failure it closes admin.
+func newStack(cfg Config, rss fastpath.RSS, links []nic.Link, admin *adminServer) (*Stack, error) {
 	tcpCfg, udpCfg := cfg.protocols()
-	s := &Stack{cfg: cfg, tcp: tcpCfg, done: make(chan struct{}), stopped: make(chan struct{}), failed: make(chan struct{}), socks: map[closer]struct{}{}}
+	s := &Stack{cfg: cfg, tcp: tcpCfg, done: make(chan struct{}), stopped: make(chan struct{}), failed: make(chan struct{}), socks: map[closer]struct{}{}, admin: admin}
 	for _, link := range links {
 		p, err := fastpath.New(fastpath.Config{
 			Link: link,
@@ -114,6 +125,7 @@ func newStack(cfg Config, rss fastpath.RSS, links []nic.Link) (*Stack, error) {
 			for _, p := range s.pollers {
 				p.Close()
 			}
+			admin.close()
 			return nil, fmt.Errorf("sockapi: %w", err)
 		}
 		s.pollers = append(s.pollers, p)
@@ -130,18 +142,9 @@ func newStack(cfg Config, rss fastpath.RSS, links []nic.Link) (*Stack, error) {
 			for _, p := range s.pollers {
 				p.Close()
 			}
+			admin.close()
 			return nil, fmt.Errorf("sockapi: %w", err)
 		}
-	}
-	if cfg.AdminSocket != "" {
-		a, err := listenAdmin(s, cfg.AdminSocket, cfg.adminIdle)
-		if err != nil {
-			for _, p := range s.pollers {
-				p.Close()
-			}
-			return nil, err
-		}
-		s.admin = a
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
@@ -155,7 +158,7 @@ func newStack(cfg Config, rss fastpath.RSS, links []nic.Link) (*Stack, error) {
 		}()
 	}
 	if s.admin != nil {
-		s.admin.start()
+		s.admin.start(s)
 	}
 	return s, nil
 }
@@ -191,9 +194,7 @@ func (s *Stack) Err() error {
 func (s *Stack) Close() error {
 	var err error
 	s.closing.Do(func() {
-		if s.admin != nil {
-			s.admin.close() // first: its socket goes before the stack
-		}
+		s.admin.close() // first: its socket goes before the stack
 		s.mu.Lock()
 		socks := make([]closer, 0, len(s.socks))
 		for c := range s.socks {

@@ -34,7 +34,7 @@ func serve(args []string, stdout io.Writer) error {
 	// sockets like any Go program's.
 	var udpSvcs []*services.EchoDiscard
 	var tcpSvcs []*services.TCPServices
-	stack, err := sockapi.Open(sockapi.Config{
+	cfg := sockapi.Config{
 		Interface: c.iface, Addr: c.addr, Gateway: c.gateway, Queues: c.queues,
 		XDPMode: c.mode, Replace: c.replace, AdminSocket: c.admin,
 		OnPoller: func(p inline.Poller) error {
@@ -52,7 +52,22 @@ func serve(args []string, stdout io.Writer) error {
 			udpSvcs, tcpSvcs = append(udpSvcs, udpSvc), append(tcpSvcs, tcpSvc)
 			return nil
 		},
-	})
+	}
+	stack, err := sockapi.Open(cfg)
+	adminNote := ""
+	if c.admin != "" {
+		adminNote = "; admin socket " + c.admin
+	}
+	var adminErr *sockapi.AdminSocketError
+	if c.adminAuto && errors.As(err, &adminErr) {
+		// The default place is a convenience: a stack run with
+		// capabilities rather than root may not write /run. Serve
+		// without it, and say so.
+		adminNote = fmt.Sprintf("; no admin socket (%v; -admin PATH or %s=DIR gives one)", adminErr.Err, sockapi.AdminDirEnv)
+		udpSvcs, tcpSvcs = nil, nil
+		cfg.AdminSocket = ""
+		stack, err = sockapi.Open(cfg)
+	}
 	if err != nil {
 		return explain(c.iface, err)
 	}
@@ -83,16 +98,13 @@ func serve(args []string, stdout io.Writer) error {
 		httpNote = "; HTTP on " + ln.Addr().String()
 	}
 
-	if c.admin != "" {
-		httpNote += "; admin socket " + c.admin
-	}
 	info := stack.Info()
 	copyMode := "copy mode"
 	if info.ZeroCopy {
 		copyMode = "zero-copy"
 	}
 	fmt.Fprintf(stdout, "xdpnet: serving %s on %s: %d queue(s), %s XDP, %s; ARP, ICMP echo; echo (7) and discard (9) on UDP and TCP, chargen (19) on TCP%s\n",
-		info.Addr, info.Interface, info.Queues, info.XDPMode, copyMode, httpNote)
+		info.Addr, info.Interface, info.Queues, info.XDPMode, copyMode, httpNote+adminNote)
 
 	select {
 	case <-ctx.Done():

@@ -23,6 +23,9 @@ type serveConfig struct {
 	replace bool
 	http    string // address of the HTTP service; empty: none
 	admin   string // path of the admin socket; empty: none
+	// adminAuto: admin is the default place, which serve does without
+	// if it cannot make it there.
+	adminAuto bool
 }
 
 func parseServe(args []string) (serveConfig, error) {
@@ -75,7 +78,7 @@ func parseServe(args []string) (serveConfig, error) {
 	}
 	switch c.admin {
 	case "auto":
-		c.admin = sockapi.AdminSocketPath(c.iface)
+		c.admin, c.adminAuto = sockapi.AdminSocketPath(c.iface), true
 	case "off":
 		c.admin = ""
 	case "":

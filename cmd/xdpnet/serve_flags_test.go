@@ -20,7 +20,7 @@ func TestParseServe(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, serveConfig{
 		iface: "eth1", addr: netip.MustParsePrefix("198.18.0.1/24"), gateway: netip.MustParseAddr("198.18.0.254"),
-		queues: 2, mode: sockapi.XDPGeneric, http: ":80", admin: sockapi.AdminSocketPath("eth1"),
+		queues: 2, mode: sockapi.XDPGeneric, http: ":80", admin: sockapi.AdminSocketPath("eth1"), adminAuto: true,
 	}, c)
 	c, err = parseServe([]string{"-iface", "eth1", "-addr", "198.18.0.1/24", "-admin", "off"})
 	require.NoError(t, err)
