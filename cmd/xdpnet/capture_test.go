@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -179,6 +180,15 @@ func TestCaptureCommand(t *testing.T) {
 	var counts map[string]int
 	require.NoError(t, json.Unmarshal([]byte(lines[2]), &counts))
 	assert.Equal(t, 2, counts["captured"])
+
+	// -G ends it on time, with what it took meanwhile.
+	start := time.Now()
+	out, err = runCapture(t, s, "-socket", sock, "-G", "0.2", "-w", file)
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, time.Since(start), 200*time.Millisecond)
+	m := regexp.MustCompile(`^(\d+) packets captured\n`).FindStringSubmatch(out)
+	require.NotNil(t, m, out)
+	assert.NotEqual(t, "0", m[1], "the exchanges meanwhile")
 }
 
 // TestCaptureStackExits: a stack that exits mid-capture ends the
