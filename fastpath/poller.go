@@ -78,6 +78,7 @@ type Poller struct {
 	parker   nic.Parker // the link's, if it has one
 	woke     bool       // this round rang an app goroutine's bell
 	hooks    []func(time.Duration)
+	tap      atomic.Pointer[tapBox] // a capture's (tap.go); nil mostly
 
 	// Multi-queue (handover.go): this poller's queue, the device's RSS,
 	// the pollers of the device and the rings to and from them, by queue.
@@ -271,6 +272,7 @@ func (p *Poller) Poll(now time.Duration) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("fastpath: receive: %w", err)
 	}
+	p.tapFrames(In, p.rx[:n])
 	for _, f := range p.rx[:n] {
 		p.input(f.Data)
 	}
@@ -674,6 +676,7 @@ func (p *Poller) flush() error {
 	if p.txn == 0 {
 		return nil
 	}
+	p.tapFrames(Out, p.tx[:p.txn])
 	n, err := p.link.Transmit(p.tx[:p.txn])
 	if n < p.txn {
 		p.stats.TxErrors += uint64(p.txn - n)

@@ -50,7 +50,6 @@ type PcapTap struct {
 // pcap file format constants (https://www.tcpdump.org/manpages/pcap-savefile.5.html).
 const (
 	pcapMagicNanos   = 0xa1b23c4d // the nanosecond-resolution variant of 0xa1b2c3d4
-	pcapHeaderLen    = 24
 	pcapRecordLen    = 16
 	linkTypeEthernet = 1
 )
@@ -73,16 +72,34 @@ func NewPcapTap(inner Link, w io.Writer, cfg PcapConfig) (*PcapTap, error) {
 		now:   cfg.Now,
 		snap:  snap,
 	}
-	h := t.w.AvailableBuffer()
-	h = binary.LittleEndian.AppendUint32(h, pcapMagicNanos)
-	h = binary.LittleEndian.AppendUint16(h, 2) // version 2.4
-	h = binary.LittleEndian.AppendUint16(h, 4)
-	h = binary.LittleEndian.AppendUint32(h, 0) // timestamps are UTC
-	h = binary.LittleEndian.AppendUint32(h, 0) // accuracy, always 0
-	h = binary.LittleEndian.AppendUint32(h, uint32(snap))
-	h = binary.LittleEndian.AppendUint32(h, linkTypeEthernet)
-	t.w.Write(h) // into the buffer's free space: cannot fail; errors show on flush
+	// Into the buffer's free space: cannot fail; errors show on flush.
+	t.w.Write(AppendPcapHeader(t.w.AvailableBuffer(), snap))
 	return t, nil
+}
+
+// AppendPcapHeader appends to b the header of a classic pcap capture
+// (Ethernet link type, nanosecond timestamps) whose records keep at most
+// snapLen bytes of a frame. PcapTap writes it, and so do programs that
+// write the frames of a sockapi capture.
+func AppendPcapHeader(b []byte, snapLen int) []byte {
+	b = binary.LittleEndian.AppendUint32(b, pcapMagicNanos)
+	b = binary.LittleEndian.AppendUint16(b, 2) // version 2.4
+	b = binary.LittleEndian.AppendUint16(b, 4)
+	b = binary.LittleEndian.AppendUint32(b, 0) // timestamps are UTC
+	b = binary.LittleEndian.AppendUint32(b, 0) // accuracy, always 0
+	b = binary.LittleEndian.AppendUint32(b, uint32(snapLen))
+	return binary.LittleEndian.AppendUint32(b, linkTypeEthernet)
+}
+
+// AppendPcapRecord appends to b the pcap record of a frame stamped ts,
+// of which data holds the captured bytes and origLen is the length on
+// the wire (origLen >= len(data)).
+func AppendPcapRecord(b []byte, ts time.Time, data []byte, origLen int) []byte {
+	b = binary.LittleEndian.AppendUint32(b, uint32(ts.Unix()))
+	b = binary.LittleEndian.AppendUint32(b, uint32(ts.Nanosecond()))
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(data)))
+	b = binary.LittleEndian.AppendUint32(b, uint32(origLen))
+	return append(b, data...)
 }
 
 // recordLen is the size of the record that captures data.
@@ -92,12 +109,7 @@ func (t *PcapTap) recordLen(data []byte) int {
 
 // appendRecord appends the record of data, stamped ts, to b.
 func (t *PcapTap) appendRecord(b []byte, ts time.Time, data []byte) []byte {
-	kept := data[:min(len(data), t.snap)]
-	b = binary.LittleEndian.AppendUint32(b, uint32(ts.Unix()))
-	b = binary.LittleEndian.AppendUint32(b, uint32(ts.Nanosecond()))
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(kept)))
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(data)))
-	return append(b, kept...)
+	return AppendPcapRecord(b, ts, data[:min(len(data), t.snap)], len(data))
 }
 
 // room makes sure the buffer can take need more bytes, flushing it if not.

@@ -35,8 +35,9 @@ import (
 //
 // The ops are sockets (Stack.Sockets), neighbors (Stack.Neighbors),
 // counters ({"counters":[{"name":..,"value":..}],"queues":[[...]]}: the
-// Counters' List and each queue's, nstat's names and order) and info
-// (StackInfo's fields and "pid"). A connection carries any number of
+// Counters' List and each queue's, nstat's names and order), info
+// (StackInfo's fields and "pid") and capture, a stream of the stack's
+// frames (Stack.Capture; capture_admin.go). A connection carries any number of
 // requests, one after another. It is closed after a line that is too
 // long or not a JSON request (once the error is written), when a request
 // takes longer than the idle timeout (10 s) to arrive, and when the stack
@@ -105,7 +106,10 @@ func (e *AdminSocketError) Unwrap() error { return e.Err }
 // when reply fails; the connection is closed after it. A streaming op
 // must never let a slow client block what feeds it: it buffers a bounded
 // amount between its source and reply, drops the rest and says so in
-// its messages. To add an op, add it to adminOps.
+// its messages. A streaming op may also pass reply an adminBinary,
+// written as it is: after its first line, the stream of such an op (the
+// capture's frames) is in a framing of its own. To add an op, add it to
+// adminOps.
 type adminOp struct {
 	stream bool
 	run    func(ctx context.Context, s *Stack, args json.RawMessage, reply func(v any) error) error
@@ -117,6 +121,7 @@ var adminOps = map[string]adminOp{
 	"neighbors": unary(func(s *Stack) any { return s.Neighbors() }),
 	"counters":  unary(func(s *Stack) any { return adminCountersOf(s.Counters()) }),
 	"info":      unary(func(s *Stack) any { return AdminInfo{StackInfo: s.Info(), PID: os.Getpid()} }),
+	"capture":   {stream: true, run: adminCapture},
 }
 
 // unary makes an op that answers with one result.
@@ -362,10 +367,23 @@ func (a *adminServer) stream(c net.Conn, op adminOp, req adminRequest, reply fun
 		c.Read(make([]byte, 1))
 		cancel()
 	}()
+	line := reply
+	reply = func(v any) error {
+		if b, ok := v.(adminBinary); ok {
+			c.SetWriteDeadline(time.Now().Add(adminWriteTimeout))
+			_, err := c.Write(b)
+			return err
+		}
+		return line(v)
+	}
 	if err := op.run(ctx, a.s, req.Args, reply); err != nil {
 		replyLine(c, adminError{req.Op + ": " + err.Error()})
 	}
 }
+
+// adminBinary is a streaming op's message in its own framing, which
+// reply writes as it is, without a line of JSON around it.
+type adminBinary []byte
 
 // replyLine writes a reply line to c, waiting adminWriteTimeout at most
 // for the client to take it.

@@ -251,7 +251,7 @@ func TestAdminUnknownOp(t *testing.T) {
 	require.NoError(t, err)
 	msg := replyError(t, r)
 	assert.True(t, strings.HasPrefix(msg, `unknown op "reboot"; ops: `), msg)
-	for _, op := range []string{"counters", "info", "neighbors", "sockets"} {
+	for _, op := range []string{"capture", "counters", "info", "neighbors", "sockets"} {
 		assert.Contains(t, msg, op)
 	}
 	line, err := r.ReadBytes('\n')

@@ -189,13 +189,14 @@ func TestSocketsAfterClose(t *testing.T) {
 // manyConns returns two pipe stacks joined by n connections, from a to
 // a listener on b, with 4 KiB buffers so that many cost little memory
 // (the send buffer may be set up to the default, 128 KiB).
-func manyConns(b *testing.B, n int) (sa, sb *sockapi.Stack, ln net.Listener) {
+func manyConns(b *testing.B, n int, adminSocket string) (sa, sb *sockapi.Stack, ln net.Listener) {
 	la, lb := nic.NewPipe(nic.PipeConfig{Buffers: 1024, QueueDepth: 1024})
 	cfg := sockapi.Config{SendBuffer: 4 << 10, RecvBuffer: 4 << 10, SendBufferMax: 128 << 10}
 	cfg.Addr = netip.PrefixFrom(addrA, 24)
+	cfg.AdminSocket = adminSocket
 	sa, err := sockapi.New(cfg, la)
 	require.NoError(b, err)
-	cfg.Addr = netip.PrefixFrom(addrB, 24)
+	cfg.Addr, cfg.AdminSocket = netip.PrefixFrom(addrB, 24), ""
 	sb, err = sockapi.New(cfg, lb)
 	require.NoError(b, err)
 	b.Cleanup(func() {
@@ -215,7 +216,7 @@ func manyConns(b *testing.B, n int) (sa, sb *sockapi.Stack, ln net.Listener) {
 // listener, the caller's cost of a call (the poller's share is the copy
 // within it).
 func BenchmarkSockets(b *testing.B) {
-	_, sb, _ := manyConns(b, 1000)
+	_, sb, _ := manyConns(b, 1000, "")
 	require.Len(b, sb.Sockets(), 1001)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -235,62 +236,67 @@ func BenchmarkSockets(b *testing.B) {
 // interval (none: no reader). The throughputs compare what a reader
 // costs a loaded poller.
 func BenchmarkSocketsUnderLoad(b *testing.B) {
-	sa, sb, ln := manyConns(b, 1000)
+	sa, sb, ln := manyConns(b, 1000, "")
 	for _, every := range []time.Duration{0, 100 * time.Millisecond, 10 * time.Millisecond, time.Millisecond} {
 		name := "reader=none"
 		if every > 0 {
 			name = "reader=" + every.String()
 		}
-		b.Run(name, func(b *testing.B) {
-			client, server := connPair(b, sa, ln, addrPort(ln.Addr()))
-			require.NoError(b, client.(*sockapi.Conn).SetWriteBuffer(128<<10), "the default's")
-			read := make(chan int64, 1)
-			go func() {
-				n, _ := io.Copy(io.Discard, server)
-				read <- n
-			}()
-			stop, reads := make(chan struct{}), make(chan int, 1)
-			go func() {
-				n := 0
-				defer func() { reads <- n }()
-				if every == 0 {
-					return
-				}
-				tick := time.NewTicker(every)
-				defer tick.Stop()
-				for {
-					select {
-					case <-stop:
-						return
-					case <-tick.C:
-						sa.Sockets()
-						sb.Sockets()
-						n++
-					}
-				}
-			}()
-			const chunk = 16 << 10
-			buf := make([]byte, chunk)
-			b.SetBytes(chunk)
-			written := int64(0)
-			for b.Loop() {
-				n, err := client.Write(buf)
-				if err != nil {
-					b.Fatal(err)
-				}
-				written += int64(n)
-			}
-			b.StopTimer()
-			close(stop)
-			b.ReportMetric(float64(<-reads)/b.Elapsed().Seconds(), "reads/s")
-			// Losses on the pipe, which a reader that held a poller too
-			// long would cause, show as retransmissions and timeouts.
-			info, err := client.(*sockapi.Conn).Info()
-			require.NoError(b, err)
-			b.ReportMetric(float64(info.Retransmits), "retrans")
-			b.ReportMetric(float64(info.Timeouts), "timeouts")
-			require.NoError(b, client.(*sockapi.Conn).CloseWrite())
-			require.Equal(b, written, <-read)
-		})
+		b.Run(name, func(b *testing.B) { bulkUnderLoad(b, sa, sb, ln, every) })
 	}
+}
+
+// bulkUnderLoad is BenchmarkSocketsUnderLoad's run: a bulk transfer from
+// sa to ln on sb, beside their idle connections, with Sockets called on
+// both every interval (0: never).
+func bulkUnderLoad(b *testing.B, sa, sb *sockapi.Stack, ln net.Listener, every time.Duration) {
+	client, server := connPair(b, sa, ln, addrPort(ln.Addr()))
+	require.NoError(b, client.(*sockapi.Conn).SetWriteBuffer(128<<10), "the default's")
+	read := make(chan int64, 1)
+	go func() {
+		n, _ := io.Copy(io.Discard, server)
+		read <- n
+	}()
+	stop, reads := make(chan struct{}), make(chan int, 1)
+	go func() {
+		n := 0
+		defer func() { reads <- n }()
+		if every == 0 {
+			return
+		}
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				sa.Sockets()
+				sb.Sockets()
+				n++
+			}
+		}
+	}()
+	const chunk = 16 << 10
+	buf := make([]byte, chunk)
+	b.SetBytes(chunk)
+	written := int64(0)
+	for b.Loop() {
+		n, err := client.Write(buf)
+		if err != nil {
+			b.Fatal(err)
+		}
+		written += int64(n)
+	}
+	b.StopTimer()
+	close(stop)
+	b.ReportMetric(float64(<-reads)/b.Elapsed().Seconds(), "reads/s")
+	// Losses on the pipe, which a reader that held a poller too
+	// long would cause, show as retransmissions and timeouts.
+	info, err := client.(*sockapi.Conn).Info()
+	require.NoError(b, err)
+	b.ReportMetric(float64(info.Retransmits), "retrans")
+	b.ReportMetric(float64(info.Timeouts), "timeouts")
+	require.NoError(b, client.(*sockapi.Conn).CloseWrite())
+	require.Equal(b, written, <-read)
 }

@@ -21,22 +21,24 @@ import (
 // interface (or of the links given to New), and the sockets on them.
 // Its methods are safe for concurrent use.
 type Stack struct {
-	cfg     Config
-	tcp     tcp.Config     // cfg's, translated: every poller's
-	dev     *nic.XDPDevice // nil for New
-	pollers []*fastpath.Poller
-	cancel  context.CancelFunc
-	running sync.WaitGroup // the pollers' goroutines
-	next    atomic.Uint32  // round robin of Dial over the pollers
-	done    chan struct{}  // closed by Close
-	stopped chan struct{}  // closed by Close once the pollers stopped and the links closed
-	failed  chan struct{}  // closed when a poller fails; err says why
-	failure sync.Once
-	err     error
-	closing sync.Once
-	mu      sync.Mutex
-	socks   map[closer]struct{} // open connections, listeners and packet conns
-	admin   *adminServer        // nil without Config.AdminSocket
+	cfg      Config
+	tcp      tcp.Config     // cfg's, translated: every poller's
+	dev      *nic.XDPDevice // nil for New
+	pollers  []*fastpath.Poller
+	cancel   context.CancelFunc
+	running  sync.WaitGroup // the pollers' goroutines
+	next     atomic.Uint32  // round robin of Dial over the pollers
+	done     chan struct{}  // closed by Close
+	stopped  chan struct{}  // closed by Close once the pollers stopped and the links closed
+	failed   chan struct{}  // closed when a poller fails; err says why
+	failure  sync.Once
+	err      error
+	closing  sync.Once
+	mu       sync.Mutex
+	socks    map[closer]struct{} // open connections, listeners and packet conns
+	admin    *adminServer        // nil without Config.AdminSocket
+	capMu    sync.Mutex
+	captures []*Capture // running, each seen by every poller's tap (capture.go)
 }
 
 // closer is a socket the stack closes with itself.

@@ -177,8 +177,8 @@ func TestInfoRetransmitsByKind(t *testing.T) {
 	assert.Equal(t, []uint64{3, 1, 2, 2}, []uint64{info.Retransmits, info.FastRetransmits, info.RTORetransmits, info.Timeouts})
 	assert.Equal(t, []uint64{7000, 7000 + 3000, 3000, 10}, []uint64{info.BytesAcked, info.BytesSent, info.BytesRetrans, info.BytesReceived})
 	assert.Equal(t, []uint64{10, 1}, []uint64{info.DataSegsOut, info.DataSegsIn})
-	assert.Equal(t, []uint64{1 + 4 + 1 + 1, 1 + 6 + 1 + 1 + 1 + 2}, []uint64{info.SegsIn, info.SegsOut},
-		"in: the handshake's ACK (its SYN was the listener's), four ACKs, the data, the last ACK; "+
+	assert.Equal(t, []uint64{2 + 4 + 1 + 1, 1 + 6 + 1 + 1 + 1 + 2}, []uint64{info.SegsIn, info.SegsOut},
+		"in: the handshake's SYN and ACK (the SYN counted by the child, as Linux's), four ACKs, the data, the last ACK; "+
 			"out: SYN,ACK, six segments, the fast retransmission, an ACK, one segment and its two copies")
 	assert.Equal(t, 5*ms, info.LastDataSent, "the second timeout's copy")
 	assert.Equal(t, 5*ms+(200+400)*ms+30*ms, info.LastDataRecv)

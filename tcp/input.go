@@ -160,6 +160,10 @@ func (l *Listener) newChild(seg *segment, local, remote netip.AddrPort, isn Seq)
 	l.synPush(c)
 	c.setState(SynReceived)
 	c.takeSYN(seg)
+	// The SYN is the child's first segment in, as Linux's
+	// tcp_create_openreq_child counts it (segs_in = 1): a capture of the
+	// connection then has SegsIn + SegsOut frames.
+	c.stats.SegsIn++
 	l.t.stats.PassiveOpens++
 	return c
 }

@@ -32,6 +32,7 @@ var commands = []command{
 	{"sockets", "a running stack's sockets, as netstat -ano: -l, -t, -u, -state, -port, -i for TCP details", sockets},
 	{"counters", "a running stack's counters, as nstat: -a for zeros too, -d SECONDS for deltas", counters},
 	{"arp", "a running stack's neighbour cache, as ip neigh", arp},
+	{"capture", "a running stack's frames, as tcpdump: -w FILE.pcap, -c COUNT, -G SECONDS, [host H] [port P] [tcp|udp|icmp|arp]", capture},
 	{"load", "a load generator on a stack: N connections of HTTP GETs or TCP echoes, closed loop or at a fixed rate", load},
 }
 
