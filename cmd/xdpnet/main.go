@@ -4,9 +4,10 @@
 //	xdpnet sockets [-l] [-t] [-u] [-state LIST] [-port N] [-i] [-json] [-pid N | -iface IF | -socket PATH]
 //	xdpnet counters [-a] [-d SECONDS [-n COUNT]] [-json] [-pid N | -iface IF | -socket PATH]
 //	xdpnet arp [-json] [-pid N | -iface IF | -socket PATH]
+//	xdpnet capture [-w FILE.pcap] [-c COUNT] [-G SECONDS] [-s SNAPLEN] [-json] [-pid N | -iface IF | -socket PATH] [EXPRESSION]
 //	xdpnet load -iface IF -addr 198.18.0.2/24 [-c N] [-d DURATION] [-rate R] [-size B] [-json] URL
 //
-// sockets, counters and arp attach to a running stack through its admin
+// sockets, counters, arp and capture attach to a running stack through its admin
 // socket (serve's, or any program's with sockapi.Config.AdminSocket):
 // the one running, or the one -pid, -iface or -socket picks.
 //
