@@ -3,6 +3,7 @@ package xdp
 import (
 	"errors"
 	"fmt"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -205,9 +206,34 @@ func newSocket(u *Umem, cfg SocketConfig) (_ *Socket, err error) {
 	return s, nil
 }
 
+// busyWait bounds how long bind waits for the kernel to free a queue.
+// When a process holding a socket on the queue exits, the kernel unbinds
+// it at once but frees the queue's buffer pool from a workqueue, after
+// the frames in flight are let go, so a stack restarted at once (after
+// a crash or a kill) would meet EBUSY: measured here, within a few
+// milliseconds under a ping flood. A queue another live socket holds
+// stays busy, and bind then fails after the wait.
+const busyWait = 2 * time.Second
+
 // bind binds the socket, trying zero-copy before copy and need_wakeup
-// before without, as cfg allows.
+// before without, as cfg allows, and waiting up to busyWait while the
+// queue is busy.
 func (s *Socket) bind(cfg SocketConfig, shared bool) error {
+	deadline := time.Now().Add(busyWait)
+	for {
+		err := s.bindOnce(cfg, shared)
+		if err == nil || !errors.Is(err, unix.EBUSY) {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("queue %d busy for %v: another AF_XDP socket holds it: %w", cfg.Queue, busyWait, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// bindOnce is one try of each bind the config allows.
+func (s *Socket) bindOnce(cfg SocketConfig, shared bool) error {
 	sa := &unix.SockaddrXDP{Ifindex: uint32(cfg.Ifindex), QueueID: uint32(cfg.Queue)}
 	if shared {
 		// Sockets sharing a UMEM inherit copy mode and need_wakeup from
