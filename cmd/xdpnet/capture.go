@@ -76,15 +76,11 @@ func capture(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cl, err := c.dial()
+	cl, info, err := c.attach()
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	info, err := cl.Info()
-	if err != nil {
-		return err
-	}
 	capt, err := cl.Capture(sockapi.CaptureConfig{Filter: c.expr, SnapLen: c.snap})
 	if err != nil {
 		return err

@@ -50,20 +50,29 @@ func (t *target) check(cmd string) error {
 	return nil
 }
 
-// dial connects to the stack's admin socket.
-func (t *target) dial() (*admin.Client, error) {
+// attach connects to the stack's admin socket and asks who it is.
+func (t *target) attach() (*admin.Client, sockapi.AdminInfo, error) {
 	path := t.socket
 	if path == "" {
 		ep, err := admin.Pick(t.pid, t.iface)
 		if errors.Is(err, admin.ErrSeveral) {
-			return nil, fmt.Errorf("%w; pick one with -pid, -iface or -socket", err)
+			return nil, sockapi.AdminInfo{}, fmt.Errorf("%w; pick one with -pid, -iface or -socket", err)
 		}
 		if err != nil {
-			return nil, err
+			return nil, sockapi.AdminInfo{}, err
 		}
 		path = ep.Path
 	}
-	return admin.Dial(path)
+	cl, err := admin.Dial(path)
+	if err != nil {
+		return nil, sockapi.AdminInfo{}, err
+	}
+	info, err := cl.Info()
+	if err != nil {
+		cl.Close()
+		return nil, info, err
+	}
+	return cl, info, nil
 }
 
 // socketsConfig is what `xdpnet sockets` was asked to show.
@@ -145,15 +154,11 @@ func sockets(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cl, err := c.dial()
+	cl, info, err := c.attach()
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	info, err := cl.Info()
-	if err != nil {
-		return err
-	}
 	all, err := cl.Sockets()
 	if err != nil {
 		return err
@@ -297,15 +302,11 @@ func counters(args []string, stdout io.Writer) error {
 	// A connection per snapshot: -d's interval may be longer than the
 	// admin socket lets a connection idle.
 	snapshot := func() (sockapi.AdminInfo, []sockapi.Counter, error) {
-		cl, err := c.dial()
+		cl, info, err := c.attach()
 		if err != nil {
 			return sockapi.AdminInfo{}, nil, err
 		}
 		defer cl.Close()
-		info, err := cl.Info()
-		if err != nil {
-			return info, nil, err
-		}
 		cs, err := cl.Counters()
 		return info, cs.Counters, err
 	}
@@ -413,15 +414,11 @@ func arp(args []string, stdout io.Writer) error {
 	if err := t.check("arp"); err != nil {
 		return err
 	}
-	cl, err := t.dial()
+	cl, info, err := t.attach()
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	info, err := cl.Info()
-	if err != nil {
-		return err
-	}
 	ns, err := cl.Neighbors()
 	if err != nil {
 		return err
