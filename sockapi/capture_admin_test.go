@@ -89,20 +89,7 @@ func TestAdminCaptureSlowClient(t *testing.T) {
 	defer c.Close()
 	capt, err := c.Capture(sockapi.CaptureConfig{Filter: "tcp", Buffer: 64})
 	require.NoError(t, err)
-	ln, err := b.Listen("tcp", ":0")
-	require.NoError(t, err)
-	defer ln.Close()
-	client, server := connPair(t, a, ln, addrPort(ln.Addr()))
-	const size = 8 << 20
-	read := make(chan int64, 1)
-	go func() {
-		n, _ := io.Copy(io.Discard, server)
-		read <- n
-	}()
-	_, err = client.Write(make([]byte, size))
-	require.NoError(t, err)
-	require.NoError(t, client.Close())
-	require.Equal(t, int64(size), <-read)
+	sendOver(t, a, b, 8<<20)
 
 	require.NoError(t, capt.Stop())
 	frames := 0

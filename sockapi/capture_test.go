@@ -142,20 +142,7 @@ func TestCaptureDrops(t *testing.T) {
 	require.NoError(t, err)
 	defer c.Close()
 	assert.Equal(t, 54, c.SnapLen())
-	ln, err := b.Listen("tcp", ":0")
-	require.NoError(t, err)
-	defer ln.Close()
-	client, server := connPair(t, a, ln, addrPort(ln.Addr()))
-	const size = 4 << 20
-	read := make(chan int64, 1)
-	go func() {
-		n, _ := io.Copy(io.Discard, server)
-		read <- n
-	}()
-	_, err = client.Write(make([]byte, size))
-	require.NoError(t, err)
-	require.NoError(t, client.Close())
-	require.Equal(t, int64(size), <-read, "the transfer beside the full capture")
+	client, server := sendOver(t, a, b, 4<<20)
 	require.NoError(t, server.Close())
 	timeWait(t, a, addrPort(client.LocalAddr())) // a sends no more
 
@@ -465,4 +452,25 @@ func BenchmarkCaptureTap(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(fs)), "ns/frame")
 		})
 	}
+}
+
+// sendOver sends size bytes from a to a listener of b's over a new
+// connection, which the client then closes, and checks they all
+// arrived; it returns both ends.
+func sendOver(t *testing.T, a, b *sockapi.Stack, size int) (client, server net.Conn) {
+	t.Helper()
+	ln, err := b.Listen("tcp", ":0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	client, server = connPair(t, a, ln, addrPort(ln.Addr()))
+	read := make(chan int64, 1)
+	go func() {
+		n, _ := io.Copy(io.Discard, server)
+		read <- n
+	}()
+	_, err = client.Write(make([]byte, size))
+	require.NoError(t, err)
+	require.NoError(t, client.Close())
+	require.Equal(t, int64(size), <-read, "the transfer")
+	return client, server
 }
