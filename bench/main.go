@@ -42,13 +42,13 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	only := fs.String("only", "", "run only the cells matching one of these comma-separated regular expressions (each matched against the workload name, the system name and workload/system)")
 	skip := fs.String("skip", "", "skip the cells matching one of these comma-separated regular expressions (as -only)")
 	count := fs.Int("count", 3, "repetitions of each cell, the systems' order alternating")
-	d := fs.Duration("time", 3*time.Second, "measured time of each cell")
+	d := fs.Duration("time", 2*time.Second, "measured time of each cell")
 	jsonFile := fs.String("json", "", "also write the results as JSON to this file (schema: go doc ./bench)")
 	list := fs.Bool("list", false, "list the workloads and systems, and exit")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	systems := []system{&kernelSystem{}, &xdpnetSystem{}}
+	systems := []system{&kernelSystem{steered: true}, &kernelSystem{}, &xdpnetSystem{}}
 	if *list {
 		for _, w := range workloads {
 			fmt.Fprintf(stdout, "%-12s %s\n", w.name, w.what)

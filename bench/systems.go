@@ -8,6 +8,7 @@ import (
 
 	"github.com/xdpnet/xdpnet/internal/testsupport/lab"
 	"github.com/xdpnet/xdpnet/sockapi"
+	"github.com/xdpnet/xdpnet/xdp/steer"
 )
 
 // service is one of the servers every system runs.
@@ -43,15 +44,40 @@ type system interface {
 
 // kernelSystem is the Linux kernel on Local's kernel address: Go's net
 // serving the same functions as xdpnet's servers.
+//
+// steered ("kernel") attaches xdpnet's steering program to the link for
+// the cell, with no stack behind it: the kernel's packets pass it
+// (XDP_PASS), as when xdpnet shares the NIC, and as in the go-test
+// benchmarks, where both stacks serve at once. On veth that is not free:
+// an XDP program puts the receiving end in NAPI mode (a softirq hop per
+// batch, no GRO for the peer's skbs). Without it ("kernel-no-xdp"), veth
+// hands each skb over inside the sender's system call: the kernel at its
+// best on this link, and what a host without xdpnet runs.
 type kernelSystem struct {
-	addrOf netip.Addr
-	stops  []func()
+	steered bool
+	addrOf  netip.Addr
+	prog    *steer.Program
+	stops   []func()
 }
 
-func (*kernelSystem) name() string { return "kernel" }
+func (k *kernelSystem) name() string {
+	if k.steered {
+		return "kernel"
+	}
+	return "kernel-no-xdp"
+}
 
 func (k *kernelSystem) start(l *lab.Lab) error {
 	k.addrOf = kernelAddr(l)
+	if k.steered {
+		err := l.Local.Do(func() (err error) {
+			k.prog, err = steer.Attach(steer.Config{Ifindex: l.Local.Ifindex, Addrs: []netip.Addr{l.StackAddr}, Mode: steer.Native})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
 	for _, srv := range []tcpServer{{echoPort, tcpEcho}, {discardPort, tcpDiscard}, {chargenPort, tcpChargen}} {
 		ln, err := listenKernel(l.Local, srv.port)
 		if err != nil {
@@ -78,7 +104,12 @@ func (k *kernelSystem) stop() error {
 		f()
 	}
 	k.stops = nil
-	return nil
+	var err error
+	if k.prog != nil {
+		err = k.prog.Close()
+		k.prog = nil
+	}
+	return err
 }
 
 // describe reads the kernel's congestion control: the namespace's
