@@ -504,7 +504,10 @@ func runClient(ctx context.Context, l *lab.Lab, spec clientSpec, progress func(o
 		}
 	}
 	if err := cmd.Wait(); err != nil {
-		return clientRun{}, fmt.Errorf("client %s: %v: %s", spec.Mode, err, strings.TrimSpace(stderr.String()))
+		if msg := strings.TrimSpace(stderr.String()); msg != "" {
+			err = fmt.Errorf("%w: %s", err, msg)
+		}
+		return clientRun{}, fmt.Errorf("client %s: %w", spec.Mode, err)
 	}
 	run := clientRun{metrics: map[string]float64{}, cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}
 	for _, kv := range strings.Fields(result) {

@@ -30,10 +30,11 @@ import (
 // AF_XDP sender, CPU pinning and exact CPU time.
 
 // TestMain makes this binary the benchmarks' client process when it is
-// one (clientMain), and fails the run if a benchmark leaves a lab
-// namespace behind.
+// one (clientMain), or the command when a test runs it (commandMain),
+// and fails the run if a benchmark leaves a lab namespace behind.
 func TestMain(m *testing.M) {
 	clientMain()
+	commandMain()
 	lab.CheckNoLeaks(m)
 }
 

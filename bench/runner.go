@@ -92,6 +92,9 @@ func order[T any](systems []T, rep int) []T {
 	return out
 }
 
+// errInterrupted is the failure of the cell a signal ended.
+var errInterrupted = errors.New("interrupted by a signal")
+
 // sample is one cell's result: its metrics, or why it failed.
 type sample struct {
 	workload, system string
@@ -148,8 +151,8 @@ func (r *runner) cell(ctx context.Context, w workload, sys system, progress func
 	cpu1 := lab.ProcessCPU()
 	soft1, serr1 := softirq()
 	err = errors.Join(err, sys.stop())
-	if err == nil && ctx.Err() != nil {
-		err = ctx.Err()
+	if ctx.Err() != nil {
+		err = errInterrupted // whatever the workload made of it
 	}
 	if err != nil {
 		return nil, err
