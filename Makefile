@@ -6,7 +6,7 @@ BENCHTIME ?= 2000000x
 BENCHCOUNT ?= 3
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all setup test race lint bench bench-micro interop fuzz fuzz-long
+.PHONY: all setup test race lint bench bench-go bench-micro interop fuzz fuzz-long
 
 all: lint test
 
@@ -33,7 +33,18 @@ lint:
 	$$($(GO) env GOPATH)/bin/staticcheck $(PKGS)
 	$(GO) run ./internal/tools/importcheck
 
-# The main job: builds veth labs and measures xdpnet against its baselines,
+# The main job: the bench command (go run ./bench, see `go doc ./bench`)
+# builds its veth lab and measures xdpnet against the kernel on it, every
+# workload on each system, 3 s a cell, 3 repetitions, the systems
+# alternated (~4 minutes): the header, a progress line per cell, and a
+# Markdown table. BENCHFLAGS passes flags, e.g. BENCHFLAGS="-only tcp-rr
+# -count 1 -json out.json".
+BENCHFLAGS ?=
+bench:
+	$(GO) run ./bench $(BENCHFLAGS)
+
+# The go-test benchmarks of ./bench/, which measure more than the command
+# ports yet: builds veth labs and measures xdpnet against its baselines,
 # both sides in one run: the ring layer against asavie/xdp (RxDrop, for
 # BENCHTIME frames), then UDP echo, ping, a UDP flood, TCP request/response
 # and TCP bulk throughput against the Linux kernel on the same veth pair
@@ -46,7 +57,7 @@ lint:
 # the kernel on CUBIC and on BBR (LossyBulk, ~1-2 minutes) (each run
 # bounded in bytes, packets, connections and time; a minute or two per
 # count).
-bench:
+bench-go:
 	$(GO) test -run '^$$' -bench 'RxDrop' -benchtime $(BENCHTIME) -count $(BENCHCOUNT) -timeout 20m ./bench/ && $(GO) test -run '^$$' -bench 'UDPEcho|Ping|UDPFlood|TCPRR|TCPBulk|SockRR|SockBulk|SockConnect|SockIdle|SYNFlood|LossyBulk' -count $(BENCHCOUNT) -timeout 30m ./bench/
 
 # Interop with the Linux kernel through loss, at the issue's size: 1 GiB

@@ -1,5 +1,73 @@
-// Package bench measures xdpnet against its baselines on the veth lab:
-// the Linux kernel stack, and for the ring layer the asavie/xdp library.
-// Every comparison runs both sides in one run on the same lab, because
-// this machine is noisy and numbers from different runs do not compare.
-package bench
+// Command bench measures xdpnet against the Linux kernel on a veth lab it
+// builds: two network namespaces joined by a veth pair, addresses in
+// 198.18.0.0/15, deleted at the end whatever ends the run (a failed
+// workload, SIGINT or SIGTERM). It needs root.
+//
+//	go run ./bench                       # every workload, 3 s a cell, 3 repetitions
+//	go run ./bench -only tcp-rr -count 1 # the TCP request/response workloads
+//	go run ./bench -skip idle,xdpnet     # everything but idle, on the kernel only
+//	go run ./bench -list                 # the workloads and systems
+//
+// Every workload runs on each system in the same run, on the same veth
+// pair, -count times, the systems' order alternating between
+// repetitions. A system is a network stack serving the workloads'
+// servers in this process, on the lab's Local end: "kernel" (Go's net on
+// the kernel's sockets) or "xdpnet" (the same Go servers on sockapi's
+// net.Conns). A system's stack is up only while its cell runs. Every
+// client is a process of its own in the peer's namespace on the peer's
+// kernel: this binary, re-executed.
+//
+// -only and -skip take comma-separated regular expressions (RE2,
+// unanchored), each matched against the workload's name, the system's
+// name and "workload/system"; an expression that matches nothing is an
+// error.
+//
+// The output: a header (kernel, CPUs, the link's driver, xdpnet's XDP
+// mode and copy or zero-copy, queues, MTU, the kernel's congestion
+// control, Go, the date), a progress line per cell (rewritten in place
+// on a terminal), and a Markdown table: a row per workload and metric, a
+// column per system with the median over the repetitions (and min–max),
+// the ratio xdpnet ÷ kernel of the medians, and whether higher or lower
+// is better. A cell that failed says "failed: <reason>" and has no
+// figure. Every workload has CPU rows, in seconds over the cell:
+//
+//   - cpu-server-s: this process (getrusage, every thread): the system's
+//     servers, xdpnet's pollers, and for the kernel the system calls of
+//     its Go servers (with the receive processing the kernel does inside
+//     them);
+//   - cpu-client-s: the peer's client process, user and system (on veth,
+//     a sender's system call carries the receiver's softirq work too);
+//   - cpu-softirq-s: softirq time of all CPUs from /proc/stat, the whole
+//     machine's: the kernel's receive processing wherever it ran, whoever
+//     caused it (other processes' traffic included).
+//
+// The exit code is 0 when every cell ran, 1 when one failed, 2 for bad
+// flags or names, 3 when the lab or a system cannot be set up, 130 after
+// a signal.
+//
+// # JSON
+//
+// -json FILE writes the run as one object (schema 1; fields are added,
+// never renamed):
+//
+//	{
+//	  "schema": 1,
+//	  "machine": {"kernel", "cpus", "cpu_model", "link", "nic_driver",
+//	              "xdp_mode", "zero_copy", "queues", "mtu",
+//	              "congestion_control", "kernel_socket_cc", "go",
+//	              "date" (RFC 3339)},
+//	  "settings": {"time_s", "count", "only", "skip"},
+//	  "systems": ["kernel", "xdpnet"],
+//	  "rows": [{
+//	    "workload": "tcp-rr-1", "metric": "trans/s",
+//	    "better": "higher" | "lower",
+//	    "cells": {"<system>": {"median", "min", "max", "samples": [...]}
+//	                        | {"failed": "<reason>"}},
+//	    "ratio": xdpnet median ÷ kernel median (absent if either is missing)
+//	  }],
+//	  "interrupted": true (only when a signal ended the run)
+//	}
+//
+// The go-test benchmarks (go test -bench . ./bench/) call the same
+// workload bodies; those not ported to the command yet run only there.
+package main

@@ -1,13 +1,11 @@
-package bench
+package main
 
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,28 +29,19 @@ import (
 // Shared by the benchmarks of this package: the lab's two servers, the
 // AF_XDP sender, CPU pinning and exact CPU time.
 
-// TestMain fails the run if a benchmark leaves a lab namespace behind.
-func TestMain(m *testing.M) { lab.CheckNoLeaks(m) }
+// TestMain makes this binary the benchmarks' client process when it is
+// one (clientMain), or the command when a test runs it (commandMain),
+// and fails the run if a benchmark leaves a lab namespace behind.
+func TestMain(m *testing.M) {
+	clientMain()
+	commandMain()
+	lab.CheckNoLeaks(m)
+}
 
 // The CPUs of the 2-vCPU lab machine: the sender's, and the receive side's.
 const (
 	senderCPU  = 0
 	receiveCPU = 1
-)
-
-// timeLimit bounds every measured loop: a run that stalls fails by itself.
-const timeLimit = 60 * time.Second
-
-// kernelAddr is the address the kernel serves on Local's link, next to
-// xdpnet's StackAddr on the same link.
-func kernelAddr(l *lab.Lab) netip.Addr { return l.Local.Addr.Addr() }
-
-// Ports of the servers, on both sides: UDP and TCP echo (RFC 862) and
-// discard (RFC 863), TCP chargen (RFC 864).
-const (
-	echoPort    = services.EchoPort
-	discardPort = services.DiscardPort
-	chargenPort = services.ChargenPort
 )
 
 // stack is xdpnet on the lab's Local end: the steering program in native
@@ -107,27 +96,9 @@ func (s *stack) run(b *testing.B) {
 // kernelEcho runs a Go UDP echo server on the kernel's address on Local's
 // link, on a goroutine of its own, until b ends.
 func kernelEcho(b *testing.B, l *lab.Lab) {
-	var c *net.UDPConn
-	require.NoError(b, l.Local.Do(func() (err error) {
-		c, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(kernelAddr(l), echoPort)))
-		return err
-	}))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 65536)
-		for {
-			n, from, err := c.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return // closed
-			}
-			c.WriteToUDPAddrPort(buf[:n], from)
-		}
-	}()
-	b.Cleanup(func() {
-		c.Close()
-		<-done
-	})
+	c, err := listenKernelUDP(l.Local, echoPort)
+	require.NoError(b, err)
+	b.Cleanup(udpEcho(c))
 }
 
 // compare runs the kernel's side, then xdpnet's, as sub-benchmarks of b on
@@ -153,23 +124,6 @@ func report(b *testing.B, m map[string]float64) map[string]float64 {
 		b.ReportMetric(v, unit)
 	}
 	return m
-}
-
-// latencies adds the median, 99th percentile and mean of ds, in µs, to m.
-// It sorts ds.
-func latencies(m map[string]float64, ds []time.Duration) {
-	if len(ds) == 0 {
-		return
-	}
-	slices.Sort(ds)
-	var sum time.Duration
-	for _, d := range ds {
-		sum += d
-	}
-	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
-	m["p50-µs"] = us(ds[len(ds)/2])
-	m["p99-µs"] = us(ds[len(ds)*99/100])
-	m["avg-µs"] = us(sum / time.Duration(len(ds)))
 }
 
 // pin keeps thread or process tid on one CPU.

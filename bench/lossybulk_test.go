@@ -1,17 +1,12 @@
-package bench
+package main
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"slices"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/xdpnet/xdpnet/internal/testsupport/lab"
 )
@@ -24,7 +19,6 @@ var lossyRates = []float64{0, 0.001, 0.01, 0.03}
 // (so 4 rates x 3 systems x 3 rounds take at most ~2 minutes).
 const (
 	lossyBytes  = 64 << 20
-	lossyTime   = 3 * time.Second
 	lossyRounds = 3
 )
 
@@ -96,8 +90,7 @@ func BenchmarkLossyBulk(b *testing.B) {
 					for i := range systems {
 						sys := systems[(i+r)%len(systems)]
 						rx0, drop0 := l.Peer.LinkStat(b, "rx_packets"), l.Peer.Dropped(b, "INPUT")
-						m := peerRun(b, l, "TestSockClientProcess", sockClientEnv,
-							fmt.Sprintf("chargen %s %d 1 %s", sys.server, lossyBytes, viaKernel), "sock-client")
+						m := peerRun(b, l, clientSpec{Mode: "chargen", Server: sys.server.String(), N: lossyBytes, Via: viaKernel})
 						frames[sys.name] += l.Peer.LinkStat(b, "rx_packets") - rx0
 						drops[sys.name] += l.Peer.Dropped(b, "INPUT") - drop0
 						mbs[sys.name] = append(mbs[sys.name], m["MB/s"])
@@ -121,40 +114,4 @@ func BenchmarkLossyBulk(b *testing.B) {
 			}
 		})
 	}
-}
-
-// chargenRead reads from a tcpChargen server for at most n bytes and
-// lossyTime, checking each byte against chargenBuffer, and returns the
-// MB/s from the connection's establishment (the handshake, which a lost
-// SYN would stretch by a second, is left out) to the last byte read.
-// Only a failed connection or a wrong byte is an error.
-func chargenRead(ctx context.Context, dial func(context.Context) (net.Conn, error), n int) (map[string]float64, error) {
-	c, err := dial(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	start := time.Now()
-	c.SetReadDeadline(start.Add(lossyTime))
-	want, buf := chargenBuffer(), make([]byte, tcpBuffer)
-	got := 0
-	for got < n {
-		m, err := c.Read(buf[:min(len(buf), n-got)])
-		for j := 0; j < m; {
-			off := (got + j) % len(want)
-			k := min(m-j, len(want)-off)
-			if !bytes.Equal(buf[j:j+k], want[off:off+k]) {
-				return nil, fmt.Errorf("chargen: bytes %d to %d differ from what was sent", got+j, got+j+k)
-			}
-			j += k
-		}
-		got += m
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("chargen: after %d bytes: %w", got, err)
-		}
-	}
-	return map[string]float64{"MB/s": float64(got) / time.Since(start).Seconds() / 1e6}, nil
 }

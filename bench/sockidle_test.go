@@ -1,8 +1,7 @@
-package bench
+package main
 
 import (
-	"io"
-	"net"
+	"context"
 	"net/netip"
 	"testing"
 	"time"
@@ -13,12 +12,8 @@ import (
 	"github.com/xdpnet/xdpnet/sockapi"
 )
 
-// Idle measurement: the stack settles for idleSettle, then the process's
-// CPU time is read over b.N slices of idleSlice.
-const (
-	idleSettle = 500 * time.Millisecond
-	idleSlice  = 100 * time.Millisecond
-)
+// idleSlice is BenchmarkSockIdle's op: a slice of idleness.
+const idleSlice = 100 * time.Millisecond
 
 // BenchmarkSockIdle measures what an idle xdpnet costs: a stack from
 // sockapi.Open with its listeners (the goroutine servers and the
@@ -31,29 +26,16 @@ const (
 func BenchmarkSockIdle(b *testing.B) {
 	l := lab.New(b, lab.Config{Mode: lab.Native})
 	s := sockStack(b, l)
-	var c net.Conn
-	require.NoError(b, l.Peer.Do(func() (err error) {
-		c, err = net.DialTimeout("tcp4", netip.AddrPortFrom(l.StackAddr, sockEchoPort).String(), 5*time.Second)
-		return err
-	}))
+	c, err := idleConn(l, netip.AddrPortFrom(l.StackAddr, sockEchoPort))
+	require.NoError(b, err)
 	defer c.Close()
-	require.NoError(b, c.SetDeadline(time.Now().Add(timeLimit)))
-	_, err := c.Write([]byte{1})
-	require.NoError(b, err)
-	_, err = io.ReadFull(c, make([]byte, 1))
-	require.NoError(b, err)
-
-	time.Sleep(idleSettle)
 	b.ResetTimer()
-	parks0, cpu0, t0 := parks(s), lab.ProcessCPU(), time.Now()
-	for range b.N {
-		time.Sleep(idleSlice)
-	}
-	cpu1, t1, parks1 := lab.ProcessCPU(), time.Now(), parks(s)
+	parks0 := parks(s)
+	cpu, wall := idleCPU(context.Background(), time.Duration(b.N)*idleSlice)
+	parks1 := parks(s)
 	b.StopTimer()
-	wall := t1.Sub(t0)
-	b.ReportMetric(float64((cpu1-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
-	b.ReportMetric(100*float64(cpu1-cpu0)/float64(wall), "cpu-%")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/op")
+	b.ReportMetric(100*float64(cpu)/float64(wall), "cpu-%")
 	b.ReportMetric(float64(parks1-parks0)/wall.Seconds(), "parks/s")
 }
 

@@ -1,4 +1,4 @@
-package bench
+package main
 
 import (
 	"fmt"
@@ -49,17 +49,6 @@ func BenchmarkSockRR(b *testing.B) {
 			rr(goroutine, viaKernel), rr(netip.AddrPortFrom(l.StackAddr, echoPort), viaKernel))
 	})
 }
-
-// connsMax bounds BenchmarkSockConnect's connections per run, whatever
-// b.N. The client closes first, so its kernel keeps each connection in
-// TIME-WAIT for 60 s, and it can reuse such a port early (tcp_tw_reuse)
-// only towards a server that sends TCP timestamps, which the kernel does
-// and xdpnet does not yet. connect(2) takes the even ports of the range
-// first; once TIME-WAITs fill them it searches the whole range for every
-// connect, and a run that did so fell to ~300 connections/s. So each
-// client count gets a lab of its own, and a lab's runs (b.N's probe runs
-// and the measured one) stay well under the 32k even ports.
-const connsMax = 12000
 
 // BenchmarkSockConnect measures new connections per second: a kernel
 // client (Go's net, a process of its own in the peer's namespace)

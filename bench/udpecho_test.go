@@ -1,16 +1,10 @@
-package bench
+package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
-	"os"
-	"strconv"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/xdpnet/xdpnet/internal/testsupport/lab"
 )
@@ -55,104 +49,28 @@ func BenchmarkUDPEcho(b *testing.B) {
 	}
 }
 
-// echoClientEnv makes this test binary the echo client: "server size n".
-const echoClientEnv = "XDPNET_BENCH_ECHO_CLIENT"
-
 // echoClient runs b.N transactions of size bytes against server from a
 // client process in the peer's namespace, and reports what it measured.
 func echoClient(b *testing.B, l *lab.Lab, server netip.AddrPort, size int) map[string]float64 {
-	return peerClient(b, l, "TestEchoClientProcess", echoClientEnv, fmt.Sprintf("%s %d %d", server, size, b.N), "echo-client")
+	return peerClient(b, l, clientSpec{Mode: "udprr", Server: server.String(), Size: size, N: b.N, Via: viaKernel})
 }
 
-// peerClient runs this test binary's test in the peer's namespace, with
-// spec in the environment variable env, and reports the metrics the child
-// printed on its line "<name>: k=v k=v …", timing only the child.
-func peerClient(b *testing.B, l *lab.Lab, test, env, spec, name string) map[string]float64 {
+// peerClient runs spec in a client process in the peer's namespace and
+// reports the metrics it measured, timing only the client.
+func peerClient(b *testing.B, l *lab.Lab, spec clientSpec) map[string]float64 {
 	b.ResetTimer()
-	m := peerRun(b, l, test, env, spec, name)
+	m := peerRun(b, l, spec)
 	b.StopTimer()
 	b.ReportMetric(0, "ns/op") // the wall time includes the client's start
 	return report(b, m)
 }
 
-// peerRun runs test in the peer's namespace as peerClient does, and
-// returns the metrics it printed, leaving b's timer and metrics alone.
-func peerRun(b *testing.B, l *lab.Lab, test, env, spec, name string) map[string]float64 {
-	ctx, cancel := context.WithTimeout(context.Background(), timeLimit+10*time.Second)
-	defer cancel()
-	cmd := l.Peer.Command(ctx, os.Args[0], "-test.run=^"+test+"$", "-test.timeout="+(timeLimit+5*time.Second).String())
-	cmd.Env = append(os.Environ(), env+"="+spec)
-	out, err := cmd.CombinedOutput()
+// peerRun runs spec as peerClient does, and returns the metrics it
+// measured, leaving b's timer and metrics alone.
+func peerRun(b *testing.B, l *lab.Lab, spec clientSpec) map[string]float64 {
+	r, err := runClient(context.Background(), l, spec, nil)
 	if err != nil {
-		b.Fatalf("%s: %v\n%s", name, err, out)
+		b.Fatal(err)
 	}
-	m := map[string]float64{}
-	for _, line := range strings.Split(string(out), "\n") {
-		if rest, ok := strings.CutPrefix(line, name+": "); ok {
-			for _, kv := range strings.Fields(rest) {
-				k, v, _ := strings.Cut(kv, "=")
-				if m[k], err = strconv.ParseFloat(v, 64); err != nil {
-					b.Fatalf("%s said %q", name, line)
-				}
-			}
-		}
-	}
-	if len(m) == 0 {
-		b.Fatalf("%s printed no result:\n%s", name, out)
-	}
-	return m
-}
-
-// echoWarmup transactions run before the client's clock starts: ARP, and
-// caches.
-const echoWarmup = 1000
-
-// TestEchoClientProcess is not a test: it is BenchmarkUDPEcho's client,
-// run as a child process in the peer's namespace. It prints one line,
-// "echo-client: trans/s=… p50-µs=… p99-µs=… avg-µs=…".
-func TestEchoClientProcess(t *testing.T) {
-	spec := os.Getenv(echoClientEnv)
-	if spec == "" {
-		t.Skip("BenchmarkUDPEcho's client; runs only as its child process")
-	}
-	var server string
-	var size, n int
-	if _, err := fmt.Sscan(spec, &server, &size, &n); err != nil {
-		t.Fatalf("%s=%q: %v", echoClientEnv, spec, err)
-	}
-	c, err := net.Dial("udp4", server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.SetDeadline(time.Now().Add(timeLimit)); err != nil {
-		t.Fatal(err)
-	}
-	req, resp := make([]byte, size), make([]byte, 2048)
-	for i := range req {
-		req[i] = byte(i)
-	}
-	rtts := make([]time.Duration, 0, n)
-	var start time.Time
-	for i := -echoWarmup; i < n; i++ {
-		if i == 0 {
-			rtts, start = rtts[:0], time.Now()
-		}
-		req[0] = byte(i) // each echo must be this request's
-		t0 := time.Now()
-		if _, err := c.Write(req); err != nil {
-			t.Fatalf("request %d: %v", i, err)
-		}
-		m, err := c.Read(resp)
-		if err != nil {
-			t.Fatalf("request %d: %v (the run is capped at %v)", i, err, timeLimit)
-		}
-		rtts = append(rtts, time.Since(t0))
-		if !bytes.Equal(resp[:m], req) {
-			t.Fatalf("request %d: echo of %d bytes differs from the %d-byte request", i, m, size)
-		}
-	}
-	m := map[string]float64{"trans/s": float64(n) / time.Since(start).Seconds()}
-	latencies(m, rtts)
-	fmt.Printf("echo-client: trans/s=%g p50-µs=%g p99-µs=%g avg-µs=%g\n", m["trans/s"], m["p50-µs"], m["p99-µs"], m["avg-µs"])
+	return r.metrics
 }

@@ -97,14 +97,24 @@ func (h *Host) Command(ctx context.Context, name string, args ...string) *exec.C
 // with the output.
 func (h *Host) Run(tb testing.TB, name string, args ...string) string {
 	tb.Helper()
+	out, err := h.Output(name, args...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
+
+// Output is Run outside a test: it returns the combined output, and an
+// error that carries it when the command fails.
+func (h *Host) Output(name string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 	defer cancel()
 	cmd := h.Command(ctx, name, args...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		tb.Fatalf("lab: %s in %s: %v\n%s", cmd, h.NS, err, out)
+		return string(out), fmt.Errorf("lab: %s in %s: %v\n%s", cmd, h.NS, err, out)
 	}
-	return string(out)
+	return string(out), nil
 }
 
 // SetLinkUp brings h's veth end up or takes it down, as `ip link set dev

@@ -62,6 +62,8 @@ type Lab struct {
 	// StackAddr (198.18.0.2) is xdpnet's address on Local's link. It is in
 	// the link's /24 but not configured on Local's kernel.
 	StackAddr netip.Addr
+
+	made []string // the namespaces Build created, for Close
 }
 
 // Host is one end of a lab: a namespace and the veth end inside it.
@@ -89,14 +91,41 @@ func RequireRoot(tb testing.TB) {
 	}
 }
 
+// ErrUnsupported is wrapped by Build's error when this machine cannot have
+// a lab at all: not root, or a kernel without network namespaces or veth.
+// New skips a test for it; any other error is a failure.
+var ErrUnsupported = errors.New("lab: unsupported here")
+
 // New builds a lab for tb and registers its teardown with tb.Cleanup. It
-// skips the test when not root or when the kernel lacks network namespaces
-// or veth; any other failure is fatal.
+// skips the test when Build reports ErrUnsupported; any other failure is
+// fatal.
 func New(tb testing.TB, cfg Config) *Lab {
 	tb.Helper()
-	RequireRoot(tb)
+	l, err := Build(cfg, tb.Logf)
+	if errors.Is(err, ErrUnsupported) {
+		tb.Skip(err)
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			tb.Error(err)
+		}
+	})
+	return l
+}
+
+// Build builds a lab outside a test (New is the form for tests); the caller
+// owns it and must Close it, on every path. logf reports stale namespaces
+// it deleted (see the package documentation). On error nothing is left
+// behind.
+func Build(cfg Config, logf func(format string, args ...any)) (l *Lab, err error) {
+	if os.Geteuid() != 0 {
+		return nil, fmt.Errorf("%w: needs root (euid 0, have %d) to create network namespaces and attach XDP", ErrUnsupported, os.Geteuid())
+	}
 	if _, err := os.Stat("/proc/self/ns/net"); err != nil {
-		tb.Skipf("lab: kernel lacks network namespaces: %v", err)
+		return nil, fmt.Errorf("%w: kernel lacks network namespaces: %v", ErrUnsupported, err)
 	}
 	if cfg.Queues == 0 {
 		cfg.Queues = 1
@@ -105,23 +134,29 @@ func New(tb testing.TB, cfg Config) *Lab {
 		cfg.MTU = 1500
 	}
 	if cfg.Queues < 1 || cfg.Queues > 256 || cfg.MTU < 68 || (cfg.Mode != Native && cfg.Mode != Generic) {
-		tb.Fatalf("lab: bad config %+v (want 1..256 queues, MTU >= 68, Native or Generic)", cfg)
+		return nil, fmt.Errorf("lab: bad config %+v (want 1..256 queues, MTU >= 68, Native or Generic)", cfg)
 	}
 	if _, err := exec.LookPath("ethtool"); err != nil {
-		tb.Fatalf("lab: install ethtool (apt-get install ethtool): the lab needs it to set veth offloads: %v", err)
+		return nil, fmt.Errorf("lab: install ethtool (apt-get install ethtool): the lab needs it to set veth offloads: %v", err)
 	}
-	reapStale(tb)
+	reapStale(logf)
 
 	id, err := randomID()
 	if err != nil {
-		tb.Fatalf("lab: %v", err)
+		return nil, fmt.Errorf("lab: %v", err)
 	}
 	base := fmt.Sprintf("%s%d-%s", namePrefix, os.Getpid(), id)
-	l := &Lab{
+	l = &Lab{
 		Local:     &Host{NS: base + "-l", Link: "xl" + id, Addr: kernelAddr},
 		Peer:      &Host{NS: base + "-p", Link: "xp" + id, Addr: peerAddr},
 		StackAddr: stackAddr,
 	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, l.Close())
+			l = nil
+		}
+	}()
 	handles := map[*Host]*netlink.Handle{}
 	defer func() {
 		for _, nh := range handles {
@@ -130,42 +165,53 @@ func New(tb testing.TB, cfg Config) *Lab {
 	}()
 	for _, h := range []*Host{l.Local, l.Peer} {
 		if err := createNamespace(h.NS); err != nil {
-			tb.Fatalf("lab: create namespace %s: %v", h.NS, err)
+			return l, fmt.Errorf("lab: create namespace %s: %v", h.NS, err)
 		}
-		tb.Cleanup(func() {
-			if err := deleteNamespace(h.NS); err != nil {
-				tb.Errorf("lab: delete namespace %s: %v", h.NS, err)
-			}
-		})
+		l.made = append(l.made, h.NS)
 		ns, err := netns.GetFromName(h.NS)
 		if err != nil {
-			tb.Fatalf("lab: open namespace %s: %v", h.NS, err)
+			return l, fmt.Errorf("lab: open namespace %s: %v", h.NS, err)
 		}
 		nh, err := netlink.NewHandleAt(ns)
 		ns.Close()
 		if err != nil {
-			tb.Fatalf("lab: netlink handle in %s: %v", h.NS, err)
+			return l, fmt.Errorf("lab: netlink handle in %s: %v", h.NS, err)
 		}
 		handles[h] = nh
 	}
 
 	if err := addVeth(handles[l.Local], l.Peer.NS, l.Local.Link, l.Peer.Link, cfg); err != nil {
 		if errors.Is(err, syscall.EOPNOTSUPP) {
-			tb.Skipf("lab: kernel lacks veth: %v", err)
+			return l, fmt.Errorf("%w: kernel lacks veth: %v", ErrUnsupported, err)
 		}
-		tb.Fatalf("lab: %v", err)
+		return l, fmt.Errorf("lab: %v", err)
 	}
 	for _, h := range []*Host{l.Local, l.Peer} {
 		if err := h.configure(handles[h]); err != nil {
-			tb.Fatalf("lab: %s: %v", h.NS, err)
+			return l, fmt.Errorf("lab: %s: %v", h.NS, err)
 		}
 	}
 	off := []string{"-K", l.Peer.Link, "tx", "off"}
 	if cfg.Mode == Generic {
 		off = append(off, "tso", "off", "gso", "off")
 	}
-	l.Peer.Run(tb, "ethtool", off...)
-	return l
+	if _, err := l.Peer.Output("ethtool", off...); err != nil {
+		return l, err
+	}
+	return l, nil
+}
+
+// Close deletes the lab's namespaces, and with them its veth pair. It is
+// safe to call again; a second call does nothing.
+func (l *Lab) Close() error {
+	var err error
+	for _, ns := range l.made {
+		if derr := deleteNamespace(ns); derr != nil {
+			err = errors.Join(err, fmt.Errorf("lab: delete namespace %s: %w", ns, derr))
+		}
+	}
+	l.made = nil
+	return err
 }
 
 // addVeth creates the veth pair name/peerName through local, a netlink

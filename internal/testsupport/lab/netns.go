@@ -68,8 +68,7 @@ func deleteNamespace(name string) error {
 // reapStale deletes lab namespaces left by test processes that no longer
 // exist (killed before their cleanups could run). Names carry the creator's
 // pid; a namespace whose pid is alive, or is ours, is left alone.
-func reapStale(tb testing.TB) {
-	tb.Helper()
+func reapStale(logf func(format string, args ...any)) {
 	entries, err := os.ReadDir(nsDir)
 	if err != nil {
 		return // no named namespaces yet
@@ -88,10 +87,10 @@ func reapStale(tb testing.TB) {
 			continue
 		}
 		if err := netns.DeleteNamed(e.Name()); err != nil {
-			tb.Logf("lab: could not delete stale namespace %s: %v", e.Name(), err)
+			logf("lab: could not delete stale namespace %s: %v", e.Name(), err)
 			continue
 		}
-		tb.Logf("lab: deleted stale namespace %s (its process %d is gone)", e.Name(), pid)
+		logf("lab: deleted stale namespace %s (its process %d is gone)", e.Name(), pid)
 	}
 }
 

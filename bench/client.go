@@ -1,0 +1,523 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/xdpnet/xdpnet/internal/testsupport/lab"
+	"github.com/xdpnet/xdpnet/sockapi"
+)
+
+// The peer's clients. Every client is a process of its own in the peer's
+// namespace, this same binary re-executed with clientEnv set (the bench
+// command, or the test binary of the go-test benchmarks, whose TestMain
+// hands over to clientMain): in the servers' process Go's netpoller
+// would let one thread carry a kernel round trip without a wakeup, which
+// no client on another host can do.
+
+// timeLimit bounds every measured loop: a run that stalls fails by itself.
+const timeLimit = 60 * time.Second
+
+// clientEnv holds a client process's clientSpec, as JSON.
+const clientEnv = "XDPNET_BENCH_CLIENT"
+
+// viaKernel is the Via of a client on the peer's kernel stack.
+const viaKernel = "kernel"
+
+// peerStackAddr is the address of the xdpnet stack a client process
+// opens on the peer's link, in the lab's /24 next to the peer's kernel
+// (198.18.0.3).
+var peerStackAddr = netip.MustParsePrefix("198.18.0.4/24")
+
+// viaXDPNet is the Via of a client on an xdpnet stack of its own, opened
+// on the peer's link at peerStackAddr.
+func viaXDPNet(l *lab.Lab) string { return "xdpnet:" + l.Peer.Link }
+
+// clientSpec is what one client process does. Its loops stop after N
+// operations (N > 0) or after Time (Time > 0), whichever comes first.
+// Without Time, N is a demand: not reaching it within timeLimit is an
+// error; with Time, it is a cap.
+type clientSpec struct {
+	// Mode is what the client does:
+	//   - rr: Size-byte TCP transactions on one connection, one in
+	//     flight, after echoWarmup more: trans/s and latencies.
+	//   - udprr: the same over UDP, one datagram each way.
+	//   - read: Par connections read from chargen (N bytes in all, or
+	//     until Time), then close: Gbit/s from the first connect on.
+	//   - write: Par connections write to discard (N bytes in all, or
+	//     until Time), each then its FIN, and wait for the server's FIN:
+	//     Gbit/s from the first connect on.
+	//   - crr: connect, a 1-byte request and its echo, close, N times or
+	//     until Time; Par such loops at once: conns/s and the latencies
+	//     of one connection's whole life.
+	//   - chargen: one connection reads at most N bytes from a tcpChargen
+	//     server, for at most lossyTime, checking every byte: MB/s from
+	//     the connection's establishment on (see chargenRead).
+	Mode   string
+	Server string // host:port
+	N      int
+	Par    int           // connections at once (read, write, crr); 0 is 1
+	Size   int           // request size (rr, udprr); 0 is 1
+	Time   time.Duration // 0: timeLimit
+	// Via is viaKernel (Go's net) or "xdpnet:<link>" (sockapi.Open on
+	// link at peerStackAddr, polled as xdpnet runs by default).
+	Via string
+	// Progress makes the client print "client-progress: <ops>" lines
+	// every progressEvery: transactions, bytes or connections so far.
+	Progress bool
+}
+
+// progressEvery is how often a client reports its progress.
+const progressEvery = 250 * time.Millisecond
+
+// echoWarmup transactions run before the client's clock starts: ARP, and
+// caches.
+const echoWarmup = 1000
+
+// ops counts a client's transactions, bytes or connections, for progress.
+var ops atomic.Int64
+
+// budget is when a client's loop stops: after n operations (n > 0) or at
+// end.
+type budget struct {
+	n     int64
+	end   time.Time
+	timed bool // end is the spec's Time: n is a cap, not a demand
+}
+
+func newBudget(spec clientSpec) budget {
+	d := timeLimit
+	if spec.Time > 0 {
+		d = min(d, spec.Time)
+	}
+	return budget{n: int64(spec.N), end: time.Now().Add(d), timed: spec.Time > 0}
+}
+
+// more says whether the loop that has done done operations goes on.
+func (b budget) more(done int64) bool {
+	return (b.n <= 0 || done < b.n) && time.Now().Before(b.end)
+}
+
+// short is the error of a loop that stopped at its end before its n.
+func (b budget) short(done int64) error {
+	if b.n > 0 && done < b.n && !b.timed {
+		return fmt.Errorf("did %d of %d in %v", done, b.n, timeLimit)
+	}
+	return nil
+}
+
+// clientMain runs the client clientEnv describes, if it is set, prints
+// its result line ("client: k=v …") and exits; it returns at once when
+// clientEnv is not set.
+func clientMain() {
+	js := os.Getenv(clientEnv)
+	if js == "" {
+		return
+	}
+	var spec clientSpec
+	err := json.Unmarshal([]byte(js), &spec)
+	var m map[string]float64
+	if err == nil {
+		m, err = runSpec(spec)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "client %s %s: %v\n", spec.Mode, spec.Server, err)
+		os.Exit(1)
+	}
+	line := "client:"
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		line += fmt.Sprintf(" %s=%g", k, m[k])
+	}
+	fmt.Println(line)
+	os.Exit(0)
+}
+
+// runSpec runs one client.
+func runSpec(spec clientSpec) (map[string]float64, error) {
+	spec.Par, spec.Size = max(spec.Par, 1), max(spec.Size, 1)
+	network := "tcp4"
+	if spec.Mode == "udprr" {
+		network = "udp4"
+	}
+	dial := func(ctx context.Context) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, spec.Server)
+	}
+	if link, ok := strings.CutPrefix(spec.Via, "xdpnet:"); ok {
+		s, err := openRetry(sockapi.Config{Interface: link, Addr: peerStackAddr})
+		if err != nil {
+			return nil, err
+		}
+		defer s.Close()
+		dial = func(ctx context.Context) (net.Conn, error) { return s.DialContext(ctx, network, spec.Server) }
+	} else if spec.Via != viaKernel {
+		return nil, fmt.Errorf("unknown via %q", spec.Via)
+	}
+	if spec.Progress {
+		go func() {
+			for range time.Tick(progressEvery) {
+				fmt.Printf("client-progress: %d\n", ops.Load())
+			}
+		}()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeLimit)
+	defer cancel()
+	switch spec.Mode {
+	case "rr", "udprr":
+		c, err := dial(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(timeLimit))
+		return requestResponse(c, spec)
+	case "read", "write":
+		return bulk(ctx, dial, spec)
+	case "crr":
+		return connectRR(ctx, dial, spec)
+	case "chargen":
+		return chargenRead(ctx, dial, spec.N)
+	}
+	return nil, fmt.Errorf("unknown mode %q", spec.Mode)
+}
+
+// openRetry opens a stack, retrying for a few seconds while the kernel
+// still holds the queue for the previous run's socket (EBUSY: it releases
+// a closed AF_XDP socket's queue from a work queue).
+func openRetry(cfg sockapi.Config) (*sockapi.Stack, error) {
+	for t0 := time.Now(); ; {
+		s, err := sockapi.Open(cfg)
+		if err == nil || !errors.Is(err, syscall.EBUSY) || time.Since(t0) > 5*time.Second {
+			return s, err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// requestResponse runs Size-byte transactions on c, one in flight, after
+// echoWarmup more, and returns their rate and latencies. Each echo must
+// be its request's, byte for byte. On a stream c, a response is read
+// whole (io.ReadFull); on a datagram c, it is one datagram.
+func requestResponse(c net.Conn, spec clientSpec) (map[string]float64, error) {
+	_, stream := c.(interface{ CloseWrite() error })
+	req, resp := make([]byte, spec.Size), make([]byte, spec.Size+1)
+	for i := range req {
+		req[i] = byte(i)
+	}
+	transact := func(i int64) (time.Duration, error) {
+		req[0] = byte(i) // each echo must be this request's
+		t0 := time.Now()
+		if _, err := c.Write(req); err != nil {
+			return 0, fmt.Errorf("request %d: %w", i, err)
+		}
+		var m int
+		var err error
+		if stream {
+			m, err = io.ReadFull(c, resp[:spec.Size])
+		} else {
+			m, err = c.Read(resp)
+		}
+		if err != nil {
+			return 0, fmt.Errorf("request %d: %w (the run is capped at %v)", i, err, timeLimit)
+		}
+		rtt := time.Since(t0)
+		if !bytes.Equal(resp[:m], req) {
+			return 0, fmt.Errorf("request %d: the %d-byte echo differs from the %d-byte request", i, m, spec.Size)
+		}
+		return rtt, nil
+	}
+	for i := range int64(echoWarmup) {
+		if _, err := transact(i); err != nil {
+			return nil, err
+		}
+	}
+	rtts := make([]time.Duration, 0, max(spec.N, 1<<16))
+	start, bud := time.Now(), newBudget(spec)
+	for i := int64(0); bud.more(i); i++ {
+		rtt, err := transact(i)
+		if err != nil {
+			return nil, err
+		}
+		rtts = append(rtts, rtt)
+		ops.Add(1)
+	}
+	n := int64(len(rtts))
+	if err := bud.short(n); err != nil {
+		return nil, err
+	}
+	m := map[string]float64{"trans/s": float64(n) / time.Since(start).Seconds()}
+	latencies(m, rtts)
+	return m, nil
+}
+
+// latencies adds the median, 90th, 99th and 99.9th percentiles and the
+// mean of ds, in µs, to m. It sorts ds.
+func latencies(m map[string]float64, ds []time.Duration) {
+	if len(ds) == 0 {
+		return
+	}
+	slices.Sort(ds)
+	var sum time.Duration
+	for _, d := range ds {
+		sum += d
+	}
+	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+	m["p50-µs"] = us(ds[len(ds)/2])
+	m["p90-µs"] = us(ds[len(ds)*90/100])
+	m["p99-µs"] = us(ds[len(ds)*99/100])
+	m["p99.9-µs"] = us(ds[len(ds)*999/1000])
+	m["avg-µs"] = us(sum / time.Duration(len(ds)))
+}
+
+// bulk moves bytes over Par connections at once, each reading (mode
+// "read") or writing ("write") its share of N, or until Time, and returns
+// the Gbit/s of all.
+func bulk(ctx context.Context, dial func(context.Context) (net.Conn, error), spec clientSpec) (map[string]float64, error) {
+	start := time.Now()
+	bud := newBudget(spec)
+	errs := make(chan error, spec.Par)
+	for i := range spec.Par {
+		share := bud
+		if bud.n > 0 {
+			share.n = bud.n / int64(spec.Par)
+			if i == 0 {
+				share.n += bud.n % int64(spec.Par)
+			}
+		}
+		go func() {
+			c, err := dial(ctx)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(start.Add(timeLimit))
+			if spec.Mode == "read" {
+				errs <- readN(c, share)
+			} else {
+				errs <- writeN(c, share)
+			}
+		}()
+	}
+	var err error
+	for range spec.Par {
+		err = errors.Join(err, <-errs)
+	}
+	return map[string]float64{"Gbit/s": float64(ops.Load()) * 8 / time.Since(start).Seconds() / 1e9}, err
+}
+
+// readN reads from c until bud ends.
+func readN(c net.Conn, bud budget) error {
+	c.SetReadDeadline(bud.end)
+	buf := make([]byte, tcpBuffer)
+	var got int64
+	for bud.more(got) {
+		want := int64(len(buf))
+		if bud.n > 0 {
+			want = min(want, bud.n-got)
+		}
+		m, err := c.Read(buf[:want])
+		got += int64(m)
+		ops.Add(int64(m))
+		if errors.Is(err, os.ErrDeadlineExceeded) && bud.timed {
+			return nil
+		}
+		if err != nil && bud.more(got) {
+			return fmt.Errorf("read %d bytes: %w (the run is capped at %v)", got, err, timeLimit)
+		}
+	}
+	return bud.short(got)
+}
+
+// writeN writes to c until bud ends, then its FIN, and waits for the
+// server's.
+func writeN(c net.Conn, bud budget) error {
+	buf := make([]byte, tcpBuffer)
+	var sent int64
+	for bud.more(sent) {
+		want := int64(len(buf))
+		if bud.n > 0 {
+			want = min(want, bud.n-sent)
+		}
+		m, err := c.Write(buf[:want])
+		sent += int64(m)
+		ops.Add(int64(m))
+		if err != nil {
+			return fmt.Errorf("wrote %d bytes: %w (the run is capped at %v)", sent, err, timeLimit)
+		}
+	}
+	if err := bud.short(sent); err != nil {
+		return err
+	}
+	if err := c.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
+		return err
+	}
+	if m, err := c.Read(buf); m != 0 || !errors.Is(err, io.EOF) {
+		return fmt.Errorf("after the data: read %d bytes, %v; want the server's FIN", m, err)
+	}
+	return nil
+}
+
+// connectRR runs connections, Par at a time, N in all or until Time:
+// each connects, sends 1 byte, reads its echo and closes (the client's
+// FIN goes first, so the client's side keeps TIME-WAIT, as an HTTP/1.0
+// client's would not; see BenchmarkSockConnect).
+func connectRR(ctx context.Context, dial func(context.Context) (net.Conn, error), spec clientSpec) (map[string]float64, error) {
+	var next atomic.Int64
+	bud := newBudget(spec)
+	lives := make([][]time.Duration, spec.Par)
+	errs := make(chan error, spec.Par)
+	start := time.Now()
+	for i := range spec.Par {
+		go func() {
+			buf := []byte{0}
+			for bud.more(next.Add(1) - 1) {
+				t0 := time.Now()
+				c, err := dial(ctx)
+				if err == nil {
+					c.SetDeadline(t0.Add(5 * time.Second))
+					if _, err = c.Write(buf); err == nil {
+						_, err = io.ReadFull(c, buf)
+					}
+					err = errors.Join(err, c.Close())
+				}
+				if err != nil {
+					errs <- fmt.Errorf("connection %d: %w", next.Load(), err)
+					return
+				}
+				lives[i] = append(lives[i], time.Since(t0))
+				ops.Add(1)
+			}
+			errs <- nil
+		}()
+	}
+	var err error
+	for range spec.Par {
+		err = errors.Join(err, <-errs)
+	}
+	all := slices.Concat(lives...)
+	err = errors.Join(err, bud.short(int64(len(all))))
+	m := map[string]float64{"conns/s": float64(len(all)) / time.Since(start).Seconds()}
+	latencies(m, all)
+	delete(m, "avg-µs")
+	return m, err
+}
+
+// lossyTime bounds a chargen client's read.
+const lossyTime = 3 * time.Second
+
+// chargenRead reads from a tcpChargen server for at most n bytes and
+// lossyTime, checking each byte against chargenBuffer, and returns the
+// MB/s from the connection's establishment (the handshake, which a lost
+// SYN would stretch by a second, is left out) to the last byte read.
+// Only a failed connection or a wrong byte is an error.
+func chargenRead(ctx context.Context, dial func(context.Context) (net.Conn, error), n int) (map[string]float64, error) {
+	c, err := dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	start := time.Now()
+	c.SetReadDeadline(start.Add(lossyTime))
+	want, buf := chargenBuffer(), make([]byte, tcpBuffer)
+	got := 0
+	for got < n {
+		m, err := c.Read(buf[:min(len(buf), n-got)])
+		for j := 0; j < m; {
+			off := (got + j) % len(want)
+			k := min(m-j, len(want)-off)
+			if !bytes.Equal(buf[j:j+k], want[off:off+k]) {
+				return nil, fmt.Errorf("chargen: bytes %d to %d differ from what was sent", got+j, got+j+k)
+			}
+			j += k
+		}
+		got += m
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("chargen: after %d bytes: %w", got, err)
+		}
+	}
+	return map[string]float64{"MB/s": float64(got) / time.Since(start).Seconds() / 1e6}, nil
+}
+
+// clientRun is what a client process gave: the metrics it printed, and
+// its CPU time (user and system, its kernel work in system calls
+// included).
+type clientRun struct {
+	metrics map[string]float64
+	cpu     time.Duration
+}
+
+// runClient runs spec in a client process in the peer's namespace and
+// returns what it measured. progress, if not nil, gets the client's
+// operations so far, every progressEvery. ctx's end kills the client.
+func runClient(ctx context.Context, l *lab.Lab, spec clientSpec, progress func(ops int64)) (clientRun, error) {
+	spec.Progress = progress != nil
+	js, err := json.Marshal(spec)
+	if err != nil {
+		return clientRun{}, err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return clientRun{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeLimit+10*time.Second)
+	defer cancel()
+	cmd := l.Peer.Command(ctx, exe)
+	cmd.Env = append(os.Environ(), clientEnv+"="+string(js))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return clientRun{}, err
+	}
+	if err := cmd.Start(); err != nil {
+		return clientRun{}, err
+	}
+	var result string
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, "client-progress: "); ok {
+			if n, err := strconv.ParseInt(rest, 10, 64); err == nil && progress != nil {
+				progress(n)
+			}
+		} else if rest, ok := strings.CutPrefix(line, "client: "); ok {
+			result = rest
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		if msg := strings.TrimSpace(stderr.String()); msg != "" {
+			err = fmt.Errorf("%w: %s", err, msg)
+		}
+		return clientRun{}, fmt.Errorf("client %s: %w", spec.Mode, err)
+	}
+	run := clientRun{metrics: map[string]float64{}, cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}
+	for _, kv := range strings.Fields(result) {
+		k, v, _ := strings.Cut(kv, "=")
+		if run.metrics[k], err = strconv.ParseFloat(v, 64); err != nil {
+			return clientRun{}, fmt.Errorf("client %s said %q", spec.Mode, result)
+		}
+	}
+	if len(run.metrics) == 0 {
+		return clientRun{}, fmt.Errorf("client %s printed no result: %s", spec.Mode, strings.TrimSpace(stderr.String()))
+	}
+	return run, nil
+}

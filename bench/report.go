@@ -1,0 +1,226 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The results, as -json writes them and the table shows them. The field
+// names are stable (see the package documentation for the schema).
+
+// schemaVersion changes only when a field changes meaning or goes away.
+const schemaVersion = 1
+
+// runReport is a whole run.
+type runReport struct {
+	Schema   int      `json:"schema"`
+	Machine  machine  `json:"machine"`
+	Settings settings `json:"settings"`
+	Systems  []string `json:"systems"`
+	Rows     []row    `json:"rows"`
+	// Interrupted is set when a signal ended the run early: the rows
+	// hold what ran before it.
+	Interrupted bool `json:"interrupted,omitempty"`
+}
+
+// settings are the flags the run had.
+type settings struct {
+	TimeSeconds float64 `json:"time_s"`
+	Count       int     `json:"count"`
+	Only        string  `json:"only,omitempty"`
+	Skip        string  `json:"skip,omitempty"`
+}
+
+// row is one workload's metric on every system.
+type row struct {
+	Workload string `json:"workload"`
+	Metric   string `json:"metric"`
+	// Better is "higher" or "lower".
+	Better string `json:"better"`
+	// Cells are by system name; a system that did not run the workload
+	// (-only, -skip) has none.
+	Cells map[string]cell `json:"cells"`
+	// Ratio is the xdpnet cell's median over the kernel's, when both
+	// have one and the kernel's is not zero.
+	Ratio *float64 `json:"ratio,omitempty"`
+}
+
+// cell is one metric of one workload on one system over the repetitions:
+// Median, Min, Max and Samples, or Failed, the reason of the first
+// repetition that failed (a failed cell has no figures: never a zero).
+type cell struct {
+	Median  *float64  `json:"median,omitempty"`
+	Min     *float64  `json:"min,omitempty"`
+	Max     *float64  `json:"max,omitempty"`
+	Samples []float64 `json:"samples,omitempty"`
+	Failed  string    `json:"failed,omitempty"`
+}
+
+// The systems the ratio column divides.
+const (
+	ratioOf   = "xdpnet"
+	ratioOver = "kernel"
+)
+
+// rows gathers samples into the table's rows: for each workload (in the
+// order of ws) its metrics, then the CPU rows, each with a cell per
+// system that ran it.
+func rows(ws []workload, samples []sample) []row {
+	var out []row
+	for _, w := range ws {
+		bySystem := map[string][]sample{}
+		for _, s := range samples {
+			if s.workload == w.name {
+				bySystem[s.system] = append(bySystem[s.system], s)
+			}
+		}
+		if len(bySystem) == 0 {
+			continue
+		}
+		metrics := slices.Clone(w.metrics)
+		for _, cpu := range []string{cpuServer, cpuClient, cpuSoftirq} {
+			for _, ss := range bySystem {
+				if has(ss, cpu) {
+					metrics = append(metrics, cpu)
+					break
+				}
+			}
+		}
+		for _, metric := range metrics {
+			r := row{Workload: w.name, Metric: metric, Better: "lower", Cells: map[string]cell{}}
+			if higher[metric] {
+				r.Better = "higher"
+			}
+			for sys, ss := range bySystem {
+				r.Cells[sys] = aggregate(ss, metric)
+			}
+			x, k := r.Cells[ratioOf], r.Cells[ratioOver]
+			if x.Median != nil && k.Median != nil && *k.Median != 0 {
+				ratio := *x.Median / *k.Median
+				r.Ratio = &ratio
+			}
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func has(ss []sample, metric string) bool {
+	for _, s := range ss {
+		if _, ok := s.metrics[metric]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// aggregate is the cell of metric over the repetitions ss.
+func aggregate(ss []sample, metric string) cell {
+	var v []float64
+	for _, s := range ss {
+		if s.err != nil {
+			return cell{Failed: oneLine(s.err.Error())}
+		}
+		x, ok := s.metrics[metric]
+		if !ok {
+			return cell{Failed: "no " + metric + " measured"}
+		}
+		v = append(v, x)
+	}
+	sorted := slices.Sorted(slices.Values(v))
+	med := sorted[len(sorted)/2]
+	if len(sorted)%2 == 0 {
+		med = (sorted[len(sorted)/2-1] + sorted[len(sorted)/2]) / 2
+	}
+	return cell{Median: &med, Min: &sorted[0], Max: &sorted[len(sorted)-1], Samples: v}
+}
+
+// oneLine makes a reason fit a table cell: one line, no pipes, at most
+// 120 characters.
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(strings.NewReplacer("|", "/").Replace(s)), " ")
+	if r := []rune(s); len(r) > 120 {
+		s = string(r[:117]) + "..."
+	}
+	return s
+}
+
+// writeJSON writes rep, indented.
+func writeJSON(w io.Writer, rep runReport) error {
+	e := json.NewEncoder(w)
+	e.SetIndent("", "  ")
+	return e.Encode(rep)
+}
+
+// writeHeader writes rep's header: the machine and the settings.
+func writeHeader(w io.Writer, rep runReport) {
+	m := rep.Machine
+	fmt.Fprintf(w, "## xdpnet bench, %s\n\n", m.Date.Format(time.DateTime+" MST"))
+	fmt.Fprintf(w, "- machine: Linux %s, %d CPUs (%s), Go %s\n", m.Kernel, m.CPUs, m.CPUModel, m.Go)
+	fmt.Fprintf(w, "- link: %s (driver %s), MTU %d, %d queue(s); xdpnet's XDP mode %s, %s\n",
+		m.Link, m.NICDriver, m.MTU, m.Queues, m.XDPMode, map[bool]string{true: "zero-copy", false: "copy mode"}[m.ZeroCopy])
+	fmt.Fprintf(w, "- kernel congestion control: %s (sysctl), its sockets ran %s\n", m.CongestionControl, m.KernelSocketCC)
+	fmt.Fprintf(w, "- %v per cell, %d repetition(s), systems alternated; a cell is the median (min–max)\n",
+		time.Duration(rep.Settings.TimeSeconds*float64(time.Second)), rep.Settings.Count)
+	fmt.Fprintln(w)
+}
+
+// writeTable writes rep's table.
+func writeTable(w io.Writer, rep runReport) {
+	if rep.Interrupted {
+		fmt.Fprintf(w, "**Interrupted**: the table holds what ran before the signal.\n\n")
+	}
+	head := []string{"workload", "metric", "better"}
+	head = append(head, rep.Systems...)
+	ratio := slices.Contains(rep.Systems, ratioOf) && slices.Contains(rep.Systems, ratioOver)
+	if ratio {
+		head = append(head, ratioOf+" ÷ "+ratioOver)
+	}
+	fmt.Fprintf(w, "| %s |\n", strings.Join(head, " | "))
+	fmt.Fprintf(w, "|%s\n", strings.Repeat("---|", len(head)))
+	for _, r := range rep.Rows {
+		line := []string{r.Workload, r.Metric, map[string]string{"higher": "↑ higher", "lower": "↓ lower"}[r.Better]}
+		for _, sys := range rep.Systems {
+			line = append(line, cellText(r.Cells[sys], rep.Settings.Count > 1))
+		}
+		if ratio {
+			t := "—"
+			if r.Ratio != nil {
+				t = fmt.Sprintf("%.2f×", *r.Ratio)
+			}
+			line = append(line, t)
+		}
+		fmt.Fprintf(w, "| %s |\n", strings.Join(line, " | "))
+	}
+}
+
+// cellText is a cell as the table shows it.
+func cellText(c cell, spread bool) string {
+	switch {
+	case c.Failed != "":
+		return "failed: " + c.Failed
+	case c.Median == nil:
+		return "" // not run
+	case spread && len(c.Samples) > 1:
+		return fmt.Sprintf("%s (%s–%s)", figure(*c.Median), figure(*c.Min), figure(*c.Max))
+	}
+	return figure(*c.Median)
+}
+
+// figure is v with three significant digits, without an exponent.
+func figure(v float64) string {
+	switch a := max(v, -v); {
+	case a >= 100:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case a >= 10:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	case a >= 1:
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	}
+	return strconv.FormatFloat(v, 'g', 3, 64)
+}

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/xdpnet/xdpnet/internal/testsupport/lab"
+)
+
+// selection is -only and -skip: comma-separated lists of regular
+// expressions (RE2, unanchored), each matched against a cell's workload
+// name, its system name, and "workload/system". A cell runs when -only
+// is empty or one of its expressions matches, and none of -skip's does.
+type selection struct {
+	only, skip []*regexp.Regexp
+}
+
+// parseSelection compiles -only and -skip, and refuses an expression
+// that matches no workload and no system: a misspelt name.
+func parseSelection(only, skip string, workloads, systems []string) (selection, error) {
+	var sel selection
+	for _, f := range []struct {
+		flag string
+		list string
+		into *[]*regexp.Regexp
+	}{{"-only", only, &sel.only}, {"-skip", skip, &sel.skip}} {
+		for _, expr := range strings.Split(f.list, ",") {
+			if expr = strings.TrimSpace(expr); expr == "" {
+				continue
+			}
+			re, err := regexp.Compile(expr)
+			if err != nil {
+				return selection{}, fmt.Errorf("%s %q: %v", f.flag, expr, err)
+			}
+			if !matchesAny(re, workloads, systems) {
+				return selection{}, fmt.Errorf("%s %q matches no workload (%s) and no system (%s)",
+					f.flag, expr, strings.Join(workloads, ", "), strings.Join(systems, ", "))
+			}
+			*f.into = append(*f.into, re)
+		}
+	}
+	return sel, nil
+}
+
+func matchesAny(re *regexp.Regexp, workloads, systems []string) bool {
+	for _, w := range workloads {
+		for _, s := range systems {
+			if matchCell(re, w, s) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func matchCell(re *regexp.Regexp, w, s string) bool {
+	return re.MatchString(w) || re.MatchString(s) || re.MatchString(w+"/"+s)
+}
+
+// selected says whether workload w runs on system s.
+func (sel selection) selected(w, s string) bool {
+	if len(sel.only) > 0 && !sel.anyMatch(sel.only, w, s) {
+		return false
+	}
+	return !sel.anyMatch(sel.skip, w, s)
+}
+
+func (sel selection) anyMatch(res []*regexp.Regexp, w, s string) bool {
+	for _, re := range res {
+		if matchCell(re, w, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// order is the systems' order in repetition rep (from 0): rotated by one
+// each repetition, so that with two systems each goes first in every
+// other repetition, and neither always runs on a machine the other has
+// just warmed or loaded.
+func order[T any](systems []T, rep int) []T {
+	out := make([]T, len(systems))
+	for i := range systems {
+		out[i] = systems[(i+rep)%len(systems)]
+	}
+	return out
+}
+
+// errInterrupted is the failure of the cell a signal ended.
+var errInterrupted = errors.New("interrupted by a signal")
+
+// sample is one cell's result: its metrics, or why it failed.
+type sample struct {
+	workload, system string
+	metrics          map[string]float64
+	err              error
+}
+
+// runner runs the selected cells.
+type runner struct {
+	env     *env
+	systems []system
+	sel     selection
+	count   int
+	meter   *meter
+}
+
+// run runs every selected workload count times on each selected system,
+// the systems' order alternating between repetitions, until ctx ends.
+// It returns the samples in the order they ran.
+func (r *runner) run(ctx context.Context, workloads []workload) []sample {
+	var out []sample
+	for _, w := range workloads {
+		for rep := range r.count {
+			for _, sys := range order(r.systems, rep) {
+				if !r.sel.selected(w.name, sys.name()) {
+					continue
+				}
+				if ctx.Err() != nil {
+					return out
+				}
+				label := fmt.Sprintf("%s on %s, %d/%d", w.name, sys.name(), rep+1, r.count)
+				m, err := r.cell(ctx, w, sys, r.meter.begin(label, r.env.d, w.unit))
+				r.meter.end(m, err)
+				out = append(out, sample{workload: w.name, system: sys.name(), metrics: m, err: err})
+			}
+		}
+	}
+	return out
+}
+
+// cell runs one workload once on one system, between the system's start
+// and stop, and adds the CPU rows: this process's CPU time (getrusage,
+// every thread: the system's servers, and for the kernel the system
+// calls it makes) and the machine's softirq time (/proc/stat, every CPU:
+// the kernel's receive processing, wherever it ran, whoever caused it)
+// over the workload's run.
+func (r *runner) cell(ctx context.Context, w workload, sys system, progress func(int64)) (map[string]float64, error) {
+	if err := sys.start(r.env.lab); err != nil {
+		return nil, fmt.Errorf("start %s: %w", sys.name(), err)
+	}
+	cpu0 := lab.ProcessCPU()
+	soft0, serr0 := softirq()
+	m, err := w.run(ctx, r.env, sys, progress)
+	cpu1 := lab.ProcessCPU()
+	soft1, serr1 := softirq()
+	err = errors.Join(err, sys.stop())
+	if ctx.Err() != nil {
+		err = errInterrupted // whatever the workload made of it
+	}
+	if err != nil {
+		return nil, err
+	}
+	m[cpuServer] = (cpu1 - cpu0).Seconds()
+	if serr0 == nil && serr1 == nil {
+		m[cpuSoftirq] = (soft1 - soft0).Seconds()
+	}
+	return m, nil
+}
+
+// userHZ is the unit of /proc/stat's times: USER_HZ, 100 on every Linux
+// architecture Go runs on.
+const userHZ = 100
+
+// softirq is the time all CPUs have spent in softirq since boot
+// (/proc/stat's first line, its seventh figure).
+func softirq() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return 0, fmt.Errorf("/proc/stat: %q", line)
+	}
+	ticks, err := strconv.ParseUint(f[7], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("/proc/stat: %q: %w", line, err)
+	}
+	return time.Duration(ticks) * time.Second / userHZ, nil
+}

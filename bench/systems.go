@@ -1,0 +1,169 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/xdpnet/xdpnet/internal/testsupport/lab"
+	"github.com/xdpnet/xdpnet/sockapi"
+	"github.com/xdpnet/xdpnet/xdp/steer"
+)
+
+// service is one of the servers every system runs.
+type service int
+
+// The services.
+const (
+	svcEcho    service = iota // TCP echo
+	svcDiscard                // TCP discard
+	svcChargen                // TCP chargen
+	svcUDPEcho                // UDP echo
+)
+
+// A system is a network stack under test: it runs the services on the
+// lab and says where each one listens. The lab's systems run their
+// servers in this process, on Local's end of the lab's one veth pair; a
+// stack elsewhere (gVisor's netstack, a remote host behind a control
+// connection) is one more implementation.
+//
+// start and stop bracket each cell of the table (one workload, one
+// repetition), so that while a cell runs, no other system's stack is up:
+// the CPU this process spends is the system's own, and the kernel runs
+// without xdpnet's steering program attached.
+type system interface {
+	name() string
+	start(l *lab.Lab) error
+	addr(svc service) netip.AddrPort
+	stop() error
+	// describe adds what the system knows of the machine to m, between
+	// a start and a stop.
+	describe(l *lab.Lab, m *machine) error
+}
+
+// kernelSystem is the Linux kernel on Local's kernel address: Go's net
+// serving the same functions as xdpnet's servers.
+//
+// steered ("kernel") attaches xdpnet's steering program to the link for
+// the cell, with no stack behind it: the kernel's packets pass it
+// (XDP_PASS), as when xdpnet shares the NIC, and as in the go-test
+// benchmarks, where both stacks serve at once. On veth that is not free:
+// an XDP program puts the receiving end in NAPI mode (a softirq hop per
+// batch, no GRO for the peer's skbs). Without it ("kernel-no-xdp"), veth
+// hands each skb over inside the sender's system call: the kernel at its
+// best on this link, and what a host without xdpnet runs.
+type kernelSystem struct {
+	steered bool
+	addrOf  netip.Addr
+	prog    *steer.Program
+	stops   []func()
+}
+
+func (k *kernelSystem) name() string {
+	if k.steered {
+		return "kernel"
+	}
+	return "kernel-no-xdp"
+}
+
+func (k *kernelSystem) start(l *lab.Lab) error {
+	k.addrOf = kernelAddr(l)
+	if k.steered {
+		err := l.Local.Do(func() (err error) {
+			k.prog, err = steer.Attach(steer.Config{Ifindex: l.Local.Ifindex, Addrs: []netip.Addr{l.StackAddr}, Mode: steer.Native})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for _, srv := range []tcpServer{{echoPort, tcpEcho}, {discardPort, tcpDiscard}, {chargenPort, tcpChargen}} {
+		ln, err := listenKernel(l.Local, srv.port)
+		if err != nil {
+			k.stop()
+			return err
+		}
+		k.stops = append(k.stops, serve(ln, srv.fn))
+	}
+	pc, err := listenKernelUDP(l.Local, echoPort)
+	if err != nil {
+		k.stop()
+		return err
+	}
+	k.stops = append(k.stops, udpEcho(pc))
+	return nil
+}
+
+func (k *kernelSystem) addr(svc service) netip.AddrPort {
+	return netip.AddrPortFrom(k.addrOf, map[service]uint16{svcEcho: echoPort, svcDiscard: discardPort, svcChargen: chargenPort, svcUDPEcho: echoPort}[svc])
+}
+
+func (k *kernelSystem) stop() error {
+	for _, f := range k.stops {
+		f()
+	}
+	k.stops = nil
+	var err error
+	if k.prog != nil {
+		err = k.prog.Close()
+		k.prog = nil
+	}
+	return err
+}
+
+// describe reads the kernel's congestion control: the namespace's
+// default, and what a socket of the peer's kernel runs (TCP_CONGESTION
+// read back from a connection to the echo server).
+func (k *kernelSystem) describe(l *lab.Lab, m *machine) error {
+	out, err := l.Local.Output("sysctl", "-n", "net.ipv4.tcp_congestion_control")
+	if err != nil {
+		return err
+	}
+	m.CongestionControl = trimLine(out)
+	return l.Peer.Do(func() error {
+		c, err := net.DialTimeout("tcp4", k.addr(svcEcho).String(), 5*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		m.KernelSocketCC, err = lab.CongestionControl(c.(*net.TCPConn))
+		return err
+	})
+}
+
+// xdpnetSystem is xdpnet through its public API (openSock): goroutine
+// servers on sockapi listeners at StackAddr.
+type xdpnetSystem struct {
+	stack *sockapi.Stack
+	close func() error
+}
+
+func (*xdpnetSystem) name() string { return "xdpnet" }
+
+func (x *xdpnetSystem) start(l *lab.Lab) (err error) {
+	x.stack, x.close, err = openSock(l)
+	return err
+}
+
+func (x *xdpnetSystem) addr(svc service) netip.AddrPort {
+	return netip.AddrPortFrom(x.stack.Addr(), map[service]uint16{svcEcho: sockEchoPort, svcDiscard: sockDiscardPort, svcChargen: sockChargenPort, svcUDPEcho: sockEchoPort}[svc])
+}
+
+func (x *xdpnetSystem) stop() error {
+	if x.close == nil {
+		return nil
+	}
+	err := x.close()
+	x.stack, x.close = nil, nil
+	return err
+}
+
+func (x *xdpnetSystem) describe(_ *lab.Lab, m *machine) error {
+	i := x.stack.Info()
+	m.XDPMode = fmt.Sprint(i.XDPMode)
+	m.ZeroCopy = i.ZeroCopy
+	m.Queues = i.Queues
+	m.MTU = i.MTU
+	return nil
+}

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/xdpnet/xdpnet/internal/testsupport/lab"
+)
+
+// A workload is one row group of the table: what a client does against
+// a system's service, and the metrics it reports.
+type workload struct {
+	name string
+	// what says what the workload does, for -list and the README.
+	what string
+	// unit is what the client's progress counts: "trans", "conns",
+	// "bytes", or "" for none.
+	unit string
+	// metrics are the rows the workload fills, in order (the CPU rows
+	// follow them).
+	metrics []string
+	run     func(ctx context.Context, env *env, sys system, progress func(int64)) (map[string]float64, error)
+}
+
+// env is what a workload runs with.
+type env struct {
+	lab *lab.Lab
+	d   time.Duration // each cell's measured time (-time)
+}
+
+// The CPU rows of every cell.
+const (
+	cpuServer  = "cpu-server-s"  // this process: the system's servers
+	cpuClient  = "cpu-client-s"  // the peer's client process
+	cpuSoftirq = "cpu-softirq-s" // the machine's softirq time, every CPU
+)
+
+// higher says which metrics are better higher; every other one is
+// better lower.
+var higher = map[string]bool{"trans/s": true, "Gbit/s": true, "conns/s": true, "MB/s": true}
+
+var rrMetrics = []string{"trans/s", "p50-µs", "p90-µs", "p99-µs", "p99.9-µs"}
+
+// connsMax bounds BenchmarkSockConnect's connections per run, whatever
+// b.N. The client closes first, so its kernel keeps each connection in
+// TIME-WAIT for 60 s, and it can reuse such a port early (tcp_tw_reuse)
+// only towards a server that sends TCP timestamps, which the kernel does
+// and xdpnet does not yet. connect(2) takes the even ports of the range
+// first; once TIME-WAITs fill them it searches the whole range for every
+// connect, and a run that did so fell to ~300 connections/s. So each
+// client count gets a lab of its own, and a lab's runs (b.N's probe runs
+// and the measured one) stay well under the 32k even ports.
+const connsMax = 12000
+
+// crrCellMax bounds the connect workload's connections per cell of the
+// command: its cells share one lab, and 3 repetitions on 2 systems stay
+// under the 32k even ports (see connsMax).
+const crrCellMax = 5000
+
+// workloads are the bench command's workloads, in the table's order.
+var workloads = []workload{
+	clientWorkload("tcp-rr-1", "1-byte TCP request/response, one in flight on one connection", "trans", rrMetrics,
+		clientSpec{Mode: "rr", Size: 1}, svcEcho),
+	clientWorkload("tcp-rr-1k", "1 KiB TCP request/response", "trans", rrMetrics,
+		clientSpec{Mode: "rr", Size: 1 << 10}, svcEcho),
+	clientWorkload("tcp-rr-16k", "16 KiB TCP request/response", "trans", rrMetrics,
+		clientSpec{Mode: "rr", Size: 16 << 10}, svcEcho),
+	clientWorkload("tcp-send-1", "the system sends one TCP stream (the client reads chargen)", "bytes", []string{"Gbit/s"},
+		clientSpec{Mode: "read", Par: 1}, svcChargen),
+	clientWorkload("tcp-send-4", "the system sends 4 TCP streams at once", "bytes", []string{"Gbit/s"},
+		clientSpec{Mode: "read", Par: 4}, svcChargen),
+	clientWorkload("tcp-recv-1", "the system receives one TCP stream (the client writes to discard)", "bytes", []string{"Gbit/s"},
+		clientSpec{Mode: "write", Par: 1}, svcDiscard),
+	clientWorkload("tcp-recv-4", "the system receives 4 TCP streams at once", "bytes", []string{"Gbit/s"},
+		clientSpec{Mode: "write", Par: 4}, svcDiscard),
+	clientWorkload("tcp-crr", "connect, a 1-byte request and its echo, close; one client, at most 5000 connections a cell", "conns",
+		[]string{"conns/s", "p50-µs", "p99-µs"}, clientSpec{Mode: "crr", Par: 1, N: crrCellMax}, svcEcho),
+	clientWorkload("udp-rr-64", "64-byte UDP request/response, one in flight", "trans", rrMetrics,
+		clientSpec{Mode: "udprr", Size: 64}, svcUDPEcho),
+	{
+		name:    "idle",
+		what:    "the stack with its servers and one idle connection: this process's CPU",
+		metrics: []string{"cpu-%"},
+		run: func(ctx context.Context, env *env, sys system, _ func(int64)) (map[string]float64, error) {
+			c, err := idleConn(env.lab, sys.addr(svcEcho))
+			if err != nil {
+				return nil, err
+			}
+			defer c.Close()
+			cpu, wall := idleCPU(ctx, env.d)
+			return map[string]float64{"cpu-%": 100 * float64(cpu) / float64(wall)}, ctx.Err()
+		},
+	},
+}
+
+// clientWorkload is a workload run by one client process on the peer's
+// kernel, spec against svc for the cell's time.
+func clientWorkload(name, what, unit string, metrics []string, spec clientSpec, svc service) workload {
+	return workload{name: name, what: what, unit: unit, metrics: metrics,
+		run: func(ctx context.Context, env *env, sys system, progress func(int64)) (map[string]float64, error) {
+			s := spec
+			s.Server, s.Time, s.Via = sys.addr(svc).String(), env.d, viaKernel
+			r, err := runClient(ctx, env.lab, s, progress)
+			if err != nil {
+				return nil, err
+			}
+			r.metrics[cpuClient] = r.cpu.Seconds()
+			return r.metrics, nil
+		}}
+}
+
+// Idle measurement: the stack settles for idleSettle before its CPU time
+// is read.
+const idleSettle = 500 * time.Millisecond
+
+// idleConn opens one connection from the peer's kernel to server, makes
+// one round trip on it and lets the stack settle: an idle stack holding a
+// connection.
+func idleConn(l *lab.Lab, server netip.AddrPort) (c net.Conn, err error) {
+	err = l.Peer.Do(func() (err error) {
+		c, err = net.DialTimeout("tcp4", server.String(), 5*time.Second)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.SetDeadline(time.Now().Add(timeLimit))
+	if _, err = c.Write([]byte{1}); err == nil {
+		_, err = io.ReadFull(c, make([]byte, 1))
+	}
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	time.Sleep(idleSettle)
+	return c, nil
+}
+
+// idleCPU is this process's CPU time over d of idleness, or until ctx
+// ends, and the wall time it covered.
+func idleCPU(ctx context.Context, d time.Duration) (cpu, wall time.Duration) {
+	cpu0, t0 := lab.ProcessCPU(), time.Now()
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+	}
+	return lab.ProcessCPU() - cpu0, time.Since(t0)
+}
