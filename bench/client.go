@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/xdpnet/xdpnet/internal/testsupport/lab"
@@ -159,7 +158,7 @@ func runSpec(spec clientSpec) (map[string]float64, error) {
 		return d.DialContext(ctx, network, spec.Server)
 	}
 	if link, ok := strings.CutPrefix(spec.Via, "xdpnet:"); ok {
-		s, err := openRetry(sockapi.Config{Interface: link, Addr: peerStackAddr})
+		s, err := sockapi.Open(sockapi.Config{Interface: link, Addr: peerStackAddr})
 		if err != nil {
 			return nil, err
 		}
@@ -194,19 +193,6 @@ func runSpec(spec clientSpec) (map[string]float64, error) {
 		return chargenRead(ctx, dial, spec.N)
 	}
 	return nil, fmt.Errorf("unknown mode %q", spec.Mode)
-}
-
-// openRetry opens a stack, retrying for a few seconds while the kernel
-// still holds the queue for the previous run's socket (EBUSY: it releases
-// a closed AF_XDP socket's queue from a work queue).
-func openRetry(cfg sockapi.Config) (*sockapi.Stack, error) {
-	for t0 := time.Now(); ; {
-		s, err := sockapi.Open(cfg)
-		if err == nil || !errors.Is(err, syscall.EBUSY) || time.Since(t0) > 5*time.Second {
-			return s, err
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // requestResponse runs Size-byte transactions on c, one in flight, after

@@ -168,7 +168,7 @@ var sockServers = []tcpServer{{sockEchoPort, tcpEcho}, {sockDiscardPort, tcpDisc
 // then the stack.
 func openSock(l *lab.Lab) (s *sockapi.Stack, stop func() error, err error) {
 	err = l.Local.Do(func() (err error) {
-		s, err = openRetry(sockapi.Config{
+		s, err = sockapi.Open(sockapi.Config{
 			Interface: l.Local.Link,
 			Addr:      netip.PrefixFrom(l.StackAddr, l.Local.Addr.Bits()),
 			OnPoller: func(p inline.Poller) error {
