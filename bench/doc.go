@@ -7,6 +7,7 @@
 //	go run ./bench -only tcp-rr -count 1 # the TCP request/response workloads
 //	go run ./bench -skip idle,xdpnet     # everything but idle, on the kernel only
 //	go run ./bench -list                 # the workloads and systems
+//	go run ./bench -quick                # a smoke test: -count 1 -time 1s
 //
 // Every workload runs on each system in the same run, on the same veth
 // pair, -count times, the systems' order alternating between
@@ -16,6 +17,10 @@
 // net.Conns). A system's stack is up only while its cell runs. Every
 // client is a process of its own in the peer's namespace on the peer's
 // kernel: this binary, re-executed.
+//
+// -quick is a preset for a short run, -count 1 -time 1s (either given
+// explicitly wins): the whole table in well under 2 minutes on a 2-vCPU
+// machine, to see that every cell runs, not for figures to compare.
 //
 // -only and -skip take comma-separated regular expressions (RE2,
 // unanchored), each matched against the workload's name, the system's
@@ -56,7 +61,7 @@
 //	              "xdp_mode", "zero_copy", "queues", "mtu",
 //	              "congestion_control", "kernel_socket_cc", "go",
 //	              "date" (RFC 3339)},
-//	  "settings": {"time_s", "count", "only", "skip"},
+//	  "settings": {"time_s", "count", "only", "skip", "quick"},
 //	  "systems": ["kernel", "xdpnet"],
 //	  "rows": [{
 //	    "workload": "tcp-rr-1", "metric": "trans/s",

@@ -28,6 +28,14 @@ const (
 	exitInterrupted = 130
 )
 
+// -quick's settings: one repetition of 1 s a cell, which runs the whole
+// table in well under 2 minutes on the 2-vCPU lab machine (about 35 s),
+// for a smoke test, not for figures to compare.
+const (
+	quickCount = 1
+	quickTime  = time.Second
+)
+
 // benchMain is the command, its output on stdout and stderr; it returns
 // the exit code. The lab is torn down on every path out of it, a signal
 // (SIGINT, SIGTERM) included: the signal ends the cell that runs, and the
@@ -45,8 +53,12 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	d := fs.Duration("time", 2*time.Second, "measured time of each cell")
 	jsonFile := fs.String("json", "", "also write the results as JSON to this file (schema: go doc ./bench)")
 	list := fs.Bool("list", false, "list the workloads and systems, and exit")
+	quick := fs.Bool("quick", false, fmt.Sprintf("a short run: -count %d -time %v unless given (under 2 minutes here)", quickCount, quickTime))
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
+	}
+	if *quick {
+		quickDefaults(fs, count, d)
 	}
 	systems := []system{&kernelSystem{steered: true}, &kernelSystem{}, &xdpnetSystem{}}
 	if *list {
@@ -109,7 +121,7 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	rep := runReport{
 		Schema:   schemaVersion,
 		Machine:  localMachine(l),
-		Settings: settings{TimeSeconds: d.Seconds(), Count: *count, Only: *only, Skip: *skip},
+		Settings: settings{TimeSeconds: d.Seconds(), Count: *count, Only: *only, Skip: *skip, Quick: *quick},
 	}
 	for _, s := range used {
 		rep.Systems = append(rep.Systems, s.name())
@@ -148,6 +160,18 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		return exitFailedCells
 	}
 	return exitOK
+}
+
+// quickDefaults sets -count and -time to -quick's, each unless given.
+func quickDefaults(fs *flag.FlagSet, count *int, d *time.Duration) {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if !given["count"] {
+		*count = quickCount
+	}
+	if !given["time"] {
+		*d = quickTime
+	}
 }
 
 func writeJSONFile(name string, rep runReport) error {

@@ -34,6 +34,8 @@ type settings struct {
 	Count       int     `json:"count"`
 	Only        string  `json:"only,omitempty"`
 	Skip        string  `json:"skip,omitempty"`
+	// Quick is -quick: TimeSeconds and Count are its, unless given.
+	Quick bool `json:"quick,omitempty"`
 }
 
 // row is one workload's metric on every system.
