@@ -70,8 +70,17 @@
 //	                        | {"failed": "<reason>"}},
 //	    "ratio": xdpnet median ÷ kernel median (absent if either is missing)
 //	  }],
+//	  "latency": [{"workload", "system",
+//	               "buckets": [[ns, count], ...]}],
 //	  "interrupted": true (only when a signal ended the run)
 //	}
+//
+// "latency" holds, for each cell that times transactions (the
+// request/response workloads and tcp-crr) and did not fail, its
+// latencies over every repetition: the non-empty buckets of a log-linear
+// histogram (internal/latency, each value within 1/128 of the true one),
+// in increasing order. Percentiles in "rows" come from the sorted
+// samples of each repetition, not from these buckets.
 //
 // The go-test benchmarks (go test -bench . ./bench/) call the same
 // workload bodies; those not ported to the command yet run only there.

@@ -145,6 +145,7 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	samples := r.run(ctx, workloads)
 	rep.Interrupted = ctx.Err() != nil
 	rep.Rows = rows(workloads, samples)
+	rep.Latency = latencyHists(workloads, rep.Systems, samples)
 	fmt.Fprintln(stdout)
 	writeTable(stdout, rep)
 	if *jsonFile != "" {

@@ -210,3 +210,16 @@ func TestQuickDefaults(t *testing.T) {
 		assert.Equal(t, tc.d, *d, "%v", tc.args)
 	}
 }
+
+func TestLatencyHistsMerge(t *testing.T) {
+	ws := []workload{{name: "tcp-rr-1"}, {name: "idle"}}
+	hs := latencyHists(ws, []string{"kernel", "xdpnet"}, []sample{
+		{workload: "tcp-rr-1", system: "kernel", latency: []bucket{{1000, 2}, {3000, 1}}},
+		{workload: "tcp-rr-1", system: "kernel", latency: []bucket{{2000, 5}, {3000, 4}}},
+		{workload: "tcp-rr-1", system: "xdpnet", latency: []bucket{{500, 9}}},
+		{workload: "tcp-rr-1", system: "xdpnet", err: errors.New("reset")},
+		{workload: "idle", system: "kernel"},
+	})
+	assert.Equal(t, []latencyHist{{Workload: "tcp-rr-1", System: "kernel", Buckets: []bucket{{1000, 2}, {2000, 5}, {3000, 5}}}}, hs,
+		"the repetitions merged by bucket; none for a failed cell or a workload without latencies")
+}
