@@ -8,6 +8,7 @@
 //	go run ./bench -skip idle,xdpnet     # everything but idle, on the kernel only
 //	go run ./bench -list                 # the workloads and systems
 //	go run ./bench -quick                # a smoke test: -count 1 -time 1s
+//	go run ./bench -plot plots           # also PNG plots into ./plots
 //
 // Every workload runs on each system in the same run, on the same veth
 // pair, -count times, the systems' order alternating between
@@ -49,6 +50,17 @@
 // The exit code is 0 when every cell ran, 1 when one failed, 2 for bad
 // flags or names, 3 when the lab or a system cannot be set up, 130 after
 // a signal.
+//
+// # Plots
+//
+// -plot DIR draws the run as PNGs (800 × 500, pure Go, gonum.org/v1/plot)
+// into DIR: <workload>-latency-cdf.png for each workload that times
+// transactions (tcp-rr-*, udp-rr-*, tcp-crr), the CDF of every
+// transaction's latency over the repetitions, a line per system, on a
+// log x axis; and throughput-gbit-s.png, throughput-trans-s.png and
+// throughput-conns-s.png, a bar per system and workload (the median). A
+// failed cell draws nothing: a CDF names it in its title, a bar chart in
+// its legend ("xdpnet (failed: tcp-send-4)").
 //
 // # JSON
 //

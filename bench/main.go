@@ -52,6 +52,7 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	count := fs.Int("count", 3, "repetitions of each cell, the systems' order alternating")
 	d := fs.Duration("time", 2*time.Second, "measured time of each cell")
 	jsonFile := fs.String("json", "", "also write the results as JSON to this file (schema: go doc ./bench)")
+	plotDir := fs.String("plot", "", "also draw the results as PNG plots into this directory: a latency CDF per request/response workload, a bar chart per throughput metric")
 	list := fs.Bool("list", false, "list the workloads and systems, and exit")
 	quick := fs.Bool("quick", false, fmt.Sprintf("a short run: -count %d -time %v unless given (under 2 minutes here)", quickCount, quickTime))
 	if err := fs.Parse(args); err != nil {
@@ -153,6 +154,14 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "bench:", err)
 			return exitFailedCells
 		}
+	}
+	if *plotDir != "" {
+		paths, err := writePlots(*plotDir, rep)
+		if err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return exitFailedCells
+		}
+		fmt.Fprintf(stdout, "\n%d plots in %s\n", len(paths), *plotDir)
 	}
 	switch {
 	case rep.Interrupted:
