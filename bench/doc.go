@@ -9,6 +9,7 @@
 //	go run ./bench -list                 # the workloads and systems
 //	go run ./bench -quick                # a smoke test: -count 1 -time 1s
 //	go run ./bench -plot plots           # also PNG plots into ./plots
+//	go run ./bench -check out.json       # did every cell of a -json run give a number?
 //
 // Every workload runs on each system in the same run, on the same veth
 // pair, -count times, the systems' order alternating between
@@ -50,6 +51,13 @@
 // The exit code is 0 when every cell ran, 1 when one failed, 2 for bad
 // flags or names, 3 when the lab or a system cannot be set up, 130 after
 // a signal.
+//
+// -check FILE reads a -json FILE and exits 0 when every workload ×
+// system cell the run selected has a number in each of the workload's
+// metric rows (the CPU rows aside), 1 with a line per missing or failed
+// cell (or an interrupted run), 2 when FILE cannot be read. It never
+// judges a figure: it is CI's smoke check after -quick, and needs no
+// root.
 //
 // # Plots
 //

@@ -53,6 +53,7 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	d := fs.Duration("time", 2*time.Second, "measured time of each cell")
 	jsonFile := fs.String("json", "", "also write the results as JSON to this file (schema: go doc ./bench)")
 	plotDir := fs.String("plot", "", "also draw the results as PNG plots into this directory: a latency CDF per request/response workload, a bar chart per throughput metric")
+	checkJSON := fs.String("check", "", "check this -json file of a run and exit: 0 when every selected workload × system cell has a number, 1 with what is missing or failed (it never judges speed)")
 	list := fs.Bool("list", false, "list the workloads and systems, and exit")
 	quick := fs.Bool("quick", false, fmt.Sprintf("a short run: -count %d -time %v unless given (under 2 minutes here)", quickCount, quickTime))
 	if err := fs.Parse(args); err != nil {
@@ -61,7 +62,7 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	if *quick {
 		quickDefaults(fs, count, d)
 	}
-	systems := []system{&kernelSystem{steered: true}, &kernelSystem{}, &xdpnetSystem{}}
+	systems := newSystems()
 	if *list {
 		for _, w := range workloads {
 			fmt.Fprintf(stdout, "%-12s %s\n", w.name, w.what)
@@ -69,6 +70,21 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		for _, s := range systems {
 			fmt.Fprintf(stdout, "system %s\n", s.name())
 		}
+		return exitOK
+	}
+	if *checkJSON != "" {
+		bad, err := checkFile(*checkJSON)
+		if err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return exitUsage
+		}
+		for _, b := range bad {
+			fmt.Fprintf(stderr, "bench: %s: %s\n", *checkJSON, b)
+		}
+		if len(bad) > 0 {
+			return exitFailedCells
+		}
+		fmt.Fprintf(stdout, "%s: every cell has a number\n", *checkJSON)
 		return exitOK
 	}
 	if fs.NArg() > 0 || *count < 1 || *d <= 0 || *d > timeLimit-5*time.Second {
@@ -170,6 +186,11 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		return exitFailedCells
 	}
 	return exitOK
+}
+
+// newSystems are the systems a run can use, in the table's order.
+func newSystems() []system {
+	return []system{&kernelSystem{steered: true}, &kernelSystem{}, &xdpnetSystem{}}
 }
 
 // quickDefaults sets -count and -time to -quick's, each unless given.
