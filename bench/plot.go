@@ -189,7 +189,9 @@ func throughputBars(systems []string, metric string, rs []row) (*plot.Plot, erro
 		p.Add(b)
 		p.Legend.Add(barLabel(sys, rs), b)
 	}
-	// Room above the highest bar for the legend, which sits there.
+	// Half a group's room either side, and room above the highest bar
+	// for the legend, which sits there.
+	p.X.Min, p.X.Max = -0.5, float64(len(rs))-0.5
 	p.Y.Max = max(top, 1) * (1.1 + 0.08*float64(len(systems)))
 	return p, nil
 }
