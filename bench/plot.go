@@ -87,7 +87,7 @@ func fileName(metric string) string {
 func latencyCDF(rep runReport, r row) (*plot.Plot, error) {
 	p := plot.New()
 	p.X.Label.Text = "latency (µs, log scale)"
-	p.Y.Label.Text = "fraction of transactions at or below"
+	p.Y.Label.Text = "fraction at or below (transactions, or tcp-crr's connections)"
 	p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
 	p.Y.Min, p.Y.Max = 0, 1
 	p.Add(plotter.NewGrid())
