@@ -38,7 +38,8 @@ lint:
 # workload on each system, 3 s a cell, 3 repetitions, the systems
 # alternated (~4 minutes): the header, a progress line per cell, and a
 # Markdown table. BENCHFLAGS passes flags, e.g. BENCHFLAGS="-only tcp-rr
-# -count 1 -json out.json".
+# -count 1 -json out.json", "-quick" (1 s a cell, once: well under 2
+# minutes) or "-plot plots" (PNGs).
 BENCHFLAGS ?=
 bench:
 	$(GO) run ./bench $(BENCHFLAGS)

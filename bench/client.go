@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/xdpnet/xdpnet/internal/latency"
 	"github.com/xdpnet/xdpnet/internal/testsupport/lab"
 	"github.com/xdpnet/xdpnet/sockapi"
 )
@@ -91,6 +92,17 @@ const echoWarmup = 1000
 // ops counts a client's transactions, bytes or connections, for progress.
 var ops atomic.Int64
 
+// rtts is a client's latencies (rr, udprr, crr), which it prints as a
+// "client-latency:" line for the plots' CDFs.
+var rtts latency.Histogram
+
+// keepLatencies records ds into rtts, after the measured loop.
+func keepLatencies(ds []time.Duration) {
+	for _, d := range ds {
+		rtts.Record(d)
+	}
+}
+
 // budget is when a client's loop stops: after n operations (n > 0) or at
 // end.
 type budget struct {
@@ -121,7 +133,8 @@ func (b budget) short(done int64) error {
 }
 
 // clientMain runs the client clientEnv describes, if it is set, prints
-// its result line ("client: k=v …") and exits; it returns at once when
+// its latencies ("client-latency: ns:count …", the histogram's non-empty
+// buckets) if it has any and its result line ("client: k=v …"), and exits; it returns at once when
 // clientEnv is not set.
 func clientMain() {
 	js := os.Getenv(clientEnv)
@@ -137,6 +150,13 @@ func clientMain() {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "client %s %s: %v\n", spec.Mode, spec.Server, err)
 		os.Exit(1)
+	}
+	if rtts.Count() > 0 {
+		line := "client-latency:"
+		for d, n := range rtts.Counts() {
+			line += fmt.Sprintf(" %d:%d", d.Nanoseconds(), n)
+		}
+		fmt.Println(line)
 	}
 	line := "client:"
 	for _, k := range slices.Sorted(maps.Keys(m)) {
@@ -248,6 +268,7 @@ func requestResponse(c net.Conn, spec clientSpec) (map[string]float64, error) {
 	}
 	m := map[string]float64{"trans/s": float64(n) / time.Since(start).Seconds()}
 	latencies(m, rtts)
+	keepLatencies(rtts)
 	return m, nil
 }
 
@@ -400,6 +421,7 @@ func connectRR(ctx context.Context, dial func(context.Context) (net.Conn, error)
 	err = errors.Join(err, bud.short(int64(len(all))))
 	m := map[string]float64{"conns/s": float64(len(all)) / time.Since(start).Seconds()}
 	latencies(m, all)
+	keepLatencies(all)
 	delete(m, "avg-µs")
 	return m, err
 }
@@ -443,11 +465,12 @@ func chargenRead(ctx context.Context, dial func(context.Context) (net.Conn, erro
 	return map[string]float64{"MB/s": float64(got) / time.Since(start).Seconds() / 1e6}, nil
 }
 
-// clientRun is what a client process gave: the metrics it printed, and
-// its CPU time (user and system, its kernel work in system calls
-// included).
+// clientRun is what a client process gave: the metrics it printed, its
+// latency histogram's buckets if it printed one, and its CPU time (user
+// and system, its kernel work in system calls included).
 type clientRun struct {
 	metrics map[string]float64
+	latency []bucket
 	cpu     time.Duration
 }
 
@@ -477,14 +500,17 @@ func runClient(ctx context.Context, l *lab.Lab, spec clientSpec, progress func(o
 	if err := cmd.Start(); err != nil {
 		return clientRun{}, err
 	}
-	var result string
+	var result, lat string
 	sc := bufio.NewScanner(stdout)
+	sc.Buffer(nil, 1<<20) // a latency line has up to ~4,000 buckets
 	for sc.Scan() {
 		line := sc.Text()
 		if rest, ok := strings.CutPrefix(line, "client-progress: "); ok {
 			if n, err := strconv.ParseInt(rest, 10, 64); err == nil && progress != nil {
 				progress(n)
 			}
+		} else if rest, ok := strings.CutPrefix(line, "client-latency: "); ok {
+			lat = rest
 		} else if rest, ok := strings.CutPrefix(line, "client: "); ok {
 			result = rest
 		}
@@ -501,6 +527,15 @@ func runClient(ctx context.Context, l *lab.Lab, spec clientSpec, progress func(o
 		if run.metrics[k], err = strconv.ParseFloat(v, 64); err != nil {
 			return clientRun{}, fmt.Errorf("client %s said %q", spec.Mode, result)
 		}
+	}
+	for _, b := range strings.Fields(lat) {
+		ns, n, _ := strings.Cut(b, ":")
+		v, err1 := strconv.ParseInt(ns, 10, 64)
+		c, err2 := strconv.ParseInt(n, 10, 64)
+		if err1 != nil || err2 != nil {
+			return clientRun{}, fmt.Errorf("client %s said latency %q", spec.Mode, b)
+		}
+		run.latency = append(run.latency, bucket{v, c})
 	}
 	if len(run.metrics) == 0 {
 		return clientRun{}, fmt.Errorf("client %s printed no result: %s", spec.Mode, strings.TrimSpace(stderr.String()))

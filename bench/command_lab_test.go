@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -69,13 +70,14 @@ func requireLabGone(t *testing.T, out string) {
 }
 
 // TestCommandLab runs the command on three workloads for a short time
-// and checks its table, its JSON and that its lab is gone.
+// and checks its table, its JSON (-check's verdict on it too), its plots
+// and that its lab is gone.
 func TestCommandLab(t *testing.T) {
 	lab.RequireRoot(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	js := t.TempDir() + "/bench.json"
-	cmd := command(t, ctx, "-only", "tcp-rr-1$,udp-rr-64,idle", "-skip", "kernel-no-xdp", "-count", "1", "-time", "300ms", "-json", js)
+	js, plots := t.TempDir()+"/bench.json", t.TempDir()+"/plots"
+	cmd := command(t, ctx, "-only", "tcp-rr-1$,udp-rr-64,idle", "-skip", "kernel-no-xdp", "-count", "1", "-time", "300ms", "-json", js, "-plot", plots)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -108,6 +110,23 @@ func TestCommandLab(t *testing.T) {
 		}
 	}
 	assert.Equal(t, map[string]bool{"tcp-rr-1": true, "udp-rr-64": true, "idle": true}, workloads)
+
+	var cdfs []string
+	for _, h := range rep.Latency {
+		cdfs = append(cdfs, h.Workload+"/"+h.System)
+		var n int64
+		for _, b := range h.Buckets {
+			n += b[1]
+		}
+		assert.Positive(t, n, "%s on %s", h.Workload, h.System)
+	}
+	assert.Equal(t, []string{"tcp-rr-1/kernel", "tcp-rr-1/xdpnet", "udp-rr-64/kernel", "udp-rr-64/xdpnet"}, cdfs)
+	pngs, err := filepath.Glob(plots + "/*.png")
+	require.NoError(t, err)
+	assert.Len(t, pngs, 3, "two CDFs and the trans/s bars: %v", pngs)
+
+	var checkOut, checkErr bytes.Buffer
+	assert.Equal(t, exitOK, benchMain([]string{"-check", js}, &checkOut, &checkErr), checkErr.String())
 }
 
 // clientsOf are the pids of the client processes that pid started (`ip

@@ -7,6 +7,9 @@
 //	go run ./bench -only tcp-rr -count 1 # the TCP request/response workloads
 //	go run ./bench -skip idle,xdpnet     # everything but idle, on the kernel only
 //	go run ./bench -list                 # the workloads and systems
+//	go run ./bench -quick                # a smoke test: -count 1 -time 1s
+//	go run ./bench -plot plots           # also PNG plots into ./plots
+//	go run ./bench -check out.json       # did every cell of a -json run give a number?
 //
 // Every workload runs on each system in the same run, on the same veth
 // pair, -count times, the systems' order alternating between
@@ -16,6 +19,10 @@
 // net.Conns). A system's stack is up only while its cell runs. Every
 // client is a process of its own in the peer's namespace on the peer's
 // kernel: this binary, re-executed.
+//
+// -quick is a preset for a short run, -count 1 -time 1s (either given
+// explicitly wins): the whole table in well under 2 minutes on a 2-vCPU
+// machine, to see that every cell runs, not for figures to compare.
 //
 // -only and -skip take comma-separated regular expressions (RE2,
 // unanchored), each matched against the workload's name, the system's
@@ -45,6 +52,24 @@
 // flags or names, 3 when the lab or a system cannot be set up, 130 after
 // a signal.
 //
+// -check FILE reads a -json FILE and exits 0 when every workload ×
+// system cell the run selected has a number in each of the workload's
+// metric rows (the CPU rows aside), 1 with a line per missing or failed
+// cell (or an interrupted run), 2 when FILE cannot be read. It never
+// judges a figure: it is CI's smoke check after -quick, and needs no
+// root.
+//
+// # Plots
+//
+// -plot DIR draws the run as PNGs (800 × 500, pure Go, gonum.org/v1/plot)
+// into DIR: <workload>-latency-cdf.png for each workload that times
+// transactions (tcp-rr-*, udp-rr-*, tcp-crr), the CDF of every
+// transaction's latency over the repetitions, a line per system, on a
+// log x axis; and throughput-gbit-s.png, throughput-trans-s.png and
+// throughput-conns-s.png, a bar per system and workload (the median). A
+// failed cell draws nothing: a CDF names it in its title, a bar chart in
+// its legend ("xdpnet (failed: tcp-send-4)").
+//
 // # JSON
 //
 // -json FILE writes the run as one object (schema 1; fields are added,
@@ -56,7 +81,7 @@
 //	              "xdp_mode", "zero_copy", "queues", "mtu",
 //	              "congestion_control", "kernel_socket_cc", "go",
 //	              "date" (RFC 3339)},
-//	  "settings": {"time_s", "count", "only", "skip"},
+//	  "settings": {"time_s", "count", "only", "skip", "quick"},
 //	  "systems": ["kernel", "xdpnet"],
 //	  "rows": [{
 //	    "workload": "tcp-rr-1", "metric": "trans/s",
@@ -65,8 +90,17 @@
 //	                        | {"failed": "<reason>"}},
 //	    "ratio": xdpnet median ÷ kernel median (absent if either is missing)
 //	  }],
+//	  "latency": [{"workload", "system",
+//	               "buckets": [[ns, count], ...]}],
 //	  "interrupted": true (only when a signal ended the run)
 //	}
+//
+// "latency" holds, for each cell that times transactions (the
+// request/response workloads and tcp-crr) and did not fail, its
+// latencies over every repetition: the non-empty buckets of a log-linear
+// histogram (internal/latency, each value within 1/128 of the true one),
+// in increasing order. Percentiles in "rows" come from the sorted
+// samples of each repetition, not from these buckets.
 //
 // The go-test benchmarks (go test -bench . ./bench/) call the same
 // workload bodies; those not ported to the command yet run only there.

@@ -28,6 +28,14 @@ const (
 	exitInterrupted = 130
 )
 
+// -quick's settings: one repetition of 1 s a cell, which runs the whole
+// table in well under 2 minutes on the 2-vCPU lab machine (about 35 s),
+// for a smoke test, not for figures to compare.
+const (
+	quickCount = 1
+	quickTime  = time.Second
+)
+
 // benchMain is the command, its output on stdout and stderr; it returns
 // the exit code. The lab is torn down on every path out of it, a signal
 // (SIGINT, SIGTERM) included: the signal ends the cell that runs, and the
@@ -44,11 +52,17 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	count := fs.Int("count", 3, "repetitions of each cell, the systems' order alternating")
 	d := fs.Duration("time", 2*time.Second, "measured time of each cell")
 	jsonFile := fs.String("json", "", "also write the results as JSON to this file (schema: go doc ./bench)")
+	plotDir := fs.String("plot", "", "also draw the results as PNG plots into this directory: a latency CDF per request/response workload, a bar chart per throughput metric")
+	checkJSON := fs.String("check", "", "check this -json file of a run and exit: 0 when every selected workload × system cell has a number, 1 with what is missing or failed (it never judges speed)")
 	list := fs.Bool("list", false, "list the workloads and systems, and exit")
+	quick := fs.Bool("quick", false, fmt.Sprintf("a short run: -count %d -time %v unless given (under 2 minutes here)", quickCount, quickTime))
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	systems := []system{&kernelSystem{steered: true}, &kernelSystem{}, &xdpnetSystem{}}
+	if *quick {
+		quickDefaults(fs, count, d)
+	}
+	systems := newSystems()
 	if *list {
 		for _, w := range workloads {
 			fmt.Fprintf(stdout, "%-12s %s\n", w.name, w.what)
@@ -56,6 +70,21 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		for _, s := range systems {
 			fmt.Fprintf(stdout, "system %s\n", s.name())
 		}
+		return exitOK
+	}
+	if *checkJSON != "" {
+		bad, err := checkFile(*checkJSON)
+		if err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return exitUsage
+		}
+		for _, b := range bad {
+			fmt.Fprintf(stderr, "bench: %s: %s\n", *checkJSON, b)
+		}
+		if len(bad) > 0 {
+			return exitFailedCells
+		}
+		fmt.Fprintf(stdout, "%s: every cell has a number\n", *checkJSON)
 		return exitOK
 	}
 	if fs.NArg() > 0 || *count < 1 || *d <= 0 || *d > timeLimit-5*time.Second {
@@ -109,7 +138,7 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	rep := runReport{
 		Schema:   schemaVersion,
 		Machine:  localMachine(l),
-		Settings: settings{TimeSeconds: d.Seconds(), Count: *count, Only: *only, Skip: *skip},
+		Settings: settings{TimeSeconds: d.Seconds(), Count: *count, Only: *only, Skip: *skip, Quick: *quick},
 	}
 	for _, s := range used {
 		rep.Systems = append(rep.Systems, s.name())
@@ -133,6 +162,7 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	samples := r.run(ctx, workloads)
 	rep.Interrupted = ctx.Err() != nil
 	rep.Rows = rows(workloads, samples)
+	rep.Latency = latencyHists(workloads, rep.Systems, samples)
 	fmt.Fprintln(stdout)
 	writeTable(stdout, rep)
 	if *jsonFile != "" {
@@ -141,6 +171,14 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 			return exitFailedCells
 		}
 	}
+	if *plotDir != "" {
+		paths, err := writePlots(*plotDir, rep)
+		if err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return exitFailedCells
+		}
+		fmt.Fprintf(stdout, "\n%d plots in %s\n", len(paths), *plotDir)
+	}
 	switch {
 	case rep.Interrupted:
 		return exitInterrupted
@@ -148,6 +186,23 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		return exitFailedCells
 	}
 	return exitOK
+}
+
+// newSystems are the systems a run can use, in the table's order.
+func newSystems() []system {
+	return []system{&kernelSystem{steered: true}, &kernelSystem{}, &xdpnetSystem{}}
+}
+
+// quickDefaults sets -count and -time to -quick's, each unless given.
+func quickDefaults(fs *flag.FlagSet, count *int, d *time.Duration) {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if !given["count"] {
+		*count = quickCount
+	}
+	if !given["time"] {
+		*d = quickTime
+	}
 }
 
 func writeJSONFile(name string, rep runReport) error {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,6 +24,10 @@ type runReport struct {
 	Settings settings `json:"settings"`
 	Systems  []string `json:"systems"`
 	Rows     []row    `json:"rows"`
+	// Latency is the latency histogram of each workload × system cell
+	// that times transactions and did not fail, its repetitions merged:
+	// what the plots' CDFs draw.
+	Latency []latencyHist `json:"latency,omitempty"`
 	// Interrupted is set when a signal ended the run early: the rows
 	// hold what ran before it.
 	Interrupted bool `json:"interrupted,omitempty"`
@@ -34,6 +39,8 @@ type settings struct {
 	Count       int     `json:"count"`
 	Only        string  `json:"only,omitempty"`
 	Skip        string  `json:"skip,omitempty"`
+	// Quick is -quick: TimeSeconds and Count are its, unless given.
+	Quick bool `json:"quick,omitempty"`
 }
 
 // row is one workload's metric on every system.
@@ -59,6 +66,47 @@ type cell struct {
 	Max     *float64  `json:"max,omitempty"`
 	Samples []float64 `json:"samples,omitempty"`
 	Failed  string    `json:"failed,omitempty"`
+}
+
+// latencyHist is one cell's latencies: the non-empty buckets of the
+// client's histogram (internal/latency: log-linear, each value within
+// 1/128), in increasing order, over every repetition.
+type latencyHist struct {
+	Workload string   `json:"workload"`
+	System   string   `json:"system"`
+	Buckets  []bucket `json:"buckets"`
+}
+
+// bucket is a histogram's bucket, [value in ns, count].
+type bucket [2]int64
+
+// latencyHists merges the latencies of samples, per workload (in the
+// order of ws) and system (in the order of systems); a cell with a
+// failed repetition has none, as it has no figures.
+func latencyHists(ws []workload, systems []string, samples []sample) []latencyHist {
+	var out []latencyHist
+	for _, w := range ws {
+		for _, sys := range systems {
+			counts, ok := map[int64]int64{}, true
+			for _, s := range samples {
+				if s.workload == w.name && s.system == sys {
+					ok = ok && s.err == nil
+					for _, b := range s.latency {
+						counts[b[0]] += b[1]
+					}
+				}
+			}
+			if !ok || len(counts) == 0 {
+				continue
+			}
+			h := latencyHist{Workload: w.name, System: sys}
+			for _, ns := range slices.Sorted(maps.Keys(counts)) {
+				h.Buckets = append(h.Buckets, bucket{ns, counts[ns]})
+			}
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 // The systems the ratio column divides.

@@ -95,10 +95,12 @@ func order[T any](systems []T, rep int) []T {
 // errInterrupted is the failure of the cell a signal ended.
 var errInterrupted = errors.New("interrupted by a signal")
 
-// sample is one cell's result: its metrics, or why it failed.
+// sample is one cell's result: its metrics (and latencies, if it has
+// them), or why it failed.
 type sample struct {
 	workload, system string
 	metrics          map[string]float64
+	latency          []bucket
 	err              error
 }
 
@@ -127,8 +129,8 @@ func (r *runner) run(ctx context.Context, workloads []workload) []sample {
 				}
 				label := fmt.Sprintf("%s on %s, %d/%d", w.name, sys.name(), rep+1, r.count)
 				m, err := r.cell(ctx, w, sys, r.meter.begin(label, r.env.d, w.unit))
-				r.meter.end(m, err)
-				out = append(out, sample{workload: w.name, system: sys.name(), metrics: m, err: err})
+				r.meter.end(m.metrics, err)
+				out = append(out, sample{workload: w.name, system: sys.name(), metrics: m.metrics, latency: m.latency, err: err})
 			}
 		}
 	}
@@ -141,9 +143,9 @@ func (r *runner) run(ctx context.Context, workloads []workload) []sample {
 // calls it makes) and the machine's softirq time (/proc/stat, every CPU:
 // the kernel's receive processing, wherever it ran, whoever caused it)
 // over the workload's run.
-func (r *runner) cell(ctx context.Context, w workload, sys system, progress func(int64)) (map[string]float64, error) {
+func (r *runner) cell(ctx context.Context, w workload, sys system, progress func(int64)) (measured, error) {
 	if err := sys.start(r.env.lab); err != nil {
-		return nil, fmt.Errorf("start %s: %w", sys.name(), err)
+		return measured{}, fmt.Errorf("start %s: %w", sys.name(), err)
 	}
 	cpu0 := lab.ProcessCPU()
 	soft0, serr0 := softirq()
@@ -155,11 +157,11 @@ func (r *runner) cell(ctx context.Context, w workload, sys system, progress func
 		err = errInterrupted // whatever the workload made of it
 	}
 	if err != nil {
-		return nil, err
+		return measured{}, err
 	}
-	m[cpuServer] = (cpu1 - cpu0).Seconds()
+	m.metrics[cpuServer] = (cpu1 - cpu0).Seconds()
 	if serr0 == nil && serr1 == nil {
-		m[cpuSoftirq] = (soft1 - soft0).Seconds()
+		m.metrics[cpuSoftirq] = (soft1 - soft0).Seconds()
 	}
 	return m, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"flag"
 	"strings"
 	"testing"
 	"time"
@@ -182,10 +183,43 @@ func TestJSON(t *testing.T) {
 func TestBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"-only", "nosuch"}, {"-skip", "gvisor"}, {"-count", "0"}, {"-time", "0s"}, {"extra"}, {"-nosuchflag"},
-		{"-only", "idle", "-skip", "idle"},
+		{"-only", "idle", "-skip", "idle"}, {"-quick", "-count", "0"},
 	} {
 		var out, errb bytes.Buffer
 		assert.Equal(t, exitUsage, benchMain(args, &out, &errb), "%v", args)
 		assert.NotEmpty(t, errb.String(), "%v says why", args)
 	}
+}
+
+func TestQuickDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		args  []string
+		count int
+		d     time.Duration
+	}{
+		{nil, quickCount, quickTime},
+		{[]string{"-count", "2"}, 2, quickTime},
+		{[]string{"-time", "3s"}, quickCount, 3 * time.Second},
+	} {
+		fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+		count := fs.Int("count", 3, "")
+		d := fs.Duration("time", 2*time.Second, "")
+		require.NoError(t, fs.Parse(tc.args))
+		quickDefaults(fs, count, d)
+		assert.Equal(t, tc.count, *count, "%v", tc.args)
+		assert.Equal(t, tc.d, *d, "%v", tc.args)
+	}
+}
+
+func TestLatencyHistsMerge(t *testing.T) {
+	ws := []workload{{name: "tcp-rr-1"}, {name: "idle"}}
+	hs := latencyHists(ws, []string{"kernel", "xdpnet"}, []sample{
+		{workload: "tcp-rr-1", system: "kernel", latency: []bucket{{1000, 2}, {3000, 1}}},
+		{workload: "tcp-rr-1", system: "kernel", latency: []bucket{{2000, 5}, {3000, 4}}},
+		{workload: "tcp-rr-1", system: "xdpnet", latency: []bucket{{500, 9}}},
+		{workload: "tcp-rr-1", system: "xdpnet", err: errors.New("reset")},
+		{workload: "idle", system: "kernel"},
+	})
+	assert.Equal(t, []latencyHist{{Workload: "tcp-rr-1", System: "kernel", Buckets: []bucket{{1000, 2}, {2000, 5}, {3000, 5}}}}, hs,
+		"the repetitions merged by bucket; none for a failed cell or a workload without latencies")
 }

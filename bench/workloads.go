@@ -22,7 +22,14 @@ type workload struct {
 	// metrics are the rows the workload fills, in order (the CPU rows
 	// follow them).
 	metrics []string
-	run     func(ctx context.Context, env *env, sys system, progress func(int64)) (map[string]float64, error)
+	run     func(ctx context.Context, env *env, sys system, progress func(int64)) (measured, error)
+}
+
+// measured is what one run of a workload measured: its metrics, and the
+// latency histogram's buckets of a workload that times transactions.
+type measured struct {
+	metrics map[string]float64
+	latency []bucket
 }
 
 // env is what a workload runs with.
@@ -84,14 +91,14 @@ var workloads = []workload{
 		name:    "idle",
 		what:    "the stack with its servers and one idle connection: this process's CPU",
 		metrics: []string{"cpu-%"},
-		run: func(ctx context.Context, env *env, sys system, _ func(int64)) (map[string]float64, error) {
+		run: func(ctx context.Context, env *env, sys system, _ func(int64)) (measured, error) {
 			c, err := idleConn(env.lab, sys.addr(svcEcho))
 			if err != nil {
-				return nil, err
+				return measured{}, err
 			}
 			defer c.Close()
 			cpu, wall := idleCPU(ctx, env.d)
-			return map[string]float64{"cpu-%": 100 * float64(cpu) / float64(wall)}, ctx.Err()
+			return measured{metrics: map[string]float64{"cpu-%": 100 * float64(cpu) / float64(wall)}}, ctx.Err()
 		},
 	},
 }
@@ -100,15 +107,15 @@ var workloads = []workload{
 // kernel, spec against svc for the cell's time.
 func clientWorkload(name, what, unit string, metrics []string, spec clientSpec, svc service) workload {
 	return workload{name: name, what: what, unit: unit, metrics: metrics,
-		run: func(ctx context.Context, env *env, sys system, progress func(int64)) (map[string]float64, error) {
+		run: func(ctx context.Context, env *env, sys system, progress func(int64)) (measured, error) {
 			s := spec
 			s.Server, s.Time, s.Via = sys.addr(svc).String(), env.d, viaKernel
 			r, err := runClient(ctx, env.lab, s, progress)
 			if err != nil {
-				return nil, err
+				return measured{}, err
 			}
 			r.metrics[cpuClient] = r.cpu.Seconds()
-			return r.metrics, nil
+			return measured{metrics: r.metrics, latency: r.latency}, nil
 		}}
 }
 

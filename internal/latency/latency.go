@@ -11,6 +11,7 @@
 package latency
 
 import (
+	"iter"
 	"math"
 	"math/bits"
 	"sync/atomic"
@@ -155,4 +156,18 @@ func (h *Histogram) Merge(o *Histogram) {
 	h.sum.Add(o.sum.Load())
 	raise(&h.max, o.max.Load())
 	raise(&h.minInv, o.minInv.Load())
+}
+
+// Counts yields each bucket that holds durations, in increasing order:
+// the duration its durations read back as (as Quantile's) and how many
+// there are. It is the histogram's whole content, to ship it elsewhere;
+// the counts sum to Count once the recorders stop.
+func (h *Histogram) Counts() iter.Seq2[time.Duration, uint64] {
+	return func(yield func(time.Duration, uint64) bool) {
+		for i := range h.counts {
+			if c := h.counts[i].Load(); c > 0 && !yield(time.Duration(value(i)), c) {
+				return
+			}
+		}
+	}
 }

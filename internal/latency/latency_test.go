@@ -105,3 +105,26 @@ func TestRecordDoesNotAllocate(t *testing.T) {
 	var h Histogram
 	assert.Zero(t, testing.AllocsPerRun(1000, func() { h.Record(123 * time.Microsecond) }))
 }
+
+// TestCounts: the non-empty buckets in order, each value read back
+// within 1/128, the counts summing to Count.
+func TestCounts(t *testing.T) {
+	var h Histogram
+	for _, d := range []time.Duration{5, 5, 1000, 1001, 30 * time.Microsecond, time.Second} {
+		h.Record(d)
+	}
+	var ds []time.Duration
+	var ns []uint64
+	for d, n := range h.Counts() {
+		ds, ns = append(ds, d), append(ns, n)
+	}
+	require.Len(t, ds, 4, "1000 and 1001 share a bucket")
+	assert.Equal(t, []uint64{2, 2, 1, 1}, ns)
+	assert.True(t, slices.IsSorted(ds))
+	for i, want := range []time.Duration{5, 1000, 30 * time.Microsecond, time.Second} {
+		assert.InDelta(t, float64(want), float64(ds[i]), float64(want)/128+1, "bucket %d", i)
+	}
+	for range h.Counts() {
+		break // stopping early is allowed
+	}
+}
