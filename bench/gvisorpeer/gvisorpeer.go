@@ -66,7 +66,7 @@ type Config struct {
 type Stack struct {
 	s    *stack.Stack
 	addr tcpip.Address
-	fd   int
+	fd   int // gVisor's AF_XDP socket
 	// prog is the steering program. It must stay referenced for the
 	// stack's life: its finalizer detaches it.
 	prog *steer.Program
@@ -94,6 +94,9 @@ func Open(cfg Config) (*Stack, error) {
 	st := &Stack{fd: fd, addr: tcpip.AddrFrom4(cfg.Addr.Addr().As4())}
 	if err := st.start(cfg, ifc); err != nil {
 		st.Close()
+		if st.s == nil { // no goroutine polls the socket yet
+			unix.Close(fd)
+		}
 		return nil, fmt.Errorf("gvisorpeer: %w", err)
 	}
 	return st, nil
@@ -154,24 +157,25 @@ func (st *Stack) start(cfg Config, ifc *net.Interface) error {
 	return st.prog.Register(0, st.fd)
 }
 
-// Close stops the stack, detaches the steering program and closes the
-// socket. Open connections are reset.
+// Close resets the stack's connections and detaches the steering
+// program; the interface's traffic goes to its kernel again.
 //
-// gVisor never unmaps its rings and UMEM (its endpoint's Close does
-// nothing), so about 2.1 MB of mappings and the kernel's socket they pin
-// stay with the process until it exits; the socket is out of the XSKMAP
-// and its traffic goes back to the kernel once the program is detached.
+// gVisor's AF_XDP endpoint (this version) cannot be torn down: its Close
+// does nothing, it never unmaps its rings and UMEM, and removing its NIC
+// (stack.Wait) never returns because its receive goroutine does not stop.
+// So Close leaves that goroutine parked in ppoll, which nothing wakes
+// once the program is detached, and keeps the socket open (closing the
+// descriptor under it would make its poll spin on POLLNVAL): about 2.1 MB
+// of mappings, one descriptor and one goroutine stay with the process
+// until it exits.
 func (st *Stack) Close() error {
-	var errs []error
 	if st.s != nil {
 		st.s.Close()
-		st.s.Wait()
 	}
 	if st.prog != nil {
-		errs = append(errs, st.prog.Close())
+		return st.prog.Close()
 	}
-	errs = append(errs, unix.Close(st.fd))
-	return errors.Join(errs...)
+	return nil
 }
 
 // Addr is the stack's IPv4 address.
