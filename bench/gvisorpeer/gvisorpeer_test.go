@@ -241,6 +241,40 @@ func TestStallFailsOrFinishes(t *testing.T) {
 	assert.Equal(t, int64(size), got, "the peer read every byte")
 }
 
+// TestStallConnReportsStall: against a reader that never reads, a bounded
+// sender fills the peer's window and its buffer, and the next write fails
+// with ErrStalled after the allowance instead of blocking.
+func TestStallConnReportsStall(t *testing.T) {
+	l := lab.New(t, lab.Config{})
+	st := open(t, l, gvisorpeer.Config{SendBuffer: 256 << 10})
+	ln := peerListen(t, l, l.Peer.Addr.Addr().String()+":7004")
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c // held open, never read
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := st.Dial(ctx, "tcp", ln.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	defer func() { (<-accepted).Close() }()
+
+	sc := gvisorpeer.StallConn{Conn: c, D: 500 * time.Millisecond}
+	chunk := make([]byte, 64<<10)
+	var sent int
+	for sent < 1<<30 && err == nil { // far more than any window and buffer
+		var n int
+		n, err = sc.Write(chunk)
+		sent += n
+	}
+	require.ErrorIs(t, err, gvisorpeer.ErrStalled)
+	assert.Contains(t, err.Error(), "write made no progress for 500ms")
+	t.Logf("stalled after %d bytes: %v", sent, err)
+}
+
 // TestCloseDetaches: after Close the interface runs no XDP program.
 func TestCloseDetaches(t *testing.T) {
 	l := lab.New(t, lab.Config{})
