@@ -14,6 +14,19 @@
 // outstanding (Config.SendBuffer) and put every transfer under a deadline:
 // StallConn turns a transfer that stops making progress into ErrStalled
 // instead of a hang.
+//
+// In the lab, open it inside the namespace of xdpnet's end; its methods
+// then work from anywhere:
+//
+//	var st *gvisorpeer.Stack
+//	err := l.Local.Do(func() (err error) {
+//		st, err = gvisorpeer.Open(gvisorpeer.Config{Interface: l.Local.Link, Addr: netip.PrefixFrom(l.StackAddr, 24)})
+//		return err
+//	})
+//	...
+//	defer st.Close()
+//	ln, err := st.Listen("tcp", ":7000")   // a gVisor server
+//	c, err := st.Dial(ctx, "tcp", "198.18.0.3:7")  // a gVisor client
 package gvisorpeer
 
 import (
@@ -167,7 +180,8 @@ func (st *Stack) start(cfg Config, ifc *net.Interface) error {
 // once the program is detached, and keeps the socket open (closing the
 // descriptor under it would make its poll spin on POLLNVAL): about 2.1 MB
 // of mappings, one descriptor and one goroutine stay with the process
-// until it exits.
+// until it exits, and the socket keeps the network namespace it was made
+// in alive (nameless, once its name is deleted) until then too.
 func (st *Stack) Close() error {
 	if st.s != nil {
 		st.s.Close()
