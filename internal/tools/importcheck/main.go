@@ -46,6 +46,7 @@ var layers = []layer{
 	{5, "public API", []string{"sockapi"}, false},
 	{6, "exporter", []string{"sockapi/metrics"}, false},
 	{7, "service", []string{"internal/product/...", "sockapi/admin"}, false},
+	{7, "comparison stack", []string{"bench/gvisorpeer"}, false},
 	{8, "program", []string{"cmd/...", "examples/...", "bench", "internal/tools/..."}, false},
 }
 
@@ -68,7 +69,11 @@ var lowLevel = map[string]map[string]string{
 	"golang.org/x/sys/unix": {
 		"xdp":                      "the AF_XDP socket: socket, bind, setsockopt, mmap, poll, sendto",
 		"xdp/steer":                "BPF map and link descriptors, interface flags",
+		"bench/gvisorpeer":         "the AF_XDP socket gVisor's link endpoint is built on",
 		"internal/testsupport/lab": "test support: network namespaces and veth setup",
+	},
+	"gvisor.dev/gvisor/...": {
+		"bench/gvisorpeer": "gVisor's netstack, a system bench compares xdpnet with: nothing else pulls it in",
 	},
 	"github.com/prometheus/...": {
 		"sockapi/metrics": "the Prometheus collector: no other package, and no core, pulls in client_golang",
