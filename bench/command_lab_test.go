@@ -84,7 +84,7 @@ func TestCommandLab(t *testing.T) {
 	require.NoError(t, err, "%s\n%s", out, stderr.String())
 	requireLabGone(t, string(out))
 
-	assert.Contains(t, string(out), "| workload | metric | better | kernel | xdpnet | xdpnet ÷ kernel |\n")
+	assert.Contains(t, string(out), "| workload | metric | better | kernel | xdpnet | gvisor | xdpnet ÷ kernel | xdpnet ÷ gvisor |\n")
 	for _, row := range []string{"| tcp-rr-1 | trans/s | ↑ higher | ", "| tcp-rr-1 | p99.9-µs | ↓ lower | ", "| udp-rr-64 | trans/s | ↑ higher | ",
 		"| idle | cpu-% | ↓ lower | ", "| tcp-rr-1 | cpu-client-s | ↓ lower | "} {
 		assert.Contains(t, string(out), row)
@@ -96,7 +96,7 @@ func TestCommandLab(t *testing.T) {
 	require.NoError(t, err)
 	var rep runReport
 	require.NoError(t, json.Unmarshal(b, &rep))
-	assert.Equal(t, []string{"kernel", "xdpnet"}, rep.Systems)
+	assert.Equal(t, []string{"kernel", "xdpnet", "gvisor"}, rep.Systems)
 	assert.Equal(t, "native", rep.Machine.XDPMode)
 	assert.NotEmpty(t, rep.Machine.KernelSocketCC)
 	workloads := map[string]bool{}
@@ -120,7 +120,7 @@ func TestCommandLab(t *testing.T) {
 		}
 		assert.Positive(t, n, "%s on %s", h.Workload, h.System)
 	}
-	assert.Equal(t, []string{"tcp-rr-1/kernel", "tcp-rr-1/xdpnet", "udp-rr-64/kernel", "udp-rr-64/xdpnet"}, cdfs)
+	assert.Equal(t, []string{"tcp-rr-1/kernel", "tcp-rr-1/xdpnet", "tcp-rr-1/gvisor", "udp-rr-64/kernel", "udp-rr-64/xdpnet", "udp-rr-64/gvisor"}, cdfs)
 	pngs, err := filepath.Glob(plots + "/*.png")
 	require.NoError(t, err)
 	assert.Len(t, pngs, 3, "two CDFs and the trans/s bars: %v", pngs)

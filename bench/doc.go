@@ -15,10 +15,17 @@
 // pair, -count times, the systems' order alternating between
 // repetitions. A system is a network stack serving the workloads'
 // servers in this process, on the lab's Local end: "kernel" (Go's net on
-// the kernel's sockets) or "xdpnet" (the same Go servers on sockapi's
-// net.Conns). A system's stack is up only while its cell runs. Every
-// client is a process of its own in the peer's namespace on the peer's
-// kernel: this binary, re-executed.
+// the kernel's sockets, with xdpnet's steering program attached and
+// passing everything), "kernel-no-xdp" (without it), "xdpnet" (the same
+// Go servers on sockapi's net.Conns) or "gvisor" (the same servers on
+// gVisor's netstack, bench/gvisorpeer, over its AF_XDP endpoint; every
+// connection of it must make progress within 5 s or its cell fails). A
+// system's stack is up only while its cell runs, but gVisor's: this
+// version cannot be torn down and keeps its queue bound, so it runs on a
+// veth pair and namespaces of its own from its first cell to the end of
+// the run, idle while the others run. Every client is a process of its
+// own in the peer's namespace on the peer's kernel: this binary,
+// re-executed.
 //
 // -quick is a preset for a short run, -count 1 -time 1s (either given
 // explicitly wins): the whole table in well under 2 minutes on a 2-vCPU
@@ -34,7 +41,7 @@
 // control, Go, the date), a progress line per cell (rewritten in place
 // on a terminal), and a Markdown table: a row per workload and metric, a
 // column per system with the median over the repetitions (and min–max),
-// the ratio xdpnet ÷ kernel of the medians, and whether higher or lower
+// the ratios xdpnet ÷ kernel and xdpnet ÷ gvisor of the medians, and whether higher or lower
 // is better. A cell that failed says "failed: <reason>" and has no
 // figure. Every workload has CPU rows, in seconds over the cell:
 //
@@ -88,7 +95,8 @@
 //	    "better": "higher" | "lower",
 //	    "cells": {"<system>": {"median", "min", "max", "samples": [...]}
 //	                        | {"failed": "<reason>"}},
-//	    "ratio": xdpnet median ÷ kernel median (absent if either is missing)
+//	    "ratio": xdpnet median ÷ kernel median (absent if either is missing),
+//	    "ratio_gvisor": xdpnet median ÷ gvisor median (likewise)
 //	  }],
 //	  "latency": [{"workload", "system",
 //	               "buckets": [[ns, count], ...]}],

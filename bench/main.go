@@ -129,12 +129,19 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "bench:", err)
 		}
 	}()
-	// The connect workload's client keeps a TIME-WAIT per connection:
-	// the whole port range, and early reuse (see connsMax).
-	if _, err := l.Peer.Output("sysctl", "-q", "-w", "net.ipv4.ip_local_port_range=1024 65535", "net.ipv4.tcp_tw_reuse=1"); err != nil {
+	if err := peerSysctls(l); err != nil {
 		fmt.Fprintln(stderr, "bench:", err)
 		return exitNoLab
 	}
+	defer func() {
+		for _, s := range systems {
+			if f, ok := s.(interface{ finish() error }); ok {
+				if err := f.finish(); err != nil {
+					fmt.Fprintln(stderr, "bench:", err)
+				}
+			}
+		}
+	}()
 	rep := runReport{
 		Schema:   schemaVersion,
 		Machine:  localMachine(l),
@@ -190,7 +197,7 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 
 // newSystems are the systems a run can use, in the table's order.
 func newSystems() []system {
-	return []system{&kernelSystem{steered: true}, &kernelSystem{}, &xdpnetSystem{}}
+	return []system{&kernelSystem{steered: true}, &kernelSystem{}, &xdpnetSystem{}, &gvisorSystem{}}
 }
 
 // quickDefaults sets -count and -time to -quick's, each unless given.
@@ -220,4 +227,12 @@ func failed(samples []sample) bool {
 		}
 	}
 	return false
+}
+
+// peerSysctls readies l's peer for the clients: the connect workload's
+// client keeps a TIME-WAIT per connection, so the whole port range, and
+// early reuse (see connsMax).
+func peerSysctls(l *lab.Lab) error {
+	_, err := l.Peer.Output("sysctl", "-q", "-w", "net.ipv4.ip_local_port_range=1024 65535", "net.ipv4.tcp_tw_reuse=1")
+	return err
 }

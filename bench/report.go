@@ -53,8 +53,10 @@ type row struct {
 	// (-only, -skip) has none.
 	Cells map[string]cell `json:"cells"`
 	// Ratio is the xdpnet cell's median over the kernel's, when both
-	// have one and the kernel's is not zero.
-	Ratio *float64 `json:"ratio,omitempty"`
+	// have one and the kernel's is not zero; RatioGVisor the same over
+	// gVisor's.
+	Ratio       *float64 `json:"ratio,omitempty"`
+	RatioGVisor *float64 `json:"ratio_gvisor,omitempty"`
 }
 
 // cell is one metric of one workload on one system over the repetitions:
@@ -109,10 +111,12 @@ func latencyHists(ws []workload, systems []string, samples []sample) []latencyHi
 	return out
 }
 
-// The systems the ratio column divides.
+// The systems the ratio columns divide: xdpnet's median over the
+// kernel's, and over gVisor's.
 const (
-	ratioOf   = "xdpnet"
-	ratioOver = "kernel"
+	ratioOf         = "xdpnet"
+	ratioOver       = "kernel"
+	ratioOverGVisor = "gvisor"
 )
 
 // rows gathers samples into the table's rows: for each workload (in the
@@ -147,11 +151,8 @@ func rows(ws []workload, samples []sample) []row {
 			for sys, ss := range bySystem {
 				r.Cells[sys] = aggregate(ss, metric)
 			}
-			x, k := r.Cells[ratioOf], r.Cells[ratioOver]
-			if x.Median != nil && k.Median != nil && *k.Median != 0 {
-				ratio := *x.Median / *k.Median
-				r.Ratio = &ratio
-			}
+			r.Ratio = ratioOfCells(r.Cells[ratioOf], r.Cells[ratioOver])
+			r.RatioGVisor = ratioOfCells(r.Cells[ratioOf], r.Cells[ratioOverGVisor])
 			out = append(out, r)
 		}
 	}
@@ -218,6 +219,16 @@ func writeHeader(w io.Writer, rep runReport) {
 	fmt.Fprintln(w)
 }
 
+// ratioOfCells is x's median over y's, when both have one and y's is
+// not zero.
+func ratioOfCells(x, y cell) *float64 {
+	if x.Median == nil || y.Median == nil || *y.Median == 0 {
+		return nil
+	}
+	ratio := *x.Median / *y.Median
+	return &ratio
+}
+
 // writeTable writes rep's table.
 func writeTable(w io.Writer, rep runReport) {
 	if rep.Interrupted {
@@ -229,6 +240,10 @@ func writeTable(w io.Writer, rep runReport) {
 	if ratio {
 		head = append(head, ratioOf+" ÷ "+ratioOver)
 	}
+	ratioGVisor := slices.Contains(rep.Systems, ratioOf) && slices.Contains(rep.Systems, ratioOverGVisor)
+	if ratioGVisor {
+		head = append(head, ratioOf+" ÷ "+ratioOverGVisor)
+	}
 	fmt.Fprintf(w, "| %s |\n", strings.Join(head, " | "))
 	fmt.Fprintf(w, "|%s\n", strings.Repeat("---|", len(head)))
 	for _, r := range rep.Rows {
@@ -237,11 +252,10 @@ func writeTable(w io.Writer, rep runReport) {
 			line = append(line, cellText(r.Cells[sys], rep.Settings.Count > 1))
 		}
 		if ratio {
-			t := "—"
-			if r.Ratio != nil {
-				t = fmt.Sprintf("%.2f×", *r.Ratio)
-			}
-			line = append(line, t)
+			line = append(line, ratioText(r.Ratio))
+		}
+		if ratioGVisor {
+			line = append(line, ratioText(r.RatioGVisor))
 		}
 		fmt.Fprintf(w, "| %s |\n", strings.Join(line, " | "))
 	}
@@ -271,4 +285,12 @@ func figure(v float64) string {
 		return strconv.FormatFloat(v, 'f', 2, 64)
 	}
 	return strconv.FormatFloat(v, 'g', 3, 64)
+}
+
+// ratioText is a ratio as the table shows it.
+func ratioText(r *float64) string {
+	if r == nil {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f×", *r)
 }

@@ -159,6 +159,24 @@ func TestRatioIsXDPNetOverKernel(t *testing.T) {
 	assert.Equal(t, "higher", rs[0].Better, "1.5× is better")
 	assert.Equal(t, 0.5, *rs[1].Ratio)
 	assert.Equal(t, "lower", rs[1].Better, "0.5× is better")
+	assert.Nil(t, rs[0].RatioGVisor, "no gVisor column without gVisor")
+}
+
+// TestRatioOverGVisor: the second ratio column divides xdpnet by gVisor,
+// and the table shows both columns when both systems ran.
+func TestRatioOverGVisor(t *testing.T) {
+	ws := []workload{{name: "w", metrics: []string{"trans/s"}}}
+	rs := rows(ws, []sample{
+		{workload: "w", system: "kernel", metrics: map[string]float64{"trans/s": 100}},
+		{workload: "w", system: "xdpnet", metrics: map[string]float64{"trans/s": 150}},
+		{workload: "w", system: "gvisor", metrics: map[string]float64{"trans/s": 50}},
+	})
+	require.NotNil(t, rs[0].RatioGVisor)
+	assert.Equal(t, 3.0, *rs[0].RatioGVisor)
+	var b bytes.Buffer
+	writeTable(&b, runReport{Systems: []string{"kernel", "xdpnet", "gvisor"}, Rows: rs, Settings: settings{Count: 1}})
+	assert.Contains(t, b.String(), "| workload | metric | better | kernel | xdpnet | gvisor | xdpnet ÷ kernel | xdpnet ÷ gvisor |")
+	assert.Contains(t, b.String(), "| 1.50× | 3.00× |")
 }
 
 func TestJSON(t *testing.T) {
@@ -182,7 +200,7 @@ func TestJSON(t *testing.T) {
 
 func TestBadFlags(t *testing.T) {
 	for _, args := range [][]string{
-		{"-only", "nosuch"}, {"-skip", "gvisor"}, {"-count", "0"}, {"-time", "0s"}, {"extra"}, {"-nosuchflag"},
+		{"-only", "nosuch"}, {"-skip", "nosuchsystem"}, {"-count", "0"}, {"-time", "0s"}, {"extra"}, {"-nosuchflag"},
 		{"-only", "idle", "-skip", "idle"}, {"-quick", "-count", "0"},
 	} {
 		var out, errb bytes.Buffer

@@ -38,6 +38,15 @@ type env struct {
 	d   time.Duration // each cell's measured time (-time)
 }
 
+// labFor is the lab whose peer runs sys's clients: the shared one, or
+// the system's own (gVisor's).
+func (e *env) labFor(sys system) *lab.Lab {
+	if o, ok := sys.(interface{ clientLab() *lab.Lab }); ok {
+		return o.clientLab()
+	}
+	return e.lab
+}
+
 // The CPU rows of every cell.
 const (
 	cpuServer  = "cpu-server-s"  // this process: the system's servers
@@ -92,7 +101,7 @@ var workloads = []workload{
 		what:    "the stack with its servers and one idle connection: this process's CPU",
 		metrics: []string{"cpu-%"},
 		run: func(ctx context.Context, env *env, sys system, _ func(int64)) (measured, error) {
-			c, err := idleConn(env.lab, sys.addr(svcEcho))
+			c, err := idleConn(env.labFor(sys), sys.addr(svcEcho))
 			if err != nil {
 				return measured{}, err
 			}
@@ -110,7 +119,7 @@ func clientWorkload(name, what, unit string, metrics []string, spec clientSpec, 
 		run: func(ctx context.Context, env *env, sys system, progress func(int64)) (measured, error) {
 			s := spec
 			s.Server, s.Time, s.Via = sys.addr(svc).String(), env.d, viaKernel
-			r, err := runClient(ctx, env.lab, s, progress)
+			r, err := runClient(ctx, env.labFor(sys), s, progress)
 			if err != nil {
 				return measured{}, err
 			}

@@ -47,6 +47,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 )
 
 // MTU is the only MTU gVisor's AF_XDP endpoint supports: a frame must fit
@@ -129,7 +130,7 @@ func (st *Stack) start(cfg Config, ifc *net.Interface) error {
 	}
 	st.s = stack.New(stack.Options{
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},
-		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol},
+		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol},
 	})
 	sack := tcpip.TCPSACKEnabled(true)
 	if e := st.s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack); e != nil {
@@ -201,7 +202,7 @@ func (st *Stack) Mode() steer.Mode { return st.prog.Mode() }
 // Dial connects to address ("ip:port") over TCP; network must be "tcp" or
 // "tcp4".
 func (st *Stack) Dial(ctx context.Context, network, address string) (net.Conn, error) {
-	fa, err := fullAddr(network, address)
+	fa, err := fullAddr("tcp", network, address)
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +216,7 @@ func (st *Stack) Dial(ctx context.Context, network, address string) (net.Conn, e
 // Listen listens for TCP connections on address ("ip:port" or ":port",
 // the stack's address then); network must be "tcp" or "tcp4".
 func (st *Stack) Listen(network, address string) (net.Listener, error) {
-	fa, err := fullAddr(network, address)
+	fa, err := fullAddr("tcp", network, address)
 	if err != nil {
 		return nil, err
 	}
@@ -229,11 +230,28 @@ func (st *Stack) Listen(network, address string) (net.Listener, error) {
 	return l, nil
 }
 
-// fullAddr parses a "tcp" address for gonet. An empty host gives an empty
-// address.
-func fullAddr(network, address string) (tcpip.FullAddress, error) {
-	if network != "tcp" && network != "tcp4" {
-		return tcpip.FullAddress{}, fmt.Errorf("gvisorpeer: network %q: only tcp", network)
+// ListenPacket binds a UDP socket on address ("ip:port" or ":port", the
+// stack's address then); network must be "udp" or "udp4".
+func (st *Stack) ListenPacket(network, address string) (net.PacketConn, error) {
+	fa, err := fullAddr("udp", network, address)
+	if err != nil {
+		return nil, err
+	}
+	if fa.Addr.Len() == 0 {
+		fa.Addr = st.addr
+	}
+	c, err := gonet.DialUDP(st.s, &fa, nil, ipv4.ProtocolNumber)
+	if err != nil {
+		return nil, fmt.Errorf("gvisorpeer: listen %s: %w", address, err)
+	}
+	return c, nil
+}
+
+// fullAddr parses a proto ("tcp" or "udp") address for gonet: network is
+// proto or proto+"4". An empty host gives an empty address.
+func fullAddr(proto, network, address string) (tcpip.FullAddress, error) {
+	if network != proto && network != proto+"4" {
+		return tcpip.FullAddress{}, fmt.Errorf("gvisorpeer: network %q: want %s", network, proto)
 	}
 	host, port, err := net.SplitHostPort(address)
 	if err != nil {
