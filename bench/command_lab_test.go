@@ -69,6 +69,38 @@ func requireLabGone(t *testing.T, out string) {
 	}
 }
 
+// TestCommandWarnsOfBusyMachine: with another process spinning on a CPU
+// for the whole run, the cell says so (a warning line, under the table
+// and in the JSON) and its cpu-other-s row counts that process's time.
+func TestCommandWarnsOfBusyMachine(t *testing.T) {
+	lab.RequireRoot(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	busy := exec.CommandContext(ctx, "timeout", "60", "sh", "-c", "while :; do :; done")
+	require.NoError(t, busy.Start())
+	defer func() {
+		busy.Process.Kill()
+		busy.Wait()
+	}()
+	js := t.TempDir() + "/bench.json"
+	cmd := command(t, ctx, "-only", "tcp-rr-1$", "-skip", "kernel-no-xdp,gvisor,kernel", "-count", "1", "-time", "1s", "-json", js)
+	out, err := cmd.Output()
+	require.NoError(t, err, "%s", out)
+	assert.Regexp(t, `(?m)^warning: other processes used \d+ % of a CPU during tcp-rr-1 on xdpnet`, string(out))
+	assert.Regexp(t, `(?m)^- warning: other processes used`, string(out))
+	b, err := os.ReadFile(js)
+	require.NoError(t, err)
+	var rep runReport
+	require.NoError(t, json.Unmarshal(b, &rep))
+	require.Len(t, rep.Warnings, 1)
+	for _, r := range rep.Rows {
+		if r.Metric == cpuOther {
+			require.NotNil(t, r.Cells["xdpnet"].Median)
+			assert.Greater(t, *r.Cells["xdpnet"].Median, 0.5, "the spinning process's second")
+		}
+	}
+}
+
 // TestCommandLab runs the command on three workloads for a short time
 // and checks its table, its JSON (-check's verdict on it too), its plots
 // and that its lab is gone.

@@ -54,6 +54,12 @@
 //   - cpu-softirq-s: softirq time of all CPUs from /proc/stat, the whole
 //     machine's: the kernel's receive processing wherever it ran, whoever
 //     caused it (other processes' traffic included).
+//   - cpu-other-s: every other process's CPU time: /proc/stat's user,
+//     nice and system time of all CPUs less this process's and the
+//     client's. A cell during which it passed a tenth of a CPU gets a
+//     warning line ("warning: other processes used N % of a CPU during
+//     W on S"), repeated under the table and in the JSON's "warnings":
+//     on this 2-vCPU lab a second busy process moves latency 2-5×.
 //
 // The exit code is 0 when every cell ran, 1 when one failed, 2 for bad
 // flags or names, 3 when the lab or a system cannot be set up, 130 after
@@ -100,6 +106,7 @@
 //	  }],
 //	  "latency": [{"workload", "system",
 //	               "buckets": [[ns, count], ...]}],
+//	  "warnings": ["other processes used N % of a CPU during W on S: …"],
 //	  "interrupted": true (only when a signal ended the run)
 //	}
 //

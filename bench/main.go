@@ -169,6 +169,7 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	samples := r.run(ctx, workloads)
 	rep.Interrupted = ctx.Err() != nil
 	rep.Rows = rows(workloads, samples)
+	rep.Warnings = warnings(samples)
 	rep.Latency = latencyHists(workloads, rep.Systems, samples)
 	fmt.Fprintln(stdout)
 	writeTable(stdout, rep)

@@ -93,3 +93,10 @@ func (m *meter) end(metrics map[string]float64, err error) {
 		fmt.Fprintf(m.out, "end  %s  %v  %s\n", m.label, took, strings.TrimSpace(outcome))
 	}
 }
+
+// warn prints a warning line about the cell that just ended.
+func (m *meter) warn(text string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	fmt.Fprintf(m.out, "warning: %s\n", text)
+}

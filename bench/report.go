@@ -31,6 +31,9 @@ type runReport struct {
 	// Interrupted is set when a signal ended the run early: the rows
 	// hold what ran before it.
 	Interrupted bool `json:"interrupted,omitempty"`
+	// Warnings name the cells during which other processes used more
+	// than a tenth of a CPU.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // settings are the flags the run had.
@@ -135,7 +138,7 @@ func rows(ws []workload, samples []sample) []row {
 			continue
 		}
 		metrics := slices.Clone(w.metrics)
-		for _, cpu := range []string{cpuServer, cpuClient, cpuSoftirq} {
+		for _, cpu := range []string{cpuServer, cpuClient, cpuSoftirq, cpuOther} {
 			for _, ss := range bySystem {
 				if has(ss, cpu) {
 					metrics = append(metrics, cpu)
@@ -259,6 +262,12 @@ func writeTable(w io.Writer, rep runReport) {
 		}
 		fmt.Fprintf(w, "| %s |\n", strings.Join(line, " | "))
 	}
+	if len(rep.Warnings) > 0 {
+		fmt.Fprintln(w)
+	}
+	for _, warning := range rep.Warnings {
+		fmt.Fprintf(w, "- warning: %s\n", warning)
+	}
 }
 
 // cellText is a cell as the table shows it.
@@ -285,6 +294,17 @@ func figure(v float64) string {
 		return strconv.FormatFloat(v, 'f', 2, 64)
 	}
 	return strconv.FormatFloat(v, 'g', 3, 64)
+}
+
+// warnings are the samples' warnings, in the order they ran.
+func warnings(samples []sample) []string {
+	var out []string
+	for _, s := range samples {
+		if s.warning != "" {
+			out = append(out, s.warning)
+		}
+	}
+	return out
 }
 
 // ratioText is a ratio as the table shows it.

@@ -101,6 +101,7 @@ type sample struct {
 	workload, system string
 	metrics          map[string]float64
 	latency          []bucket
+	warning          string // other processes were busy: see cell
 	err              error
 }
 
@@ -130,7 +131,10 @@ func (r *runner) run(ctx context.Context, workloads []workload) []sample {
 				label := fmt.Sprintf("%s on %s, %d/%d", w.name, sys.name(), rep+1, r.count)
 				m, err := r.cell(ctx, w, sys, r.meter.begin(label, r.env.d, w.unit))
 				r.meter.end(m.metrics, err)
-				out = append(out, sample{workload: w.name, system: sys.name(), metrics: m.metrics, latency: m.latency, err: err})
+				if m.warning != "" {
+					r.meter.warn(m.warning)
+				}
+				out = append(out, sample{workload: w.name, system: sys.name(), metrics: m.metrics, latency: m.latency, warning: m.warning, err: err})
 			}
 		}
 	}
@@ -140,18 +144,20 @@ func (r *runner) run(ctx context.Context, workloads []workload) []sample {
 // cell runs one workload once on one system, between the system's start
 // and stop, and adds the CPU rows: this process's CPU time (getrusage,
 // every thread: the system's servers, and for the kernel the system
-// calls it makes) and the machine's softirq time (/proc/stat, every CPU:
+// calls it makes), the machine's softirq time (/proc/stat, every CPU:
 // the kernel's receive processing, wherever it ran, whoever caused it)
-// over the workload's run.
+// and the CPU time of every other process (the machine's user and
+// system time less this process's and the client's) over the
+// workload's run, with a warning when that passed otherBusy of a CPU.
 func (r *runner) cell(ctx context.Context, w workload, sys system, progress func(int64)) (measured, error) {
 	if err := sys.start(r.env.lab); err != nil {
 		return measured{}, fmt.Errorf("start %s: %w", sys.name(), err)
 	}
-	cpu0 := lab.ProcessCPU()
-	soft0, serr0 := softirq()
+	cpu0, t0 := lab.ProcessCPU(), time.Now()
+	st0, serr0 := readProcStat()
 	m, err := w.run(ctx, r.env, sys, progress)
-	cpu1 := lab.ProcessCPU()
-	soft1, serr1 := softirq()
+	cpu1, wall := lab.ProcessCPU(), time.Since(t0)
+	st1, serr1 := readProcStat()
 	err = errors.Join(err, sys.stop())
 	if ctx.Err() != nil {
 		err = errInterrupted // whatever the workload made of it
@@ -161,30 +167,48 @@ func (r *runner) cell(ctx context.Context, w workload, sys system, progress func
 	}
 	m.metrics[cpuServer] = (cpu1 - cpu0).Seconds()
 	if serr0 == nil && serr1 == nil {
-		m.metrics[cpuSoftirq] = (soft1 - soft0).Seconds()
+		m.metrics[cpuSoftirq] = (st1.softirq - st0.softirq).Seconds()
+		other := max(0, (st1.tasks-st0.tasks).Seconds()-m.metrics[cpuServer]-m.metrics[cpuClient])
+		m.metrics[cpuOther] = other
+		if share := other / wall.Seconds(); share > otherBusy {
+			m.warning = fmt.Sprintf("other processes used %.0f %% of a CPU during %s on %s: its figures may be off", 100*share, w.name, sys.name())
+		}
 	}
 	return m, nil
 }
+
+// otherBusy is the share of a CPU other processes may use during a cell
+// before the cell is flagged: on this 2-vCPU lab a second busy process
+// moves latency figures 2-5×.
+const otherBusy = 0.10
 
 // userHZ is the unit of /proc/stat's times: USER_HZ, 100 on every Linux
 // architecture Go runs on.
 const userHZ = 100
 
-// softirq is the time all CPUs have spent in softirq since boot
-// (/proc/stat's first line, its seventh figure).
-func softirq() (time.Duration, error) {
+// procStat is the machine's CPU time since boot, all CPUs, from
+// /proc/stat's first line: softirq its seventh figure, tasks the user,
+// nice and system time of every process.
+type procStat struct {
+	softirq, tasks time.Duration
+}
+
+func readProcStat() (procStat, error) {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
-		return 0, err
+		return procStat{}, err
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
 	f := strings.Fields(line)
 	if len(f) < 8 || f[0] != "cpu" {
-		return 0, fmt.Errorf("/proc/stat: %q", line)
+		return procStat{}, fmt.Errorf("/proc/stat: %q", line)
 	}
-	ticks, err := strconv.ParseUint(f[7], 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("/proc/stat: %q: %w", line, err)
+	var ticks [8]uint64
+	for i := 1; i < 8; i++ {
+		if ticks[i], err = strconv.ParseUint(f[i], 10, 64); err != nil {
+			return procStat{}, fmt.Errorf("/proc/stat: %q: %w", line, err)
+		}
 	}
-	return time.Duration(ticks) * time.Second / userHZ, nil
+	d := func(t uint64) time.Duration { return time.Duration(t) * time.Second / userHZ }
+	return procStat{softirq: d(ticks[7]), tasks: d(ticks[1] + ticks[2] + ticks[3])}, nil
 }

@@ -30,6 +30,7 @@ type workload struct {
 type measured struct {
 	metrics map[string]float64
 	latency []bucket
+	warning string
 }
 
 // env is what a workload runs with.
@@ -52,6 +53,7 @@ const (
 	cpuServer  = "cpu-server-s"  // this process: the system's servers
 	cpuClient  = "cpu-client-s"  // the peer's client process
 	cpuSoftirq = "cpu-softirq-s" // the machine's softirq time, every CPU
+	cpuOther   = "cpu-other-s"   // every other process: the machine is shared
 )
 
 // higher says which metrics are better higher; every other one is
