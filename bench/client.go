@@ -77,6 +77,9 @@ type clientSpec struct {
 	// Via is viaKernel (Go's net) or "xdpnet:<link>" (sockapi.Open on
 	// link at peerStackAddr, polled as xdpnet runs by default).
 	Via string
+	// ClientCPU, if positive, pins the client process to CPU
+	// ClientCPU-1 (taskset), apart from the stack's (see pinned).
+	ClientCPU int `json:",omitempty"`
 	// Progress makes the client print "client-progress: <ops>" lines
 	// every progressEvery: transactions, bytes or connections so far.
 	Progress bool
@@ -490,6 +493,9 @@ func runClient(ctx context.Context, l *lab.Lab, spec clientSpec, progress func(o
 	ctx, cancel := context.WithTimeout(ctx, timeLimit+10*time.Second)
 	defer cancel()
 	cmd := l.Peer.Command(ctx, exe)
+	if spec.ClientCPU > 0 {
+		cmd = l.Peer.Command(ctx, "taskset", "-c", strconv.Itoa(spec.ClientCPU-1), exe)
+	}
 	cmd.Env = append(os.Environ(), clientEnv+"="+string(js))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

@@ -69,18 +69,31 @@ func requireLabGone(t *testing.T, out string) {
 	}
 }
 
-// TestCommandWarnsOfBusyMachine: with another process spinning on a CPU
-// for the whole run, the cell says so (a warning line, under the table
+// TestCommandWarnsOfBusyMachine: with another process (this test)
+// spinning on a CPU for the whole run, the cell says so (a warning line, under the table
 // and in the JSON) and its cpu-other-s row counts that process's time.
 func TestCommandWarnsOfBusyMachine(t *testing.T) {
 	lab.RequireRoot(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	busy := exec.CommandContext(ctx, "timeout", "60", "sh", "-c", "while :; do :; done")
-	require.NoError(t, busy.Start())
+	// The other process is this test's: a goroutine spinning until the
+	// command ends (a shell loop under timeout would outlive a killed
+	// timeout).
+	stop := make(chan struct{})
+	spun := make(chan struct{})
+	go func() {
+		defer close(spun)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+		}
+	}()
 	defer func() {
-		busy.Process.Kill()
-		busy.Wait()
+		close(stop)
+		<-spun
 	}()
 	js := t.TempDir() + "/bench.json"
 	cmd := command(t, ctx, "-only", "tcp-rr-1$", "-skip", "kernel-no-xdp,gvisor,kernel", "-count", "1", "-time", "1s", "-json", js)
