@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -79,20 +80,15 @@ func TestCommandWarnsOfBusyMachine(t *testing.T) {
 	// The other process is this test's: a goroutine spinning until the
 	// command ends (a shell loop under timeout would outlive a killed
 	// timeout).
-	stop := make(chan struct{})
+	var stop atomic.Bool
 	spun := make(chan struct{})
 	go func() {
 		defer close(spun)
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
+		for !stop.Load() {
 		}
 	}()
 	defer func() {
-		close(stop)
+		stop.Store(true)
 		<-spun
 	}()
 	js := t.TempDir() + "/bench.json"
