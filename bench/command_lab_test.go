@@ -118,7 +118,7 @@ func TestCommandLab(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	js, plots := t.TempDir()+"/bench.json", t.TempDir()+"/plots"
-	cmd := command(t, ctx, "-only", "tcp-rr-1$,udp-rr-64,idle", "-skip", "kernel-no-xdp", "-count", "1", "-time", "300ms", "-json", js, "-plot", plots)
+	cmd := command(t, ctx, "-only", "tcp-rr-1$,udp-rr-64$,idle", "-skip", "kernel-no-xdp", "-count", "1", "-time", "300ms", "-json", js, "-plot", plots)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
