@@ -30,6 +30,9 @@ type loadConfig struct {
 	timeout  time.Duration
 	json     bool
 	url      string // http://host[:port]/path or tcp://host:port
+	// target and hostPort are what url names: the protocol, and where.
+	target   loadgen.Target
+	hostPort string
 }
 
 func parseLoad(args []string) (loadConfig, error) {
@@ -77,14 +80,15 @@ func parseLoad(args []string) (loadConfig, error) {
 	case c.timeout <= 0:
 		return c, usageError{fmt.Errorf("load: -timeout %v: want a positive duration", c.timeout)}
 	}
-	if _, _, err := c.target(); err != nil {
+	var err error
+	if c.target, c.hostPort, err = c.parseURL(); err != nil {
 		return c, usageError{fmt.Errorf("load: %w", err)}
 	}
 	return c, nil
 }
 
-// target is the protocol and the host:port the URL names.
-func (c *loadConfig) target() (loadgen.Target, string, error) {
+// parseURL is the protocol and the host:port the URL names.
+func (c *loadConfig) parseURL() (loadgen.Target, string, error) {
 	u, err := url.Parse(c.url)
 	if err != nil {
 		return nil, "", err
@@ -117,7 +121,6 @@ func load(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	target, hostPort, _ := c.target()
 	stack, err := sockapi.Open(c.config())
 	if err != nil {
 		return explain(c.iface, err)
@@ -133,8 +136,8 @@ func load(args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "Running %v test @ %s\n  %d connections from xdpnet on %s (%s), %s\n", c.duration, c.url, c.conns, c.iface, c.addr, mode)
 	}
 	res, err := loadgen.Run(ctx, loadgen.Config{Conns: c.conns, Duration: c.duration, Rate: c.rate, Timeout: c.timeout,
-		Target: target, Progress: progressPrinter(os.Stderr, c.duration),
-		Dial: func(ctx context.Context) (net.Conn, error) { return stack.DialContext(ctx, "tcp", hostPort) }})
+		Target: c.target, Progress: progressPrinter(os.Stderr, c.duration),
+		Dial: func(ctx context.Context) (net.Conn, error) { return stack.DialContext(ctx, "tcp", c.hostPort) }})
 	if err != nil {
 		return err
 	}

@@ -25,18 +25,15 @@ func TestParseLoad(t *testing.T) {
 		assert.Equal(t, 5*time.Second, c.duration)
 		assert.Equal(t, 2000.0, c.rate)
 		assert.Equal(t, "http://198.18.0.1/x", c.url)
-		_, hostPort, err := c.target()
-		require.NoError(t, err)
-		assert.Equal(t, "198.18.0.1:80", hostPort)
+		assert.Equal(t, "198.18.0.1:80", c.hostPort)
+		assert.NotNil(t, c.target)
 	}
 	c, err := parseLoad(append(stack, "tcp://198.18.0.1:7"))
 	require.NoError(t, err)
 	assert.Equal(t, 10, c.conns, "default connections")
 	assert.Equal(t, 10*time.Second, c.duration, "default duration")
 	assert.Equal(t, 64, c.size, "default echo size")
-	_, hostPort, err := c.target()
-	require.NoError(t, err)
-	assert.Equal(t, "198.18.0.1:7", hostPort)
+	assert.Equal(t, "198.18.0.1:7", c.hostPort)
 
 	for _, bad := range []struct {
 		args []string
