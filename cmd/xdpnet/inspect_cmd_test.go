@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/xdpnet/xdpnet/internal/testsupport/lab"
 	"github.com/xdpnet/xdpnet/nic"
 	"github.com/xdpnet/xdpnet/sockapi"
 )
@@ -188,9 +189,7 @@ func TestInspectOutput(t *testing.T) {
 // TestInspectPermissionDenied: a user who is not the stack's cannot
 // read its socket (0600), and is told so in one line, exit status 1.
 func TestInspectPermissionDenied(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root, to run the binary as another user")
-	}
+	lab.RequireRoot(t) // to run the binary as another user
 	bin := buildBinary(t)
 	// The other user must reach the binary and the socket's directory.
 	for d := filepath.Dir(bin); d != os.TempDir(); d = filepath.Dir(d) {
