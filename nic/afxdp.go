@@ -71,6 +71,9 @@ type XDPLink struct {
 	// upAgain is set by the device's watch when the interface is back
 	// up, for Receive to kick the TX ring (see XDPDevice.linkUp).
 	upAgain atomic.Bool
+	// txPending says the last kick left frames on the TX ring that the
+	// kernel would not take then (see flush).
+	txPending bool
 }
 
 // OpenXDP binds an AF_XDP socket to each of cfg's queues and attaches the
@@ -198,10 +201,11 @@ func (l *XDPLink) Receive(fs []Frame) (int, error) {
 	if l.sock == nil {
 		return 0, ErrClosed
 	}
-	if l.upAgain.Load() && l.upAgain.Swap(false) {
-		// Back up: what waited on the TX ring goes now. An error
-		// means it went down again, and the next Transmit says so.
-		_ = l.sock.Kick()
+	if l.txPending || l.upAgain.Load() && l.upAgain.Swap(false) {
+		// Frames wait on the TX ring: the kernel took none at the last
+		// kick, or the interface is back up. They go now; an error
+		// means it is down again, and the next Transmit says so.
+		_ = l.flush()
 	}
 	rx, frames := l.sock.RX, l.sock.Frames
 	idx, n := rx.Peek(uint32(len(fs)))
@@ -290,7 +294,7 @@ func (l *XDPLink) Transmit(fs []Frame) (int, error) {
 	tx.Cancel(n - put)
 	tx.Submit(put)
 	l.stats.TxFrames += uint64(put)
-	switch err := l.sock.Kick(); err {
+	switch err := l.flush(); err {
 	case nil:
 	case xdp.ErrNetDown, xdp.ErrUnbound:
 		// Down (the frames wait on the ring for the interface to come
@@ -302,6 +306,31 @@ func (l *XDPLink) Transmit(fs []Frame) (int, error) {
 		return int(n), err
 	}
 	return int(n), nil
+}
+
+// flush has the kernel send what waits on the TX ring. The kernel takes a
+// descriptor only once it has reserved the frame's slot on the completion
+// ring, so the ring is reaped before every kick: Alloc reaps only when the
+// free list runs short, and a completion ring left full held frames on the
+// TX ring however often it was kicked (a 16 KiB echo stalled 2-6 s in RTO
+// backoff, one run in 15, until the frames held meanwhile ran the free
+// list dry). While the kernel takes frames but stops at its per-call
+// budget, flush kicks again; when it takes none (EAGAIN or ENOBUFS with no
+// progress: out of skbs, or the device's queue stopped), txPending makes
+// the next Receive, every poller round, try again.
+func (l *XDPLink) flush() error {
+	for {
+		l.sock.Reap(uint32(l.sock.Completion.Size()))
+		before, busy := l.sock.TX.Pending(), l.sock.KickBusy
+		if err := l.sock.Kick(); err != nil {
+			return err
+		}
+		left := l.sock.TX.Pending()
+		l.txPending = l.sock.KickBusy != busy && left > 0
+		if !l.txPending || left == before {
+			return nil
+		}
+	}
 }
 
 // Wait blocks until the RX ring has frames or timeout passes.

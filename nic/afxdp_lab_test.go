@@ -19,6 +19,7 @@ import (
 	"github.com/xdpnet/xdpnet/internal/testsupport/lab"
 	"github.com/xdpnet/xdpnet/internal/testsupport/testframe"
 	"github.com/xdpnet/xdpnet/nic"
+	"github.com/xdpnet/xdpnet/xdp"
 	"github.com/xdpnet/xdpnet/xdp/steer"
 )
 
@@ -27,14 +28,22 @@ import (
 // ARP at this layer).
 func openLabDevice(t *testing.T, l *lab.Lab, mode steer.Mode, queues int) *nic.XDPDevice {
 	t.Helper()
+	return openLabDeviceWith(t, l, nic.XDPConfig{Queues: queues, Attach: mode})
+}
+
+// openLabDeviceWith is openLabDevice with cfg's queues, mode and socket
+// shape.
+func openLabDeviceWith(t *testing.T, l *lab.Lab, cfg nic.XDPConfig) *nic.XDPDevice {
+	t.Helper()
+	cfg.Interface, cfg.Addrs = l.Local.Link, []netip.Addr{l.StackAddr}
 	var dev *nic.XDPDevice
 	require.NoError(t, l.Local.Do(func() (err error) {
-		dev, err = nic.OpenXDP(nic.XDPConfig{Interface: l.Local.Link, Queues: queues, Addrs: []netip.Addr{l.StackAddr}, Attach: mode})
+		dev, err = nic.OpenXDP(cfg)
 		return err
 	}))
 	t.Cleanup(func() { dev.Close() })
-	require.Equal(t, mode, dev.Program().Mode())
-	require.Len(t, dev.Links(), queues)
+	require.Equal(t, cfg.Attach, dev.Program().Mode())
+	require.Len(t, dev.Links(), max(cfg.Queues, 1))
 	require.NoError(t, l.Peer.Do(func() error {
 		peer, err := netlink.LinkByName(l.Peer.Link)
 		if err != nil {
@@ -66,7 +75,7 @@ func TestXDPLinkLab(t *testing.T) {
 			dev := openLabDevice(t, l, attach, 1)
 			link := dev.Links()[0]
 			t.Run("ReceivesWhatTheKernelSends", func(t *testing.T) { testReceive(t, l, link) })
-			t.Run("TransmitsByteForByte", func(t *testing.T) { testTransmit(t, l, link) })
+			t.Run("TransmitsByteForByte", func(t *testing.T) { testTransmit(t, l, link, 32) })
 			t.Run("KernelKeepsOtherTraffic", func(t *testing.T) { testKernelTraffic(t, l) })
 			t.Run("CloseDetaches", func(t *testing.T) {
 				// Frames the link never takes overflow its rings; the
@@ -94,6 +103,33 @@ func TestXDPLinkLab(t *testing.T) {
 				_, err := link.Receive(make([]nic.Frame, 1))
 				assert.ErrorIs(t, err, nic.ErrClosed)
 			})
+		})
+	}
+}
+
+// TestXDPLinkTransmitsWhatTheKernelDefers sends 1000 frames on sockets
+// where the kernel stops taking TX descriptors before the ring is empty,
+// and the peer must see every one. With a completion ring of 64 slots, the
+// kernel refuses a descriptor once 64 completions wait unreaped, while the
+// free list, with 1,900 frames still on it, would not have Alloc reap for
+// a long time: the frames stayed on the TX ring (the peer saw 64 of
+// 1000), and on the stack's sockets the same state stalled a 16 KiB echo
+// for seconds. With the kernel's budget of 32 frames a sendto and 64 a
+// Transmit, each kick left half a batch behind (the kernel refuses
+// budgets under 32).
+func TestXDPLinkTransmitsWhatTheKernelDefers(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		socket xdp.SocketConfig
+		batch  int
+	}{
+		{"CompletionRingOf64", xdp.SocketConfig{CompletionSize: 64}, 32},
+		{"BudgetOf32", xdp.SocketConfig{TxBudget: -1}, 64},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			l := lab.New(t, lab.Config{Mode: lab.Native})
+			dev := openLabDeviceWith(t, l, nic.XDPConfig{Attach: steer.Native, Socket: c.socket})
+			testTransmit(t, l, dev.Links()[0], c.batch)
 		})
 	}
 }
@@ -144,7 +180,9 @@ func testReceive(t *testing.T, l *lab.Lab, link *nic.XDPLink) {
 	assert.Zero(t, link.Socket().Frames.Violations)
 }
 
-func testTransmit(t *testing.T, l *lab.Lab, link *nic.XDPLink) {
+// testTransmit sends 1000 frames, batch a Transmit, and checks that the
+// peer saw each one, byte for byte.
+func testTransmit(t *testing.T, l *lab.Lab, link *nic.XDPLink, batch int) {
 	const count = 1000
 	frames := make([][]byte, count)
 	for i := range frames {
@@ -168,7 +206,7 @@ func testTransmit(t *testing.T, l *lab.Lab, link *nic.XDPLink) {
 	require.NoError(t, unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 8<<20))
 	require.NoError(t, unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 2}))
 
-	buf := make([]nic.Frame, 32)
+	buf := make([]nic.Frame, batch)
 	before := link.Stats().TxFrames
 	deadline := time.Now().Add(5 * time.Second)
 	for sent := 0; sent < count; {

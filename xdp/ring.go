@@ -105,6 +105,9 @@ func (p *Producer[T]) Submit(n uint32) {
 // Cancel gives back the last n reserved and unsubmitted slots.
 func (p *Producer[T]) Cancel(n uint32) { p.cachedProd -= n }
 
+// Pending is how many submitted entries the kernel has yet to take.
+func (p *Producer[T]) Pending() uint32 { return p.producer.Load() - p.consumer.Load() }
+
 // Consumer is a ring the kernel fills and we drain: the RX ring
 // (descriptors) and the completion ring (frame addresses). Peek entries,
 // read them with At, then Release them.
