@@ -23,10 +23,10 @@ const (
 )
 
 // A system is a network stack under test: it runs the services on the
-// lab and says where each one listens. The lab's systems run their
-// servers in this process, on Local's end of the lab's one veth pair; a
-// stack elsewhere (gVisor's netstack, a remote host behind a control
-// connection) is one more implementation.
+// lab and says where each one listens. The systems run their servers in
+// this process, on Local's link: the lab's veth end, or -iface with two
+// hosts (whose clients run on the peer host, see remoteRunner); a stack
+// on a lab of its own (gVisor's netstack) is one more implementation.
 //
 // start and stop bracket each cell of the table (one workload, one
 // repetition), so that while a cell runs, no other system's stack is up:
