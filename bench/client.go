@@ -65,6 +65,8 @@ type clientSpec struct {
 	//   - crr: connect, a 1-byte request and its echo, close, N times or
 	//     until Time; Par such loops at once: conns/s and the latencies
 	//     of one connection's whole life.
+	//   - idle: one connection, one 1-byte round trip, then held open,
+	//     idle, until Time (see idleHold).
 	//   - chargen: one connection reads at most N bytes from a tcpChargen
 	//     server, for at most lossyTime, checking every byte: MB/s from
 	//     the connection's establishment on (see chargenRead).
@@ -214,6 +216,8 @@ func runSpec(spec clientSpec) (map[string]float64, error) {
 		return connectRR(ctx, dial, spec)
 	case "chargen":
 		return chargenRead(ctx, dial, spec.N)
+	case "idle":
+		return idleHold(ctx, dial, spec)
 	}
 	return nil, fmt.Errorf("unknown mode %q", spec.Mode)
 }
@@ -468,83 +472,171 @@ func chargenRead(ctx context.Context, dial func(context.Context) (net.Conn, erro
 	return map[string]float64{"MB/s": float64(got) / time.Since(start).Seconds() / 1e6}, nil
 }
 
+// idleHold connects, makes one 1-byte round trip, prints the socket's
+// congestion control if it is the kernel's ("client-cc: cubic"), and
+// holds the connection open, idle, until spec.Time from its start: an
+// idle stack holding a connection. Its progress is 1 from the round trip
+// on; its result is the connect and round trip's time.
+func idleHold(ctx context.Context, dial func(context.Context) (net.Conn, error), spec clientSpec) (map[string]float64, error) {
+	bud, t0 := newBudget(spec), time.Now()
+	c, err := dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	c.SetDeadline(t0.Add(timeLimit))
+	buf := []byte{1}
+	if _, err = c.Write(buf); err == nil {
+		_, err = io.ReadFull(c, buf)
+	}
+	if err != nil {
+		return nil, err
+	}
+	rtt := time.Since(t0)
+	if tc, ok := c.(*net.TCPConn); ok {
+		cc, err := lab.CongestionControl(tc)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Printf("client-cc: %s\n", cc)
+	}
+	ops.Store(1)
+	time.Sleep(time.Until(bud.end))
+	return map[string]float64{"connect-rr-µs": float64(rtt) / float64(time.Microsecond)}, nil
+}
+
 // clientRun is what a client process gave: the metrics it printed, its
-// latency histogram's buckets if it printed one, and its CPU time (user
-// and system, its kernel work in system calls included).
+// latency histogram's buckets if it printed one, its socket's congestion
+// control (mode idle), and its CPU time (user and system, its kernel
+// work in system calls included).
 type clientRun struct {
 	metrics map[string]float64
 	latency []bucket
+	cc      string
 	cpu     time.Duration
 }
 
-// runClient runs spec in a client process in the peer's namespace and
-// returns what it measured. progress, if not nil, gets the client's
-// operations so far, every progressEvery. ctx's end kills the client.
-func runClient(ctx context.Context, l *lab.Lab, spec clientSpec, progress func(ops int64)) (clientRun, error) {
+// A clientRunner runs client processes on the peer: in a namespace of
+// this machine (nsRunner), or on another host through its bench -serve
+// (remoteRunner). progress, if not nil, gets the client's operations so
+// far, every progressEvery. ctx's end kills the client.
+type clientRunner interface {
+	run(ctx context.Context, spec clientSpec, progress func(ops int64)) (clientRun, error)
+}
+
+// nsRunner runs clients in host's namespace.
+type nsRunner struct{ host *lab.Host }
+
+func (r nsRunner) run(ctx context.Context, spec clientSpec, progress func(ops int64)) (clientRun, error) {
 	spec.Progress = progress != nil
-	js, err := json.Marshal(spec)
+	lines := clientLines{progress: progress}
+	cpu, stderr, err := runProcess(ctx, r.host, spec, lines.add)
 	if err != nil {
 		return clientRun{}, err
+	}
+	return lines.run(spec.Mode, cpu, stderr)
+}
+
+// runClient runs spec in a client process in l's peer namespace and
+// returns what it measured.
+func runClient(ctx context.Context, l *lab.Lab, spec clientSpec, progress func(ops int64)) (clientRun, error) {
+	return nsRunner{l.Peer}.run(ctx, spec, progress)
+}
+
+// runProcess runs spec's client process in h's namespace, hands each
+// line it prints to each, and returns its CPU time and its stderr.
+func runProcess(ctx context.Context, h *lab.Host, spec clientSpec, each func(line string)) (cpu time.Duration, stderr string, err error) {
+	js, err := json.Marshal(spec)
+	if err != nil {
+		return 0, "", err
 	}
 	exe, err := os.Executable()
 	if err != nil {
-		return clientRun{}, err
+		return 0, "", err
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeLimit+10*time.Second)
 	defer cancel()
-	cmd := l.Peer.Command(ctx, exe)
+	cmd := h.Command(ctx, exe)
 	if spec.ClientCPU > 0 {
-		cmd = l.Peer.Command(ctx, "taskset", "-c", strconv.Itoa(spec.ClientCPU-1), exe)
+		cmd = h.Command(ctx, "taskset", "-c", strconv.Itoa(spec.ClientCPU-1), exe)
 	}
 	cmd.Env = append(os.Environ(), clientEnv+"="+string(js))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	var errBuf bytes.Buffer
+	cmd.Stderr = &errBuf
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return clientRun{}, err
+		return 0, "", err
 	}
 	if err := cmd.Start(); err != nil {
-		return clientRun{}, err
+		return 0, "", err
 	}
-	var result, lat string
-	sc := bufio.NewScanner(stdout)
-	sc.Buffer(nil, 1<<20) // a latency line has up to ~4,000 buckets
+	sc := clientScanner(stdout)
 	for sc.Scan() {
-		line := sc.Text()
-		if rest, ok := strings.CutPrefix(line, "client-progress: "); ok {
-			if n, err := strconv.ParseInt(rest, 10, 64); err == nil && progress != nil {
-				progress(n)
-			}
-		} else if rest, ok := strings.CutPrefix(line, "client-latency: "); ok {
-			lat = rest
-		} else if rest, ok := strings.CutPrefix(line, "client: "); ok {
-			result = rest
-		}
+		each(sc.Text())
 	}
+	stderr = strings.TrimSpace(errBuf.String())
 	if err := cmd.Wait(); err != nil {
-		if msg := strings.TrimSpace(stderr.String()); msg != "" {
-			err = fmt.Errorf("%w: %s", err, msg)
+		if stderr != "" {
+			err = fmt.Errorf("%w: %s", err, stderr)
 		}
-		return clientRun{}, fmt.Errorf("client %s: %w", spec.Mode, err)
+		return 0, stderr, fmt.Errorf("client %s: %w", spec.Mode, err)
 	}
-	run := clientRun{metrics: map[string]float64{}, cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}
-	for _, kv := range strings.Fields(result) {
+	return cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), stderr, nil
+}
+
+// clientScanner reads a client's lines: a latency line has up to ~4,000
+// buckets.
+func clientScanner(r io.Reader) *bufio.Scanner {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(nil, 1<<20)
+	return sc
+}
+
+// clientLines gathers the lines a client process prints: its progress
+// (handed on at once), its latency histogram, its socket's congestion
+// control and its result. The local and the remote runner feed it the
+// same lines.
+type clientLines struct {
+	progress        func(ops int64)
+	result, lat, cc string
+}
+
+func (c *clientLines) add(line string) {
+	if rest, ok := strings.CutPrefix(line, "client-progress: "); ok {
+		if n, err := strconv.ParseInt(rest, 10, 64); err == nil && c.progress != nil {
+			c.progress(n)
+		}
+	} else if rest, ok := strings.CutPrefix(line, "client-latency: "); ok {
+		c.lat = rest
+	} else if rest, ok := strings.CutPrefix(line, "client-cc: "); ok {
+		c.cc = rest
+	} else if rest, ok := strings.CutPrefix(line, "client: "); ok {
+		c.result = rest
+	}
+}
+
+// run is what the lines said, of a client of mode that spent cpu and
+// wrote stderr.
+func (c *clientLines) run(mode string, cpu time.Duration, stderr string) (clientRun, error) {
+	run := clientRun{metrics: map[string]float64{}, cc: c.cc, cpu: cpu}
+	var err error
+	for _, kv := range strings.Fields(c.result) {
 		k, v, _ := strings.Cut(kv, "=")
 		if run.metrics[k], err = strconv.ParseFloat(v, 64); err != nil {
-			return clientRun{}, fmt.Errorf("client %s said %q", spec.Mode, result)
+			return clientRun{}, fmt.Errorf("client %s said %q", mode, c.result)
 		}
 	}
-	for _, b := range strings.Fields(lat) {
+	for _, b := range strings.Fields(c.lat) {
 		ns, n, _ := strings.Cut(b, ":")
 		v, err1 := strconv.ParseInt(ns, 10, 64)
 		c, err2 := strconv.ParseInt(n, 10, 64)
 		if err1 != nil || err2 != nil {
-			return clientRun{}, fmt.Errorf("client %s said latency %q", spec.Mode, b)
+			return clientRun{}, fmt.Errorf("client %s said latency %q", mode, b)
 		}
 		run.latency = append(run.latency, bucket{v, c})
 	}
 	if len(run.metrics) == 0 {
-		return clientRun{}, fmt.Errorf("client %s printed no result: %s", spec.Mode, strings.TrimSpace(stderr.String()))
+		return clientRun{}, fmt.Errorf("client %s printed no result: %s", mode, stderr)
 	}
 	return run, nil
 }

@@ -1,7 +1,8 @@
 // Command bench measures xdpnet against the Linux kernel on a veth lab it
 // builds: two network namespaces joined by a veth pair, addresses in
 // 198.18.0.0/15, deleted at the end whatever ends the run (a failed
-// workload, SIGINT or SIGTERM). It needs root.
+// workload, SIGINT or SIGTERM); or on two hosts (see Two hosts). It
+// needs root.
 //
 //	go run ./bench                       # every workload, 3 s a cell, 3 repetitions
 //	go run ./bench -only tcp-rr -count 1 # the TCP request/response workloads
@@ -10,6 +11,11 @@
 //	go run ./bench -quick                # a smoke test: -count 1 -time 1s
 //	go run ./bench -plot plots           # also PNG plots into ./plots
 //	go run ./bench -check out.json       # did every cell of a -json run give a number?
+//
+// Two hosts, each with a NIC on a benchmark network, root on both:
+//
+//	bench -serve                                           # the peer: clients on demand, port 9207
+//	bench -iface eth1 -addr 198.18.0.2/24 -peer 198.18.0.1 # the xdpnet host: the run
 //
 // Every workload runs on each system in the same run, on the same veth
 // pair, -count times, the systems' order alternating between
@@ -38,7 +44,7 @@
 //
 // The output: a header (kernel, CPUs, the link's driver, xdpnet's XDP
 // mode and copy or zero-copy, queues, MTU, the kernel's congestion
-// control, Go, the date), a progress line per cell (rewritten in place
+// control, the hosts, Go, the date), a progress line per cell (rewritten in place
 // on a terminal), and a Markdown table: a row per workload and metric, a
 // column per system with the median over the repetitions (and min–max),
 // the ratios xdpnet ÷ kernel and xdpnet ÷ gvisor of the medians, and whether higher or lower
@@ -61,9 +67,44 @@
 //     W on S"), repeated under the table and in the JSON's "warnings":
 //     on this 2-vCPU lab a second busy process moves latency 2-5×.
 //
+// # Two hosts
+//
+// bench -serve [-listen ADDR:PORT] makes this host the peer of a
+// two-host run: it sets the clients' sysctls (the whole local port range
+// and net.ipv4.tcp_tw_reuse, as on the lab's peer), listens on ADDR:PORT
+// (default :9207, every address) and runs each client the driver asks
+// for as a process of its own on this host, until SIGINT or SIGTERM
+// (exit 0), which also end the clients running. There is no
+// authentication: run it on a benchmark network only. It runs kernel
+// clients only, towards an address, with bounded parameters; a bad
+// request gets an error status. At most 4 control connections are
+// served at once; a request line is at most 4 KiB and must come within
+// 5 s.
+//
+// bench -iface IF -addr PREFIX -peer HOST[:PORT] drives the run on IF of
+// this host, in this namespace, with no lab: the kernel systems serve on
+// IF's own (first) IPv4 address, xdpnet at PREFIX, which must be another
+// address of IF's subnet, and every client runs on the peer, through its
+// bench -serve (port 9207 unless given). gVisor is left out: it runs on
+// a lab of its own. The header's "hosts" line says "lab" or "two hosts:
+// peer HOST:PORT", as does the JSON's machine "peer" (absent in the lab).
+// With two hosts, cpu-client-s is the peer's client process, and
+// cpu-softirq-s and cpu-other-s are this host's alone (the client's CPU
+// is left out of other only when the peer turns out to be this machine,
+// by its boot id: the lab run as two hosts).
+//
+// The control protocol, one TCP connection per client: the driver sends
+// one line, {"client": <the client's spec>} as JSON ({} asks only whether
+// the peer answers); the peer answers with the client's own output lines
+// as they come (client-progress:, client-latency:, client-cc:, client:),
+// then one "serve-status: " line, {"boot_id", "cpu_ns", "stderr",
+// "error"} as JSON, and closes. Either end closing the connection ends
+// the client.
+//
 // The exit code is 0 when every cell ran, 1 when one failed, 2 for bad
-// flags or names, 3 when the lab or a system cannot be set up, 130 after
-// a signal.
+// flags or names, 3 when the lab or a system cannot be set up (not root,
+// an interface without native XDP, a peer that does not answer within
+// 3 s), 130 after a signal.
 //
 // -check FILE reads a -json FILE and exits 0 when every workload ×
 // system cell the run selected has a number in each of the workload's
@@ -92,8 +133,8 @@
 //	  "schema": 1,
 //	  "machine": {"kernel", "cpus", "cpu_model", "link", "nic_driver",
 //	              "xdp_mode", "zero_copy", "queues", "mtu",
-//	              "congestion_control", "kernel_socket_cc", "go",
-//	              "date" (RFC 3339)},
+//	              "congestion_control", "kernel_socket_cc",
+//	              "peer" (two hosts only), "go", "date" (RFC 3339)},
 //	  "settings": {"time_s", "count", "only", "skip", "quick"},
 //	  "systems": ["kernel", "xdpnet"],
 //	  "rows": [{

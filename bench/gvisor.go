@@ -44,7 +44,7 @@ func (g *gvisorSystem) start(*lab.Lab) error {
 		return err
 	}
 	g.lab = l
-	if err := peerSysctls(l); err != nil {
+	if err := peerSysctls(l.Peer); err != nil {
 		return errors.Join(err, g.finish())
 	}
 	err = l.Local.Do(func() (err error) {
@@ -77,7 +77,7 @@ func (g *gvisorSystem) addr(svc service) netip.AddrPort {
 // stop leaves the stack up (see gvisorSystem); finish ends it.
 func (*gvisorSystem) stop() error { return nil }
 
-func (*gvisorSystem) describe(*lab.Lab, *machine) error { return nil }
+func (*gvisorSystem) describe(*env, *machine) error { return nil }
 
 // clientLab is the lab whose peer runs this system's clients.
 func (g *gvisorSystem) clientLab() *lab.Lab { return g.lab }

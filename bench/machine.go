@@ -25,16 +25,20 @@ type machine struct {
 	// (net.ipv4.tcp_congestion_control in the lab's namespaces);
 	// KernelSocketCC is what a kernel socket of the run ran, read back
 	// with TCP_CONGESTION (none of the workloads sets it).
-	CongestionControl string    `json:"congestion_control"`
-	KernelSocketCC    string    `json:"kernel_socket_cc"`
-	Go                string    `json:"go"`
-	Date              time.Time `json:"date"`
+	CongestionControl string `json:"congestion_control"`
+	KernelSocketCC    string `json:"kernel_socket_cc"`
+	// Peer is a two-host run's peer (its bench -serve's host:port), ""
+	// in the lab.
+	Peer string    `json:"peer,omitempty"`
+	Go   string    `json:"go"`
+	Date time.Time `json:"date"`
 }
 
 // localMachine is what this machine is, before any system describes its
-// part: kernel, CPUs, Go, date, and the driver of l's Local link.
-func localMachine(l *lab.Lab) machine {
-	m := machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), Date: time.Now().UTC(), Link: l.Local.Link}
+// part: kernel, CPUs, Go, date, the driver of l's Local link, and the
+// peer of a two-host run.
+func localMachine(l *lab.Lab, peer string) machine {
+	m := machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), Date: time.Now().UTC(), Link: l.Local.Link, Peer: peer}
 	var u syscall.Utsname
 	if syscall.Uname(&u) == nil {
 		var b strings.Builder

@@ -6,8 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"os/signal"
+	"slices"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -44,7 +48,9 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: bench [flags]\n\nBuilds a veth lab in two network namespaces (root) and measures xdpnet against the Linux kernel on it.\n\nflags:\n")
+		fmt.Fprintf(stderr, "usage: bench [flags]\n       bench -iface IF -addr PREFIX -peer HOST[:PORT] [flags]\n       bench -serve [-listen ADDR:PORT]\n\n"+
+			"Builds a veth lab in two network namespaces (root) and measures xdpnet against the Linux kernel on it;\n"+
+			"or, with -iface, measures them on IF of this host with the clients on a peer host running bench -serve.\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	only := fs.String("only", "", "run only the cells matching one of these comma-separated regular expressions (each matched against the workload name, the system name and workload/system)")
@@ -56,19 +62,56 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	checkJSON := fs.String("check", "", "check this -json file of a run and exit: 0 when every selected workload × system cell has a number, 1 with what is missing or failed (it never judges speed)")
 	list := fs.Bool("list", false, "list the workloads and systems, and exit")
 	quick := fs.Bool("quick", false, fmt.Sprintf("a short run: -count %d -time %v unless given (under 2 minutes here)", quickCount, quickTime))
+	serve := fs.Bool("serve", false, "be the peer host of a two-host run: serve the driver's clients on a control connection (see -listen), until SIGINT or SIGTERM")
+	listen := fs.String("listen", fmt.Sprintf(":%d", servePort), "with -serve: the control connection's TCP address")
+	iface := fs.String("iface", "", "two hosts: run the systems on this interface of this host, the kernel on its own IPv4 address (needs -addr and -peer; no lab)")
+	addr := fs.String("addr", "", "two hosts: xdpnet's address on -iface, as a prefix in -iface's subnet (198.18.0.2/24)")
+	peer := fs.String("peer", "", fmt.Sprintf("two hosts: the peer's bench -serve, HOST[:PORT] (port %d if none), which runs every client", servePort))
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if *serve {
+		delete(given, "serve")
+		delete(given, "listen")
+		if fs.NArg() > 0 || len(given) > 0 {
+			fmt.Fprintln(stderr, "bench: -serve takes -listen only")
+			return exitUsage
+		}
+		return serveMain(*listen, stdout, stderr)
+	}
+	if given["listen"] {
+		fmt.Fprintln(stderr, "bench: -listen goes with -serve")
+		return exitUsage
+	}
+	twoHosts := *iface != "" || *addr != "" || *peer != ""
+	var stackPrefix netip.Prefix
+	peerAddr := *peer
+	if twoHosts {
+		var err error
+		stackPrefix, peerAddr, err = twoHostFlags(*iface, *addr, *peer)
+		if err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return exitUsage
+		}
 	}
 	if *quick {
 		quickDefaults(fs, count, d)
 	}
 	systems := newSystems()
+	if twoHosts {
+		systems = slices.DeleteFunc(systems, func(s system) bool { return s.name() == "gvisor" })
+	}
 	if *list {
 		for _, w := range workloads {
 			fmt.Fprintf(stdout, "%-12s %s\n", w.name, w.what)
 		}
 		for _, s := range systems {
 			fmt.Fprintf(stdout, "system %s\n", s.name())
+		}
+		if twoHosts {
+			fmt.Fprintf(stdout, "system gvisor: %s\n", gvisorTwoHosts)
 		}
 		return exitOK
 	}
@@ -119,20 +162,30 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	l, err := lab.Build(lab.Config{Mode: lab.Native}, func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) })
-	if err != nil {
-		fmt.Fprintln(stderr, "bench: cannot build the lab:", err)
-		return exitNoLab
-	}
-	defer func() {
-		if err := l.Close(); err != nil {
-			fmt.Fprintln(stderr, "bench:", err)
+	e := &env{d: *d}
+	if twoHosts {
+		if e.lab, e.peer, e.clientsHere, err = twoHostsOf(ctx, *iface, stackPrefix, peerAddr); err != nil {
+			fmt.Fprintln(stderr, "bench:", flatten(err))
+			return exitNoLab
 		}
-	}()
-	if err := peerSysctls(l); err != nil {
-		fmt.Fprintln(stderr, "bench:", err)
-		return exitNoLab
+	} else {
+		l, err := lab.Build(lab.Config{Mode: lab.Native}, func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) })
+		if err != nil {
+			fmt.Fprintln(stderr, "bench: cannot build the lab:", err)
+			return exitNoLab
+		}
+		defer func() {
+			if err := l.Close(); err != nil {
+				fmt.Fprintln(stderr, "bench:", err)
+			}
+		}()
+		if err := peerSysctls(l.Peer); err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return exitNoLab
+		}
+		e.lab, e.peer, e.clientsHere = l, nsRunner{l.Peer}, true
 	}
+	l := e.lab
 	defer func() {
 		for _, s := range systems {
 			if f, ok := s.(interface{ finish() error }); ok {
@@ -144,18 +197,18 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	}()
 	rep := runReport{
 		Schema:   schemaVersion,
-		Machine:  localMachine(l),
+		Machine:  localMachine(l, peerAddr),
 		Settings: settings{TimeSeconds: d.Seconds(), Count: *count, Only: *only, Skip: *skip, Quick: *quick},
 	}
 	for _, s := range used {
 		rep.Systems = append(rep.Systems, s.name())
 		if err := s.start(l); err != nil {
-			fmt.Fprintf(stderr, "bench: cannot start %s: %v\n", s.name(), err)
+			fmt.Fprintf(stderr, "bench: cannot start %s: %v\n", s.name(), flatten(err))
 			return exitNoLab
 		}
-		err := errors.Join(s.describe(l, &rep.Machine), s.stop())
+		err := errors.Join(s.describe(e, &rep.Machine), s.stop())
 		if err != nil {
-			fmt.Fprintf(stderr, "bench: %s: %v\n", s.name(), err)
+			fmt.Fprintf(stderr, "bench: %s: %v\n", s.name(), flatten(err))
 			return exitNoLab
 		}
 	}
@@ -165,7 +218,7 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	if out != nil {
 		m = newMeter(out)
 	}
-	r := &runner{env: &env{lab: l, d: *d}, systems: used, sel: sel, count: *count, meter: m}
+	r := &runner{env: e, systems: used, sel: sel, count: *count, meter: m}
 	samples := r.run(ctx, workloads)
 	rep.Interrupted = ctx.Err() != nil
 	rep.Rows = rows(workloads, samples)
@@ -201,6 +254,51 @@ func newSystems() []system {
 	return []system{&kernelSystem{steered: true}, &kernelSystem{}, &xdpnetSystem{}, &gvisorSystem{}}
 }
 
+// gvisorTwoHosts is why two-host runs leave gVisor out.
+const gvisorTwoHosts = "left out with two hosts: it runs on a lab of its own (two namespaces of this machine)"
+
+// twoHostFlags checks -iface, -addr and -peer of a two-host run, and
+// returns xdpnet's prefix and the peer's host:port.
+func twoHostFlags(iface, addr, peer string) (netip.Prefix, string, error) {
+	if iface == "" || addr == "" || peer == "" {
+		return netip.Prefix{}, "", errors.New("two hosts need -iface, -addr and -peer together")
+	}
+	p, err := netip.ParsePrefix(addr)
+	if err != nil || !p.Addr().Is4() {
+		return netip.Prefix{}, "", fmt.Errorf("-addr %q: want an IPv4 address and prefix length, as 198.18.0.2/24", addr)
+	}
+	if _, _, err := net.SplitHostPort(peer); err != nil {
+		peer = net.JoinHostPort(peer, strconv.Itoa(servePort))
+	}
+	return p, peer, nil
+}
+
+// twoHostsOf is a two-host run's lab: Local is iface of this namespace,
+// the kernel on its IPv4 address and xdpnet at stack in its subnet, and
+// no Peer (the clients run through the peer's bench -serve, which must
+// answer). here says the peer is this machine (a lab run as two hosts).
+func twoHostsOf(ctx context.Context, iface string, stack netip.Prefix, peer string) (l *lab.Lab, r remoteRunner, here bool, err error) {
+	if os.Geteuid() != 0 {
+		return nil, r, false, fmt.Errorf("needs root (euid 0, have %d) to attach XDP to -iface %s", os.Geteuid(), iface)
+	}
+	h, err := lab.Current(iface)
+	if err != nil {
+		return nil, r, false, err
+	}
+	switch {
+	case !h.Addr.IsValid():
+		return nil, r, false, fmt.Errorf("-iface %s has no IPv4 address: the kernel systems serve on it", iface)
+	case h.Addr.Bits() != stack.Bits() || !h.Addr.Masked().Contains(stack.Addr()) || h.Addr.Addr() == stack.Addr():
+		return nil, r, false, fmt.Errorf("-addr %v: want another address of %s's subnet (%v), the kernel's", stack, iface, h.Addr)
+	}
+	r = remoteRunner{peer}
+	st, err := r.hello(ctx)
+	if err != nil {
+		return nil, r, false, err
+	}
+	return &lab.Lab{Local: h, StackAddr: stack.Addr()}, r, st.BootID == bootID(), nil
+}
+
 // quickDefaults sets -count and -time to -quick's, each unless given.
 func quickDefaults(fs *flag.FlagSet, count *int, d *time.Duration) {
 	given := map[string]bool{}
@@ -230,10 +328,10 @@ func failed(samples []sample) bool {
 	return false
 }
 
-// peerSysctls readies l's peer for the clients: the connect workload's
-// client keeps a TIME-WAIT per connection, so the whole port range, and
-// early reuse (see connsMax).
-func peerSysctls(l *lab.Lab) error {
-	_, err := l.Peer.Output("sysctl", "-q", "-w", "net.ipv4.ip_local_port_range=1024 65535", "net.ipv4.tcp_tw_reuse=1")
+// peerSysctls readies h, the peer, for the clients: the connect
+// workload's client keeps a TIME-WAIT per connection, so the whole port
+// range, and early reuse (see connsMax).
+func peerSysctls(h *lab.Host) error {
+	_, err := h.Output("sysctl", "-q", "-w", "net.ipv4.ip_local_port_range=1024 65535", "net.ipv4.tcp_tw_reuse=1")
 	return err
 }

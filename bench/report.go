@@ -217,6 +217,11 @@ func writeHeader(w io.Writer, rep runReport) {
 	fmt.Fprintf(w, "- link: %s (driver %s), MTU %d, %d queue(s); xdpnet's XDP mode %s, %s\n",
 		m.Link, m.NICDriver, m.MTU, m.Queues, m.XDPMode, map[bool]string{true: "zero-copy", false: "copy mode"}[m.ZeroCopy])
 	fmt.Fprintf(w, "- kernel congestion control: %s (sysctl), its sockets ran %s\n", m.CongestionControl, m.KernelSocketCC)
+	if m.Peer == "" {
+		fmt.Fprintf(w, "- hosts: lab (two namespaces of this machine joined by veth)\n")
+	} else {
+		fmt.Fprintf(w, "- hosts: two hosts: peer %s runs the clients; gvisor %s\n", m.Peer, gvisorTwoHosts)
+	}
 	fmt.Fprintf(w, "- %v per cell, %d repetition(s), systems alternated; a cell is the median (min–max)\n",
 		time.Duration(rep.Settings.TimeSeconds*float64(time.Second)), rep.Settings.Count)
 	fmt.Fprintln(w)

@@ -147,7 +147,8 @@ func (r *runner) run(ctx context.Context, workloads []workload) []sample {
 // calls it makes), the machine's softirq time (/proc/stat, every CPU:
 // the kernel's receive processing, wherever it ran, whoever caused it)
 // and the CPU time of every other process (the machine's user and
-// system time less this process's and the client's) over the
+// system time less this process's and, when it runs on this machine,
+// the client's) over the
 // workload's run, with a warning when that passed otherBusy of a CPU.
 func (r *runner) cell(ctx context.Context, w workload, sys system, progress func(int64)) (measured, error) {
 	if err := sys.start(r.env.lab); err != nil {
@@ -168,7 +169,11 @@ func (r *runner) cell(ctx context.Context, w workload, sys system, progress func
 	m.metrics[cpuServer] = (cpu1 - cpu0).Seconds()
 	if serr0 == nil && serr1 == nil {
 		m.metrics[cpuSoftirq] = (st1.softirq - st0.softirq).Seconds()
-		other := max(0, (st1.tasks-st0.tasks).Seconds()-m.metrics[cpuServer]-m.metrics[cpuClient])
+		other := (st1.tasks - st0.tasks).Seconds() - m.metrics[cpuServer]
+		if r.env.clientsHere {
+			other -= m.metrics[cpuClient]
+		}
+		other = max(0, other)
 		m.metrics[cpuOther] = other
 		if share := other / wall.Seconds(); share > otherBusy {
 			m.warning = fmt.Sprintf("other processes used %.0f %% of a CPU during %s on %s: its figures may be off", 100*share, w.name, sys.name())

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"io"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -46,4 +48,27 @@ func parks(s *sockapi.Stack) uint64 {
 		n += q.Poller.Parks
 	}
 	return n
+}
+
+// idleConn opens one connection from the peer's kernel to server, makes
+// one round trip on it and lets the stack settle: an idle stack holding a
+// connection.
+func idleConn(l *lab.Lab, server netip.AddrPort) (c net.Conn, err error) {
+	err = l.Peer.Do(func() (err error) {
+		c, err = net.DialTimeout("tcp4", server.String(), 5*time.Second)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.SetDeadline(time.Now().Add(timeLimit))
+	if _, err = c.Write([]byte{1}); err == nil {
+		_, err = io.ReadFull(c, make([]byte, 1))
+	}
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	time.Sleep(idleSettle)
+	return c, nil
 }

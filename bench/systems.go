@@ -1,8 +1,8 @@
 package main
 
 import (
+	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"time"
 
@@ -23,10 +23,10 @@ const (
 )
 
 // A system is a network stack under test: it runs the services on the
-// lab and says where each one listens. The lab's systems run their
-// servers in this process, on Local's end of the lab's one veth pair; a
-// stack elsewhere (gVisor's netstack, a remote host behind a control
-// connection) is one more implementation.
+// lab and says where each one listens. The systems run their servers in
+// this process, on Local's link: the lab's veth end, or -iface with two
+// hosts (whose clients run on the peer host, see remoteRunner); a stack
+// on a lab of its own (gVisor's netstack) is one more implementation.
 //
 // start and stop bracket each cell of the table (one workload, one
 // repetition), so that while a cell runs, no other system's stack is up:
@@ -39,7 +39,7 @@ type system interface {
 	stop() error
 	// describe adds what the system knows of the machine to m, between
 	// a start and a stop.
-	describe(l *lab.Lab, m *machine) error
+	describe(e *env, m *machine) error
 }
 
 // kernelSystem is the Linux kernel on Local's kernel address: Go's net
@@ -114,22 +114,16 @@ func (k *kernelSystem) stop() error {
 
 // describe reads the kernel's congestion control: the namespace's
 // default, and what a socket of the peer's kernel runs (TCP_CONGESTION
-// read back from a connection to the echo server).
-func (k *kernelSystem) describe(l *lab.Lab, m *machine) error {
-	out, err := l.Local.Output("sysctl", "-n", "net.ipv4.tcp_congestion_control")
+// read back by an idle client's connection to the echo server).
+func (k *kernelSystem) describe(e *env, m *machine) error {
+	out, err := e.lab.Local.Output("sysctl", "-n", "net.ipv4.tcp_congestion_control")
 	if err != nil {
 		return err
 	}
 	m.CongestionControl = trimLine(out)
-	return l.Peer.Do(func() error {
-		c, err := net.DialTimeout("tcp4", k.addr(svcEcho).String(), 5*time.Second)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		m.KernelSocketCC, err = lab.CongestionControl(c.(*net.TCPConn))
-		return err
-	})
+	r, err := e.peer.run(context.Background(), clientSpec{Mode: "idle", Server: k.addr(svcEcho).String(), Via: viaKernel, Time: time.Nanosecond}, nil)
+	m.KernelSocketCC = r.cc
+	return err
 }
 
 // xdpnetSystem is xdpnet through its public API (openSock): goroutine
@@ -159,7 +153,7 @@ func (x *xdpnetSystem) stop() error {
 	return err
 }
 
-func (x *xdpnetSystem) describe(_ *lab.Lab, m *machine) error {
+func (x *xdpnetSystem) describe(_ *env, m *machine) error {
 	i := x.stack.Info()
 	m.XDPMode = fmt.Sprint(i.XDPMode)
 	m.ZeroCopy = i.ZeroCopy

@@ -2,14 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/netip"
 	"os"
 	"os/exec"
 	"runtime"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/xdpnet/xdpnet/internal/testsupport/lab"
@@ -40,17 +39,21 @@ type measured struct {
 
 // env is what a workload runs with.
 type env struct {
-	lab *lab.Lab
-	d   time.Duration // each cell's measured time (-time)
+	lab  *lab.Lab
+	d    time.Duration // each cell's measured time (-time)
+	peer clientRunner  // where the clients run: lab's Peer, or a remote host
+	// clientsHere says the clients run on this machine, so that their
+	// CPU time is not other processes' (see runner.cell).
+	clientsHere bool
 }
 
-// labFor is the lab whose peer runs sys's clients: the shared one, or
-// the system's own (gVisor's).
-func (e *env) labFor(sys system) *lab.Lab {
+// clientsFor is where sys's clients run: the shared peer, or the
+// system's own lab's (gVisor's).
+func (e *env) clientsFor(sys system) clientRunner {
 	if o, ok := sys.(interface{ clientLab() *lab.Lab }); ok {
-		return o.clientLab()
+		return nsRunner{o.clientLab().Peer}
 	}
-	return e.lab
+	return e.peer
 }
 
 // The CPU rows of every cell.
@@ -111,15 +114,7 @@ var workloads = []workload{
 		name:    "idle",
 		what:    "the stack with its servers and one idle connection: this process's CPU",
 		metrics: []string{"cpu-%"},
-		run: func(ctx context.Context, env *env, sys system, _ func(int64)) (measured, error) {
-			c, err := idleConn(env.labFor(sys), sys.addr(svcEcho))
-			if err != nil {
-				return measured{}, err
-			}
-			defer c.Close()
-			cpu, wall := idleCPU(ctx, env.d)
-			return measured{metrics: map[string]float64{"cpu-%": 100 * float64(cpu) / float64(wall)}}, ctx.Err()
-		},
+		run:     idleWorkload,
 	},
 }
 
@@ -137,7 +132,7 @@ func clientWorkload(name, what, unit string, metrics []string, spec clientSpec, 
 				}
 				defer unpin()
 			}
-			r, err := runClient(ctx, env.labFor(sys), s, progress)
+			r, err := env.clientsFor(sys).run(ctx, s, progress)
 			if err != nil {
 				return measured{}, err
 			}
@@ -176,27 +171,47 @@ func pinProcess(cpu int) (unpin func(), err error) {
 // is read.
 const idleSettle = 500 * time.Millisecond
 
-// idleConn opens one connection from the peer's kernel to server, makes
-// one round trip on it and lets the stack settle: an idle stack holding a
-// connection.
-func idleConn(l *lab.Lab, server netip.AddrPort) (c net.Conn, err error) {
-	err = l.Peer.Do(func() (err error) {
-		c, err = net.DialTimeout("tcp4", server.String(), 5*time.Second)
-		return err
-	})
-	if err != nil {
-		return nil, err
+// idleSlack is how much longer than the measurement the idle client
+// holds its connection: the time its "connected" progress line takes to
+// reach this process (a progressEvery tick, and a control connection's
+// hop in two-host mode).
+const idleSlack = time.Second
+
+// idleWorkload measures this process's CPU for the cell's time while the
+// peer's idle client (mode idle) holds one connection to sys's echo
+// server, from idleSettle after the client said it made its round trip.
+func idleWorkload(ctx context.Context, env *env, sys system, _ func(int64)) (measured, error) {
+	spec := clientSpec{Mode: "idle", Server: sys.addr(svcEcho).String(), Via: viaKernel, Time: idleSettle + env.d + idleSlack}
+	connected := make(chan struct{})
+	var once sync.Once
+	type result struct {
+		r   clientRun
+		err error
 	}
-	c.SetDeadline(time.Now().Add(timeLimit))
-	if _, err = c.Write([]byte{1}); err == nil {
-		_, err = io.ReadFull(c, make([]byte, 1))
+	done := make(chan result, 1)
+	go func() {
+		r, err := env.clientsFor(sys).run(ctx, spec, func(n int64) {
+			if n > 0 {
+				once.Do(func() { close(connected) })
+			}
+		})
+		done <- result{r, err}
+	}()
+	select {
+	case <-connected:
+	case res := <-done:
+		return measured{}, errors.Join(res.err, errors.New("the idle client ended before its connection was up"))
 	}
-	if err != nil {
-		c.Close()
-		return nil, err
+	select {
+	case <-time.After(idleSettle):
+	case <-ctx.Done():
 	}
-	time.Sleep(idleSettle)
-	return c, nil
+	cpu, wall := idleCPU(ctx, env.d)
+	res := <-done
+	if res.err != nil {
+		return measured{}, res.err
+	}
+	return measured{metrics: map[string]float64{"cpu-%": 100 * float64(cpu) / float64(wall), cpuClient: res.r.cpu.Seconds()}}, ctx.Err()
 }
 
 // idleCPU is this process's CPU time over d of idleness, or until ctx

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os/exec"
 	"runtime"
 	"runtime/debug"
@@ -28,7 +29,13 @@ const runTimeout = 30 * time.Second
 // caller's original namespace, not h's. A panic in fn is re-raised in the
 // caller. If the thread cannot be switched back, it is discarded rather than
 // returned to the scheduler in the wrong namespace.
+//
+// A Host whose NS is "" is this namespace (see Current): Do then calls fn
+// on the caller's goroutine, with no switching.
 func (h *Host) Do(fn func() error) error {
+	if h.NS == "" {
+		return fn()
+	}
 	type result struct {
 		err   error
 		panic any    // recovered from fn
@@ -82,9 +89,13 @@ func (h *Host) Do(fn func() error) error {
 }
 
 // Command returns a command that runs name with args inside h's namespace
-// (`ip netns exec NS name args...`), killed when ctx is done.
+// (`ip netns exec NS name args...`; name itself when NS is ""), killed
+// when ctx is done.
 func (h *Host) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", h.NS, name}, args...)...)
+	cmd := exec.CommandContext(ctx, name, args...)
+	if h.NS != "" {
+		cmd = exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", h.NS, name}, args...)...)
+	}
 	// A test binary killed outright (a -timeout panic, SIGKILL) runs no
 	// cleanup: without this its tcpdump or hping3 would run on, orphaned.
 	// (`ip netns exec` execs the command, so the setting reaches it.)
@@ -112,9 +123,38 @@ func (h *Host) Output(name string, args ...string) (string, error) {
 	cmd := h.Command(ctx, name, args...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return string(out), fmt.Errorf("lab: %s in %s: %v\n%s", cmd, h.NS, err, out)
+		return string(out), fmt.Errorf("lab: %s in %s: %v\n%s", cmd, h.where(), err, out)
 	}
 	return string(out), nil
+}
+
+// where names h's namespace in errors.
+func (h *Host) where() string {
+	if h.NS == "" {
+		return "this namespace"
+	}
+	return h.NS
+}
+
+// Current is the Host of link, an interface of this process's own
+// namespace (NS ""), as a host of two-host benchmarks has it: its
+// ifindex, MAC and first IPv4 address (zero if it has none).
+func Current(link string) (*Host, error) {
+	l, err := netlink.LinkByName(link)
+	if err != nil {
+		return nil, fmt.Errorf("lab: interface %s: %w", link, err)
+	}
+	h := &Host{Link: link, Ifindex: l.Attrs().Index, MAC: l.Attrs().HardwareAddr}
+	addrs, err := netlink.AddrList(l, netlink.FAMILY_V4)
+	if err != nil {
+		return nil, fmt.Errorf("lab: addresses of %s: %w", link, err)
+	}
+	if len(addrs) > 0 {
+		a, _ := netip.AddrFromSlice(addrs[0].IP.To4())
+		bits, _ := addrs[0].Mask.Size()
+		h.Addr = netip.PrefixFrom(a, bits)
+	}
+	return h, nil
 }
 
 // SetLinkUp brings h's veth end up or takes it down, as `ip link set dev

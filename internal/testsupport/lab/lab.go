@@ -66,9 +66,10 @@ type Lab struct {
 	made []string // the namespaces Build created, for Close
 }
 
-// Host is one end of a lab: a namespace and the veth end inside it.
+// Host is one end of a lab: a namespace and the veth end inside it; or,
+// with NS "", this process's namespace and an interface in it (Current).
 type Host struct {
-	NS      string           // network namespace name, as `ip netns` shows it
+	NS      string           // network namespace name, as `ip netns` shows it; "" for this one
 	Link    string           // the veth end's interface name inside NS
 	Ifindex int              // the veth end's ifindex inside NS
 	MAC     net.HardwareAddr // the veth end's hardware address

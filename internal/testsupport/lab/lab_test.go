@@ -295,3 +295,27 @@ func TestSetCongestionControl(t *testing.T) {
 	}
 	assert.Error(t, lab.SetCongestionControl(c, "no-such-cc"))
 }
+
+// TestCurrent: inside Local's namespace, Current describes Local's link
+// as Local does, and a Host with NS "" runs fn and commands in the
+// namespace it is in, without switching.
+func TestCurrent(t *testing.T) {
+	l := lab.New(t, lab.Config{})
+	err := l.Local.Do(func() error {
+		h, err := lab.Current(l.Local.Link)
+		if err != nil {
+			return err
+		}
+		assert.Equal(t, &lab.Host{Link: l.Local.Link, Ifindex: l.Local.Ifindex, MAC: l.Local.MAC, Addr: l.Local.Addr}, h)
+		if _, err := h.Output("ip", "link", "show", "dev", l.Local.Link); err != nil {
+			return err
+		}
+		return h.Do(func() error {
+			_, err := netlink.LinkByName(l.Local.Link)
+			return err
+		})
+	})
+	require.NoError(t, err)
+	_, err = lab.Current("xdpnet-none")
+	assert.ErrorContains(t, err, "interface xdpnet-none")
+}
