@@ -73,14 +73,18 @@ func TestMultiQueueLab(t *testing.T) {
 	for range conns {
 		assert.NoError(t, <-errs)
 	}
-	var in, out uint64
+	// A full handover ring drops by design (TCP retransmits), so drops
+	// are not a failure: a slow poller (the race detector) has some. What
+	// must hold is that every connection above echoed its bytes and that
+	// the counters add up: each segment taken in was passed out.
+	var in, out, drops uint64
 	for _, q := range s.Counters().Queues {
 		st := q.Poller
-		in, out = in+st.HandoversIn, out+st.HandoversOut
-		assert.Zero(t, st.HandoverDrops)
+		in, out, drops = in+st.HandoversIn, out+st.HandoversOut, drops+st.HandoverDrops
 	}
-	t.Logf("handovers: %d out, %d in", out, in)
+	t.Logf("handovers: %d out, %d in, %d dropped on a full ring", out, in, drops)
 	assert.Positive(t, out, "some segments landed on the other queue")
+	assert.LessOrEqual(t, in, out, "a poller took in more handovers than were passed")
 }
 
 // serveEach runs serve on a goroutine for every connection ln accepts,
