@@ -54,7 +54,7 @@ func check(rep runReport) []string {
 	}
 	for _, w := range workloads {
 		for _, sys := range rep.Systems {
-			if !sel.selected(w.name, sys) {
+			if !sel.selected(w.name, sys) || !applicable(w, sys) {
 				continue
 			}
 			for _, metric := range w.metrics {

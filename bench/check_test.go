@@ -16,7 +16,7 @@ import (
 // measured (zeros count: the check never judges a figure).
 func goodRun() runReport {
 	systems := []string{"kernel", "xdpnet"}
-	return runReport{Schema: schemaVersion, Systems: systems, Rows: rows(workloads, goodSamples(systems))}
+	return runReport{Schema: schemaVersion, Systems: systems, Rows: rows(workloads, systems, goodSamples(systems))}
 }
 
 // checkRun writes rep as JSON and runs bench -check on it: the exit code
@@ -46,7 +46,7 @@ func TestCheckBad(t *testing.T) {
 		want   []string
 	}{
 		{"a failed cell", func(r *runReport) {
-			r.Rows = rows(workloads, append(goodSamples(r.Systems), sample{workload: "tcp-rr-1k", system: "xdpnet", err: errors.New("reset")}))
+			r.Rows = rows(workloads, r.Systems, append(goodSamples(r.Systems), sample{workload: "tcp-rr-1k", system: "xdpnet", err: errors.New("reset")}))
 		}, []string{"tcp-rr-1k on xdpnet: trans/s failed: reset", "tcp-rr-1k on xdpnet: p99.9-µs failed: reset"}},
 		{"a missing cell", func(r *runReport) { delete(r.Rows[0].Cells, "kernel") }, []string{"tcp-rr-1 on kernel: no trans/s"}},
 		{"a cell without a figure", func(r *runReport) { r.Rows[0].Cells["kernel"] = cell{} }, []string{"tcp-rr-1 on kernel: trans/s has no number"}},
@@ -97,6 +97,9 @@ func goodSamples(systems []string) []sample {
 	var out []sample
 	for _, w := range workloads {
 		for _, sys := range systems {
+			if !applicable(w, sys) {
+				continue
+			}
 			m := map[string]float64{cpuServer: 0}
 			for _, metric := range w.metrics {
 				m[metric] = 0
@@ -116,4 +119,25 @@ func without(rows []row, workload string) []row {
 		}
 	}
 	return out
+}
+
+// TestCheckNotApplicable: a system that has nothing a workload measures
+// (xdpnet-inline has no UDP) has a not-applicable cell, which the table
+// shows as "—" and the check does not miss.
+func TestCheckNotApplicable(t *testing.T) {
+	systems := []string{"kernel", "xdpnet-inline"}
+	rep := runReport{Schema: schemaVersion, Systems: systems, Rows: rows(workloads, systems, goodSamples(systems)), Settings: settings{Count: 1}}
+	var udp row
+	for _, r := range rep.Rows {
+		if r.Workload == "udp-rr-64" && r.Metric == "trans/s" {
+			udp = r
+		}
+	}
+	assert.Equal(t, cell{NotApplicable: true}, udp.Cells["xdpnet-inline"])
+	assert.NotNil(t, udp.Cells["kernel"].Median)
+	var b bytes.Buffer
+	writeTable(&b, rep)
+	assert.Contains(t, b.String(), "| udp-rr-64 | trans/s | ↑ higher | 0 | — |")
+	code, stderr := checkRun(t, rep)
+	assert.Equal(t, exitOK, code, stderr)
 }

@@ -16,7 +16,10 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"golang.org/x/net/ipv4"
 
 	"github.com/xdpnet/xdpnet/internal/latency"
 	"github.com/xdpnet/xdpnet/internal/testsupport/lab"
@@ -57,11 +60,15 @@ type clientSpec struct {
 	//   - rr: Size-byte TCP transactions on one connection, one in
 	//     flight, after echoWarmup more: trans/s and latencies.
 	//   - udprr: the same over UDP, one datagram each way.
+	//   - udpsend: Size-byte datagrams to a UDP discard server, as fast
+	//     as the socket takes them, N or until Time: sent, send-s.
 	//   - read: Par connections read from chargen (N bytes in all, or
-	//     until Time), then close: Gbit/s from the first connect on.
+	//     until Time), checking every byte, then close: Gbit/s from the
+	//     first connect on, and bytes.
 	//   - write: Par connections write to discard (N bytes in all, or
 	//     until Time), each then its FIN, and wait for the server's FIN:
-	//     Gbit/s from the first connect on.
+	//     Gbit/s from the first connect on, and bytes (which the
+	//     workload checks against what the server read).
 	//   - crr: connect, a 1-byte request and its echo, close, N times or
 	//     until Time; Par such loops at once: conns/s and the latencies
 	//     of one connection's whole life.
@@ -74,7 +81,7 @@ type clientSpec struct {
 	Server string // host:port
 	N      int
 	Par    int           // connections at once (read, write, crr); 0 is 1
-	Size   int           // request size (rr, udprr); 0 is 1
+	Size   int           // request or datagram size (rr, udprr, udpsend); 0 is 1
 	Time   time.Duration // 0: timeLimit
 	// Via is viaKernel (Go's net) or "xdpnet:<link>" (sockapi.Open on
 	// link at peerStackAddr, polled as xdpnet runs by default).
@@ -175,7 +182,7 @@ func clientMain() {
 func runSpec(spec clientSpec) (map[string]float64, error) {
 	spec.Par, spec.Size = max(spec.Par, 1), max(spec.Size, 1)
 	network := "tcp4"
-	if spec.Mode == "udprr" {
+	if spec.Mode == "udprr" || spec.Mode == "udpsend" {
 		network = "udp4"
 	}
 	dial := func(ctx context.Context) (net.Conn, error) {
@@ -210,6 +217,13 @@ func runSpec(spec clientSpec) (map[string]float64, error) {
 		defer c.Close()
 		c.SetDeadline(time.Now().Add(timeLimit))
 		return requestResponse(c, spec)
+	case "udpsend":
+		c, err := dial(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer c.Close()
+		return udpSend(c, spec)
 	case "read", "write":
 		return bulk(ctx, dial, spec)
 	case "crr":
@@ -332,13 +346,16 @@ func bulk(ctx context.Context, dial func(context.Context) (net.Conn, error), spe
 	for range spec.Par {
 		err = errors.Join(err, <-errs)
 	}
-	return map[string]float64{"Gbit/s": float64(ops.Load()) * 8 / time.Since(start).Seconds() / 1e9}, err
+	moved := ops.Load()
+	return map[string]float64{"Gbit/s": float64(moved) * 8 / time.Since(start).Seconds() / 1e9, "bytes": float64(moved)}, err
 }
 
-// readN reads from c until bud ends.
+// readN reads a chargen stream from c until bud ends, checking every
+// byte.
 func readN(c net.Conn, bud budget) error {
 	c.SetReadDeadline(bud.end)
 	buf := make([]byte, tcpBuffer)
+	check := chargenCheck{want: chargenBuffer()}
 	var got int64
 	for bud.more(got) {
 		want := int64(len(buf))
@@ -346,6 +363,9 @@ func readN(c net.Conn, bud budget) error {
 			want = min(want, bud.n-got)
 		}
 		m, err := c.Read(buf[:want])
+		if cerr := check.next(buf[:m]); cerr != nil {
+			return cerr
+		}
 		got += int64(m)
 		ops.Add(int64(m))
 		if errors.Is(err, os.ErrDeadlineExceeded) && bud.timed {
@@ -433,6 +453,65 @@ func connectRR(ctx context.Context, dial func(context.Context) (net.Conn, error)
 	return m, err
 }
 
+// chargenCheck checks a chargen stream, read in pieces, against want,
+// one period of it or a whole number of periods (chargenBuffer).
+type chargenCheck struct {
+	want []byte
+	off  int64 // the stream's bytes checked so far
+}
+
+// next checks b, the stream's next bytes.
+func (c *chargenCheck) next(b []byte) error {
+	for j := 0; j < len(b); {
+		at := int(c.off % int64(len(c.want)))
+		k := min(len(b)-j, len(c.want)-at)
+		if !bytes.Equal(b[j:j+k], c.want[at:at+k]) {
+			i := 0
+			for b[j+i] == c.want[at+i] {
+				i++
+			}
+			return fmt.Errorf("chargen: byte %d of the stream is %q, the server sends %q there", c.off+int64(i), b[j+i], c.want[at+i])
+		}
+		j += k
+		c.off += int64(k)
+	}
+	return nil
+}
+
+// udpSend sends Size-byte datagrams on c, a connected UDP socket, as
+// fast as it takes them, udpBatch to a system call (sendmmsg), until
+// spec's budget ends: how many it sent and in how long. A batch the
+// kernel refuses for want of buffer space (ENOBUFS) is not sent and not
+// counted.
+func udpSend(c net.Conn, spec clientSpec) (map[string]float64, error) {
+	pc := ipv4.NewPacketConn(c.(*net.UDPConn))
+	msgs := make([]ipv4.Message, udpBatch)
+	b := make([]byte, spec.Size)
+	for i := range msgs {
+		msgs[i].Buffers = [][]byte{b}
+	}
+	bud := newBudget(spec)
+	start := time.Now()
+	var sent int64
+	for bud.more(sent) {
+		batch := msgs
+		if bud.n > 0 {
+			batch = msgs[:min(int64(len(msgs)), bud.n-sent)]
+		}
+		n, err := pc.WriteBatch(batch, 0)
+		if err != nil && !errors.Is(err, syscall.ENOBUFS) {
+			return nil, fmt.Errorf("datagram %d: %w", sent, err)
+		}
+		sent += int64(max(n, 0))
+		ops.Add(int64(max(n, 0)))
+	}
+	took := time.Since(start).Seconds()
+	return map[string]float64{"sent": float64(sent), "send-s": took, "sent-pps": float64(sent) / took}, bud.short(sent)
+}
+
+// udpBatch is how many datagrams udpSend hands the kernel at once.
+const udpBatch = 64
+
 // lossyTime bounds a chargen client's read.
 const lossyTime = 3 * time.Second
 
@@ -449,17 +528,12 @@ func chargenRead(ctx context.Context, dial func(context.Context) (net.Conn, erro
 	defer c.Close()
 	start := time.Now()
 	c.SetReadDeadline(start.Add(lossyTime))
-	want, buf := chargenBuffer(), make([]byte, tcpBuffer)
+	check, buf := chargenCheck{want: chargenBuffer()}, make([]byte, tcpBuffer)
 	got := 0
 	for got < n {
 		m, err := c.Read(buf[:min(len(buf), n-got)])
-		for j := 0; j < m; {
-			off := (got + j) % len(want)
-			k := min(m-j, len(want)-off)
-			if !bytes.Equal(buf[j:j+k], want[off:off+k]) {
-				return nil, fmt.Errorf("chargen: bytes %d to %d differ from what was sent", got+j, got+j+k)
-			}
-			j += k
+		if cerr := check.next(buf[:m]); cerr != nil {
+			return nil, cerr
 		}
 		got += m
 		if errors.Is(err, os.ErrDeadlineExceeded) {

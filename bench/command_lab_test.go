@@ -92,7 +92,7 @@ func TestCommandWarnsOfBusyMachine(t *testing.T) {
 		<-spun
 	}()
 	js := t.TempDir() + "/bench.json"
-	cmd := command(t, ctx, "-only", "tcp-rr-1$", "-skip", "kernel-no-xdp,gvisor,kernel", "-count", "1", "-time", "1s", "-json", js)
+	cmd := command(t, ctx, "-only", "tcp-rr-1$", "-skip", "kernel,gvisor,inline", "-count", "1", "-time", "1s", "-json", js)
 	out, err := cmd.Output()
 	require.NoError(t, err, "%s", out)
 	assert.Regexp(t, `(?m)^warning: other processes used \d+ % of a CPU during tcp-rr-1 on xdpnet`, string(out))
@@ -125,7 +125,7 @@ func TestCommandLab(t *testing.T) {
 	require.NoError(t, err, "%s\n%s", out, stderr.String())
 	requireLabGone(t, string(out))
 
-	assert.Contains(t, string(out), "| workload | metric | better | kernel | xdpnet | gvisor | xdpnet ÷ kernel | xdpnet ÷ gvisor |\n")
+	assert.Contains(t, string(out), "| workload | metric | better | kernel | xdpnet | xdpnet-inline | gvisor | xdpnet ÷ kernel | xdpnet ÷ gvisor |\n")
 	for _, row := range []string{"| tcp-rr-1 | trans/s | ↑ higher | ", "| tcp-rr-1 | p99.9-µs | ↓ lower | ", "| udp-rr-64 | trans/s | ↑ higher | ",
 		"| idle | cpu-% | ↓ lower | ", "| tcp-rr-1 | cpu-client-s | ↓ lower | "} {
 		assert.Contains(t, string(out), row)
@@ -137,7 +137,7 @@ func TestCommandLab(t *testing.T) {
 	require.NoError(t, err)
 	var rep runReport
 	require.NoError(t, json.Unmarshal(b, &rep))
-	assert.Equal(t, []string{"kernel", "xdpnet", "gvisor"}, rep.Systems)
+	assert.Equal(t, []string{"kernel", "xdpnet", "xdpnet-inline", "gvisor"}, rep.Systems)
 	assert.Equal(t, "native", rep.Machine.XDPMode)
 	assert.NotEmpty(t, rep.Machine.KernelSocketCC)
 	workloads := map[string]bool{}
@@ -145,6 +145,10 @@ func TestCommandLab(t *testing.T) {
 		workloads[r.Workload] = true
 		for _, sys := range rep.Systems {
 			c := r.Cells[sys]
+			if r.Workload == "udp-rr-64" && sys == "xdpnet-inline" {
+				assert.True(t, c.NotApplicable, "the inline services have no UDP: %+v", c)
+				continue
+			}
 			if assert.NotNil(t, c.Median, "%s %s on %s: %+v", r.Workload, r.Metric, sys, c) {
 				assert.Len(t, c.Samples, 1)
 			}
@@ -161,7 +165,7 @@ func TestCommandLab(t *testing.T) {
 		}
 		assert.Positive(t, n, "%s on %s", h.Workload, h.System)
 	}
-	assert.Equal(t, []string{"tcp-rr-1/kernel", "tcp-rr-1/xdpnet", "tcp-rr-1/gvisor", "udp-rr-64/kernel", "udp-rr-64/xdpnet", "udp-rr-64/gvisor"}, cdfs)
+	assert.Equal(t, []string{"tcp-rr-1/kernel", "tcp-rr-1/xdpnet", "tcp-rr-1/xdpnet-inline", "tcp-rr-1/gvisor", "udp-rr-64/kernel", "udp-rr-64/xdpnet", "udp-rr-64/gvisor"}, cdfs)
 	pngs, err := filepath.Glob(plots + "/*.png")
 	require.NoError(t, err)
 	assert.Len(t, pngs, 3, "two CDFs and the trans/s bars: %v", pngs)

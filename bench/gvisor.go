@@ -62,17 +62,21 @@ func (g *gvisorSystem) start(*lab.Lab) error {
 		fn := srv.fn
 		g.stops = append(g.stops, serve(ln, func(c net.Conn) { fn(gvisorpeer.StallConn{Conn: c, D: gvisorStall}) }))
 	}
-	pc, err := g.stack.ListenPacket("udp4", fmt.Sprintf(":%d", sockEchoPort))
-	if err != nil {
-		return errors.Join(err, g.finish())
+	for _, srv := range sockUDPServers {
+		pc, err := g.stack.ListenPacket("udp4", fmt.Sprintf(":%d", srv.port))
+		if err != nil {
+			return errors.Join(err, g.finish())
+		}
+		g.stops = append(g.stops, serveUDP(pc, srv.fn))
 	}
-	g.stops = append(g.stops, udpEcho(pc))
 	return nil
 }
 
 func (g *gvisorSystem) addr(svc service) netip.AddrPort {
-	return netip.AddrPortFrom(g.stack.Addr(), map[service]uint16{svcEcho: sockEchoPort, svcDiscard: sockDiscardPort, svcChargen: sockChargenPort, svcUDPEcho: sockEchoPort}[svc])
+	return netip.AddrPortFrom(g.stack.Addr(), sockPorts[svc])
 }
+
+func (*gvisorSystem) serves(svc service) bool { return svc != svcRing }
 
 // stop leaves the stack up (see gvisorSystem); finish ends it.
 func (*gvisorSystem) stop() error { return nil }

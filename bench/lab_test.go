@@ -98,7 +98,7 @@ func (s *stack) run(b *testing.B) {
 func kernelEcho(b *testing.B, l *lab.Lab) {
 	c, err := listenKernelUDP(l.Local, echoPort)
 	require.NoError(b, err)
-	b.Cleanup(udpEcho(c))
+	b.Cleanup(serveUDP(c, udpEcho))
 }
 
 // compare runs the kernel's side, then xdpnet's, as sub-benchmarks of b on

@@ -148,8 +148,8 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	}
 	var used []system
 	for _, s := range systems {
-		for _, w := range wnames {
-			if sel.selected(w, s.name()) {
+		for _, w := range workloads {
+			if sel.selected(w.name, s.name()) && s.serves(w.svc) {
 				used = append(used, s)
 				break
 			}
@@ -221,7 +221,7 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	r := &runner{env: e, systems: used, sel: sel, count: *count, meter: m}
 	samples := r.run(ctx, workloads)
 	rep.Interrupted = ctx.Err() != nil
-	rep.Rows = rows(workloads, samples)
+	rep.Rows = rows(workloads, rep.Systems, samples)
 	rep.Warnings = warnings(samples)
 	rep.Latency = latencyHists(workloads, rep.Systems, samples)
 	fmt.Fprintln(stdout)
@@ -251,7 +251,7 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 
 // newSystems are the systems a run can use, in the table's order.
 func newSystems() []system {
-	return []system{&kernelSystem{steered: true}, &kernelSystem{}, &xdpnetSystem{}, &gvisorSystem{}}
+	return []system{&kernelSystem{steered: true}, &kernelSystem{}, &xdpnetSystem{}, &xdpnetSystem{inline: true}, &gvisorSystem{}}
 }
 
 // gvisorTwoHosts is why two-host runs leave gVisor out.

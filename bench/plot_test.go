@@ -28,7 +28,7 @@ func plotRun() runReport {
 		{workload: "tcp-crr", system: "xdpnet", metrics: map[string]float64{"conns/s": 4000, "p50-µs": 200}, latency: lat[1:]},
 	}
 	systems := []string{"kernel", "xdpnet"}
-	return runReport{Schema: schemaVersion, Systems: systems, Rows: rows(ws, samples), Latency: latencyHists(ws, systems, samples)}
+	return runReport{Schema: schemaVersion, Systems: systems, Rows: rows(ws, systems, samples), Latency: latencyHists(ws, systems, samples)}
 }
 
 func TestPlots(t *testing.T) {

@@ -57,20 +57,25 @@ type row struct {
 	Cells map[string]cell `json:"cells"`
 	// Ratio is the xdpnet cell's median over the kernel's, when both
 	// have one and the kernel's is not zero; RatioGVisor the same over
-	// gVisor's.
+	// gVisor's, RatioAsavie over asavie/xdp's (the ring layer).
 	Ratio       *float64 `json:"ratio,omitempty"`
 	RatioGVisor *float64 `json:"ratio_gvisor,omitempty"`
+	RatioAsavie *float64 `json:"ratio_asavie,omitempty"`
 }
 
 // cell is one metric of one workload on one system over the repetitions:
 // Median, Min, Max and Samples, or Failed, the reason of the first
-// repetition that failed (a failed cell has no figures: never a zero).
+// repetition that failed (a failed cell has no figures: never a zero),
+// or NotApplicable, set when the system has nothing the workload
+// measures (the poller's inline services have no UDP; the ring layer
+// workload has no stack).
 type cell struct {
-	Median  *float64  `json:"median,omitempty"`
-	Min     *float64  `json:"min,omitempty"`
-	Max     *float64  `json:"max,omitempty"`
-	Samples []float64 `json:"samples,omitempty"`
-	Failed  string    `json:"failed,omitempty"`
+	Median        *float64  `json:"median,omitempty"`
+	Min           *float64  `json:"min,omitempty"`
+	Max           *float64  `json:"max,omitempty"`
+	Samples       []float64 `json:"samples,omitempty"`
+	Failed        string    `json:"failed,omitempty"`
+	NotApplicable bool      `json:"not_applicable,omitempty"`
 }
 
 // latencyHist is one cell's latencies: the non-empty buckets of the
@@ -115,17 +120,19 @@ func latencyHists(ws []workload, systems []string, samples []sample) []latencyHi
 }
 
 // The systems the ratio columns divide: xdpnet's median over the
-// kernel's, and over gVisor's.
+// kernel's, over gVisor's, and over asavie/xdp's.
 const (
 	ratioOf         = "xdpnet"
 	ratioOver       = "kernel"
 	ratioOverGVisor = "gvisor"
+	ratioOverAsavie = "asavie"
 )
 
 // rows gathers samples into the table's rows: for each workload (in the
 // order of ws) its metrics, then the CPU rows, each with a cell per
-// system that ran it.
-func rows(ws []workload, samples []sample) []row {
+// system that ran it, and a not-applicable one for each of systems the
+// workload cannot run on.
+func rows(ws []workload, systems []string, samples []sample) []row {
 	var out []row
 	for _, w := range ws {
 		bySystem := map[string][]sample{}
@@ -154,8 +161,14 @@ func rows(ws []workload, samples []sample) []row {
 			for sys, ss := range bySystem {
 				r.Cells[sys] = aggregate(ss, metric)
 			}
+			for _, sys := range systems {
+				if !applicable(w, sys) {
+					r.Cells[sys] = cell{NotApplicable: true}
+				}
+			}
 			r.Ratio = ratioOfCells(r.Cells[ratioOf], r.Cells[ratioOver])
 			r.RatioGVisor = ratioOfCells(r.Cells[ratioOf], r.Cells[ratioOverGVisor])
+			r.RatioAsavie = ratioOfCells(r.Cells[ratioOf], r.Cells[ratioOverAsavie])
 			out = append(out, r)
 		}
 	}
@@ -252,6 +265,10 @@ func writeTable(w io.Writer, rep runReport) {
 	if ratioGVisor {
 		head = append(head, ratioOf+" ÷ "+ratioOverGVisor)
 	}
+	ratioAsavie := slices.Contains(rep.Systems, ratioOf) && slices.Contains(rep.Systems, ratioOverAsavie)
+	if ratioAsavie {
+		head = append(head, ratioOf+" ÷ "+ratioOverAsavie)
+	}
 	fmt.Fprintf(w, "| %s |\n", strings.Join(head, " | "))
 	fmt.Fprintf(w, "|%s\n", strings.Repeat("---|", len(head)))
 	for _, r := range rep.Rows {
@@ -264,6 +281,9 @@ func writeTable(w io.Writer, rep runReport) {
 		}
 		if ratioGVisor {
 			line = append(line, ratioText(r.RatioGVisor))
+		}
+		if ratioAsavie {
+			line = append(line, ratioText(r.RatioAsavie))
 		}
 		fmt.Fprintf(w, "| %s |\n", strings.Join(line, " | "))
 	}
@@ -280,6 +300,8 @@ func cellText(c cell, spread bool) string {
 	switch {
 	case c.Failed != "":
 		return "failed: " + c.Failed
+	case c.NotApplicable:
+		return "—"
 	case c.Median == nil:
 		return "" // not run
 	case spread && len(c.Samples) > 1:

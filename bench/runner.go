@@ -122,7 +122,7 @@ func (r *runner) run(ctx context.Context, workloads []workload) []sample {
 	for _, w := range workloads {
 		for rep := range r.count {
 			for _, sys := range order(r.systems, rep) {
-				if !r.sel.selected(w.name, sys.name()) {
+				if !r.sel.selected(w.name, sys.name()) || !sys.serves(w.svc) {
 					continue
 				}
 				if ctx.Err() != nil {

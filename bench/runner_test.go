@@ -94,7 +94,7 @@ func testRun() runReport {
 		Machine:  machine{Kernel: "6.18", CPUs: 2, Date: time.Date(2026, 12, 4, 22, 0, 0, 0, time.UTC)},
 		Settings: settings{TimeSeconds: 1, Count: 2},
 		Systems:  []string{"kernel", "xdpnet"},
-		Rows:     rows(ws, samples),
+		Rows:     rows(ws, []string{"kernel", "xdpnet"}, samples),
 	}
 }
 
@@ -150,7 +150,7 @@ func TestMarkdown(t *testing.T) {
 
 func TestRatioIsXDPNetOverKernel(t *testing.T) {
 	ws := []workload{{name: "w", metrics: []string{"trans/s", "p50-µs"}}}
-	rs := rows(ws, []sample{
+	rs := rows(ws, nil, []sample{
 		{workload: "w", system: "kernel", metrics: map[string]float64{"trans/s": 100, "p50-µs": 20}},
 		{workload: "w", system: "xdpnet", metrics: map[string]float64{"trans/s": 150, "p50-µs": 10}},
 	})
@@ -166,7 +166,7 @@ func TestRatioIsXDPNetOverKernel(t *testing.T) {
 // and the table shows both columns when both systems ran.
 func TestRatioOverGVisor(t *testing.T) {
 	ws := []workload{{name: "w", metrics: []string{"trans/s"}}}
-	rs := rows(ws, []sample{
+	rs := rows(ws, nil, []sample{
 		{workload: "w", system: "kernel", metrics: map[string]float64{"trans/s": 100}},
 		{workload: "w", system: "xdpnet", metrics: map[string]float64{"trans/s": 150}},
 		{workload: "w", system: "gvisor", metrics: map[string]float64{"trans/s": 50}},

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/xdpnet/xdpnet/internal/product/services"
@@ -97,11 +99,22 @@ func tcpEcho(c net.Conn) {
 	}
 }
 
+// served counts what the discard servers took in, so that a workload
+// can check that the system got every byte and datagram its client
+// sent. Cells run one at a time, so while one runs the counts are its
+// system's; the workload reads them before and after its client.
+var served struct {
+	discardBytes  atomic.Int64 // by tcpDiscard
+	sinkDatagrams atomic.Int64 // by udpSink
+}
+
 // tcpDiscard reads c until its FIN or an error.
 func tcpDiscard(c net.Conn) {
 	buf := make([]byte, tcpBuffer)
 	for {
-		if _, err := c.Read(buf); err != nil {
+		n, err := c.Read(buf)
+		served.discardBytes.Add(int64(n))
+		if err != nil {
 			return
 		}
 	}
@@ -118,19 +131,17 @@ func tcpChargen(c net.Conn) {
 	}
 }
 
-// chargenBuffer is what tcpChargen writes over and over: printable
-// characters, as RFC 864's, in tcpBuffer bytes.
+// chargenBuffer is what tcpChargen writes over and over: RFC 864's
+// stream, as the poller-side chargen sends it, in as many whole periods
+// as fit tcpBuffer, so that one check fits both servers' streams.
 func chargenBuffer() []byte {
-	buf := make([]byte, tcpBuffer)
-	for i := range buf {
-		buf[i] = ' ' + byte(i%95)
-	}
-	return buf
+	cycle := services.ChargenCycle()
+	return bytes.Repeat(cycle, tcpBuffer/len(cycle))
 }
 
-// udpEcho echoes every datagram c gets, on a goroutine of its own, until
-// stop closes c.
-func udpEcho(c net.PacketConn) (stop func()) {
+// serveUDP runs fn on every datagram c gets, on a goroutine of its own,
+// until stop closes c.
+func serveUDP(c net.PacketConn, fn func(c net.PacketConn, b []byte, from net.Addr)) (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -140,7 +151,7 @@ func udpEcho(c net.PacketConn) (stop func()) {
 			if err != nil {
 				return // closed
 			}
-			c.WriteTo(buf[:n], from)
+			fn(c, buf[:n], from)
 		}
 	}()
 	return func() {
@@ -149,14 +160,29 @@ func udpEcho(c net.PacketConn) (stop func()) {
 	}
 }
 
+// udpEcho sends b back (UDP echo).
+func udpEcho(c net.PacketConn, b []byte, from net.Addr) { c.WriteTo(b, from) }
+
+// udpSink counts the datagram (served.sinkDatagrams): UDP discard.
+func udpSink(net.PacketConn, []byte, net.Addr) { served.sinkDatagrams.Add(1) }
+
+// udpServer is a UDP service on a port.
+type udpServer struct {
+	port uint16
+	fn   func(c net.PacketConn, b []byte, from net.Addr)
+}
+
 // tcpServer is a TCP service on a port.
 type tcpServer struct {
 	port uint16
 	fn   func(net.Conn)
 }
 
-// sockServers are the goroutine servers of an xdpnet stack.
-var sockServers = []tcpServer{{sockEchoPort, tcpEcho}, {sockDiscardPort, tcpDiscard}, {sockChargenPort, tcpChargen}}
+// The goroutine servers of an xdpnet or gVisor stack.
+var (
+	sockServers    = []tcpServer{{sockEchoPort, tcpEcho}, {sockDiscardPort, tcpDiscard}, {sockChargenPort, tcpChargen}}
+	sockUDPServers = []udpServer{{sockEchoPort, udpEcho}, {sockDiscardPort, udpSink}}
+)
 
 // openSock opens xdpnet through its public API on Local's link at
 // StackAddr, as `xdpnet serve` does: the poller-side TCP services (echo,
@@ -164,26 +190,28 @@ var sockServers = []tcpServer{{sockEchoPort, tcpEcho}, {sockDiscardPort, tcpDisc
 // Config.OnPoller, and goroutine servers on sockapi listeners (echo,
 // discard, chargen on 2007, 2009, 2019, and UDP echo on 2007), each
 // connection a net.Conn served by tcpEcho, tcpDiscard or tcpChargen, the
-// functions that serve the kernel's connections. stop closes the servers,
-// then the stack.
-func openSock(l *lab.Lab) (s *sockapi.Stack, stop func() error, err error) {
+// functions that serve the kernel's connections. inline are the
+// poller-side services, one per queue. stop closes the servers, then the
+// stack.
+func openSock(l *lab.Lab) (s *sockapi.Stack, inlineSvcs []*services.TCPServices, stop func() error, err error) {
 	err = l.Local.Do(func() (err error) {
 		s, err = sockapi.Open(sockapi.Config{
 			Interface: l.Local.Link,
 			Addr:      netip.PrefixFrom(l.StackAddr, l.Local.Addr.Bits()),
-			OnPoller: func(p inline.Poller) error {
+			OnPoller: func(p inline.Poller) error { // on Open's goroutine
 				svc := &services.TCPServices{}
 				if err := svc.Listen(p.TCP()); err != nil {
 					return err
 				}
 				p.OnRound(svc.Serve)
+				inlineSvcs = append(inlineSvcs, svc)
 				return nil
 			},
 		})
 		return err
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var stops []func()
 	stop = func() error {
@@ -195,16 +223,18 @@ func openSock(l *lab.Lab) (s *sockapi.Stack, stop func() error, err error) {
 	for _, srv := range sockServers {
 		ln, err := s.Listen("tcp4", fmt.Sprintf(":%d", srv.port))
 		if err != nil {
-			return nil, nil, errors.Join(err, stop())
+			return nil, nil, nil, errors.Join(err, stop())
 		}
 		stops = append(stops, serve(ln, srv.fn))
 	}
-	pc, err := s.ListenPacket("udp4", fmt.Sprintf(":%d", sockEchoPort))
-	if err != nil {
-		return nil, nil, errors.Join(err, stop())
+	for _, srv := range sockUDPServers {
+		pc, err := s.ListenPacket("udp4", fmt.Sprintf(":%d", srv.port))
+		if err != nil {
+			return nil, nil, nil, errors.Join(err, stop())
+		}
+		stops = append(stops, serveUDP(pc, srv.fn))
 	}
-	stops = append(stops, udpEcho(pc))
-	return s, stop, nil
+	return s, inlineSvcs, stop, nil
 }
 
 // listenKernel listens for TCP on h's kernel address and port.

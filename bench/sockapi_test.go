@@ -18,7 +18,7 @@ import (
 // sockStack opens xdpnet through its public API on Local's link
 // (openSock), closed when b ends.
 func sockStack(b *testing.B, l *lab.Lab) *sockapi.Stack {
-	s, stop, err := openSock(l)
+	s, _, stop, err := openSock(l)
 	require.NoError(b, err)
 	b.Cleanup(func() {
 		if err := stop(); err != nil {

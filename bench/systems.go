@@ -6,20 +6,33 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/xdpnet/xdpnet/internal/product/services"
 	"github.com/xdpnet/xdpnet/internal/testsupport/lab"
 	"github.com/xdpnet/xdpnet/sockapi"
 	"github.com/xdpnet/xdpnet/xdp/steer"
 )
 
-// service is one of the servers every system runs.
+// service is one of the servers every system runs, or what else a
+// workload needs of a system.
 type service int
 
 // The services.
 const (
-	svcEcho    service = iota // TCP echo
-	svcDiscard                // TCP discard
-	svcChargen                // TCP chargen
-	svcUDPEcho                // UDP echo
+	svcEcho       service = iota // TCP echo
+	svcDiscard                   // TCP discard
+	svcChargen                   // TCP chargen
+	svcUDPEcho                   // UDP echo
+	svcUDPDiscard                // UDP discard, counting datagrams
+	// svcRing is the AF_XDP ring layer alone, with no stack (rxdrop):
+	// the workload opens the link itself.
+	svcRing
+)
+
+// The ports of the services on the kernel, and on the goroutine servers
+// of a sockapi or gVisor stack.
+var (
+	kernelPorts = map[service]uint16{svcEcho: echoPort, svcDiscard: discardPort, svcChargen: chargenPort, svcUDPEcho: echoPort, svcUDPDiscard: discardPort}
+	sockPorts   = map[service]uint16{svcEcho: sockEchoPort, svcDiscard: sockDiscardPort, svcChargen: sockChargenPort, svcUDPEcho: sockEchoPort, svcUDPDiscard: sockDiscardPort}
 )
 
 // A system is a network stack under test: it runs the services on the
@@ -40,6 +53,9 @@ type system interface {
 	// describe adds what the system knows of the machine to m, between
 	// a start and a stop.
 	describe(e *env, m *machine) error
+	// serves says whether the system has svc; a workload that needs one
+	// it has not is not applicable to it (the table's "—").
+	serves(svc service) bool
 }
 
 // kernelSystem is the Linux kernel on Local's kernel address: Go's net
@@ -86,18 +102,22 @@ func (k *kernelSystem) start(l *lab.Lab) error {
 		}
 		k.stops = append(k.stops, serve(ln, srv.fn))
 	}
-	pc, err := listenKernelUDP(l.Local, echoPort)
-	if err != nil {
-		k.stop()
-		return err
+	for _, srv := range []udpServer{{echoPort, udpEcho}, {discardPort, udpSink}} {
+		pc, err := listenKernelUDP(l.Local, srv.port)
+		if err != nil {
+			k.stop()
+			return err
+		}
+		k.stops = append(k.stops, serveUDP(pc, srv.fn))
 	}
-	k.stops = append(k.stops, udpEcho(pc))
 	return nil
 }
 
 func (k *kernelSystem) addr(svc service) netip.AddrPort {
-	return netip.AddrPortFrom(k.addrOf, map[service]uint16{svcEcho: echoPort, svcDiscard: discardPort, svcChargen: chargenPort, svcUDPEcho: echoPort}[svc])
+	return netip.AddrPortFrom(k.addrOf, kernelPorts[svc])
 }
+
+func (*kernelSystem) serves(svc service) bool { return svc != svcRing }
 
 func (k *kernelSystem) stop() error {
 	for _, f := range k.stops {
@@ -127,21 +147,54 @@ func (k *kernelSystem) describe(e *env, m *machine) error {
 }
 
 // xdpnetSystem is xdpnet through its public API (openSock): goroutine
-// servers on sockapi listeners at StackAddr.
+// servers on sockapi listeners at StackAddr ("xdpnet"), or, on the same
+// stack, the TCP services that run inline on the poller, with no
+// goroutine between the wire and the service ("xdpnet-inline"; they
+// have no UDP). The plain one also stands for xdpnet's ring layer
+// (svcRing: rxdrop).
 type xdpnetSystem struct {
-	stack *sockapi.Stack
-	close func() error
+	inline     bool
+	stack      *sockapi.Stack
+	inlineSvcs []*services.TCPServices
+	close      func() error
 }
 
-func (*xdpnetSystem) name() string { return "xdpnet" }
+func (x *xdpnetSystem) name() string {
+	if x.inline {
+		return "xdpnet-inline"
+	}
+	return "xdpnet"
+}
 
 func (x *xdpnetSystem) start(l *lab.Lab) (err error) {
-	x.stack, x.close, err = openSock(l)
+	x.stack, x.inlineSvcs, x.close, err = openSock(l)
 	return err
 }
 
+// discarded is what the discard server has read since the stack opened.
+func (x *xdpnetSystem) discarded() int64 {
+	if !x.inline {
+		return served.discardBytes.Load()
+	}
+	var n int64
+	for _, svc := range x.inlineSvcs {
+		n += svc.Stats().Discarded
+	}
+	return n
+}
+
 func (x *xdpnetSystem) addr(svc service) netip.AddrPort {
-	return netip.AddrPortFrom(x.stack.Addr(), map[service]uint16{svcEcho: sockEchoPort, svcDiscard: sockDiscardPort, svcChargen: sockChargenPort, svcUDPEcho: sockEchoPort}[svc])
+	if x.inline {
+		return netip.AddrPortFrom(x.stack.Addr(), kernelPorts[svc])
+	}
+	return netip.AddrPortFrom(x.stack.Addr(), sockPorts[svc])
+}
+
+func (x *xdpnetSystem) serves(svc service) bool {
+	if x.inline {
+		return svc == svcEcho || svc == svcDiscard || svc == svcChargen
+	}
+	return true
 }
 
 func (x *xdpnetSystem) stop() error {
@@ -149,7 +202,7 @@ func (x *xdpnetSystem) stop() error {
 		return nil
 	}
 	err := x.close()
-	x.stack, x.close = nil, nil
+	x.stack, x.inlineSvcs, x.close = nil, nil, nil
 	return err
 }
 

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/xdpnet/xdpnet/internal/testsupport/lab"
@@ -26,7 +27,20 @@ type workload struct {
 	// metrics are the rows the workload fills, in order (the CPU rows
 	// follow them).
 	metrics []string
-	run     func(ctx context.Context, env *env, sys system, progress func(int64)) (measured, error)
+	// svc is what the workload needs of a system: a system that does
+	// not serve it has no cell (see applicable).
+	svc service
+	run func(ctx context.Context, env *env, sys system, progress func(int64)) (measured, error)
+}
+
+// applicable says whether w can run on the system named sys.
+func applicable(w workload, sys string) bool {
+	for _, s := range newSystems() {
+		if s.name() == sys {
+			return s.serves(w.svc)
+		}
+	}
+	return false
 }
 
 // measured is what one run of a workload measured: its metrics, and the
@@ -66,9 +80,16 @@ const (
 
 // higher says which metrics are better higher; every other one is
 // better lower.
-var higher = map[string]bool{"trans/s": true, "Gbit/s": true, "conns/s": true, "MB/s": true}
+var higher = map[string]bool{"trans/s": true, "Gbit/s": true, "conns/s": true, "MB/s": true, "pps": true, "sent-pps": true}
 
-var rrMetrics = []string{"trans/s", "p50-µs", "p90-µs", "p99-µs", "p99.9-µs"}
+var (
+	rrMetrics  = []string{"trans/s", "p50-µs", "p90-µs", "p99-µs", "p99.9-µs"}
+	crrMetrics = []string{"conns/s", "p50-µs", "p99-µs"}
+	// ppsMetrics: the datagrams the system's server got per second of
+	// sending, the share of those sent it did not get, and what the
+	// client sent.
+	ppsMetrics = []string{"pps", "loss-%", "sent-pps"}
+)
 
 // connsMax bounds BenchmarkSockConnect's connections per run, whatever
 // b.N. The client closes first, so its kernel keeps each connection in
@@ -105,23 +126,32 @@ var workloads = []workload{
 	clientWorkload("tcp-recv-4", "the system receives 4 TCP streams at once", "bytes", []string{"Gbit/s"},
 		clientSpec{Mode: "write", Par: 4}, svcDiscard),
 	clientWorkload("tcp-crr", "connect, a 1-byte request and its echo, close; one client, at most 5000 connections a cell", "conns",
-		[]string{"conns/s", "p50-µs", "p99-µs"}, clientSpec{Mode: "crr", Par: 1, N: crrCellMax}, svcEcho),
+		crrMetrics, clientSpec{Mode: "crr", Par: 1, N: crrCellMax}, svcEcho),
+	clientWorkload("tcp-crr-64", "tcp-crr with 64 clients at once, at most 5000 connections a cell", "conns",
+		crrMetrics, clientSpec{Mode: "crr", Par: 64, N: crrCellMax}, svcEcho),
 	clientWorkload("udp-rr-64", "64-byte UDP request/response, one in flight", "trans", rrMetrics,
 		clientSpec{Mode: "udprr", Size: 64}, svcUDPEcho),
 	clientWorkload("udp-rr-64-pinned", "udp-rr-64 with this process on CPU 0 and the client on CPU 1", "trans", rrMetrics,
 		clientSpec{Mode: "udprr", Size: 64, ClientCPU: clientCPU + 1}, svcUDPEcho),
+	clientWorkload("udp-pps-64", "64-byte UDP datagrams to a counting discard server, as fast as the client's socket sends: what the system received", "datagrams",
+		ppsMetrics, clientSpec{Mode: "udpsend", Size: 64}, svcUDPDiscard),
+	clientWorkload("udp-pps-1472", "udp-pps-64 with 1472-byte datagrams (1500-byte IP packets)", "datagrams",
+		ppsMetrics, clientSpec{Mode: "udpsend", Size: 1472}, svcUDPDiscard),
 	{
 		name:    "idle",
 		what:    "the stack with its servers and one idle connection: this process's CPU",
 		metrics: []string{"cpu-%"},
+		svc:     svcEcho,
 		run:     idleWorkload,
 	},
 }
 
 // clientWorkload is a workload run by one client process on the peer's
-// kernel, spec against svc for the cell's time.
+// kernel, spec against svc for the cell's time. What a discard server
+// got is checked against what the client sent (echo and chargen are
+// checked byte for byte by the client).
 func clientWorkload(name, what, unit string, metrics []string, spec clientSpec, svc service) workload {
-	return workload{name: name, what: what, unit: unit, metrics: metrics,
+	return workload{name: name, what: what, unit: unit, metrics: metrics, svc: svc,
 		run: func(ctx context.Context, env *env, sys system, progress func(int64)) (measured, error) {
 			s := spec
 			s.Server, s.Time, s.Via = sys.addr(svc).String(), env.d, viaKernel
@@ -132,13 +162,66 @@ func clientWorkload(name, what, unit string, metrics []string, spec clientSpec, 
 				}
 				defer unpin()
 			}
+			bytes0, datagrams0 := discarded(sys), served.sinkDatagrams.Load()
 			r, err := env.clientsFor(sys).run(ctx, s, progress)
 			if err != nil {
 				return measured{}, err
 			}
+			switch svc {
+			case svcDiscard:
+				if got, sent := discarded(sys)-bytes0, int64(r.metrics["bytes"]); got != sent {
+					return measured{}, fmt.Errorf("the discard server read %d bytes, the client wrote %d", got, sent)
+				}
+			case svcUDPDiscard:
+				if err := received(r.metrics, settled(&served.sinkDatagrams)-datagrams0); err != nil {
+					return measured{}, err
+				}
+			}
 			r.metrics[cpuClient] = r.cpu.Seconds()
 			return measured{metrics: r.metrics, latency: r.latency}, nil
 		}}
+}
+
+// discarded is what sys's discard server has read: its own count if it
+// keeps one (the poller-side services), else the Go servers' (served).
+func discarded(sys system) int64 {
+	if d, ok := sys.(interface{ discarded() int64 }); ok {
+		return d.discarded()
+	}
+	return served.discardBytes.Load()
+}
+
+// settled is n once it has not moved for settleQuiet (the datagrams in
+// flight when the client stopped have arrived or been dropped), or after
+// settleMax.
+func settled(n *atomic.Int64) int64 {
+	last, deadline := n.Load(), time.Now().Add(settleMax)
+	for time.Now().Before(deadline) {
+		time.Sleep(settleQuiet)
+		now := n.Load()
+		if now == last {
+			break
+		}
+		last = now
+	}
+	return last
+}
+
+const (
+	settleQuiet = 20 * time.Millisecond
+	settleMax   = time.Second
+)
+
+// received adds a UDP sink's rows to m, what a udpsend client measured
+// ("sent", "send-s"), from got, the datagrams the server counted.
+func received(m map[string]float64, got int64) error {
+	sent := int64(m["sent"])
+	if got > sent || sent == 0 {
+		return fmt.Errorf("the discard server counted %d datagrams, the client sent %d", got, sent)
+	}
+	m["pps"] = float64(got) / m["send-s"]
+	m["loss-%"] = 100 * float64(sent-got) / float64(sent)
+	return nil
 }
 
 // The CPUs of a pinned cell: this process (the system's servers and

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -171,6 +172,10 @@ var chargenCycle = func() []byte {
 	}
 	return b
 }()
+
+// ChargenCycle returns a copy of one period of the chargen stream (7030
+// bytes), which a client can check the stream against.
+func ChargenCycle() []byte { return slices.Clone(chargenCycle) }
 
 // Stats returns the counters.
 func (s *TCPServices) Stats() TCPServiceStats {
