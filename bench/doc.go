@@ -4,7 +4,7 @@
 // workload, SIGINT or SIGTERM); or on two hosts (see Two hosts). It
 // needs root.
 //
-//	go run ./bench                       # every workload, 3 s a cell, 3 repetitions
+//	go run ./bench                       # every workload, 2 s a cell, 3 repetitions
 //	go run ./bench -only tcp-rr -count 1 # the TCP request/response workloads
 //	go run ./bench -skip idle,xdpnet     # everything but idle, on the kernel only
 //	go run ./bench -list                 # the workloads and systems
@@ -23,7 +23,10 @@
 // servers in this process, on the lab's Local end: "kernel" (Go's net on
 // the kernel's sockets, with xdpnet's steering program attached and
 // passing everything), "kernel-no-xdp" (without it), "xdpnet" (the same
-// Go servers on sockapi's net.Conns) or "gvisor" (the same servers on
+// Go servers on sockapi's net.Conns), "xdpnet-inline" (the same stack's
+// TCP echo, discard and chargen that run on the poller itself, package
+// sockapi/inline: no goroutine between the wire and the service; they
+// have no UDP) or "gvisor" (the same servers on
 // gVisor's netstack, bench/gvisorpeer, over its AF_XDP endpoint; every
 // connection of it must make progress within 5 s or its cell fails). A
 // system's stack is up only while its cell runs, but gVisor's: this
@@ -31,7 +34,18 @@
 // veth pair and namespaces of its own from its first cell to the end of
 // the run, idle while the others run. Every client is a process of its
 // own in the peer's namespace on the peer's kernel: this binary,
-// re-executed.
+// re-executed. A workload that needs what a system has not (UDP of
+// xdpnet-inline) has no cell there: the table shows "—".
+//
+// Every system moves the same bytes, and they are checked: an echo must
+// return each request byte for byte, a chargen stream must be RFC 864's
+// pattern (as the poller's chargen sends it) at every byte, and a discard
+// server's count of bytes (TCP) must equal what the client wrote; a UDP
+// discard server counts datagrams, and its count is the udp-pps
+// workloads' figure (pps, what the system received per second of
+// sending; loss-%, the share of what the client sent that it did not
+// get; sent-pps, the client's rate: sendmmsg, 64 datagrams a call). A
+// mismatch fails the cell.
 //
 // -quick is a preset for a short run, -count 1 -time 1s (either given
 // explicitly wins): the whole table in well under 2 minutes on a 2-vCPU
@@ -49,7 +63,7 @@
 // column per system with the median over the repetitions (and min–max),
 // the ratios xdpnet ÷ kernel and xdpnet ÷ gvisor of the medians, and whether higher or lower
 // is better. A cell that failed says "failed: <reason>" and has no
-// figure. Every workload has CPU rows, in seconds over the cell:
+// figure; a cell that does not apply to its system says "—". Every workload has CPU rows, in seconds over the cell:
 //
 //   - cpu-server-s: this process (getrusage, every thread): the system's
 //     servers, xdpnet's pollers, and for the kernel the system calls of
@@ -141,7 +155,8 @@
 //	    "workload": "tcp-rr-1", "metric": "trans/s",
 //	    "better": "higher" | "lower",
 //	    "cells": {"<system>": {"median", "min", "max", "samples": [...]}
-//	                        | {"failed": "<reason>"}},
+//	                        | {"failed": "<reason>"}
+//	                        | {"not_applicable": true}},
 //	    "ratio": xdpnet median ÷ kernel median (absent if either is missing),
 //	    "ratio_gvisor": xdpnet median ÷ gvisor median (likewise)
 //	  }],
