@@ -72,9 +72,14 @@ func benchRxDrop(b *testing.B, open func(*lab.Lab) (receiver, error), interval b
 		return err
 	}))
 	defer rx.close()
-	tx := newSender(b, l)
-	tx.start(b, flood{dst: l.StackAddr})
-	defer tx.stop()
+	tx, err := newSender(l)
+	require.NoError(b, err)
+	defer tx.close()
+	tx.start(flood{dst: l.StackAddr})
+	defer func() {
+		_, err := tx.stop()
+		require.NoError(b, err)
+	}()
 
 	r := receive(b, rx, b.N, interval)
 	b.ReportMetric(float64(r.cpu.Nanoseconds())/float64(r.frames), "cpu-ns/frame")
