@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"strings"
 	"time"
 
@@ -344,9 +345,46 @@ func (t *theirs) drain() int {
 	return len(t.sock.Receive(min(n, rxBatch)))
 }
 
+// close closes the socket, and first unmaps its rings: asavie/xdp's
+// Close leaves them mapped, and a mapping holds the socket open, bound to
+// the queue, so the next receiver's bind would fail with EBUSY for as long
+// as this process lives.
 func (t *theirs) close() {
 	if t.prog != nil {
 		t.prog.Close()
 	}
+	unmapSocket(t.sock.FD()) // on failure the next open says the queue is busy
 	t.sock.Close()
+}
+
+// unmapSocket unmaps every mapping of socket fd in this process, found by
+// its inode in /proc/self/maps ("socket:[<inode>]").
+func unmapSocket(fd int) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return err
+	}
+	name := fmt.Sprintf("socket:[%d]", st.Ino)
+	var errs []error
+	for _, line := range strings.Split(string(maps), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 || f[5] != name {
+			continue
+		}
+		var start, end uintptr
+		if _, err := fmt.Sscanf(f[0], "%x-%x", &start, &end); err != nil {
+			errs = append(errs, fmt.Errorf("/proc/self/maps: %q: %w", line, err))
+			continue
+		}
+		// A raw munmap: the memory is not Go's, and syscall.Munmap wants
+		// the slice that asavie/xdp did not keep.
+		if _, _, e := unix.Syscall(unix.SYS_MUNMAP, start, end-start, 0); e != 0 {
+			errs = append(errs, fmt.Errorf("munmap %s: %w", f[0], e))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -13,9 +13,9 @@ import (
 )
 
 // TestRxDropLab runs the command's rxdrop workload briefly on each ring
-// layer in a row on one sender: each run receives frames, and a receiver
-// opened right after the last one closed gets the queue (the kernel frees
-// it from a work queue: EBUSY at first).
+// layer, twice in a row on one sender: each run receives frames, and a
+// receiver opened right after the last one closed gets the queue (the
+// kernel frees it from a work queue: EBUSY at first).
 func TestRxDropLab(t *testing.T) {
 	if runtime.NumCPU() <= receiveCPU {
 		t.Skipf("needs CPUs %d and %d for the sender and the receiver, have %d CPU(s)", senderCPU, receiveCPU, runtime.NumCPU())
@@ -26,7 +26,7 @@ func TestRxDropLab(t *testing.T) {
 	defer tx.close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for _, impl := range []string{"xdpnet", "asavie"} {
+	for _, impl := range []string{"xdpnet", "asavie", "xdpnet", "asavie"} {
 		m, err := rxDrop(ctx, l, tx, impl, 300*time.Millisecond)
 		require.NoError(t, err, impl)
 		t.Logf("%s: %.3f Mpps, %.1f cpu-ns/frame", impl, m["Mpps"], m["cpu-ns/frame"])
