@@ -319,7 +319,10 @@ func openAsavie(l *lab.Lab) (receiver, error) {
 		FillRingNumDescs: rxRing, CompletionRingNumDescs: rxRing, RxRingNumDescs: rxRing, TxRingNumDescs: rxRing,
 	})
 	if err != nil {
-		return nil, err
+		// An EBUSY retry would otherwise leak a socket per try (see
+		// unmapOrphans); if the unmap fails, the error says so.
+		_, uerr := unmapOrphans()
+		return nil, errors.Join(err, uerr)
 	}
 	s.Fill(s.GetDescs(rxRing))
 	t := &theirs{sock: s}
@@ -357,22 +360,50 @@ func (t *theirs) close() {
 	t.sock.Close()
 }
 
-// unmapSocket unmaps every mapping of socket fd in this process, found by
-// its inode in /proc/self/maps ("socket:[<inode>]").
+// unmapSocket unmaps every mapping of socket fd in this process.
 func unmapSocket(fd int) error {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return err
 	}
+	name := fmt.Sprintf("socket:[%d]", st.Ino)
+	_, err := unmapSockets(func(s string) bool { return s == name })
+	return err
+}
+
+// unmapOrphans unmaps every socket mapping of this process whose socket
+// no open fd names: what asavie/xdp's failed NewSocket leaves (its error
+// path closes the fd and leaves the rings mapped), each holding a socket
+// and its pinned UMEM until the process ends. Ours unmaps before it
+// closes, so it has no such mappings even while closing. It returns how
+// many it unmapped.
+func unmapOrphans() (int, error) {
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return 0, err
+	}
+	open := map[string]bool{}
+	for _, fd := range fds {
+		if name, err := os.Readlink("/proc/self/fd/" + fd.Name()); err == nil {
+			open[name] = true
+		}
+	}
+	return unmapSockets(func(s string) bool { return !open[s] })
+}
+
+// unmapSockets unmaps every mapping of a socket in this process whose
+// name in /proc/self/maps ("socket:[<inode>]") match accepts, and
+// returns how many it unmapped.
+func unmapSockets(match func(name string) bool) (int, error) {
 	maps, err := os.ReadFile("/proc/self/maps")
 	if err != nil {
-		return err
+		return 0, err
 	}
-	name := fmt.Sprintf("socket:[%d]", st.Ino)
+	n := 0
 	var errs []error
 	for _, line := range strings.Split(string(maps), "\n") {
 		f := strings.Fields(line)
-		if len(f) < 6 || f[5] != name {
+		if len(f) < 6 || !strings.HasPrefix(f[5], "socket:[") || !match(f[5]) {
 			continue
 		}
 		var start, end uintptr
@@ -384,7 +415,9 @@ func unmapSocket(fd int) error {
 		// the slice that asavie/xdp did not keep.
 		if _, _, e := unix.Syscall(unix.SYS_MUNMAP, start, end-start, 0); e != 0 {
 			errs = append(errs, fmt.Errorf("munmap %s: %w", f[0], e))
+			continue
 		}
+		n++
 	}
-	return errors.Join(errs...)
+	return n, errors.Join(errs...)
 }

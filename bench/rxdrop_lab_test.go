@@ -15,7 +15,8 @@ import (
 // TestRxDropLab runs the command's rxdrop workload briefly on each ring
 // layer, twice in a row on one sender: each run receives frames, and a
 // receiver opened right after the last one closed gets the queue (the
-// kernel frees it from a work queue: EBUSY at first).
+// kernel frees it from a work queue: EBUSY at first), and no receiver,
+// closed or failed to open, leaves its socket mapped.
 func TestRxDropLab(t *testing.T) {
 	if runtime.NumCPU() <= receiveCPU {
 		t.Skipf("needs CPUs %d and %d for the sender and the receiver, have %d CPU(s)", senderCPU, receiveCPU, runtime.NumCPU())
@@ -33,6 +34,9 @@ func TestRxDropLab(t *testing.T) {
 		assert.Greater(t, m["Mpps"], 0.0, impl)
 		assert.Greater(t, m["cpu-ns/frame"], 0.0, impl)
 	}
+	n, err := unmapOrphans()
+	require.NoError(t, err)
+	assert.Zero(t, n, "socket mappings left behind by closed receivers")
 	_, err = rxDrop(ctx, l, tx, "xdpnet-link", time.Millisecond)
 	assert.ErrorContains(t, err, "want xdpnet or asavie")
 }
