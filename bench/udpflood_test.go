@@ -94,7 +94,9 @@ func BenchmarkUDPFlood(b *testing.B) {
 	require.NoError(b, unix.SchedSetAttr(napi, &fifo, 0), "NAPI thread to SCHED_FIFO")
 	k := newKernelSink(b, l)
 	x := &stackSink{stack: s, t0: time.Now()}
-	tx := newSender(b, l)
+	tx, err := newSender(l)
+	require.NoError(b, err)
+	b.Cleanup(tx.close)
 	for _, c := range coalescing {
 		b.Run(c.name, func(b *testing.B) {
 			l.Local.Run(b, "sh", "-c", fmt.Sprintf("cd /sys/class/net/%s && echo %d > napi_defer_hard_irqs && echo %d > gro_flush_timeout",
@@ -164,7 +166,7 @@ func floodOnce(b *testing.B, l *lab.Lab, tx *sender, napi int, rx sink, dst neti
 	got0 := rx.received()
 	napi0, thread0, proc0 := threadSched(b, napi, napi), threadSched(b, self, tid), lab.ProcessCPU()
 	start := time.Now()
-	tx.start(b, f)
+	tx.start(f)
 	defer tx.stop() // on a failure; stop may be called again
 	last, got := start, 0
 	for got < f.count {
@@ -186,7 +188,8 @@ func floodOnce(b *testing.B, l *lab.Lab, tx *sender, napi int, rx sink, dst neti
 	threadSt := threadSched(b, self, tid).sub(thread0)
 	proc := lab.ProcessCPU() - proc0
 	b.StopTimer()
-	sent := tx.stop()
+	sent, err := tx.stop()
+	require.NoError(b, err)
 	unpin()
 	veth, queue := vethDrops(b, l)-veth0, rx.drops(b)-queue0
 	other := proc - threadSt.run - time.Duration(tx.cpu.Load())
