@@ -37,6 +37,7 @@ func check(rep runReport) []string {
 	if len(rep.Systems) == 0 {
 		return append(bad, "no systems ran")
 	}
+	workloads := workloadsFor(rep.Machine.Peer != "")
 	var wnames, snames []string
 	for _, w := range workloads {
 		wnames = append(wnames, w.name)

@@ -141,3 +141,17 @@ func TestCheckNotApplicable(t *testing.T) {
 	code, stderr := checkRun(t, rep)
 	assert.Equal(t, exitOK, code, stderr)
 }
+
+// TestCheckTwoHosts: a two-host run has no ring workload (its sender
+// needs the lab's peer), and the check does not miss it; in the lab it
+// does.
+func TestCheckTwoHosts(t *testing.T) {
+	rep := goodRun()
+	rep.Rows = without(rep.Rows, "rxdrop")
+	code, stderr := checkRun(t, rep)
+	assert.Equal(t, exitFailedCells, code)
+	assert.Contains(t, stderr, "rxdrop on xdpnet: no Mpps")
+	rep.Machine.Peer = "198.18.0.1:9207"
+	code, stderr = checkRun(t, rep)
+	assert.Equal(t, exitOK, code, stderr)
+}

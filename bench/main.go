@@ -99,7 +99,7 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	if *quick {
 		quickDefaults(fs, count, d)
 	}
-	systems := newSystems()
+	systems, workloads := newSystems(), workloadsFor(twoHosts)
 	if twoHosts {
 		systems = slices.DeleteFunc(systems, func(s system) bool { return s.name() == "gvisor" })
 	}
@@ -112,6 +112,7 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		}
 		if twoHosts {
 			fmt.Fprintf(stdout, "system gvisor: %s\n", gvisorTwoHosts)
+			fmt.Fprintf(stdout, "rxdrop: %s\n", ringTwoHosts)
 		}
 		return exitOK
 	}
@@ -185,6 +186,7 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		}
 		e.lab, e.peer, e.clientsHere = l, nsRunner{l.Peer}, true
 	}
+	defer e.closeFlood()
 	l := e.lab
 	defer func() {
 		for _, s := range systems {
@@ -251,7 +253,7 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 
 // newSystems are the systems a run can use, in the table's order.
 func newSystems() []system {
-	return []system{&kernelSystem{steered: true}, &kernelSystem{}, &xdpnetSystem{}, &xdpnetSystem{inline: true}, &gvisorSystem{}}
+	return []system{&kernelSystem{steered: true}, &kernelSystem{}, &xdpnetSystem{}, &xdpnetSystem{inline: true}, &gvisorSystem{}, asavieSystem{}}
 }
 
 // gvisorTwoHosts is why two-host runs leave gVisor out.

@@ -27,7 +27,7 @@ const (
 )
 
 // throughputMetrics are the metrics a bar chart each, in this order.
-var throughputMetrics = []string{"Gbit/s", "trans/s", "conns/s"}
+var throughputMetrics = []string{"Gbit/s", "trans/s", "conns/s", "pps", "Mpps"}
 
 // writePlots writes rep's plots into dir (made if need be) and returns
 // their paths.
@@ -66,7 +66,7 @@ func writePlots(dir string, rep runReport) ([]string, error) {
 		if len(rs) == 0 {
 			continue
 		}
-		p, err := throughputBars(rep.Systems, metric, rs)
+		p, err := throughputBars(systemsIn(rep.Systems, rs), metric, rs)
 		if err != nil {
 			return paths, err
 		}
@@ -75,6 +75,21 @@ func writePlots(dir string, rep runReport) ([]string, error) {
 		}
 	}
 	return paths, nil
+}
+
+// systemsIn are the systems with a figure or a failure in one of rs:
+// no empty bars for a system the workloads do not apply to.
+func systemsIn(systems []string, rs []row) []string {
+	var out []string
+	for _, sys := range systems {
+		for _, r := range rs {
+			if c := r.Cells[sys]; c.Median != nil || c.Failed != "" {
+				out = append(out, sys)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // fileName is metric as a file name: "Gbit/s" is "gbit-s".

@@ -87,3 +87,11 @@ func TestCDF(t *testing.T) {
 	assert.Equal(t, 3.0, xys[1].X)
 	assert.Equal(t, 1.0, xys[1].Y)
 }
+
+// TestSystemsIn: a bar chart has the systems with a figure or a failure
+// in its rows, not those the workloads do not apply to.
+func TestSystemsIn(t *testing.T) {
+	med := 1.0
+	rs := []row{{Cells: map[string]cell{"kernel": {NotApplicable: true}, "xdpnet": {Median: &med}, "asavie": {Failed: "busy"}}}}
+	assert.Equal(t, []string{"xdpnet", "asavie"}, systemsIn([]string{"kernel", "xdpnet", "xdpnet-inline", "asavie"}, rs))
+}

@@ -150,7 +150,12 @@ func (r *runner) run(ctx context.Context, workloads []workload) []sample {
 // system time less this process's and, when it runs on this machine,
 // the client's) over the
 // workload's run, with a warning when that passed otherBusy of a CPU.
+//
+// A ring workload (svcRing) opens the link itself: no system is started.
 func (r *runner) cell(ctx context.Context, w workload, sys system, progress func(int64)) (measured, error) {
+	if w.svc == svcRing {
+		sys = bare{sys}
+	}
 	if err := sys.start(r.env.lab); err != nil {
 		return measured{}, fmt.Errorf("start %s: %w", sys.name(), err)
 	}
@@ -181,6 +186,12 @@ func (r *runner) cell(ctx context.Context, w workload, sys system, progress func
 	}
 	return m, nil
 }
+
+// bare is a system whose stack is not started: a ring workload's cell.
+type bare struct{ system }
+
+func (bare) start(*lab.Lab) error { return nil }
+func (bare) stop() error          { return nil }
 
 // otherBusy is the share of a CPU other processes may use during a cell
 // before the cell is flagged: on this 2-vCPU lab a second busy process

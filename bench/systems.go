@@ -214,3 +214,14 @@ func (x *xdpnetSystem) describe(_ *env, m *machine) error {
 	m.MTU = i.MTU
 	return nil
 }
+
+// asavieSystem is github.com/asavie/xdp, the ring layer xdpnet's xdp/ is
+// measured against, with no stack: it has the ring workload only.
+type asavieSystem struct{}
+
+func (asavieSystem) name() string                  { return "asavie" }
+func (asavieSystem) start(*lab.Lab) error          { return nil }
+func (asavieSystem) addr(service) netip.AddrPort   { return netip.AddrPort{} }
+func (asavieSystem) stop() error                   { return nil }
+func (asavieSystem) describe(*env, *machine) error { return nil }
+func (asavieSystem) serves(svc service) bool       { return svc == svcRing }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -59,6 +60,45 @@ type env struct {
 	// clientsHere says the clients run on this machine, so that their
 	// CPU time is not other processes' (see runner.cell).
 	clientsHere bool
+	// tx is the ring workload's flood sender on the lab's Peer, opened
+	// by its first cell (see flood) and closed by closeFlood: a queue
+	// freed by closing an AF_XDP socket cannot be bound again at once.
+	tx *sender
+}
+
+// flood is the run's flood sender, opened on first use.
+func (e *env) flood() (*sender, error) {
+	if e.tx == nil {
+		if e.lab.Peer == nil {
+			return nil, errors.New(ringTwoHosts)
+		}
+		tx, err := newSender(e.lab)
+		if err != nil {
+			return nil, fmt.Errorf("the flood sender on the peer: %w", err)
+		}
+		e.tx = tx
+	}
+	return e.tx, nil
+}
+
+// closeFlood closes the flood sender, if a cell opened it.
+func (e *env) closeFlood() {
+	if e.tx != nil {
+		e.tx.close()
+		e.tx = nil
+	}
+}
+
+// ringTwoHosts is why two-host runs leave the ring workload out.
+const ringTwoHosts = "left out with two hosts: its flood sender is an AF_XDP socket on the lab's peer end"
+
+// workloadsFor are the workloads a run can have: with two hosts, all but
+// the ring workload's.
+func workloadsFor(twoHosts bool) []workload {
+	if !twoHosts {
+		return workloads
+	}
+	return slices.DeleteFunc(slices.Clone(workloads), func(w workload) bool { return w.svc == svcRing })
 }
 
 // clientsFor is where sys's clients run: the shared peer, or the
@@ -80,7 +120,7 @@ const (
 
 // higher says which metrics are better higher; every other one is
 // better lower.
-var higher = map[string]bool{"trans/s": true, "Gbit/s": true, "conns/s": true, "MB/s": true, "pps": true, "sent-pps": true}
+var higher = map[string]bool{"trans/s": true, "Gbit/s": true, "conns/s": true, "MB/s": true, "pps": true, "sent-pps": true, "Mpps": true}
 
 var (
 	rrMetrics  = []string{"trans/s", "p50-µs", "p90-µs", "p99-µs", "p99.9-µs"}
@@ -143,6 +183,20 @@ var workloads = []workload{
 		metrics: []string{"cpu-%"},
 		svc:     svcEcho,
 		run:     idleWorkload,
+	},
+	{
+		name: "rxdrop",
+		what: "the ring layer alone, xdp/ (on xdpnet) against asavie/xdp: an AF_XDP socket drops a flood of 64-byte frames, drained every 500 µs (lab only)",
+		unit: "", metrics: []string{"Mpps", "cpu-ns/frame"},
+		svc: svcRing,
+		run: func(ctx context.Context, env *env, sys system, _ func(int64)) (measured, error) {
+			tx, err := env.flood()
+			if err != nil {
+				return measured{}, err
+			}
+			m, err := rxDrop(ctx, env.lab, tx, sys.name(), env.d)
+			return measured{metrics: m}, err
+		},
 	},
 }
 
