@@ -162,13 +162,19 @@ func New(cfg Config) (*Poller, error) {
 	if p.ip, err = ip.New(cfg.IP); err != nil {
 		return nil, fmt.Errorf("fastpath: %w", err)
 	}
+	// The secondary addresses after the primary one: ARP sends its own
+	// requests from the first, and Dial's unspecified source is it too.
 	cfg.ARP.MAC, cfg.ARP.Addrs = p.mac, []netip.Prefix{cfg.IP.Addr}
+	for _, a := range cfg.IP.Secondary {
+		cfg.ARP.Addrs = append(cfg.ARP.Addrs, netip.PrefixFrom(a, cfg.IP.Addr.Bits()))
+	}
 	if p.arp, err = arp.New(cfg.ARP); err != nil {
 		return nil, fmt.Errorf("fastpath: %w", err)
 	}
 	// 127.0.0.1 is local too, reached on the loopback path only (ip.Input
 	// drops 127/8 from the wire).
-	local := []netip.Addr{cfg.IP.Addr.Addr(), ip.LoopbackAddr}
+	local := append([]netip.Addr{cfg.IP.Addr.Addr()}, cfg.IP.Secondary...)
+	local = append(local, ip.LoopbackAddr)
 	cfg.UDP.Addrs, cfg.UDP.MTU = local, p.ip.MTU()
 	if p.udp, err = udp.New(cfg.UDP); err != nil {
 		return nil, fmt.Errorf("fastpath: %w", err)

@@ -2,6 +2,7 @@ package ip
 
 import (
 	"encoding/binary"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -9,9 +10,11 @@ import (
 	"github.com/xdpnet/xdpnet/internal/wire"
 )
 
-// fuzzLayer is a Layer with small limits, so that fuzzing reaches eviction.
+// fuzzLayer is a Layer with small limits, so that fuzzing reaches
+// eviction, and a secondary address, so that it reaches their paths.
 func fuzzLayer(t testing.TB) *Layer {
 	return newLayer(t, func(c *Config) {
+		c.Secondary = []netip.Addr{second}
 		c.ReasmMemory = minReasmMemory
 		c.ReasmDatagrams = 4
 		c.PMTUEntries = 4

@@ -128,7 +128,7 @@ func (l *Layer) echoReply(d Datagram, m wire.ICMP, reply []byte) int {
 	// RFC 1122 section 3.2.2.6: the reply's source is the request's
 	// specific destination (ours: broadcasts were refused). RFC 1349
 	// section 5.1: a reply has the request's TOS.
-	l.writeIP(reply, d.Src, wire.ProtoICMP, n, false, tos)
+	l.writeIPFrom(reply, d.Dst, d.Src, wire.ProtoICMP, n, false, tos)
 	l.icmpst.OutMsgs++
 	l.icmpst.OutType[wire.ICMPEchoReply]++
 	return n
@@ -145,9 +145,9 @@ func (l *Layer) icmpError(now time.Duration, m wire.ICMP, local bool, ev *ICMPEv
 	// wire's Check does not apply; check what is read here (wire has no
 	// header-only check).
 	if len(q) < headerLen || q[0]>>4 != 4 || q.HeaderLen() < headerLen || len(q) < q.HeaderLen()+8 ||
-		!(u32(q.Src()) == l.addr || local && q.Src().IsLoopback()) || q.FragmentOffset() != 0 {
+		!(l.ours(u32(q.Src())) || local && q.Src().IsLoopback()) || q.FragmentOffset() != 0 {
 		// Not a datagram we could have sent: ours come from our
-		// address (or 127.0.0.1 to ourselves) and are never fragments.
+		// addresses (or 127.0.0.1 to ourselves) and are never fragments.
 		l.icmpst.InErrors++
 		return
 	}

@@ -47,7 +47,9 @@ func (l *Layer) Unreachable(now time.Duration, d Datagram, code uint8, out []byt
 		return 0
 	}
 	copy(out[errHeaderLen:errHeaderLen+q], d.Header)
-	return l.finishError(out, d.Src, wire.ICMPDestUnreachable, code, q)
+	// From the address d was sent to, as Linux's icmp_send for a local
+	// destination: the sender's connected socket sees its peer answer.
+	return l.finishError(out, d.Dst, d.Src, wire.ICMPDestUnreachable, code, q)
 }
 
 // Output is the layer's timer work and what it sends of its own accord,
@@ -71,12 +73,12 @@ func (l *Layer) Output(now time.Duration, out []byte) (wire.Out, bool) {
 		p := &r.slots[i]
 		n, src := 0, addrFrom(p.key.src)
 		// Fragments to a broadcast get no error (RFC 1122 section 3.2.2).
-		if p.first >= 0 && p.key.dst == l.addr {
+		if p.first >= 0 && l.ours(p.key.dst) {
 			f := &r.recs[p.first]
 			if q := l.quoteLen(len(out), p.hdrLen, p.hdrLen+f.end-f.off); q > 0 && l.allowError(now) {
 				copy(out[errHeaderLen:], p.hdr[:p.hdrLen])
 				r.load(out[errHeaderLen+p.hdrLen:errHeaderLen+q], f.block)
-				n = l.finishError(out, src, wire.ICMPTimeExceeded, icmpFragReasm, q)
+				n = l.finishError(out, addrFrom(p.key.dst), src, wire.ICMPTimeExceeded, icmpFragReasm, q)
 			}
 		}
 		r.kill(i)
@@ -108,13 +110,14 @@ func (l *Layer) allowError(now time.Duration) bool {
 	return true
 }
 
-// finishError writes the IPv4 and ICMP headers of an error to dst in front
-// of the q quoted bytes at out[28:], and returns the message's length.
-func (l *Layer) finishError(out []byte, dst netip.Addr, typ, code uint8, q int) int {
+// finishError writes the IPv4 and ICMP headers of an error from src to
+// dst in front of the q quoted bytes at out[28:], and returns the
+// message's length.
+func (l *Layer) finishError(out []byte, src, dst netip.Addr, typ, code uint8, q int) int {
 	n := errHeaderLen + q
 	wire.ICMPFields{Type: typ, Code: code}.Encode(out[headerLen:n])
 	// RFC 1349 section 5.1: an error is sent with the default TOS.
-	l.writeIP(out, dst, wire.ProtoICMP, n, false, 0)
+	l.writeIPFrom(out, src, dst, wire.ProtoICMP, n, false, 0)
 	l.icmpst.OutMsgs++
 	l.icmpst.OutType[typ]++
 	return n

@@ -62,19 +62,19 @@ func (l *Layer) Input(now time.Duration, pkt []byte) (Datagram, bool) {
 	h = h[:h.TotalLen()]
 	src, dst := h.Src(), h.Dst()
 	s, d := u32(src), u32(dst)
-	// RFC 1122 section 3.2.1.3: accept our address and the broadcasts of
+	// RFC 1122 section 3.2.1.3: accept our addresses and the broadcasts of
 	// our subnet; we are no router, so anything else is not for us.
 	// Multicast is not supported. The 4.2BSD broadcast forms (host part
 	// zero) that section 3.3.6 says a host SHOULD accept are not: Linux
 	// does not either.
 	bcast := d == limitedBcast || l.bcast != 0 && d == l.bcast
-	if d != l.addr && !bcast {
+	if !l.ours(d) && !bcast {
 		st.InAddrErrors++
 		return Datagram{}, false
 	}
 	// RFC 1122 section 3.2.1.3: a host MUST silently discard a datagram
-	// whose source is not a valid host address. Our own address as source
-	// means a loop or a forgery.
+	// whose source is not a valid host address. One of our own addresses
+	// as source means a loop or a forgery.
 	if !l.validSource(s) {
 		st.InHdrErrors++
 		return Datagram{}, false

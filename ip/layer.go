@@ -18,6 +18,13 @@ type Config struct {
 	// Required.
 	Addr netip.Prefix
 
+	// Secondary are more addresses of the interface, each in Addr's
+	// subnet, as Linux's secondary addresses (ip addr add 198.18.0.11/24
+	// on an interface that has 198.18.0.2/24): the layer takes datagrams
+	// to each as to Addr, and answers from the address a datagram was
+	// sent to. At most MaxSecondary; optional.
+	Secondary []netip.Addr
+
 	// Gateway is the default router for destinations outside the subnet.
 	// Optional; when set it must lie inside the subnet (RFC 1122 section
 	// 3.3.1.1: the first hop is on a connected network).
@@ -104,6 +111,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("%w: Addr %v is not a unicast IPv4 prefix", ErrConfig, c.Addr)
 	case c.Gateway.IsValid() && (!c.Gateway.Is4() || !c.Addr.Contains(c.Gateway) || c.Gateway == a):
 		return c, fmt.Errorf("%w: Gateway %v is not another address in %v", ErrConfig, c.Gateway, c.Addr)
+	case len(c.Secondary) > MaxSecondary:
+		return c, fmt.Errorf("%w: %d secondary addresses, at most %d", ErrConfig, len(c.Secondary), MaxSecondary)
 	case c.MTU < minMTU || c.MTU > maxPacket:
 		return c, fmt.Errorf("%w: MTU %d outside %d–%d", ErrConfig, c.MTU, minMTU, maxPacket)
 	case c.ReasmMemory < minReasmMemory:
@@ -111,6 +120,20 @@ func (c Config) withDefaults() (Config, error) {
 	case c.ReasmDatagrams < 0 || c.ReasmTimeout < 0 || c.PMTUEntries < 0 || c.PMTUExpiry < 0 ||
 		c.ICMPErrorRate < 0 || c.ICMPErrorBurst < 0:
 		return c, fmt.Errorf("%w: negative limit", ErrConfig)
+	}
+	seen := map[netip.Addr]bool{a: true}
+	for _, s := range c.Secondary {
+		switch {
+		case !s.Is4() || martian(u32(s)) || !c.Addr.Contains(s):
+			return c, fmt.Errorf("%w: secondary address %v is not a unicast IPv4 address in %v", ErrConfig, s, c.Addr.Masked())
+		case c.Addr.Bits() <= 30 && (s == c.Addr.Masked().Addr() || u32(s)|^(^uint32(0)<<(32-c.Addr.Bits())) == u32(s)):
+			return c, fmt.Errorf("%w: secondary address %v is %v's network or broadcast address", ErrConfig, s, c.Addr.Masked())
+		case s == c.Gateway:
+			return c, fmt.Errorf("%w: secondary address %v is the gateway", ErrConfig, s)
+		case seen[s]:
+			return c, fmt.Errorf("%w: address %v given twice", ErrConfig, s)
+		}
+		seen[s] = true
 	}
 	if c.Secret == [16]byte{} {
 		// The one exception to "no system calls": once, at construction.
@@ -126,14 +149,21 @@ func orDefault[T int | time.Duration](v, def T) T {
 	return v
 }
 
+// MaxSecondary bounds Config.Secondary: with Addr, the addresses xdpnet's
+// steering program holds (xdp/steer's MaxAddrs).
+const MaxSecondary = 255
+
 // Layer is the IPv4 and ICMPv4 layer of one NIC queue. It belongs to one
 // goroutine, the queue's poller; no method is safe for concurrent use.
 type Layer struct {
-	cfg   Config
-	addr  uint32 // our address
-	mask  uint32 // subnet mask
-	bcast uint32 // the subnet's directed broadcast; 0 for /31 and /32
-	gw    uint32 // 0 without a gateway
+	cfg  Config
+	addr uint32 // our address
+	// secondary holds the secondary addresses; nil without any, so
+	// that a stack of one address pays one comparison per datagram.
+	secondary map[uint32]struct{}
+	mask      uint32 // subnet mask
+	bcast     uint32 // the subnet's directed broadcast; 0 for /31 and /32
+	gw        uint32 // 0 without a gateway
 
 	ids    idents
 	pmtu   pmtuTable
@@ -161,6 +191,12 @@ func New(cfg Config) (*Layer, error) {
 	if cfg.Gateway.IsValid() {
 		l.gw = u32(cfg.Gateway)
 	}
+	if len(cfg.Secondary) > 0 {
+		l.secondary = make(map[uint32]struct{}, len(cfg.Secondary))
+		for _, a := range cfg.Secondary {
+			l.secondary[u32(a)] = struct{}{}
+		}
+	}
 	k0 := binary.LittleEndian.Uint64(cfg.Secret[:8])
 	k1 := binary.LittleEndian.Uint64(cfg.Secret[8:])
 	l.ids = idents{k0: k0, k1: k1}
@@ -170,9 +206,20 @@ func New(cfg Config) (*Layer, error) {
 	return l, nil
 }
 
-// Addr is the layer's own address: the source of everything it sends, and
-// the address transport checksums put in their pseudo-header.
+// Addr is the layer's own address: the source of everything it sends
+// unless told otherwise (WriteHeader's src, a reply from a secondary
+// address), and the address transport checksums put in their
+// pseudo-header.
 func (l *Layer) Addr() netip.Addr { return l.cfg.Addr.Addr() }
+
+// ours reports whether a is our address or one of the secondary ones.
+func (l *Layer) ours(a uint32) bool {
+	if a == l.addr {
+		return true
+	}
+	_, ok := l.secondary[a]
+	return ok
+}
 
 // MTU is the link MTU.
 func (l *Layer) MTU() int { return l.cfg.MTU }

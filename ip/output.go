@@ -61,11 +61,6 @@ func (l *Layer) WriteHeader(b []byte, src, dst netip.Addr, proto uint8, payloadL
 	return headerLen, nil
 }
 
-// writeIP writes a 20-byte header from us to dst and counts it sent.
-func (l *Layer) writeIP(b []byte, dst netip.Addr, proto uint8, total int, df bool, tos uint8) {
-	l.writeIPFrom(b, l.cfg.Addr.Addr(), dst, proto, total, df, tos)
-}
-
 // writeIPFrom writes a 20-byte header from src to dst and counts it sent.
 func (l *Layer) writeIPFrom(b []byte, src, dst netip.Addr, proto uint8, total int, df bool, tos uint8) {
 	wire.IPv4Fields{

@@ -39,10 +39,11 @@ func (l *Layer) Route(dst netip.Addr) (nextHop netip.Addr, err error) {
 	return netip.Addr{}, ErrNoRoute
 }
 
-// Local reports whether dst is this host: our address or loopback's
-// 127/8 (RFC 1122 section 3.2.1.3 (g)), which never go on the link.
+// Local reports whether dst is this host: one of our addresses or
+// loopback's 127/8 (RFC 1122 section 3.2.1.3 (g)), which never go on the
+// link.
 func (l *Layer) Local(dst netip.Addr) bool {
-	return dst.Is4() && (u32(dst) == l.addr || dst.IsLoopback())
+	return dst.Is4() && (l.ours(u32(dst)) || dst.IsLoopback())
 }
 
 // LoopbackAddr is the local address of loopback, 127.0.0.1: the source
@@ -64,5 +65,5 @@ func martian(a uint32) bool {
 // and answer: a single remote host (RFC 1122 sections 3.2.1.3 and 3.2.2),
 // neither ours nor our subnet's broadcast.
 func (l *Layer) validSource(a uint32) bool {
-	return !martian(a) && a != l.addr && (l.bcast == 0 || a != l.bcast)
+	return !martian(a) && !l.ours(a) && (l.bcast == 0 || a != l.bcast)
 }

@@ -19,6 +19,13 @@ type Config struct {
 	Interface string
 	// Addr is the stack's address and subnet, e.g. 198.18.0.2/24.
 	Addr netip.Prefix
+	// Secondary are more addresses of the stack, each in Addr's subnet
+	// (Linux's secondary addresses): the stack answers ARP and ICMP for
+	// each, listeners on the unspecified address accept on each, and a
+	// Dialer's LocalAddr may name one, so that a load generator's
+	// connections to one server are not capped by one address's
+	// ephemeral ports. At most 255; optional.
+	Secondary []netip.Addr
 	// Gateway is the default router, inside Addr's subnet; optional.
 	Gateway netip.Addr
 	// ARPRetries and ARPInterval shape a neighbour's resolution: one ARP

@@ -36,7 +36,8 @@ type Dialer struct {
 	Timeout  time.Duration
 	Deadline time.Time
 	// LocalAddr is the address to dial from: a *net.TCPAddr for TCP, a
-	// *net.UDPAddr for UDP. Its IP is the stack's address or 127.0.0.1
+	// *net.UDPAddr for UDP. Its IP is one of the stack's addresses
+	// (Config.Addr, Config.Secondary) or 127.0.0.1
 	// (which reaches only the stack itself), or nil or unspecified for
 	// the one the destination picks (127.0.0.1 for 127/8); its port a given one (EADDRINUSE if that
 	// connection exists already), or 0 for an ephemeral one. nil chooses

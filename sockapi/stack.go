@@ -45,7 +45,7 @@ type Stack struct {
 type closer interface{ close() }
 
 // Open opens cfg.Interface for xdpnet: it attaches the steering program
-// (only traffic for cfg.Addr leaves the kernel), binds a socket per
+// (only traffic for cfg.Addr and cfg.Secondary leaves the kernel), binds a socket per
 // queue, and starts a poller per queue. Close undoes all of it.
 func Open(cfg Config) (*Stack, error) {
 	if cfg.Queues == 0 {
@@ -56,7 +56,7 @@ func Open(cfg Config) (*Stack, error) {
 		return nil, err
 	}
 	dev, err := nic.OpenXDP(nic.XDPConfig{
-		Interface: cfg.Interface, Queues: cfg.Queues, Addrs: []netip.Addr{cfg.Addr.Addr()},
+		Interface: cfg.Interface, Queues: cfg.Queues, Addrs: append([]netip.Addr{cfg.Addr.Addr()}, cfg.Secondary...),
 		Attach: cfg.XDPMode.steer(), Replace: cfg.Replace,
 	})
 	if err != nil {
@@ -116,7 +116,7 @@ func newStack(cfg Config, rss fastpath.RSS, links []nic.Link, admin *adminServer
 	for _, link := range links {
 		p, err := fastpath.New(fastpath.Config{
 			Link: link,
-			IP:   ip.Config{Addr: cfg.Addr, Gateway: cfg.Gateway},
+			IP:   ip.Config{Addr: cfg.Addr, Secondary: cfg.Secondary, Gateway: cfg.Gateway},
 			ARP:  arp.Config{MaxRetries: cfg.ARPRetries, RetransTime: cfg.ARPInterval},
 			TCP:  tcpCfg, UDP: udpCfg,
 			Spin: cfg.Spin, SpinOnly: cfg.SpinOnly,
