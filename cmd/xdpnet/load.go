@@ -8,15 +8,19 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/xdpnet/xdpnet/internal/latency"
 	"github.com/xdpnet/xdpnet/internal/product/loadgen"
+	"github.com/xdpnet/xdpnet/ip"
 	"github.com/xdpnet/xdpnet/sockapi"
 )
 
@@ -29,7 +33,11 @@ type loadConfig struct {
 	size     int
 	timeout  time.Duration
 	json     bool
-	url      string // http://host[:port]/path or tcp://host:port
+	// src are the addresses connections go from, in turn (-src); none:
+	// the stack's -addr.
+	src     []netip.Addr
+	srcText string
+	url     string // http://host[:port]/path or tcp://host:port
 	// target and hostPort are what url names: the protocol, and where.
 	target   loadgen.Target
 	hostPort string
@@ -45,6 +53,7 @@ func parseLoad(args []string) (loadConfig, error) {
 	fs.IntVar(&c.size, "size", 64, "bytes of each echo request (tcp:// only)")
 	fs.DurationVar(&c.timeout, "timeout", 2*time.Second, "bound on each request and each connect")
 	fs.BoolVar(&c.json, "json", false, "print the result as JSON")
+	fs.StringVar(&c.srcText, "src", "", fmt.Sprintf("source addresses on the -addr subnet, the connections taking them in turn: a range 198.18.0.10-198.18.0.40, an address, or a comma-separated list of both; at most %d (each address has its own ephemeral ports towards the server)", maxSrc))
 	// The URL may come before flags, as wrk takes it, or after them.
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		c.url, args = args[0], args[1:]
@@ -84,7 +93,72 @@ func parseLoad(args []string) (loadConfig, error) {
 	if c.target, c.hostPort, err = c.parseURL(); err != nil {
 		return c, usageError{fmt.Errorf("load: %w", err)}
 	}
+	if c.srcText != "" {
+		if c.src, err = parseSrc(c.srcText, c.addr); err != nil {
+			return c, usageError{fmt.Errorf("load: -src %q: %w", c.srcText, err)}
+		}
+	}
 	return c, nil
+}
+
+// maxSrc bounds -src: the secondary addresses a stack can have (so, with
+// -addr, what the steering program holds).
+const maxSrc = ip.MaxSecondary
+
+// parseSrc parses -src: ranges "A-B" and addresses, comma-separated,
+// each address on stack's subnet and a host address there, none twice.
+func parseSrc(text string, stack netip.Prefix) ([]netip.Addr, error) {
+	var out []netip.Addr
+	seen := map[netip.Addr]bool{}
+	for _, part := range strings.Split(text, ",") {
+		loText, hiText, isRange := strings.Cut(strings.TrimSpace(part), "-")
+		lo, err := netip.ParseAddr(strings.TrimSpace(loText))
+		if err != nil || !lo.Is4() {
+			return nil, fmt.Errorf("%q: want an IPv4 address or a range A-B", part)
+		}
+		hi := lo
+		if isRange {
+			if hi, err = netip.ParseAddr(strings.TrimSpace(hiText)); err != nil || !hi.Is4() || hi.Less(lo) {
+				return nil, fmt.Errorf("%q: want a range A-B of IPv4 addresses, A at most B", part)
+			}
+		}
+		for a := lo; ; a = a.Next() {
+			switch {
+			case len(out) == maxSrc:
+				return nil, fmt.Errorf("more than %d addresses", maxSrc)
+			case seen[a]:
+				return nil, fmt.Errorf("%v given twice", a)
+			}
+			if err := hostAddr(stack, a); err != nil || !stack.Masked().Contains(a) {
+				return nil, fmt.Errorf("%v is not a host address of -addr's subnet %v", a, stack.Masked())
+			}
+			seen[a] = true
+			out = append(out, a)
+			if a == hi {
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// secondary are the -src addresses the stack takes on besides -addr.
+func (c *loadConfig) secondary() []netip.Addr {
+	return slices.DeleteFunc(slices.Clone(c.src), func(a netip.Addr) bool { return a == c.addr.Addr() })
+}
+
+// dialer dials the target from the -src addresses in turn, or from
+// -addr.
+func (c *loadConfig) dialer(stack *sockapi.Stack) func(ctx context.Context) (net.Conn, error) {
+	if len(c.src) == 0 {
+		return func(ctx context.Context) (net.Conn, error) { return stack.DialContext(ctx, "tcp", c.hostPort) }
+	}
+	var next atomic.Uint64
+	return func(ctx context.Context) (net.Conn, error) {
+		src := c.src[(next.Add(1)-1)%uint64(len(c.src))]
+		d := sockapi.Dialer{Stack: stack, LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(src, 0))}
+		return d.DialContext(ctx, "tcp", c.hostPort)
+	}
 }
 
 // parseURL is the protocol and the host:port the URL names.
@@ -121,7 +195,9 @@ func load(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	stack, err := sockapi.Open(c.config())
+	cfg := c.config()
+	cfg.Secondary = c.secondary()
+	stack, err := sockapi.Open(cfg)
 	if err != nil {
 		return explain(c.iface, err)
 	}
@@ -133,11 +209,15 @@ func load(args []string, stdout io.Writer) error {
 		mode = fmt.Sprintf("%g requests/s, latency from the intended send time", c.rate)
 	}
 	if !c.json {
-		fmt.Fprintf(stdout, "Running %v test @ %s\n  %d connections from xdpnet on %s (%s), %s\n", c.duration, c.url, c.conns, c.iface, c.addr, mode)
+		from := c.addr.String()
+		if len(c.src) > 0 {
+			from = fmt.Sprintf("%d source addresses %v…%v", len(c.src), c.src[0], c.src[len(c.src)-1])
+		}
+		fmt.Fprintf(stdout, "Running %v test @ %s\n  %d connections from xdpnet on %s (%s), %s\n", c.duration, c.url, c.conns, c.iface, from, mode)
 	}
 	res, err := loadgen.Run(ctx, loadgen.Config{Conns: c.conns, Duration: c.duration, Rate: c.rate, Timeout: c.timeout,
 		Target: c.target, Progress: progressPrinter(os.Stderr, c.duration),
-		Dial: func(ctx context.Context) (net.Conn, error) { return stack.DialContext(ctx, "tcp", c.hostPort) }})
+		Dial: c.dialer(stack)})
 	if err != nil {
 		return err
 	}
@@ -221,6 +301,7 @@ func bytesText(b float64) string {
 type loadResult struct {
 	URL         string            `json:"url"`
 	Connections int               `json:"connections"`
+	SourceAddrs int               `json:"source_addrs,omitempty"` // -src's count
 	DurationS   float64           `json:"duration_s"`
 	TargetRate  float64           `json:"target_rate,omitempty"`
 	Requests    uint64            `json:"requests"`
@@ -243,7 +324,7 @@ type latencyJSON struct {
 }
 
 func loadJSON(c loadConfig, r *loadgen.Result) loadResult {
-	return loadResult{URL: c.url, Connections: c.conns, DurationS: c.duration.Seconds(), TargetRate: c.rate,
+	return loadResult{URL: c.url, Connections: c.conns, SourceAddrs: len(c.src), DurationS: c.duration.Seconds(), TargetRate: c.rate,
 		Requests: r.Requests, Failed: r.Failed, Errors: r.Errors, Bytes: r.Bytes, ElapsedS: r.Elapsed.Seconds(),
 		RequestsPS: r.Rate(), MaxConns: r.Conns, LatencyUS: histJSON(r.Latency)}
 }

@@ -58,3 +58,37 @@ func TestParseLoad(t *testing.T) {
 		assert.Equal(t, 2, exitCode(err), "a command-line mistake exits 2: %v", bad.args)
 	}
 }
+
+// TestParseSrc: -src's ranges and lists, in order, and what it refuses;
+// -addr among them is not a secondary address.
+func TestParseSrc(t *testing.T) {
+	stack := []string{"-iface", "eth1", "-addr", "198.18.0.2/24"}
+	c, err := parseLoad(append(stack, "-src", "198.18.0.10-198.18.0.12, 198.18.0.2,198.18.0.40", "tcp://198.18.0.1:7"))
+	require.NoError(t, err)
+	addrs := func(ss ...string) []netip.Addr {
+		var out []netip.Addr
+		for _, s := range ss {
+			out = append(out, netip.MustParseAddr(s))
+		}
+		return out
+	}
+	assert.Equal(t, addrs("198.18.0.10", "198.18.0.11", "198.18.0.12", "198.18.0.2", "198.18.0.40"), c.src)
+	assert.Equal(t, addrs("198.18.0.10", "198.18.0.11", "198.18.0.12", "198.18.0.40"), c.secondary())
+
+	for _, bad := range []struct{ src, want string }{
+		{"198.18.1.10", "not a host address of -addr's subnet 198.18.0.0/24"},
+		{"198.18.0.255", "not a host address"},
+		{"198.18.0.20-198.18.0.10", "A at most B"},
+		{"198.18.0.10,198.18.0.10", "198.18.0.10 given twice"},
+		{"198.18.0.10-", "want a range A-B"},
+		{"host", "want an IPv4 address or a range A-B"},
+		{"::1", "want an IPv4 address"},
+	} {
+		_, err := parseLoad(append(stack, "-src", bad.src, "tcp://198.18.0.1:7"))
+		require.Error(t, err, bad.src)
+		assert.ErrorContains(t, err, bad.want, bad.src)
+		assert.Equal(t, 2, exitCode(err), bad.src)
+	}
+	_, err = parseLoad([]string{"-iface", "eth1", "-addr", "198.18.0.2/16", "-src", "198.18.1.0-198.18.2.0", "tcp://198.18.0.1:7"})
+	assert.ErrorContains(t, err, "more than 255 addresses")
+}

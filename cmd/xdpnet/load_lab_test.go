@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -12,7 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,24 +26,45 @@ import (
 
 // kernelHTTP serves a 100-byte body from the kernel of the lab's Peer
 // namespace on port 8080 (Go's net/http over the kernel's sockets) until
-// the test ends, and counts the connections it accepted.
-func kernelHTTP(t testing.TB, l *lab.Lab) (url string, accepted *atomic.Int64) {
+// the test ends, and logs the connections it accepted.
+func kernelHTTP(t testing.TB, l *lab.Lab) (url string, accepted *connLog) {
 	var ln net.Listener
 	require.NoError(t, l.Peer.Do(func() (err error) {
 		ln, err = net.Listen("tcp", l.Peer.Addr.Addr().String()+":8080")
 		return err
 	}))
-	accepted = &atomic.Int64{}
+	accepted = &connLog{from: map[netip.Addr]int{}}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, strings.Repeat("k", 100))
-	}), ConnState: func(_ net.Conn, s http.ConnState) {
+	}), ConnState: func(c net.Conn, s http.ConnState) {
 		if s == http.StateNew {
-			accepted.Add(1)
+			accepted.add(c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap())
 		}
 	}}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return "http://" + l.Peer.Addr.Addr().String() + ":8080/", accepted
+}
+
+// connLog counts a server's accepted connections by source address.
+type connLog struct {
+	mu   sync.Mutex
+	from map[netip.Addr]int
+	n    int
+}
+
+func (c *connLog) add(a netip.Addr) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.from[a]++
+	c.n++
+}
+
+// counts are the connections so far, in all and by source.
+func (c *connLog) counts() (int, map[netip.Addr]int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n, maps.Clone(c.from)
 }
 
 // runLoad runs `xdpnet load -json` in ns on link with addr, and decodes
@@ -80,7 +103,8 @@ func TestLoadLab(t *testing.T) {
 			res.RequestsPS, res.LatencyUS.Percentiles["p50"], res.LatencyUS.Percentiles["p99"], res.LatencyUS.Max)
 		assert.Zero(t, res.Failed)
 		assert.Equal(t, 1000, res.MaxConns)
-		assert.Equal(t, int64(1000), accepted.Load(), "keep-alive: one connection each")
+		n, _ := accepted.counts()
+		assert.Equal(t, 1000, n, "keep-alive: one connection each")
 		assert.Greater(t, res.Requests, uint64(1000))
 		assert.Greater(t, res.Bytes, res.Requests*100)
 		assert.Contains(t, stderr, "requests", "progress lines")
@@ -120,6 +144,39 @@ func TestLoadLab(t *testing.T) {
 		assert.NotZero(t, res.Failed)
 		assert.Contains(t, stderr, "requests failed: "+strconv.FormatUint(res.Failed, 10)+"× connect: connection refused")
 	})
+}
+
+// TestLoadSourcesLab: with -src, the connections go from each of the
+// range's addresses in turn, which the stack takes on as secondary
+// addresses (the kernel server resolves each by ARP to answer), and
+// every request is answered. Bad -src values are refused before the
+// stack opens.
+func TestLoadSourcesLab(t *testing.T) {
+	bin := buildBinary(t)
+	l := lab.New(t, lab.Config{})
+	stackPrefix := netip.PrefixFrom(l.StackAddr, 24)
+	base := stackPrefix.Masked().Addr().As4()
+	lo, hi := base, base
+	lo[3], hi[3] = 10, 19
+	url, accepted := kernelHTTP(t, l)
+	src := fmt.Sprintf("%v-%v", netip.AddrFrom4(lo), netip.AddrFrom4(hi))
+	res, stderr, err := runLoad(t, l.Local, bin, stackPrefix, "-c", "200", "-d", "2s", "-src", src, url)
+	require.NoError(t, err, "stderr: %s", stderr)
+	assert.Zero(t, res.Failed)
+	assert.Positive(t, res.Requests)
+	n, from := accepted.counts()
+	assert.Equal(t, 200, n, "keep-alive: one connection each")
+	want := map[netip.Addr]int{}
+	for a := netip.AddrFrom4(lo); a.Compare(netip.AddrFrom4(hi)) <= 0; a = a.Next() {
+		want[a] = 20
+	}
+	assert.Equal(t, want, from, "20 connections from each of the 10 addresses")
+
+	for _, bad := range []string{"198.18.7.1", src + ",nonsense", fmt.Sprintf("%v-%v", netip.AddrFrom4(hi), netip.AddrFrom4(lo)), stackPrefix.Masked().Addr().String()} {
+		_, stderr, err := runLoad(t, l.Local, bin, stackPrefix, "-c", "1", "-d", "1s", "-src", bad, url)
+		require.Error(t, err, bad)
+		assert.Contains(t, stderr, "-src", bad)
+	}
 }
 
 // BenchmarkLoadVsWrk compares `xdpnet load` (from xdpnet's stack,
