@@ -26,7 +26,9 @@
 // Go servers on sockapi's net.Conns), "xdpnet-inline" (the same stack's
 // TCP echo, discard and chargen that run on the poller itself, package
 // sockapi/inline: no goroutine between the wire and the service; they
-// have no UDP) or "gvisor" (the same servers on
+// have no UDP), "asavie" (asavie/xdp v0.3.3, the ring layer xdp/ is
+// compared to: the rxdrop workload only, where "xdpnet" is xdp/'s socket
+// used directly and no system's stack is up) or "gvisor" (the same servers on
 // gVisor's netstack, bench/gvisorpeer, over its AF_XDP endpoint; every
 // connection of it must make progress within 5 s or its cell fails). A
 // system's stack is up only while its cell runs, but gVisor's: this
@@ -61,7 +63,7 @@
 // control, the hosts, Go, the date), a progress line per cell (rewritten in place
 // on a terminal), and a Markdown table: a row per workload and metric, a
 // column per system with the median over the repetitions (and min–max),
-// the ratios xdpnet ÷ kernel and xdpnet ÷ gvisor of the medians, and whether higher or lower
+// the ratios xdpnet ÷ kernel, xdpnet ÷ gvisor and xdpnet ÷ asavie of the medians, and whether higher or lower
 // is better. A cell that failed says "failed: <reason>" and has no
 // figure; a cell that does not apply to its system says "—". Every workload has CPU rows, in seconds over the cell:
 //
@@ -95,12 +97,17 @@
 // served at once; a request line is at most 4 KiB and must come within
 // 5 s.
 //
+// rxdrop floods the lab's Local end from an AF_XDP socket on its Peer
+// end, a thread of this process opened at the first rxdrop cell and
+// closed at the end of the run (a queue freed by closing an AF_XDP socket
+// cannot be bound again at once); its cpu-server-s includes that thread.
+//
 // bench -iface IF -addr PREFIX -peer HOST[:PORT] drives the run on IF of
 // this host, in this namespace, with no lab: the kernel systems serve on
 // IF's own (first) IPv4 address, xdpnet at PREFIX, which must be another
 // address of IF's subnet, and every client runs on the peer, through its
 // bench -serve (port 9207 unless given). gVisor is left out: it runs on
-// a lab of its own. The header's "hosts" line says "lab" or "two hosts:
+// a lab of its own; so is rxdrop: its sender needs the lab's peer end. The header's "hosts" line says "lab" or "two hosts:
 // peer HOST:PORT", as does the JSON's machine "peer" (absent in the lab).
 // With two hosts, cpu-client-s is the peer's client process, and
 // cpu-softirq-s and cpu-other-s are this host's alone (the client's CPU
@@ -133,8 +140,10 @@
 // into DIR: <workload>-latency-cdf.png for each workload that times
 // transactions (tcp-rr-*, udp-rr-*, tcp-crr), the CDF of every
 // transaction's latency over the repetitions, a line per system, on a
-// log x axis; and throughput-gbit-s.png, throughput-trans-s.png and
-// throughput-conns-s.png, a bar per system and workload (the median). A
+// log x axis; and throughput-gbit-s.png, throughput-trans-s.png,
+// throughput-conns-s.png, throughput-pps.png and throughput-mpps.png, a
+// bar per system and workload (the median), of the systems the
+// workloads apply to. A
 // failed cell draws nothing: a CDF names it in its title, a bar chart in
 // its legend ("xdpnet (failed: tcp-send-4)").
 //
@@ -158,7 +167,8 @@
 //	                        | {"failed": "<reason>"}
 //	                        | {"not_applicable": true}},
 //	    "ratio": xdpnet median ÷ kernel median (absent if either is missing),
-//	    "ratio_gvisor": xdpnet median ÷ gvisor median (likewise)
+//	    "ratio_gvisor": xdpnet median ÷ gvisor median (likewise),
+//	    "ratio_asavie": xdpnet median ÷ asavie median (likewise: rxdrop)
 //	  }],
 //	  "latency": [{"workload", "system",
 //	               "buckets": [[ns, count], ...]}],
