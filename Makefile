@@ -39,7 +39,7 @@ lint:
 # repetitions, the systems alternated (~8 minutes): the header, a
 # progress line per cell, and a Markdown table. BENCHFLAGS passes flags,
 # e.g. BENCHFLAGS="-only tcp-rr -count 1 -json out.json", "-quick" (1 s a
-# cell, once: about 2 minutes) or "-plot plots" (PNGs).
+# cell, once: 85 s here) or "-plot plots" (PNGs).
 BENCHFLAGS ?=
 bench:
 	$(GO) run ./bench $(BENCHFLAGS)

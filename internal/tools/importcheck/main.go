@@ -53,11 +53,14 @@ var layers = []layer{
 // testSupport is imported by tests only; it may use leaf libraries.
 var testSupport = []string{"internal/testsupport/..."}
 
-// labPrograms may import the lab of test support too, for the reason
-// given: they build veth labs as the lab tests do.
+// labPrograms may import the lab and the frame builders of test support
+// too, for the reason given: they build veth labs as the lab tests do.
 var labPrograms = map[string]string{
-	"bench": "the bench command builds its own lab and measures on it",
+	"bench": "the bench command builds its own lab, floods it (rxdrop) and measures on it",
 }
+
+// labSupport is the test support a lab program may import.
+var labSupport = map[string]bool{"internal/testsupport/lab": true, "internal/testsupport/testframe": true}
 
 // lowLevel are the imports allowed only in the packages listed, each
 // for the reason given; a trailing "/..." stands for every package
@@ -70,6 +73,7 @@ var lowLevel = map[string]map[string]string{
 		"xdp":                      "the AF_XDP socket: socket, bind, setsockopt, mmap, poll, sendto",
 		"xdp/steer":                "BPF map and link descriptors, interface flags",
 		"bench/gvisorpeer":         "the AF_XDP socket gVisor's link endpoint is built on",
+		"bench":                    "the ring layer measured alone (rxdrop): poll, getrusage, sched_setaffinity, and unmapping what asavie/xdp leaves mapped",
 		"internal/testsupport/lab": "test support: network namespaces and veth setup",
 	},
 	"gvisor.dev/gvisor/...": {
@@ -150,7 +154,7 @@ func check(pkgs []pkg) []string {
 			il, iknown := layerOf(irel)
 			switch {
 			case matches(testSupport, irel):
-				if !test && !(irel == "internal/testsupport/lab" && labPrograms[rel] != "") {
+				if !test && !(labSupport[irel] && labPrograms[rel] != "") {
 					bad = append(bad, fmt.Sprintf("%s imports %s: test support is for tests only", rel, irel))
 				}
 			case !iknown:

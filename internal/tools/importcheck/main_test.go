@@ -45,7 +45,7 @@ func TestViolations(t *testing.T) {
 		"udp imports unsafe: only xdp may",
 		"ip (protocol core) imports tcp (protocol core, layer 3): a protocol core imports leaf libraries only",
 		"nic (link, layer 2) imports sockapi (public API, layer 5): a package imports lower layers only",
-		"arp imports golang.org/x/sys/unix: only bench/gvisorpeer, internal/testsupport/lab, xdp, xdp/steer may",
+		"arp imports golang.org/x/sys/unix: only bench, bench/gvisorpeer, internal/testsupport/lab, xdp, xdp/steer may",
 		"fastpath imports internal/testsupport/lab: test support is for tests only",
 		"internal/testsupport/lab imports nic: test support may import leaf libraries only",
 		"newpkg: not in the layer map (internal/tools/importcheck)",
