@@ -22,7 +22,11 @@
 // repetitions. A system is a network stack serving the workloads'
 // servers in this process, on the lab's Local end: "kernel" (Go's net on
 // the kernel's sockets, with xdpnet's steering program attached and
-// passing everything), "kernel-no-xdp" (without it), "xdpnet" (the same
+// passing everything), "kernel-no-xdp" (without it), "kernel-offloads"
+// (the kernel on a veth pair and namespaces of its own with transmit
+// checksums, TSO and GSO on at both ends, which AF_XDP's pair cannot
+// have: the kernel at its best, for the bulk workloads only; its lab
+// lives from its first cell to the end of the run), "xdpnet" (the same
 // Go servers on sockapi's net.Conns), "xdpnet-inline" (the same stack's
 // TCP echo, discard and chargen that run on the poller itself, package
 // sockapi/inline: no goroutine between the wire and the service; they
@@ -106,8 +110,8 @@
 // this host, in this namespace, with no lab: the kernel systems serve on
 // IF's own (first) IPv4 address, xdpnet at PREFIX, which must be another
 // address of IF's subnet, and every client runs on the peer, through its
-// bench -serve (port 9207 unless given). gVisor is left out: it runs on
-// a lab of its own; so is rxdrop: its sender needs the lab's peer end. The header's "hosts" line says "lab" or "two hosts:
+// bench -serve (port 9207 unless given). gVisor and kernel-offloads are
+// left out: each runs on a lab of its own; so is rxdrop: its sender needs the lab's peer end. The header's "hosts" line says "lab" or "two hosts:
 // peer HOST:PORT", as does the JSON's machine "peer" (absent in the lab).
 // With two hosts, cpu-client-s is the peer's client process, and
 // cpu-softirq-s and cpu-other-s are this host's alone (the client's CPU

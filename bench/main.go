@@ -101,7 +101,7 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	}
 	systems, workloads := newSystems(), workloadsFor(twoHosts)
 	if twoHosts {
-		systems = slices.DeleteFunc(systems, func(s system) bool { return s.name() == "gvisor" })
+		systems = slices.DeleteFunc(systems, func(s system) bool { return s.name() == "gvisor" || s.name() == "kernel-offloads" })
 	}
 	if *list {
 		for _, w := range workloads {
@@ -112,6 +112,7 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		}
 		if twoHosts {
 			fmt.Fprintf(stdout, "system gvisor: %s\n", gvisorTwoHosts)
+			fmt.Fprintf(stdout, "system kernel-offloads: %s\n", gvisorTwoHosts)
 			fmt.Fprintf(stdout, "rxdrop: %s\n", ringTwoHosts)
 		}
 		return exitOK
@@ -253,11 +254,12 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 
 // newSystems are the systems a run can use, in the table's order.
 func newSystems() []system {
-	return []system{&kernelSystem{steered: true}, &kernelSystem{}, &xdpnetSystem{}, &xdpnetSystem{inline: true}, &gvisorSystem{}, asavieSystem{}}
+	return []system{&kernelSystem{steered: true}, &kernelSystem{}, &offloadKernel{}, &xdpnetSystem{}, &xdpnetSystem{inline: true}, &gvisorSystem{}, asavieSystem{}}
 }
 
-// gvisorTwoHosts is why two-host runs leave gVisor out.
-const gvisorTwoHosts = "left out with two hosts: it runs on a lab of its own (two namespaces of this machine)"
+// gvisorTwoHosts is why two-host runs leave gVisor and kernel-offloads
+// out.
+const gvisorTwoHosts = "left out with two hosts: each runs on a lab of its own (two namespaces of this machine)"
 
 // twoHostFlags checks -iface, -addr and -peer of a two-host run, and
 // returns xdpnet's prefix and the peer's host:port.

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"time"
 
 	"github.com/xdpnet/xdpnet/internal/product/services"
@@ -225,3 +227,53 @@ func (asavieSystem) addr(service) netip.AddrPort   { return netip.AddrPort{} }
 func (asavieSystem) stop() error                   { return nil }
 func (asavieSystem) describe(*env, *machine) error { return nil }
 func (asavieSystem) serves(svc service) bool       { return svc == svcRing }
+
+// offloadKernel ("kernel-offloads") is the kernel on a veth pair of its
+// own with every offload on at both ends (transmit checksums, TSO, GSO),
+// which AF_XDP cannot have on its pair (the lab turns the peer's off):
+// the kernel at its best, for the bulk workloads, which offloads move.
+// Its lab is built at its first cell and removed at the end of the run
+// (finish), its clients run in that lab's peer namespace, and it serves
+// as kernel-no-xdp does, without a steering program.
+type offloadKernel struct {
+	kernelSystem
+	lab *lab.Lab
+}
+
+func (*offloadKernel) name() string { return "kernel-offloads" }
+
+func (k *offloadKernel) start(*lab.Lab) error {
+	if k.lab == nil {
+		l, err := lab.Build(lab.Config{Mode: lab.Native}, func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) })
+		if err != nil {
+			return err
+		}
+		k.lab = l
+		for _, h := range []*lab.Host{l.Local, l.Peer} {
+			if _, err := h.Output("ethtool", "-K", h.Link, "tx", "on", "tso", "on", "gso", "on"); err != nil {
+				return errors.Join(err, k.finish())
+			}
+		}
+		if err := peerSysctls(l.Peer); err != nil {
+			return errors.Join(err, k.finish())
+		}
+	}
+	return k.kernelSystem.start(k.lab)
+}
+
+func (*offloadKernel) serves(svc service) bool { return svc == svcDiscard || svc == svcChargen }
+
+func (*offloadKernel) describe(*env, *machine) error { return nil }
+
+// clientLab is the lab whose peer runs this system's clients.
+func (k *offloadKernel) clientLab() *lab.Lab { return k.lab }
+
+// finish removes the system's lab, at the end of the run.
+func (k *offloadKernel) finish() error {
+	if k.lab == nil {
+		return nil
+	}
+	err := k.lab.Close()
+	k.lab = nil
+	return err
+}

@@ -75,7 +75,7 @@ func TestTwoHostsLab(t *testing.T) {
 	driver.Stderr = &stderr
 	out, err := driver.Output()
 	require.NoError(t, err, "%s\n%s", out, stderr.String())
-	assert.Contains(t, string(out), "- hosts: two hosts: peer "+peer+" runs the clients; gvisor left out")
+	assert.Contains(t, string(out), "- hosts: two hosts: peer "+peer+" runs the clients; gvisor and kernel-offloads left out")
 	assert.NotContains(t, string(out), "failed:")
 
 	bad, err := checkFile(js)
