@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/xdpnet/xdpnet/internal/testsupport/race"
 	"github.com/xdpnet/xdpnet/internal/wire"
 	"github.com/xdpnet/xdpnet/nic"
 	"github.com/xdpnet/xdpnet/sockapi"
@@ -228,6 +229,11 @@ func TestCaptureEnds(t *testing.T) {
 // connection's writes and reads still cost no allocation: the tap, the
 // copy, the reader's wake and Next allocate nothing.
 func TestCaptureSteadyStateAllocs(t *testing.T) {
+	if race.Enabled {
+		// 4–5 runs in 30 counted one allocation per transfer under -race
+		// (before this change too), none in 200 without it.
+		t.Skip("allocation counts are not the product's under the race detector; make test runs this without it")
+	}
 	a, b := pipeStacks(t)
 	ln, err := b.Listen("tcp", ":0")
 	require.NoError(t, err)
