@@ -36,7 +36,7 @@ lint:
 # The main job: the bench command (go run ./bench, see `go doc ./bench`)
 # builds its veth lab and measures xdpnet against the kernel, gVisor and
 # asavie/xdp on it, every workload on each system, 2 s a cell, 3
-# repetitions, the systems alternated (~8 minutes): the header, a
+# repetitions, the systems alternated (~8 minutes here): the header, a
 # progress line per cell, and a Markdown table. BENCHFLAGS passes flags,
 # e.g. BENCHFLAGS="-only tcp-rr -count 1 -json out.json", "-quick" (1 s a
 # cell, once: 85 s here) or "-plot plots" (PNGs).
