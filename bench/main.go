@@ -100,9 +100,21 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		quickDefaults(fs, count, d)
 	}
 	systems, workloads := newSystems(), workloadsFor(twoHosts)
+	var ownLab []system // left out with two hosts
 	if twoHosts {
-		systems = slices.DeleteFunc(systems, func(s system) bool { return s.name() == "gvisor" || s.name() == "kernel-offloads" })
+		systems = slices.DeleteFunc(systems, func(s system) bool {
+			if _, ok := s.(labOwner); ok {
+				ownLab = append(ownLab, s)
+				return true
+			}
+			return false
+		})
 	}
+	// A system no workload of the run applies to (asavie, without
+	// rxdrop) is none of the run's.
+	systems = slices.DeleteFunc(systems, func(s system) bool {
+		return !slices.ContainsFunc(workloads, func(w workload) bool { return s.serves(w.svc) })
+	})
 	if *list {
 		for _, w := range workloads {
 			fmt.Fprintf(stdout, "%-12s %s\n", w.name, w.what)
@@ -110,9 +122,10 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		for _, s := range systems {
 			fmt.Fprintf(stdout, "system %s\n", s.name())
 		}
+		for _, s := range ownLab {
+			fmt.Fprintf(stdout, "system %s: %s\n", s.name(), ownLabTwoHosts)
+		}
 		if twoHosts {
-			fmt.Fprintf(stdout, "system gvisor: %s\n", gvisorTwoHosts)
-			fmt.Fprintf(stdout, "system kernel-offloads: %s\n", gvisorTwoHosts)
 			fmt.Fprintf(stdout, "rxdrop: %s\n", ringTwoHosts)
 		}
 		return exitOK
@@ -257,9 +270,9 @@ func newSystems() []system {
 	return []system{&kernelSystem{steered: true}, &kernelSystem{}, &offloadKernel{}, &xdpnetSystem{}, &xdpnetSystem{inline: true}, &gvisorSystem{}, asavieSystem{}}
 }
 
-// gvisorTwoHosts is why two-host runs leave gVisor and kernel-offloads
-// out.
-const gvisorTwoHosts = "left out with two hosts: each runs on a lab of its own (two namespaces of this machine)"
+// ownLabTwoHosts is why two-host runs leave out the systems that run on
+// a lab of their own (labOwner): gVisor and kernel-offloads.
+const ownLabTwoHosts = "left out with two hosts: each runs on a lab of its own (two namespaces of this machine)"
 
 // twoHostFlags checks -iface, -addr and -peer of a two-host run, and
 // returns xdpnet's prefix and the peer's host:port.

@@ -233,7 +233,7 @@ func writeHeader(w io.Writer, rep runReport) {
 	if m.Peer == "" {
 		fmt.Fprintf(w, "- hosts: lab (two namespaces of this machine joined by veth)\n")
 	} else {
-		fmt.Fprintf(w, "- hosts: two hosts: peer %s runs the clients; gvisor and kernel-offloads %s\n", m.Peer, gvisorTwoHosts)
+		fmt.Fprintf(w, "- hosts: two hosts: peer %s runs the clients; gvisor and kernel-offloads %s\n", m.Peer, ownLabTwoHosts)
 	}
 	fmt.Fprintf(w, "- %v per cell, %d repetition(s), systems alternated; a cell is the median (min–max)\n",
 		time.Duration(rep.Settings.TimeSeconds*float64(time.Second)), rep.Settings.Count)

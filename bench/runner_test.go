@@ -241,3 +241,22 @@ func TestLatencyHistsMerge(t *testing.T) {
 	assert.Equal(t, []latencyHist{{Workload: "tcp-rr-1", System: "kernel", Buckets: []bucket{{1000, 2}, {2000, 5}, {3000, 5}}}}, hs,
 		"the repetitions merged by bucket; none for a failed cell or a workload without latencies")
 }
+
+// TestListTwoHosts: with two hosts, -list names the systems and the
+// workload left out and why, and no system that nothing of the run
+// applies to (asavie, whose one workload is left out).
+func TestListTwoHosts(t *testing.T) {
+	var out, errb bytes.Buffer
+	require.Equal(t, exitOK, benchMain([]string{"-list", "-iface", "eth9", "-addr", "198.18.0.2/24", "-peer", "198.18.0.1"}, &out, &errb), errb.String())
+	assert.Contains(t, out.String(), "system gvisor: "+ownLabTwoHosts+"\n")
+	assert.Contains(t, out.String(), "system kernel-offloads: "+ownLabTwoHosts+"\n")
+	assert.Contains(t, out.String(), "rxdrop: "+ringTwoHosts+"\n")
+	assert.Contains(t, out.String(), "system xdpnet-inline\n")
+	assert.NotContains(t, out.String(), "system asavie")
+	assert.NotRegexp(t, `(?m)^rxdrop\s`, out.String(), "rxdrop is not a workload of the run")
+
+	out.Reset()
+	require.Equal(t, exitOK, benchMain([]string{"-list"}, &out, &errb), errb.String())
+	assert.Contains(t, out.String(), "system asavie\n")
+	assert.Contains(t, out.String(), "system kernel-offloads\n")
+}

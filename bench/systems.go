@@ -173,11 +173,9 @@ func (x *xdpnetSystem) start(l *lab.Lab) (err error) {
 	return err
 }
 
-// discarded is what the discard server has read since the stack opened.
-func (x *xdpnetSystem) discarded() int64 {
-	if !x.inline {
-		return served.discardBytes.Load()
-	}
+// inlineDiscarded is what the poller-side discard services have read
+// since the stack opened.
+func (x *xdpnetSystem) inlineDiscarded() int64 {
 	var n int64
 	for _, svc := range x.inlineSvcs {
 		n += svc.Stats().Discarded

@@ -101,10 +101,14 @@ func workloadsFor(twoHosts bool) []workload {
 	return slices.DeleteFunc(slices.Clone(workloads), func(w workload) bool { return w.svc == svcRing })
 }
 
+// labOwner is a system on a lab of its own, whose peer runs its clients
+// (gVisor, kernel-offloads): such a system needs this machine.
+type labOwner interface{ clientLab() *lab.Lab }
+
 // clientsFor is where sys's clients run: the shared peer, or the
-// system's own lab's (gVisor's).
+// system's own lab's (a labOwner's).
 func (e *env) clientsFor(sys system) clientRunner {
-	if o, ok := sys.(interface{ clientLab() *lab.Lab }); ok {
+	if o, ok := sys.(labOwner); ok {
 		return nsRunner{o.clientLab().Peer}
 	}
 	return e.peer
@@ -133,18 +137,21 @@ var (
 
 // connsMax bounds BenchmarkSockConnect's connections per run, whatever
 // b.N. The client closes first, so its kernel keeps each connection in
-// TIME-WAIT for 60 s, and it can reuse such a port early (tcp_tw_reuse)
-// only towards a server that sends TCP timestamps, which the kernel does
-// and xdpnet does not yet. connect(2) takes the even ports of the range
-// first; once TIME-WAITs fill them it searches the whole range for every
-// connect, and a run that did so fell to ~300 connections/s. So each
-// client count gets a lab of its own, and a lab's runs (b.N's probe runs
-// and the measured one) stay well under the 32k even ports.
+// TIME-WAIT for 60 s, and it can reuse such a port early (tcp_tw_reuse,
+// a second on) only towards a server that sends TCP timestamps, as the
+// kernel and xdpnet do. connect(2) takes the even ports of the range
+// first; once TIME-WAITs fill them (before xdpnet sent timestamps, or
+// within that second) it searches the whole range for every connect,
+// and a run that did so fell to ~300 connections/s. So each client count
+// gets a lab of its own, and a lab's runs (b.N's probe runs and the
+// measured one) stay well under the 32k even ports.
 const connsMax = 12000
 
-// crrCellMax bounds the connect workload's connections per cell of the
-// command: its cells share one lab, and 3 repetitions on 2 systems stay
-// under the 32k even ports (see connsMax).
+// crrCellMax bounds the connect workloads' connections per cell of the
+// command. Their cells share one lab: tcp-crr and tcp-crr-64 make up to
+// 30,000 connections each to the kernel's echo (3 repetitions on 2
+// kernel systems), which early reuse keeps from filling the port range
+// (the full run of 2026-12-06 kept its rates through all of them).
 const crrCellMax = 5000
 
 // workloads are the bench command's workloads, in the table's order.
@@ -236,11 +243,11 @@ func clientWorkload(name, what, unit string, metrics []string, spec clientSpec, 
 		}}
 }
 
-// discarded is what sys's discard server has read: its own count if it
-// keeps one (the poller-side services), else the Go servers' (served).
+// discarded is what sys's discard server has read: the poller-side
+// services' own count on xdpnet-inline, else the Go servers' (served).
 func discarded(sys system) int64 {
-	if d, ok := sys.(interface{ discarded() int64 }); ok {
-		return d.discarded()
+	if x, ok := sys.(*xdpnetSystem); ok && x.inline {
+		return x.inlineDiscarded()
 	}
 	return served.discardBytes.Load()
 }
